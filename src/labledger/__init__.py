@@ -1,0 +1,17 @@
+"""labledger: a data platform for experiments.
+
+Raw acquisitions in (LabVIEW TDMS, HDF5/NeXus, CSV); catalogued, checksummed, sliceable data
+out.
+
+>>> import labledger as ll                               # doctest: +SKIP
+>>> la = ll.open("ishtar")                               # doctest: +SKIP
+>>> run = la.runs[-1]                                    # doctest: +SKIP
+>>> run.channels["PXI M6251/ai3"][10_000:20_000]        # doctest: +SKIP
+"""
+
+from labledger.archive import Archive, init, open
+from labledger.errors import LabledgerError
+from labledger.runs import Channel, Run, Runs, Tree
+
+__version__ = "0.1.0"
+__all__ = ["Archive", "Channel", "LabledgerError", "Run", "Runs", "Tree", "init", "open"]

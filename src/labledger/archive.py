@@ -1,0 +1,234 @@
+"""The Archive: the one object users hold, local or (later) remote.
+
+An embedded archive is one folder: ``labledger.toml`` (what this is, where the catalog and
+store are), ``catalog.sqlite`` and ``store/``. A shared archive keeps its catalog in PostgreSQL
+and its store on object storage; ``labledger.open`` takes the folder or the catalog URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from labledger.catalog import Catalog
+from labledger.catalog.database import display_url
+from labledger.errors import ArchiveExists, NotAnArchive
+from labledger.ingest import IngestResult, plan
+from labledger.runs import Runs
+from labledger.store import ObjectStore
+
+CONFIG = "labledger.toml"
+DEFAULT_CATALOG = "catalog.sqlite"
+DEFAULT_STORE = "store"
+_URL_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
+
+
+class Archive:
+    """Runs, their raw files and arrays, and the catalog that finds them.
+
+    >>> import labledger as ll, tempfile
+    >>> la = ll.init(tempfile.mkdtemp() + "/ishtar")
+    >>> len(la.runs)
+    0
+    """
+
+    def __init__(self, catalog: Catalog, store: ObjectStore, path: Path | None = None):
+        self.catalog = catalog
+        self.store = store
+        self.path = path
+        self.runs = Runs(self)
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else self.catalog.display_url
+        return f"<Archive {where}>"
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the catalog's connections."""
+        self.catalog.close()
+
+    def ingest(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        run: int | None = None,
+        format: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[IngestResult]:
+        """Ingest raw files: each becomes a run (numbered from ``run``, else from the digits in
+        its name, else the next free number), or all of them one run when ``run`` is given.
+
+        Bytes already kept are not ingested twice; a run is visible only once it is whole.
+        ``progress(done, total)`` is called with byte counts as the work goes.
+        """
+        checked = plan(self.catalog, paths, run=run, format=format)
+        total, done = checked.total_bytes, 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(min(done, total), total)
+
+        return checked.execute(self.store, advance)
+
+
+def open(
+    target: str | os.PathLike[str],
+    *,
+    store: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Archive:
+    """Open an archive: its folder, or the URL of its catalog (the catalog knows its store;
+    ``store`` overrides it).
+
+    >>> la = labledger.open("ishtar")                                    # doctest: +SKIP
+    >>> la = labledger.open("postgresql://db/ll", store="s3://bucket/ll")  # doctest: +SKIP
+    """
+    text = os.fspath(target)
+    if text.startswith(_URL_SCHEMES):
+        catalog = Catalog.open(text)
+        try:
+            settings = catalog.settings()
+            store_url = store or settings.get("store")
+            options = (
+                storage_options
+                if storage_options is not None
+                else settings.get("store_options", {})
+            )
+            if not store_url:
+                raise NotAnArchive(f"catalog {display_url(text)} does not say where its store is")
+            return Archive(catalog, ObjectStore(store_url, options))
+        except BaseException:
+            catalog.close()
+            raise
+    folder = Path(text).expanduser()
+    config = _read_config(folder)
+    catalog = Catalog.open(_catalog_url(folder, config["catalog"]))
+    try:
+        store_url = store or _store_url(folder, config.get("store", DEFAULT_STORE))
+        options = (
+            storage_options if storage_options is not None else config.get("store_options", {})
+        )
+        return Archive(catalog, ObjectStore(store_url, options), folder.resolve())
+    except BaseException:
+        catalog.close()
+        raise
+
+
+def init(
+    path: str | os.PathLike[str],
+    *,
+    catalog: str | None = None,
+    store: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Archive:
+    """Create an archive in the folder ``path``: by default embedded (SQLite catalog and store
+    inside the folder); ``catalog`` a PostgreSQL URL and ``store`` an ``s3://`` URL share it.
+
+    >>> la = labledger.init("ishtar")                                    # doctest: +SKIP
+    >>> la = labledger.init("lab", catalog="postgresql://db/ll", store="s3://b/l")  # doctest: +SKIP
+    """
+    folder = Path(path).expanduser()
+    if (folder / CONFIG).exists():
+        raise ArchiveExists(f"{folder} is already a labledger archive; open it instead")
+    if folder.exists() and not folder.is_dir():
+        raise ArchiveExists(f"{folder} exists and is not a folder")
+    if folder.exists() and any(folder.iterdir()):
+        raise ArchiveExists(f"{folder} is not empty; create the archive in a new or empty folder")
+    catalog_text = catalog or DEFAULT_CATALOG
+    store_text = store or DEFAULT_STORE
+    options = dict(storage_options or {})
+    created_folder = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        objects = ObjectStore(_store_url(folder, store_text), options)
+        objects.check_writable()
+        settings = {"store": objects.url, "store_options": options}
+        cat = Catalog.create(_catalog_url(folder, catalog_text), settings)
+        _write_config(folder, catalog_text, store_text, options)
+    except BaseException:
+        _remove_new(folder, created_folder)
+        raise
+    return Archive(cat, objects, folder.resolve())
+
+
+def migrate_catalog(target: str | os.PathLike[str]) -> str:
+    """Bring the catalog of the archive at ``target`` (folder or catalog URL) to the schema this
+    labledger expects; return the version it is at."""
+    from labledger.catalog import database
+
+    text = os.fspath(target)
+    if not text.startswith(_URL_SCHEMES):
+        folder = Path(text).expanduser()
+        text = _catalog_url(folder, _read_config(folder)["catalog"])
+    engine = database.connect(text)
+    try:
+        if database.current_revision(engine) is None:
+            raise NotAnArchive(f"catalog {display_url(text)} holds no labledger archive")
+        database.migrate(engine)
+        return database.head_revision()
+    finally:
+        engine.dispose()
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    config_path = folder / CONFIG
+    if not config_path.is_file():
+        if not folder.exists():
+            raise NotAnArchive(
+                f"{folder} does not exist; create an archive with `labledger init {folder}`"
+            )
+        raise NotAnArchive(
+            f"{folder} is not a labledger archive (it has no {CONFIG}); create one with "
+            f"`labledger init {folder}`"
+        )
+    try:
+        config = tomllib.loads(config_path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise NotAnArchive(f"{config_path}: not readable ({exc})") from None
+    if "catalog" not in config:
+        raise NotAnArchive(f"{config_path}: says nothing of the catalog (catalog = ...)")
+    return config
+
+
+def _write_config(folder: Path, catalog: str, store: str, options: dict[str, Any]) -> None:
+    lines = [
+        "# A labledger archive: open it with labledger.open() on this folder.",
+        f"catalog = {json.dumps(catalog)}",
+        f"store = {json.dumps(store)}",
+    ]
+    if options:
+        lines.append("\n[store_options]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
+    (folder / CONFIG).write_text("\n".join(lines) + "\n")
+
+
+def _catalog_url(folder: Path, value: str) -> str:
+    if value.startswith(_URL_SCHEMES):
+        return value
+    return f"sqlite:///{(folder / value).resolve()}"  # a path: an SQLite file in the folder
+
+
+def _store_url(folder: Path, value: str) -> str:
+    return value if "://" in value else str((folder / value).resolve())
+
+
+def _remove_new(folder: Path, created_folder: bool) -> None:
+    """Undo a failed init: remove what it made, nothing else."""
+    import shutil
+
+    if created_folder:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for child in folder.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()

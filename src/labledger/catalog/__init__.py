@@ -1,0 +1,16 @@
+"""The catalog: SQLAlchemy tables and queries, Alembic migrations, SQLite and PostgreSQL."""
+
+from labledger.catalog.catalog import CLOSED, RUN_STATES, Catalog, NewRun
+from labledger.catalog.schema import ChannelRow, MetadataRow, RunRow, SettingRow, SourceRow
+
+__all__ = [
+    "CLOSED",
+    "RUN_STATES",
+    "Catalog",
+    "ChannelRow",
+    "MetadataRow",
+    "NewRun",
+    "RunRow",
+    "SettingRow",
+    "SourceRow",
+]

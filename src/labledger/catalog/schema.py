@@ -1,0 +1,124 @@
+"""The catalog's tables. Every change to them is an Alembic migration under ``migrations/``.
+
+A run is a row in ``runs``; its raw files are rows in ``sources`` (sha256 unique: the same bytes
+are never ingested twice); its arrays are rows in ``channels``; its metadata is a JSON document on
+the run and, for search, one row per key in ``run_metadata``, indexed by key and value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Times are stored in UTC and come back timezone-aware, on SQLite (which keeps no zone)
+    as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a time without a zone reached the catalog: {value}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+class SettingRow(Base):
+    """Archive-wide settings, such as where the store is, so a catalog URL alone opens it."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv7
+    number: Mapped[int] = mapped_column(BigInteger, unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    started: Mapped[datetime] = mapped_column()
+    ended: Mapped[datetime | None] = mapped_column()
+    created: Mapped[datetime] = mapped_column()
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    store_prefix: Mapped[str] = mapped_column(Text)
+    n_channels: Mapped[int] = mapped_column(Integer)
+    data_bytes: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_runs_newest", "state", "started", "number"),)
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text, index=True)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    store_key: Mapped[str] = mapped_column(Text)
+    original_path: Mapped[str] = mapped_column(Text)
+    modified: Mapped[datetime] = mapped_column()
+    ingested: Mapped[datetime] = mapped_column()
+    ingested_by: Mapped[str] = mapped_column(Text)
+    tree: Mapped[dict[str, Any]] = mapped_column(JSON)
+    problems: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ChannelRow(Base):
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    key: Mapped[str] = mapped_column(Text)
+    store_path: Mapped[str] = mapped_column(Text)
+    shape: Mapped[list[int]] = mapped_column(JSON)
+    dtype: Mapped[str] = mapped_column(String(64))
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("run_id", "key", name="uq_channels_run_key"),)
+
+
+class MetadataRow(Base):
+    """One searchable metadata entry of a run: text in ``text``, numbers and booleans in
+    ``number``, so that equality and ranges use an index either way."""
+
+    __tablename__ = "run_metadata"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    number: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_run_metadata_text", "key", "text"),
+        Index("ix_run_metadata_number", "key", "number"),
+    )

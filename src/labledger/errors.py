@@ -1,0 +1,47 @@
+"""The errors labledger raises for user mistakes and bad input.
+
+Every error carries one line that names the thing at fault and the reason, and, where there is
+one, what to do next. The CLI prints that line and exits non-zero; it never shows a traceback for
+these.
+"""
+
+from __future__ import annotations
+
+
+class LabledgerError(Exception):
+    """Base of every error that is the user's to fix, not a bug in labledger."""
+
+
+class NotAnArchive(LabledgerError):
+    """A path or URL that does not hold a labledger archive."""
+
+
+class ArchiveExists(LabledgerError):
+    """`init` on a place that already holds an archive."""
+
+
+class CatalogUnavailable(LabledgerError):
+    """The catalog database did not answer, or is not at the schema this version expects."""
+
+
+class StoreUnavailable(LabledgerError):
+    """The array store cannot be reached or written."""
+
+
+class BadInput(LabledgerError):
+    """A raw file that cannot be ingested: unreadable, empty, truncated, of an unknown format."""
+
+
+class RunConflict(LabledgerError):
+    """A run number already taken by different bytes."""
+
+
+class NotFound(LabledgerError, KeyError):
+    """A run, channel or other named thing that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgument(LabledgerError, ValueError):
+    """An argument that cannot mean anything: a date that is not a date, a negative count."""

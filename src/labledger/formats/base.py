@@ -1,0 +1,137 @@
+"""What every raw-format reader hands to ingest: the shape of a source, then its data in blocks.
+
+A reader opens one raw file and describes it without reading its bulk data: metadata flattened
+to searchable keys, the structure tree as the source has it, the channels with their shapes,
+types, attributes and axes. Then :meth:`Source.blocks` streams the data in file order, so that a
+file of any size passes through ingest in bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The physical coordinate along one dimension of a channel.
+
+    Either regular (``start + i * step``, as LabVIEW waveforms have it) or the values of another
+    channel of the same run (a CSV time column, a NeXus NXdata axis).
+    """
+
+    name: str
+    unit: str | None = None
+    start: float | None = None
+    step: float | None = None
+    origin: str | None = None  # the absolute time of index 0, ISO 8601, where the source says
+    channel: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Axis:
+        return cls(**data)
+
+
+@dataclass
+class ChannelInfo:
+    """One array of a source: its key is the source's own path (TDMS ``group/channel``, an HDF5
+    dataset path without the leading ``/``, a CSV column name)."""
+
+    key: str
+    segments: tuple[str, ...]  # the path's parts, each a name of the source
+    shape: tuple[int | None, ...]  # a leading None: the length is known only once read
+    dtype: np.dtype
+    attrs: dict[str, Any] = field(default_factory=dict)
+    axes: list[Axis] = field(default_factory=list)
+
+
+@dataclass
+class Unreadable:
+    """Yielded by :meth:`Source.blocks` in place of data for a channel that cannot be read."""
+
+    reason: str
+
+
+@dataclass
+class Source:
+    """One opened raw file, described; subclasses stream its data through :meth:`blocks`."""
+
+    path: Path
+    format: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tree: dict[str, Any] = field(default_factory=dict)
+    channels: list[ChannelInfo] = field(default_factory=list)
+    started: datetime | None = None
+    ended: datetime | None = None
+    problems: list[str] = field(default_factory=list)  # what was found but cannot be ingested
+
+    def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+        """``(channel key, rows)`` in file order; a channel's blocks come in order along its
+        first axis. A channel that fails to read yields :class:`Unreadable` and the rest goes on.
+        """
+        raise NotImplementedError
+
+    @property
+    def data_bytes(self) -> int:
+        """Roughly how many bytes :meth:`blocks` will yield, for progress bars."""
+        total = 0
+        for ch in self.channels:
+            if all(n is not None for n in ch.shape):
+                total += int(np.prod(ch.shape, dtype=np.int64)) * ch.dtype.itemsize
+        return total
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Format(Protocol):
+    """A raw format: found by sniffing a file's first bytes, opened into a :class:`Source`.
+
+    Formats are registered under the ``labledger.formats`` entry-point group; a lab adds its
+    own by declaring one in its package's metadata.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        """Whether the file whose first bytes are ``head`` is of this format."""
+        ...
+
+    def open(self, path: Path) -> Source:
+        """Describe the file; raise :class:`labledger.errors.BadInput` if it cannot be read."""
+        ...
+
+
+def tree_node(name: str, kind: str, attrs: dict[str, Any] | None = None, **extra: Any) -> dict:
+    """A node of a source's structure tree (a plain dict, stored as JSON in the catalog).
+
+    ``kind`` is ``file``, ``group``, ``channel`` (with ``key``, ``shape``, ``dtype``) or ``link``
+    (with ``target``, and ``file`` for an external link).
+    """
+    node: dict[str, Any] = {"name": name, "kind": kind}
+    if attrs:
+        node["attrs"] = attrs
+    node.update({k: v for k, v in extra.items() if v is not None})
+    if kind in ("file", "group"):
+        node.setdefault("children", [])
+    return node
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for errors that must fit on one line."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

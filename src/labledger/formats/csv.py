@@ -1,0 +1,162 @@
+"""Delimited text: CSV, TSV and the like, one channel per column, streamed with pyarrow.
+
+Lines at the top that start with ``#`` are the file's metadata when they read ``key: value`` or
+``key = value``. A column named like time (``time``, ``t``, ``Time (s)``, ``timestamp``) becomes
+the time axis of the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pyarrow import csv as pacsv
+
+from labledger.errors import BadInput
+from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
+from labledger.formats.values import parse_time, to_scalar
+
+EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
+_TIME = re.compile(r"^(t|time|timestamp|time_s)\s*(?:[\(\[]\s*(?P<unit>[^\)\]]+)[\)\]])?$", re.I)
+_META = re.compile(r"^#\s*(?P<key>[^:=]+?)\s*[:=]\s*(?P<value>.*?)\s*$")
+_HEAD_BYTES = 64 << 10
+
+
+class CsvFormat:
+    name: ClassVar[str] = "csv"
+    description: ClassVar[str] = "delimited text: CSV, TSV (pyarrow)"
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        if path.suffix.lower() not in EXTENSIONS or b"\0" in head:
+            return False
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:  # a multi-byte character cut at the end is fine
+            return exc.start > len(head) - 4
+        return True
+
+    def open(self, path: Path) -> CsvSource:
+        return CsvSource(path)
+
+
+class CsvSource(Source):
+    def __init__(self, path: Path):
+        super().__init__(path=path, format="csv")
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_BYTES).decode("utf-8", "replace")
+        lines = head.splitlines()
+        skip = 0
+        for line in lines:
+            if not line.startswith("#"):
+                break
+            skip += 1
+            m = _META.match(line)
+            if m:
+                value = to_scalar(_number(m["value"]))
+                if value is not None:
+                    self.metadata[m["key"]] = value
+        body = [line for line in lines[skip:] if line.strip()]
+        if not body:
+            raise BadInput(f"{path}: no header line with column names")
+        delimiter = _delimiter(body[:20])
+        try:
+            self._reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(skip_rows=skip, block_size=8 << 20),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise BadInput(f"{path}: not readable as delimited text ({first_line(exc)})") from None
+        names = [n.strip() for n in self._reader.schema.names]
+        if len(set(names)) != len(names) or "" in names:
+            raise BadInput(f"{path}: column names must be present and distinct, got {names}")
+        time = next((n for n in names if _TIME.match(n)), None)
+        axis: list[Axis] = []
+        if time is not None:
+            axis = [Axis(name="time", channel=time, unit=_TIME.match(time)["unit"] or None)]
+        self.tree = tree_node(path.name, "file", dict(self.metadata), delimiter=delimiter)
+        self._names = names
+        for name, field in zip(names, self._reader.schema):
+            dtype = _numpy_dtype(field.type)
+            info = ChannelInfo(
+                key=name,
+                segments=(name,),
+                shape=(None,),
+                dtype=dtype,
+                attrs={"arrow_type": str(field.type)},
+                axes=[] if name == time else axis,
+            )
+            self.channels.append(info)
+            self.tree["children"].append(
+                tree_node(name, "channel", info.attrs, key=name, dtype=dtype.str)
+            )
+        for key in ("start_time", "started", "date", "datetime"):
+            if key in self.metadata and self.started is None:
+                self.started = parse_time(str(self.metadata[key]))
+
+    @property
+    def data_bytes(self) -> int:
+        return self.path.stat().st_size
+
+    def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+        row = 1
+        while True:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise BadInput(
+                    f"{self.path}: after data row {row}: {first_line(exc)} (a column changes type "
+                    "or a line has the wrong number of fields)"
+                ) from None
+            for name, column in zip(self._names, batch.columns):
+                if column.null_count and pa.types.is_integer(column.type):
+                    raise BadInput(
+                        f"{self.path}: column {name!r} holds integers but has empty cells "
+                        f"after data row {row}; fill them or write the column as decimals"
+                    )
+                yield name, _to_numpy(column)
+            row += batch.num_rows
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def _delimiter(lines: list[str]) -> str:
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _numpy_dtype(arrow_type: pa.DataType) -> np.dtype:
+    if pa.types.is_timestamp(arrow_type):
+        return np.dtype(f"datetime64[{arrow_type.unit}]")
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return np.dtype(object)
+    if pa.types.is_null(arrow_type):
+        return np.dtype("float64")  # an empty column
+    return np.dtype(arrow_type.to_pandas_dtype())
+
+
+def _to_numpy(column: pa.Array) -> np.ndarray:
+    if pa.types.is_null(column.type):
+        return np.full(len(column), np.nan)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return np.asarray(column.fill_null("").to_pylist(), dtype=object)
+    return column.to_numpy(zero_copy_only=False)

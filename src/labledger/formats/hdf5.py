@@ -1,0 +1,264 @@
+"""HDF5 and NeXus files, read with h5py.
+
+The whole tree is kept: groups with their attributes (``NX_class`` among them), datasets as
+channels keyed by their path, soft and external links recorded as links, and a second path to an
+object already seen (an HDF5 hard link, as NeXus uses for NXdata) recorded as a link to the
+first. What cannot be read is reported, not fatal: the rest of the file is ingested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import h5py
+import numpy as np
+
+from labledger.errors import BadInput
+from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
+from labledger.formats.values import decode_text, parse_time, to_json, to_scalar
+
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_BLOCK_BYTES = 32 << 20  # rows read per h5py call
+
+
+class Hdf5Format:
+    name: ClassVar[str] = "hdf5"
+    description: ClassVar[str] = "HDF5 and NeXus (h5py)"
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        if head.startswith(SIGNATURE):
+            return True
+        # after a user block the superblock sits at 512, 1024, 2048, ...: let HDF5 look
+        return len(head) >= 512 and h5py.is_hdf5(str(path))
+
+    def open(self, path: Path) -> Hdf5Source:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            text = str(exc)
+            if "truncated file" in text:
+                raise BadInput(
+                    f"{path}: the HDF5 file is truncated (shorter than its superblock says: its "
+                    "writer never finished or the copy is incomplete); nothing of it can be read"
+                ) from None
+            raise BadInput(f"{path}: HDF5 cannot open it ({text.split('(')[0].strip()})") from None
+        try:
+            return Hdf5Source(path, f)
+        except BaseException:
+            f.close()
+            raise
+
+
+class Hdf5Source(Source):
+    def __init__(self, path: Path, f: h5py.File):
+        super().__init__(path=path, format="hdf5")
+        self._file = f
+        self._seen: dict[tuple[int, int], str] = {}
+        self._datasets: dict[str, h5py.Dataset] = {}
+        self.metadata.update(_scalars(f.attrs, ""))
+        self.tree = tree_node(path.name, "file", _attrs(f, "", self.problems))
+        self._walk(f, "", self.tree)
+        self.started, self.ended = self._times()
+
+    def _walk(self, group: h5py.Group, prefix: str, node: dict[str, Any]) -> None:
+        try:
+            names = list(group)
+        except Exception as exc:  # a damaged group index
+            self.problems.append(
+                f"{prefix or '/'}: its members cannot be listed ({first_line(exc)})"
+            )
+            return
+        for name in names:
+            path = f"{prefix}/{name}" if prefix else name
+            try:
+                link = group.get(name, getlink=True)
+            except Exception as exc:
+                self.problems.append(f"{path}: cannot be read ({first_line(exc)})")
+                continue
+            if isinstance(link, h5py.SoftLink):
+                target = link.path.lstrip("/")
+                node["children"].append(tree_node(name, "link", target=target, link="soft"))
+                continue
+            if isinstance(link, h5py.ExternalLink):
+                node["children"].append(
+                    tree_node(
+                        name,
+                        "link",
+                        target=link.path.lstrip("/"),
+                        file=link.filename,
+                        link="external",
+                    )
+                )
+                continue
+            try:
+                obj = group[name]
+                info = h5py.h5o.get_info(obj.id)
+            except Exception as exc:
+                self.problems.append(f"{path}: cannot be read ({first_line(exc)})")
+                continue
+            identity = (info.fileno, info.addr)
+            if identity in self._seen:  # a second name for an object already kept
+                node["children"].append(
+                    tree_node(name, "link", target=self._seen[identity], link="hard")
+                )
+                continue
+            self._seen[identity] = path
+            attrs = _attrs(obj, path, self.problems)
+            if isinstance(obj, h5py.Group):
+                child = tree_node(name, "group", attrs)
+                node["children"].append(child)
+                self.metadata.update(_scalars(obj.attrs, f"{path}@"))
+                self._walk(obj, path, child)
+            elif isinstance(obj, h5py.Dataset):
+                self._add_dataset(obj, path, name, attrs, node, _nxdata_axes(node))
+            else:
+                self.problems.append(f"{path}: a named datatype, not data; kept in the raw file")
+
+    def _add_dataset(
+        self,
+        ds: h5py.Dataset,
+        path: str,
+        name: str,
+        attrs: dict[str, Any],
+        node: dict[str, Any],
+        axes: dict[str, list[str]],
+    ) -> None:
+        dtype = _storable_dtype(ds)
+        if dtype is None:
+            self.problems.append(
+                f"{path}: HDF5 type {ds.dtype} is not supported; kept in the raw file only"
+            )
+            node["children"].append(tree_node(name, "dataset", attrs, shape=list(ds.shape or ())))
+            return
+        shape = tuple(ds.shape) if ds.shape is not None else ()
+        info = ChannelInfo(
+            key=path,
+            segments=tuple(path.split("/")),
+            shape=shape,
+            dtype=dtype,
+            attrs=attrs,
+            axes=_axes(path, shape, axes.get(name), node),
+        )
+        self.channels.append(info)
+        self._datasets[path] = ds
+        node["children"].append(
+            tree_node(name, "channel", attrs, key=path, shape=list(shape), dtype=dtype.str)
+        )
+        if ds.size is not None and ds.size <= 1 and ds.shape is not None:
+            try:
+                value = to_scalar(ds[()])
+            except Exception:
+                value = None  # reported when its data is read
+            if value is not None:
+                self.metadata.setdefault(path, value)
+
+    def _times(self) -> tuple[Any, Any]:
+        """Acquisition start and end: the first NXentry's start_time/end_time, else file_time."""
+        for obj in self._file.values():
+            try:
+                if not isinstance(obj, h5py.Group) or "start_time" not in obj:
+                    continue
+                start = parse_time(obj["start_time"][()])
+                end = parse_time(obj["end_time"][()]) if "end_time" in obj else None
+            except Exception:
+                continue
+            if start is not None:
+                return start, end
+        return parse_time(self._file.attrs.get("file_time")), None
+
+    def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+        for info in self.channels:
+            ds = self._datasets[info.key]
+            try:
+                yield from ((info.key, b) for b in _read_blocks(ds, info.dtype))
+            except Exception as exc:
+                yield info.key, Unreadable(first_line(exc))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _nxdata_axes(group: dict[str, Any]) -> dict[str, list[str]]:
+    """For an NXdata group's tree node: its signal's name and the names of its axes."""
+    attrs = group.get("attrs", {})
+    if attrs.get("NX_class") != "NXdata" or "signal" not in attrs or "axes" not in attrs:
+        return {}
+    names = attrs["axes"] if isinstance(attrs["axes"], list) else [attrs["axes"]]
+    names = [str(n) for n in names]
+    if len(names) == 1 and ":" in names[0]:  # the old "x:y" spelling
+        names = names[0].split(":")
+    return {str(attrs["signal"]): [n.strip() for n in names]}
+
+
+def _axes(
+    path: str, shape: tuple[int, ...], names: list[str] | None, group: dict[str, Any]
+) -> list[Axis]:
+    """NeXus NXdata: the signal's dimensions are named by the group's ``axes`` attribute."""
+    if not names:
+        return []
+    prefix = path.rsplit("/", 1)[0]
+    members = {c["name"]: c for c in group.get("children", [])}
+    axes = []
+    for i, name in enumerate(names[: len(shape)]):
+        if name in (".", "") or name not in members:
+            axes.append(Axis(name=f"dim_{i}"))
+            continue
+        unit = members[name].get("attrs", {}).get("units")
+        axes.append(Axis(name=name, channel=f"{prefix}/{name}", unit=str(unit) if unit else None))
+    return axes
+
+
+def _read_blocks(ds: h5py.Dataset, dtype: np.dtype) -> Iterator[np.ndarray]:
+    if ds.shape is None:  # a null dataspace: no values at all
+        return
+    if dtype.kind == "O":  # variable-length strings: read as text, not bytes
+        yield np.asarray(ds.asstr()[()], dtype=object)
+        return
+    if ds.ndim == 0 or ds.size == 0:
+        yield np.asarray(ds[()])
+        return
+    row_bytes = max(1, ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64)))
+    step = max(1, _BLOCK_BYTES // row_bytes)
+    for i in range(0, ds.shape[0], step):
+        yield ds[i : i + step]
+
+
+def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:
+    dt = ds.dtype
+    if h5py.check_string_dtype(dt) is not None:
+        return np.dtype(object) if dt.kind == "O" else dt
+    if dt.kind in "biufcS":
+        return dt
+    if dt.kind == "V" and dt.fields and all(f[0].kind in "biufcS" for f in dt.fields.values()):
+        return dt  # compound of plain fields
+    return None
+
+
+def _attrs(obj: Any, path: str, problems: list[str]) -> dict[str, Any]:
+    found = {}
+    for name in obj.attrs:
+        try:
+            found[name] = to_json(obj.attrs[name])
+        except Exception as exc:  # an attribute of a type h5py cannot read
+            problems.append(f"{path or '/'}@{name}: attribute cannot be read ({first_line(exc)})")
+    return found
+
+
+def _scalars(attrs: Any, prefix: str) -> dict[str, Any]:
+    found = {}
+    for name in attrs:
+        try:
+            value = to_scalar(attrs[name])
+        except Exception:
+            continue
+        if value is not None:
+            found[f"{prefix}{name}"] = value
+    return found
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    return decode_text(bytes(value)) if isinstance(value, (bytes, np.bytes_)) else str(value)

@@ -1,0 +1,57 @@
+"""The registry of raw formats: the ``labledger.formats`` entry points, and how a file's format
+is told from its first bytes."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from labledger.errors import BadInput
+from labledger.formats.base import Format
+
+ENTRY_POINT_GROUP = "labledger.formats"
+HEAD_BYTES = 4096
+_HDF4 = b"\x0e\x03\x13\x01"
+_NETCDF3 = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+
+
+@cache
+def formats() -> dict[str, Format]:
+    """Every installed format by name, labledger's own (tdms, hdf5, csv) and any a lab added.
+
+    >>> sorted(formats())[:3]
+    ['csv', 'hdf5', 'tdms']
+    """
+    found: dict[str, Format] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.load()()
+    return found
+
+
+def get(name: str) -> Format:
+    """The format called ``name``; the error lists the known ones."""
+    try:
+        return formats()[name]
+    except KeyError:
+        known = ", ".join(sorted(formats()))
+        raise BadInput(f"unknown format {name!r}; known formats: {known}") from None
+
+
+def detect(path: Path, head: bytes) -> Format:
+    """The format of the file at ``path`` whose first bytes are ``head``."""
+    if head.startswith(_HDF4):
+        raise BadInput(
+            f"{path}: this is an HDF4 file, and HDF4 is not supported; convert it to HDF5 "
+            "(h4toh5 from the HDF Group) and ingest the result"
+        )
+    if head[:4] in _NETCDF3:
+        raise BadInput(
+            f"{path}: this is a classic netCDF file, which is not supported; convert it to "
+            "netCDF-4/HDF5 (nccopy -k nc4) and ingest the result"
+        )
+    for fmt in formats().values():
+        if fmt.sniff(head, path):
+            return fmt
+    known = ", ".join(f"{f.name} ({f.description})" for f in formats().values())
+    raise BadInput(f"{path}: unknown format; labledger reads {known}; or pass --format")

@@ -1,0 +1,121 @@
+"""Turning the values raw formats hand over (NumPy scalars, bytes, datetime64) into JSON.
+
+Attributes and properties end up in the catalog (searchable, shown by ``labledger show``) and in
+the stored arrays' metadata documents, both JSON. Values keep their meaning; only their storage
+type may change (an HDF5 int32 attribute comes back as a Python int).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+
+Scalar = str | int | float | bool
+
+LABVIEW_EPOCH = np.datetime64("1904-01-01T00:00:00")  # what LabVIEW writes for "no time set"
+
+
+def to_json(value: Any) -> Any:
+    """A JSON-safe twin of ``value``; non-finite floats become the strings NaN, Infinity.
+
+    >>> to_json({"a": np.int32(3), "b": b"x-ray", "t": np.datetime64("2026-11-21T10:00:00")})
+    {'a': 3, 'b': 'x-ray', 't': '2026-11-21T10:00:00'}
+    """
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json(value.item()) if value.ndim == 0 else [to_json(v) for v in value.tolist()]
+    if isinstance(value, (bytes, np.bytes_)):
+        return decode_text(bytes(value))
+    if isinstance(value, np.datetime64):
+        return str(value) if not np.isnat(value) else None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, complex):
+        return [to_json(value.real), to_json(value.imag)]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def to_scalar(value: Any, max_text: int = 1000) -> Scalar | None:
+    """``value`` as a searchable metadata scalar, or None if it is not one (an array, a long
+    text, a missing time).
+
+    >>> to_scalar(np.array([b"Ar"])), to_scalar(np.float64(1.5)), to_scalar(np.zeros(3))
+    ('Ar', 1.5, None)
+    """
+    if isinstance(value, np.ndarray):
+        if value.size != 1 or value.dtype.kind not in "biufSUOM":
+            return None
+        value = value.reshape(()).item() if value.dtype.kind != "M" else value.reshape(())[()]
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else str(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bytes, bytearray)):
+        value = decode_text(bytes(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        value = value.strip()
+        return value if len(value) <= max_text else None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return None
+
+
+def decode_text(raw: bytes) -> str:
+    """Text from bytes: UTF-8, or Latin-1 for the older files that wrote it (HDF5 before 1.8
+    had no notion of encoding, and instrument software wrote "µm" as one byte).
+
+    >>> decode_text(b"\\xb5m"), decode_text("µm".encode())
+    ('µm', 'µm')
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An acquisition time from whatever a format stores (datetime64, ISO text, bytes), in UTC;
+    None for LabVIEW's "no time set" and for text that is not a time.
+
+    >>> parse_time(b"2009-02-12 14:58:04-0600")
+    datetime.datetime(2009, 2, 12, 20, 58, 4, tzinfo=datetime.timezone.utc)
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    if isinstance(value, np.datetime64):
+        if np.isnat(value) or value == LABVIEW_EPOCH:
+            return None
+        micros = value.astype("datetime64[us]").astype(np.int64)
+        return datetime.fromtimestamp(0, UTC) + np.timedelta64(int(micros), "us").item()
+    if isinstance(value, (bytes, np.bytes_)):
+        value = bytes(value).decode("utf-8", "replace")
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:  # sources that do not say are taken to write UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

@@ -1,0 +1,438 @@
+"""Ingest: raw files in, a catalogued run out, written whole or not at all.
+
+Two phases. :func:`plan` checks everything that can be checked without writing (the files
+exist and are readable, their formats and headers, duplicates, run numbers) so that bad input
+changes nothing. :meth:`IngestPlan.execute` then writes each run into a folder of the store that
+nothing refers to yet (raw bytes copied and hashed in one pass, arrays streamed chunk by chunk,
+in parallel), makes it durable, and only then commits the catalog rows that make the run
+visible. A failure removes the folder; a crash (kill -9) leaves at most an unreferenced folder,
+and the same ingest can simply be run again.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import socket
+import stat
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labledger.catalog import CLOSED, Catalog, ChannelRow, NewRun, RunRow, SourceRow
+from labledger.errors import BadInput, RunConflict
+from labledger.formats import Format, Source, Unreadable, detect, get
+from labledger.formats.registry import HEAD_BYTES
+from labledger.ids import uuid7
+from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
+from labledger.store.dtypes import is_streamed
+from labledger.store.layout import data_path, run_prefix, source_key
+
+Advance = Callable[[int], None]
+COPY_BLOCK = 8 << 20
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass
+class PlannedFile:
+    path: Path
+    size: int
+    mtime: float
+    format: Format
+    data_bytes: int = 0  # what its arrays hold, decoded
+    sha256: str | None = None  # hashed while planning only when a duplicate was possible
+
+
+@dataclass
+class PlannedRun:
+    number: int
+    files: list[PlannedFile]
+    already: int | None = None  # the run that already holds these exact bytes
+
+
+@dataclass
+class IngestResult:
+    """What happened to one run of an ingest."""
+
+    number: int
+    files: list[str]
+    already: bool = False
+    run_id: str | None = None
+    channels: int = 0
+    data_bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        names = ", ".join(self.files)
+        if self.already:
+            return f"{names}: already ingested as run {self.number}"
+        text = f"{names}: ingested as run {self.number} ({self.channels} channels)"
+        if self.problems:
+            text += f"; not ingested, kept in the raw file only: {'; '.join(self.problems)}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.number,
+            "id": self.run_id,
+            "files": self.files,
+            "status": "already ingested" if self.already else "ingested",
+            "channels": self.channels,
+            "data_bytes": self.data_bytes,
+            "problems": self.problems,
+        }
+
+
+def plan(
+    catalog: Catalog,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    run: int | None = None,
+    format: str | None = None,
+) -> IngestPlan:
+    """Check the files and decide their runs, writing nothing; raise :class:`BadInput` or
+    :class:`RunConflict` with the first problem found."""
+    if not paths:
+        raise BadInput("no files to ingest")
+    if run is not None and run < 0:
+        raise BadInput(f"run numbers are not negative: {run}")
+    forced = get(format) if format else None
+    files = [_check_file(Path(p), forced) for p in paths]
+    seen: dict[tuple[int, int], Path] = {}
+    for f in files:
+        ident = (os.stat(f.path).st_dev, os.stat(f.path).st_ino)
+        if ident in seen:
+            raise BadInput(f"{f.path}: named twice (also as {seen[ident]})")
+        seen[ident] = f.path
+    groups: dict[int | None, list[PlannedFile]] = {}
+    if run is not None:
+        groups[run] = files
+    else:
+        for f in files:
+            number = _number_from_name(f.path)
+            groups.setdefault(number, []).append(f)
+    runs: list[PlannedRun] = []
+    next_free = max([catalog.next_number(), *[n + 1 for n in groups if n is not None]])
+    for number, members in groups.items():
+        if number is None:  # files whose names carry no number: each its own new run
+            for f in members:
+                runs.append(PlannedRun(next_free, [f]))
+                next_free += 1
+        else:
+            runs.append(PlannedRun(number, members))
+    for planned in runs:
+        _check_run(catalog, planned)
+    return IngestPlan(catalog, runs)
+
+
+class IngestPlan:
+    """Runs checked and numbered, ready to be written."""
+
+    def __init__(self, catalog: Catalog, runs: list[PlannedRun]):
+        self.catalog = catalog
+        self.runs = runs
+
+    @property
+    def total_bytes(self) -> int:
+        """The bytes :meth:`execute` goes through, for a progress bar: each file is copied and
+        its arrays decoded, in parallel."""
+        return sum(f.size + f.data_bytes for r in self.runs if r.already is None for f in r.files)
+
+    def execute(self, store: ObjectStore, advance: Advance | None = None) -> list[IngestResult]:
+        """Write the runs one after the other; each is all there or not there at all."""
+        advance = advance or (lambda n: None)
+        results = []
+        for planned in self.runs:
+            names = [f.path.name for f in planned.files]
+            if planned.already is not None:
+                results.append(IngestResult(planned.already, names, already=True))
+                continue
+            results.append(_write_run(self.catalog, store, planned, advance))
+        return results
+
+
+def _check_file(path: Path, forced: Format | None) -> PlannedFile:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput(f"{path} is a directory; pass the files in it (for example {path}/*)")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"{path} is not a regular file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if st.st_size == 0:
+        raise BadInput(f"{path} is empty (0 bytes); there is nothing to ingest")
+    fmt = forced or detect(path, head)
+    with fmt.open(path) as source:  # read the header now: damage is refused before any write
+        data_bytes = source.data_bytes
+    return PlannedFile(path, st.st_size, st.st_mtime, fmt, data_bytes)
+
+
+def _number_from_name(path: Path) -> int | None:
+    """The run number a file name carries: its last group of digits (``01234_Data.tdms``)."""
+    groups = _DIGITS.findall(path.stem)
+    return int(groups[-1]) if groups else None
+
+
+def _check_run(catalog: Catalog, planned: PlannedRun) -> None:
+    held: list[tuple[PlannedFile, int]] = []
+    for f in planned.files:
+        if catalog.has_source_of_size(f.size):  # same size as a kept file: compare the bytes
+            f.sha256 = sha256_file(f.path)
+            found = catalog.source_by_sha256(f.sha256)
+            if found is not None:
+                held.append((f, found[1].number))
+    if held:
+        if len(held) == len(planned.files) and len({n for _, n in held}) == 1:
+            planned.already = held[0][1]
+            return
+        f, number = held[0]
+        raise RunConflict(
+            f"{f.path} is already ingested as run {number}; a run is not extended once "
+            "closed: ingest the other files as a run of their own"
+        )
+    existing = catalog.by_number(planned.number)
+    if existing is not None:
+        kept = catalog.sources(existing.id)
+        kept_names = ", ".join(f"{s.name} (sha256 {s.sha256[:12]}…)" for s in kept)
+        new_names = ", ".join(str(f.path) for f in planned.files)
+        raise RunConflict(
+            f"run {planned.number} already exists from {kept_names}; {new_names} has different "
+            "bytes: pass --run N to ingest it under a free number"
+        )
+
+
+def sha256_file(path: Path, advance: Advance | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(COPY_BLOCK):
+            digest.update(block)
+            if advance:
+                advance(len(block))
+    return digest.hexdigest()
+
+
+def _copy_and_hash(path: Path, store: ObjectStore, key: str, advance: Advance) -> str:
+    """Keep the raw file byte for byte, hashing what is copied (not a second read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as src, store.open_write(key) as dst:
+        buf = bytearray(COPY_BLOCK)
+        view = memoryview(buf)
+        while n := src.readinto(buf):
+            digest.update(view[:n])
+            dst.write(view[:n])
+            advance(n)
+    return digest.hexdigest()
+
+
+def _write_run(
+    catalog: Catalog, store: ObjectStore, planned: PlannedRun, advance: Advance
+) -> IngestResult:
+    run_id = uuid7()
+    prefix = run_prefix(run_id)
+    try:
+        new, result = _write_objects(store, planned, run_id, prefix, advance)
+        store.persist(prefix)
+        catalog.add_run(new)
+    except BaseException as exc:
+        try:
+            store.delete(prefix)
+        except Exception as cleanup:  # never hide why the ingest failed
+            exc.add_note(f"and removing {store.path(prefix)} failed too: {cleanup}")
+        if isinstance(exc, RunConflict):  # someone else ingested meanwhile: say what happened
+            _check_run(catalog, planned)
+            if planned.already is not None:
+                return IngestResult(planned.already, _names(planned), already=True)
+        raise
+    return result
+
+
+def _names(planned: PlannedRun) -> list[str]:
+    return [f.path.name for f in planned.files]
+
+
+def _write_objects(
+    store: ObjectStore, planned: PlannedRun, run_id: str, prefix: str, advance: Advance
+) -> tuple[NewRun, IngestResult]:
+    now = datetime.now(UTC)
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    result = IngestResult(planned.number, _names(planned), run_id=run_id)
+    metadata: dict[str, Any] = {}
+    sources: list[tuple[SourceRow, list[ChannelRow]]] = []
+    starts, ends, keys = [], [], set()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="labledger-copy") as copier:
+        for position, f in enumerate(planned.files):
+            key = source_key(prefix, position, f.path.name)
+            with f.format.open(f.path) as source:
+                copy = copier.submit(_copy_and_hash, f.path, store, key, advance)
+                try:
+                    channels = _write_channels(store, source, prefix, advance)
+                finally:
+                    sha256 = copy.result()
+                st = f.path.stat()
+                if st.st_size != f.size or st.st_mtime != f.mtime:
+                    raise BadInput(
+                        f"{f.path} changed while it was being ingested; ingest it again once "
+                        "its writer has finished"
+                    )
+                if f.sha256 is not None and f.sha256 != sha256:
+                    raise BadInput(f"{f.path} changed while it was being ingested")
+                clash = keys.intersection(c.key for c in channels)
+                if clash:
+                    raise BadInput(
+                        f"{f.path}: channel {sorted(clash)[0]!r} is also in another file of run "
+                        f"{planned.number}; ingest the files as separate runs"
+                    )
+                keys.update(c.key for c in channels)
+                _merge(metadata, source.metadata, f.path.name)
+                starts.append(source.started or datetime.fromtimestamp(f.mtime, UTC))
+                if source.ended:
+                    ends.append(source.ended)
+                result.problems += source.problems
+                row = SourceRow(
+                    run_id=run_id,
+                    position=position,
+                    name=f.path.name,
+                    size=f.size,
+                    format=source.format,
+                    sha256=sha256,
+                    store_key=key,
+                    original_path=str(f.path.resolve()),
+                    modified=datetime.fromtimestamp(f.mtime, UTC),
+                    ingested=now,
+                    ingested_by=who,
+                    tree=source.tree,
+                    problems=source.problems,
+                )
+                sources.append((row, channels))
+    write_group(store, data_path(prefix), sources[0][0].tree.get("attrs", {}))
+    result.channels = sum(len(c) for _, c in sources)
+    result.data_bytes = sum(_nbytes(ch) for _, chans in sources for ch in chans)
+    run = RunRow(
+        id=run_id,
+        number=planned.number,
+        state=CLOSED,
+        started=min(starts),
+        ended=max(ends) if ends else None,
+        created=now,
+        meta=metadata,
+        store_prefix=prefix,
+        n_channels=result.channels,
+        data_bytes=result.data_bytes,
+    )
+    return NewRun(run, sources), result
+
+
+def _write_channels(
+    store: ObjectStore, source: Source, prefix: str, advance: Advance
+) -> list[ChannelRow]:
+    """Stream a source's blocks into stored arrays; return the catalog rows describing them."""
+    infos = {c.key: c for c in source.channels}
+    streamed: dict[str, ArrayWriter] = {}
+    whole: dict[str, list[Any]] = {}  # strings, structured types and 0-d values: small
+    for info in source.channels:
+        path = data_path(prefix, info.segments)
+        if is_streamed(info.dtype) and info.shape:
+            row_shape = tuple(int(n) for n in info.shape[1:])  # type: ignore[arg-type]
+            streamed[info.key] = ArrayWriter(store, path, row_shape, info.dtype, info.attrs)
+        else:
+            whole[info.key] = []
+    dropped: dict[str, str] = {}
+    try:
+        for key, block in source.blocks():
+            if key in dropped or key not in infos:
+                continue
+            if isinstance(block, Unreadable):
+                dropped[key] = block.reason
+                if key in streamed:
+                    streamed.pop(key).abort()
+                whole.pop(key, None)
+                store.delete(data_path(prefix, infos[key].segments))
+                continue
+            if key in streamed:
+                streamed[key].write(block)
+            else:
+                whole[key].append(block)
+            advance(block.nbytes if block.dtype.kind != "O" else 8 * block.size)
+        for writer in streamed.values():
+            writer.close()
+    except BaseException:
+        for writer in streamed.values():
+            writer.abort()
+        raise
+    source.problems += [f"{key}: cannot be read ({why})" for key, why in dropped.items()]
+    _write_groups(store, source.tree, prefix, ())
+    rows = []
+    for info in source.channels:
+        if info.key in dropped:
+            continue
+        path = data_path(prefix, info.segments)
+        if info.key in streamed:
+            writer = streamed[info.key]
+            shape = [writer.rows, *info.shape[1:]]
+            dtype = writer.dtype
+            if info.shape[0] is not None and writer.rows != info.shape[0]:
+                raise BadInput(
+                    f"{source.path}: {info.key} should hold {info.shape[0]} values but "
+                    f"{writer.rows} could be read; the file is damaged"
+                )
+        else:
+            blocks = whole[info.key]
+            value = np.concatenate(blocks) if len(blocks) > 1 else _only(blocks, info)
+            write_array(store, path, value, info.attrs)
+            shape, dtype = list(value.shape), value.dtype
+        rows.append(
+            ChannelRow(
+                key=info.key,
+                store_path=path,
+                shape=[int(n) for n in shape],
+                dtype=dtype.str if dtype.kind != "O" else "str",
+                attrs=info.attrs,
+                axes=[a.to_dict() for a in info.axes],
+            )
+        )
+    return rows
+
+
+def _only(blocks: list[Any], info: Any) -> np.ndarray:
+    if blocks:
+        return np.asarray(blocks[0])
+    return np.zeros([n or 0 for n in info.shape], info.dtype)
+
+
+def _write_groups(store: ObjectStore, node: dict[str, Any], prefix: str, at: tuple) -> None:
+    for child in node.get("children", []):
+        if child["kind"] == "group":
+            path = (*at, child["name"])
+            write_group(store, data_path(prefix, path), child.get("attrs", {}))
+            _write_groups(store, child, prefix, path)
+
+
+def _merge(metadata: dict[str, Any], found: dict[str, Any], file_name: str) -> None:
+    """Merge a file's metadata into the run's: the first file keeps plain keys; a later file's
+    different value for the same key is kept as ``<file name>:<key>``."""
+    for key, value in found.items():
+        if key not in metadata or metadata[key] == value:
+            metadata[key] = value
+        else:
+            metadata[f"{file_name}:{key}"] = value
+
+
+def _nbytes(channel: ChannelRow) -> int:
+    if channel.dtype == "str":
+        return 0
+    return int(np.prod(channel.shape, dtype=np.int64)) * np.dtype(channel.dtype).itemsize

@@ -1,0 +1,538 @@
+"""What users hold: runs, their channels, raw files and structure trees.
+
+>>> import labledger as ll                                    # doctest: +SKIP
+>>> run = ll.open("ishtar").runs[-1]                          # doctest: +SKIP
+>>> run.channels["PXI M6251/ai3"][10_000:20_000]             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from labledger.catalog import ChannelRow, RunRow, SourceRow
+from labledger.errors import InvalidArgument, NotFound
+from labledger.formats import Axis
+from labledger.store import AnyArray, open_array
+
+if TYPE_CHECKING:
+    import xarray
+
+    from labledger.archive import Archive
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A raw file kept byte for byte, as it came from the acquisition system."""
+
+    name: str
+    size: int
+    format: str
+    sha256: str
+    key: str  # where the store keeps it
+    original_path: str
+    modified: datetime
+    ingested: datetime
+    ingested_by: str
+    problems: tuple[str, ...]
+    _archive: Archive
+
+    def open(self) -> IO[bytes]:
+        """The kept bytes, to read like a file."""
+        return self._archive.store.open_read(self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "size": self.size,
+            "format": self.format,
+            "sha256": self.sha256,
+            "key": self.key,
+            "original_path": self.original_path,
+            "modified": self.modified.isoformat(),
+            "ingested": self.ingested.isoformat(),
+            "ingested_by": self.ingested_by,
+            "problems": list(self.problems),
+        }
+
+
+class Run:
+    """One run: a shot, a scan, a file's worth of acquisition.
+
+    ``number``, ``id`` (time-sortable UUIDv7), ``state``, ``started``, ``ended``, ``metadata``
+    (searchable keys), ``sources`` (the raw files), ``channels`` (the arrays, by the source's own
+    path) and :meth:`tree` (the structure as the source has it).
+    """
+
+    def __init__(self, archive: Archive, row: RunRow):
+        self._archive = archive
+        self._row = row
+        self.number: int = row.number
+        self.id: str = row.id
+        self.state: str = row.state
+        self.started: datetime = row.started
+        self.ended: datetime | None = row.ended
+        self.created: datetime = row.created
+        self.metadata: dict[str, Any] = dict(row.meta)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.number} {self.state} {self.started:%Y-%m-%d %H:%M:%S} {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @cached_property
+    def _sources(self) -> list[SourceRow]:
+        return self._archive.catalog.sources(self.id)
+
+    @cached_property
+    def sources(self) -> list[RawFile]:
+        """The raw files the run was made from, with size, format and sha256."""
+        return [
+            RawFile(
+                name=s.name,
+                size=s.size,
+                format=s.format,
+                sha256=s.sha256,
+                key=s.store_key,
+                original_path=s.original_path,
+                modified=s.modified,
+                ingested=s.ingested,
+                ingested_by=s.ingested_by,
+                problems=tuple(s.problems),
+                _archive=self._archive,
+            )
+            for s in self._sources
+        ]
+
+    @cached_property
+    def channels(self) -> Channels:
+        """The run's arrays by key: TDMS ``group/channel``, an HDF5 path, a CSV column."""
+        return Channels(self)
+
+    def tree(self) -> Tree:
+        """The structure as the source has it (one subtree per raw file if there are several)."""
+        trees = [s.tree for s in self._sources]
+        if len(trees) == 1:
+            return Tree(trees[0])
+        return Tree({"name": f"run {self.number}", "kind": "run", "children": trees})
+
+    @property
+    def data_bytes(self) -> int:
+        """The size of the run's arrays, decoded."""
+        return self._row.data_bytes
+
+    def export(self, path: str, format: str = "hdf5") -> None:
+        """Write the run to a file of ``format`` (``hdf5``: NeXus classes kept where the source
+        had them), with the source's tree, attributes and values."""
+        from labledger.export import export
+
+        export(self, path, format)
+
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """The run as JSON-ready data; ``full`` adds sources, channels and the tree."""
+        data: dict[str, Any] = {
+            "number": self.number,
+            "id": self.id,
+            "state": self.state,
+            "started": self.started.isoformat(),
+            "ended": self.ended.isoformat() if self.ended else None,
+            "ingested": self.created.isoformat(),
+            "channels": self._row.n_channels,
+            "data_bytes": self.data_bytes,
+            "sources": [s.name for s in self._sources],
+        }
+        if full:
+            data["metadata"] = self.metadata
+            data["sources"] = [s.to_dict() for s in self.sources]
+            data["channels"] = [self.channels[k].to_dict() for k in self.channels]
+            data["tree"] = self.tree().to_dict()
+        return data
+
+
+class Channels(Mapping[str, "Channel"]):
+    """A run's channels by key. A path through a link (a NeXus NXdata hard link, a soft link)
+    finds the channel it points at; an unknown key gets the close matches in its error."""
+
+    def __init__(self, run: Run):
+        self._run = run
+        self._rows: dict[str, ChannelRow] | None = None
+
+    def _all(self) -> dict[str, ChannelRow]:
+        if self._rows is None:
+            rows = self._run._archive.catalog.channels(self._run.id)
+            self._rows = {r.key: r for r in rows}
+        return self._rows
+
+    def __getitem__(self, key: str) -> Channel:
+        rows = self._all()
+        row = rows.get(key)
+        if row is None:
+            target = self._through_links(key)
+            row = rows.get(target) if target else None
+        if row is None:
+            raise NotFound(self._missing(key))
+        return Channel(self._run, row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (
+            key in self._all() or self._through_links(key) in self._all()
+        )
+
+    def __repr__(self) -> str:
+        keys = list(self)
+        shown = ", ".join(keys[:5]) + (", …" if len(keys) > 5 else "")
+        return f"<Channels of run {self._run.number}: {len(keys)} ({shown})>"
+
+    @cached_property
+    def _links(self) -> dict[str, dict[str, Any]]:
+        links: dict[str, dict[str, Any]] = {}
+        for source in self._run._sources:
+            for node, path in Tree(source.tree).walk():
+                if node["kind"] == "link":
+                    links[path] = node
+        return links
+
+    def _through_links(self, key: str) -> str | None:
+        """``key`` with every link along it replaced by its target, or None if none applies."""
+        parts, hops = key.split("/"), 0
+        i = 1
+        while i <= len(parts):
+            link = self._links.get("/".join(parts[:i]))
+            if link is not None and link.get("link") != "external":
+                hops += 1
+                if hops > 32:  # a cycle of soft links
+                    return None
+                parts = link["target"].split("/") + parts[i:]
+                i = 1
+                continue
+            i += 1
+        resolved = "/".join(parts)
+        return resolved if resolved != key else None
+
+    def _missing(self, key: str) -> str:
+        run = self._run.number
+        link = self._links.get(key)
+        if link is not None and link.get("link") == "external":
+            return (
+                f"run {run}: {key} is an external link to {link['file']}:/{link['target']}, "
+                "a file that is not part of this run"
+            )
+        close = difflib.get_close_matches(key, list(self._all()), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"run {run} has no channel {key!r}{hint} (list them with `labledger show {run}`)"
+
+
+class Channel:
+    """One stored array of a run: slice it to read only the chunks you need.
+
+    ``ch[10_000:20_000]`` is a NumPy array; ``ch.to_xarray()`` adds the time axis (or NeXus
+    axes) and the attributes.
+    """
+
+    def __init__(self, run: Run, row: ChannelRow):
+        self.run = run
+        self.key: str = row.key
+        self.shape: tuple[int, ...] = tuple(row.shape)
+        self.dtype: np.dtype = _dtype(row.dtype)
+        self.attrs: dict[str, Any] = row.attrs
+        self.axes: list[Axis] = [Axis.from_dict(a) for a in row.axes]
+        self._row = row
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.key!r} of run {self.run.number}: {self.shape} {self.dtype}>"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError(f"{self.key} is a single value; read it with channel[()]")
+        return self.shape[0]
+
+    @cached_property
+    def array(self) -> AnyArray:
+        """The stored array itself (slicing the channel slices this)."""
+        return open_array(self.run._archive.store, self._row.store_path)
+
+    def __getitem__(self, selection: Any) -> Any:
+        return self.array[selection]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = np.asarray(self.array[...])
+        return values if dtype is None else values.astype(dtype)
+
+    def read(self) -> Any:
+        """All of it."""
+        return self.array[...]
+
+    def to_xarray(self, selection: slice = slice(None)) -> xarray.DataArray:
+        """The channel (or ``selection`` of its first axis) as an ``xarray.DataArray`` with its
+        coordinates: the time axis where the source gives one, NeXus axes, else indices."""
+        import xarray
+
+        values = self.array[selection] if self.shape else self.array[()]
+        values = np.asarray(values)
+        coords: dict[str, Any] = {}
+        dims = []
+        for dim in range(values.ndim):
+            axis = self.axes[dim] if dim < len(self.axes) else Axis(name=f"dim_{dim}")
+            name = axis.name if axis.name not in dims else f"{axis.name}_{dim}"
+            dims.append(name)
+            indices = np.arange(self.shape[dim])
+            if dim == 0:
+                indices = indices[selection]
+            coord = self._coordinate(axis, indices)
+            if coord is not None:
+                coords[name] = coord
+        attrs = dict(self.attrs)
+        attrs.update(
+            {
+                "labledger_run": self.run.number,
+                "labledger_run_id": self.run.id,
+                "labledger_channel": self.key,
+            }
+        )
+        return xarray.DataArray(values, dims=dims, coords=coords, name=self.key, attrs=attrs)
+
+    def _coordinate(self, axis: Axis, indices: np.ndarray) -> Any:
+        import xarray
+
+        attrs = {k: v for k, v in (("units", axis.unit), ("origin", axis.origin)) if v}
+        if axis.step is not None:
+            values = (axis.start or 0.0) + indices * axis.step
+            return xarray.Variable(axis.name, values, attrs)
+        if axis.channel is not None and axis.channel in self.run.channels:
+            other = self.run.channels[axis.channel]
+            if other.ndim == 1 and other.shape[0] >= (indices.max(initial=-1) + 1):
+                values = other[int(indices.min(initial=0)) : int(indices.max(initial=-1)) + 1]
+                values = np.asarray(values)[indices - indices.min(initial=0)]
+                return xarray.Variable(axis.name, values, attrs)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "shape": list(self.shape),
+            "dtype": self._row.dtype,
+            "attrs": self.attrs,
+            "axes": [a.to_dict() for a in self.axes],
+        }
+
+
+def _dtype(text: str) -> np.dtype:
+    if text == "str":
+        return np.dtypes.StringDType() if hasattr(np, "dtypes") else np.dtype(object)
+    return np.dtype(text)
+
+
+class Tree:
+    """A run's structure tree: groups, channels and links with their attributes.
+
+    ``print(tree)`` draws it; ``tree["entry1/instrument"]`` is a subtree.
+    """
+
+    def __init__(self, node: dict[str, Any]):
+        self.node = node
+
+    @property
+    def name(self) -> str:
+        return self.node["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.node["kind"]
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.node.get("attrs", {})
+
+    @property
+    def children(self) -> list[Tree]:
+        return [Tree(c) for c in self.node.get("children", [])]
+
+    def __getitem__(self, path: str) -> Tree:
+        node = self.node
+        for part in [p for p in path.split("/") if p]:
+            found = [c for c in node.get("children", []) if c["name"] == part]
+            if not found:
+                raise NotFound(f"no {part!r} under {node['name']!r} in the tree")
+            node = found[0]
+        return Tree(node)
+
+    def walk(self) -> Iterator[tuple[dict[str, Any], str]]:
+        """Every node below the root with its path from the root."""
+
+        def visit(node: dict[str, Any], at: str) -> Iterator[tuple[dict[str, Any], str]]:
+            for child in node.get("children", []):
+                path = f"{at}/{child['name']}" if at else child["name"]
+                yield child, path
+                yield from visit(child, path)
+
+        yield from visit(self.node, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.node
+
+    def __str__(self) -> str:
+        lines = [_label(self.node)]
+
+        def draw(node: dict[str, Any], indent: str) -> None:
+            children = node.get("children", [])
+            for i, child in enumerate(children):
+                last = i == len(children) - 1
+                lines.append(f"{indent}{'└── ' if last else '├── '}{_label(child)}")
+                draw(child, indent + ("    " if last else "│   "))
+
+        draw(self.node, "")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Tree {self.name!r}: {sum(1 for _ in self.walk())} nodes>"
+
+
+def _label(node: dict[str, Any]) -> str:
+    name, kind = node["name"], node["kind"]
+    nx = node.get("attrs", {}).get("NX_class")
+    if kind == "channel":
+        shape = "×".join(map(str, node.get("shape", []))) or "scalar"
+        return f"{name}  [{shape} {node.get('dtype', '')}]"
+    if kind == "link":
+        where = f"{node['file']}:/" if node.get("file") else "/"
+        return f"{name} → {where}{node['target']}  ({node.get('link', 'soft')} link)"
+    if kind == "dataset":
+        return f"{name}  (not ingested)"
+    return f"{name}/" + (f"  ({nx})" if nx else "")
+
+
+class Runs:
+    """An archive's runs: ``runs[-1]`` the newest closed run, ``runs[-2]`` the one before,
+    ``runs[1234]`` by number, ``runs["<id>"]`` by id, ``runs[1200:1300]`` those numbers;
+    ``len(runs)``, ``for run in runs`` (by number), and :meth:`search`."""
+
+    def __init__(self, archive: Archive):
+        self._archive = archive
+
+    @property
+    def _catalog(self) -> Any:
+        return self._archive.catalog
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, slice):
+            if key.start is None or key.stop is None or key.start < 0 or key.stop < 0:
+                raise IndexError("slice runs by number, both ends given: runs[1200:1300]")
+            numbers = range(key.start, key.stop, key.step or 1)
+            return [Run(self._archive, r) for r in self._catalog.by_numbers(numbers)]
+        if isinstance(key, str):
+            row = self._catalog.by_id(key)
+            if row is None:
+                raise NotFound(f"no run has the id {key!r}")
+            return Run(self._archive, row)
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"runs are indexed by number or id, not {type(key).__name__}")
+        key = int(key)
+        if key < 0:
+            row = self._catalog.newest(offset=-key - 1)
+            if row is None:
+                count = len(self)
+                raise NotFound(
+                    "the archive has no runs yet; add some with `labledger ingest FILE`"
+                    if count == 0
+                    else f"runs[{key}]: the archive has only {count} closed runs"
+                )
+            return Run(self._archive, row)
+        row = self._catalog.by_number(key)
+        if row is None:
+            newest = self._catalog.newest()
+            hint = f"; the newest is run {newest.number}" if newest else "; the archive is empty"
+            raise NotFound(f"run {key} does not exist{hint} (list them with `labledger runs`)")
+        return Run(self._archive, row)
+
+    def __len__(self) -> int:
+        return self._catalog.count()
+
+    def last(self, n: int) -> list[Run]:
+        """The ``n`` runs with the highest numbers, in order."""
+        return [Run(self._archive, r) for r in self._catalog.last(n)]
+
+    def __iter__(self) -> Iterator[Run]:
+        return (Run(self._archive, r) for r in self._catalog.iter_runs())
+
+    def __contains__(self, number: object) -> bool:
+        return isinstance(number, int) and self._catalog.by_number(number) is not None
+
+    def __repr__(self) -> str:
+        return f"<Runs: {len(self)} in {self._archive}>"
+
+    def search(
+        self,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        source: str | None = None,
+        state: str | None = "closed",
+        where: dict[str, Any] | None = None,
+        limit: int | None = None,
+        **metadata: Any,
+    ) -> list[Run]:
+        """Runs matching every condition, by number.
+
+        ``since``/``until`` bound the start time (ISO dates or datetimes, UTC unless they say);
+        ``source`` is a raw file's name or sha256; keyword arguments match metadata keys
+        (``gas="Ar"``), ``where`` those whose names are not Python identifiers
+        (``{"entry1/title": "scan"}``). A list of values matches any of them.
+
+        >>> la.runs.search(gas="Ar", since="2026-11-01")        # doctest: +SKIP
+        """
+        conditions = {**(where or {}), **metadata}
+        rows = self._catalog.search(
+            since=parse_when(since, "since"),
+            until=parse_when(until, "until"),
+            source=source,
+            state=state,
+            where=conditions,
+            limit=limit,
+        )
+        return [Run(self._archive, r) for r in rows]
+
+
+def parse_when(value: str | datetime | None, name: str) -> datetime | None:
+    """A time bound from what a user typed: an ISO date or datetime, UTC unless it says.
+
+    >>> parse_when("2026-11-01", "since")
+    datetime.datetime(2026, 11, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    from labledger.formats.values import parse_time
+
+    if value is None:
+        return None
+    parsed = parse_time(value)
+    if parsed is None:
+        raise InvalidArgument(
+            f"{name}={value!r} is not a date or time; write it as 2026-11-01 or 2026-11-01T14:30"
+        )
+    return parsed

@@ -1,0 +1,202 @@
+"""One narrow interface to where bytes live: a local folder or an object store, through fsspec.
+
+Everything labledger keeps (raw files, array chunks, metadata documents) is an object named by a
+key such as ``runs/<id>/data/zarr.json`` below one root URL. Local folders and ``s3://`` go
+through the same methods; only durability differs: an object store makes a write durable when it
+acknowledges it, a local disk needs fsync, which :meth:`ObjectStore.persist` does.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from labledger.errors import StoreUnavailable
+
+
+class ObjectStore:
+    """Named byte objects below one root URL (a folder path, ``file://``, ``s3://bucket/prefix``).
+
+    >>> import tempfile
+    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> store.write("a/b.txt", b"hello")
+    >>> store.read("a/b.txt"), store.read_range("a/b.txt", 1, 3), store.list("a")
+    (b'hello', b'el', ['a/b.txt'])
+    """
+
+    def __init__(self, url: str | os.PathLike[str], storage_options: dict[str, Any] | None = None):
+        url = os.fspath(url)
+        self.storage_options = dict(storage_options or {})
+        try:
+            fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
+        except (ImportError, ValueError) as exc:
+            raise StoreUnavailable(f"store {url}: {exc}") from None
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.is_local = isinstance(fs, LocalFileSystem)
+        self.root = str(Path(root).resolve()) if self.is_local else root.rstrip("/")
+        self.url = self.root if self.is_local else url.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url!r})"
+
+    def path(self, key: str) -> str:
+        """The filesystem path of ``key`` (what fsspec calls the object)."""
+        return posixpath.join(self.root, key) if key else self.root
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, key: str) -> bytes:
+        return self.fs.cat_file(self.path(key))
+
+    def read_range(self, key: str, start: int, end: int | None) -> bytes:
+        """Bytes ``[start, end)`` of an object; a negative ``start`` counts from its end."""
+        return self.fs.cat_file(self.path(key), start=start, end=end)
+
+    def read_ranges(self, ranges: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
+        """Many byte ranges at once; object stores fetch them concurrently."""
+        if not ranges:
+            return []
+        if self.is_local:  # fsspec's local cat_ranges opens a file per range; pread is cheaper
+            return [_pread(self.path(k), s, e) for k, s, e in ranges]
+        keys, starts, ends = zip(*ranges, strict=True)
+        return self.fs.cat_ranges([self.path(k) for k in keys], list(starts), list(ends))
+
+    def open_read(self, key: str) -> IO[bytes]:
+        return self.fs.open(self.path(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self.path(key))
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self.path(key)))
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key below ``prefix``, sorted."""
+        base = self.path(prefix)
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        cut = len(self.root) + 1
+        return sorted(p[cut:] if p.startswith(self.root) else p for p in found)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, key: str, data: bytes) -> None:
+        with self.open_write(key) as f:
+            f.write(data)
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[IO[bytes]]:
+        """A file to stream an object into; on an object store it appears only once closed."""
+        path = self.path(key)
+        if self.is_local:  # plain files: fsspec's wrapper costs more than the write itself
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as local:
+                yield local
+            return
+        with self.fs.open(path, "wb") as f:
+            yield f
+
+    def delete(self, prefix: str) -> None:
+        """Remove ``prefix`` and everything below it; nothing there is not an error."""
+        path = self.path(prefix)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def persist(self, prefix: str) -> None:
+        """Make everything written below ``prefix`` durable before anything refers to it.
+
+        Object stores are durable on acknowledgement; a local folder needs each file and each
+        directory entry flushed, up to the store's root, or a power cut could lose them after the
+        catalog already points at them.
+        """
+        if not self.is_local:
+            return
+        top = Path(self.path(prefix))
+        if _syncfs(top):
+            return
+        if top.is_file():
+            _fsync(top)
+        else:
+            for dirpath, _dirs, files in os.walk(top):
+                for name in files:
+                    _fsync(Path(dirpath, name))
+                _fsync(Path(dirpath))
+        root = Path(self.root)
+        for parent in top.parents:
+            _fsync(parent)
+            if parent == root:
+                break
+
+    def check_writable(self) -> None:
+        """Fail early, with the reason, if objects cannot be written here."""
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            probe = ".labledger-write-probe"
+            self.write(probe, b"")
+            self.delete(probe)
+        except (OSError, PermissionError) as exc:
+            raise StoreUnavailable(f"store {self.url} is not writable: {exc}") from None
+
+    def zarr_store(self) -> Any:
+        """The same root as a zarr-python store, for the arrays zarr-python writes and reads."""
+        from zarr.storage import FsspecStore, LocalStore
+
+        if self.is_local:
+            return LocalStore(self.root)
+        return FsspecStore.from_url(self.url, storage_options=self.storage_options)
+
+
+def _pread(path: str, start: int, end: int | None) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if start < 0 or end is None:
+            size = os.fstat(fd).st_size
+            start = max(0, size + start) if start < 0 else start
+            end = size if end is None else end
+        return os.pread(fd, max(0, end - start), start)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole filesystem holding ``path`` in one call (Linux): far cheaper than an
+    fsync per file for the hundreds of small objects of a NeXus file."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "syncfs"):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return libc.syncfs(fd) == 0
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> Any:
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
