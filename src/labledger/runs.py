@@ -19,6 +19,7 @@ import numpy as np
 from labledger.catalog import ChannelRow, RunRow, SourceRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.formats import Axis
+from labledger.formats.values import single
 from labledger.store import AnyArray, open_array
 
 if TYPE_CHECKING:
@@ -417,7 +418,7 @@ class Tree:
 
 def _label(node: dict[str, Any]) -> str:
     name, kind = node["name"], node["kind"]
-    nx = node.get("attrs", {}).get("NX_class")
+    nx = single(node.get("attrs", {}).get("NX_class"))
     if kind == "channel":
         shape = "×".join(map(str, node.get("shape", []))) or "scalar"
         return f"{name}  [{shape} {node.get('dtype', '')}]"

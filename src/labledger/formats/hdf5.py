@@ -17,7 +17,7 @@ import numpy as np
 
 from labledger.errors import BadInput
 from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
-from labledger.formats.values import decode_text, parse_time, to_json, to_scalar
+from labledger.formats.values import decode_text, parse_time, single, to_json, to_scalar
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _BLOCK_BYTES = 32 << 20  # rows read per h5py call
@@ -183,13 +183,13 @@ class Hdf5Source(Source):
 def _nxdata_axes(group: dict[str, Any]) -> dict[str, list[str]]:
     """For an NXdata group's tree node: its signal's name and the names of its axes."""
     attrs = group.get("attrs", {})
-    if attrs.get("NX_class") != "NXdata" or "signal" not in attrs or "axes" not in attrs:
+    if single(attrs.get("NX_class")) != "NXdata" or "signal" not in attrs or "axes" not in attrs:
         return {}
     names = attrs["axes"] if isinstance(attrs["axes"], list) else [attrs["axes"]]
     names = [str(n) for n in names]
     if len(names) == 1 and ":" in names[0]:  # the old "x:y" spelling
         names = names[0].split(":")
-    return {str(attrs["signal"]): [n.strip() for n in names]}
+    return {str(single(attrs["signal"])): [n.strip() for n in names]}
 
 
 def _axes(
@@ -205,7 +205,7 @@ def _axes(
         if name in (".", "") or name not in members:
             axes.append(Axis(name=f"dim_{i}"))
             continue
-        unit = members[name].get("attrs", {}).get("units")
+        unit = single(members[name].get("attrs", {}).get("units"))
         axes.append(Axis(name=name, channel=f"{prefix}/{name}", unit=str(unit) if unit else None))
     return axes
 

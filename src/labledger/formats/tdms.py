@@ -8,18 +8,22 @@ recalibration never has to undo one). Waveform timing (``wf_start_time``, ``wf_s
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from nptdms import TdmsFile
+from nptdms.log import log_manager
 
 from labledger.errors import BadInput
 from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
 from labledger.formats.values import LABVIEW_EPOCH, parse_time, to_json, to_scalar
+
+LEAD_IN_BYTES = 28  # the fixed header of every TDMS segment
 
 
 class TdmsFormat:
@@ -36,18 +40,17 @@ class TdmsFormat:
                     f"{path}: this is a TDMS index file; ingest the .tdms file it indexes"
                 )
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # npTDMS warns where it finds damage
+            with _damage(path):
                 tdms = TdmsFile.open(str(path))
+        except BadInput:
+            raise
         except Exception as exc:  # npTDMS raises bare ValueError/struct.error on damage
             raise BadInput(f"{path}: not a readable TDMS file ({first_line(exc)})") from None
         try:
-            status = tdms.file_status
-            if status.incomplete_final_segment:
-                raise BadInput(
-                    f"{path}: the TDMS file is truncated (its last segment ends early: the "
-                    "writer stopped or the copy is incomplete); copy it again from the DAQ"
-                )
+            if tdms.file_status.incomplete_final_segment:
+                raise BadInput(_TRUNCATED.format(path=path, why="its last segment ends early"))
+            if path.stat().st_size < LEAD_IN_BYTES or not (tdms.properties or tdms.groups()):
+                raise BadInput(_TRUNCATED.format(path=path, why="not even one whole segment"))
             return TdmsSource(path, tdms)
         except BaseException:
             tdms.close()
@@ -103,6 +106,10 @@ class TdmsSource(Source):
         self.ended = max(ends) if ends else None
 
     def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+        with _damage(self.path):
+            yield from self._blocks()
+
+    def _blocks(self) -> Iterator[tuple[str, np.ndarray]]:
         for chunk in self._tdms.data_chunks():
             for group_chunk in chunk.groups():
                 for channel_chunk in group_chunk.channels():
@@ -120,6 +127,42 @@ class TdmsSource(Source):
 
     def close(self) -> None:
         self._tdms.close()
+
+
+_TRUNCATED = (
+    "{path}: the TDMS file is truncated or damaged ({why}): the writer stopped or the copy is "
+    "incomplete; copy it again from the DAQ"
+)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _damage(path: Path) -> Iterator[None]:
+    """npTDMS logs a warning and reads on where a file is cut short; refuse such a file (and
+    keep npTDMS from printing the warning itself)."""
+    logger = logging.getLogger("nptdms")
+    console = log_manager.console_handler
+    collect = _Collect()
+    logger.addHandler(collect)
+    propagate, logger.propagate = logger.propagate, False
+    level = console.level
+    console.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        console.setLevel(level)
+        logger.removeHandler(collect)
+        logger.propagate = propagate
+    if collect.messages:
+        raise BadInput(_TRUNCATED.format(path=path, why=collect.messages[0].rstrip(".")))
 
 
 def _stored_arrays(group: str, channel: Any) -> list[tuple[str, np.dtype, Any]]:

@@ -78,6 +78,15 @@ def to_scalar(value: Any, max_text: int = 1000) -> Scalar | None:
     return None
 
 
+def single(value: Any) -> Any:
+    """An attribute as one value: NeXus writers often store one string as a 1-element array.
+
+    >>> single(["NXentry"]), single("NXdata"), single([1, 2])
+    ('NXentry', 'NXdata', [1, 2])
+    """
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
 def decode_text(raw: bytes) -> str:
     """Text from bytes: UTF-8, or Latin-1 for the older files that wrote it (HDF5 before 1.8
     had no notion of encoding, and instrument software wrote "µm" as one byte).

@@ -1,0 +1,157 @@
+"""Fixtures: real files, real databases (SQLite and PostgreSQL), a real S3 server (moto) on
+loopback. Tests that need PostgreSQL or ../shared fail, not skip, when CI=true."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import labledger as ll
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+REALDATA = SHARED / "realdata"
+NEXUS = REALDATA / "nexus"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN = os.environ.get("LABLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+TDMS_DATA = Path(str(importlib.resources.files("nptdms") / "test" / "data"))
+
+# The NeXus files every test of real data walks; the HDF4 one is refused by design.
+NEXUS_FILES = [
+    "538039.nxs",
+    "AgBehenate_228.hdf5",
+    "Focus_2021-03-16_051.hdf5",
+    "ID34_not_complete.h5",
+    "NXscan.hdf5",
+    "NXtest.h5",
+]
+TDMS_FILES = ["raw1.tdms", "Digital_Input.tdms", "big_endian.tdms", "raw_timestamps.tdms"]
+
+
+def unavailable(what: str) -> None:
+    """A missing real component: a failure in CI, a skip on a developer's machine."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: tests that need it must not be skipped)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def nexus_dir() -> Path:
+    if not NEXUS.is_dir():
+        unavailable(
+            f"the real data files are missing: expected {NEXUS} (../shared beside the repo)"
+        )
+    return NEXUS
+
+
+@pytest.fixture(scope="session")
+def tdms_dir() -> Path:
+    if not (TDMS_DATA / "raw1.tdms").is_file():
+        pytest.fail(f"npTDMS's own LabVIEW files are missing from {TDMS_DATA}")
+    return TDMS_DATA
+
+
+def _pg_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    if not _pg_answers():
+        unavailable("PostgreSQL is not answering on 127.0.0.1:5432")
+    import psycopg
+
+    name = f"ll_test_{uuid.uuid4().hex[:12]}"
+    admin = PG_ADMIN
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def archive(
+    catalog_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[ll.Archive]:
+    """A new archive, once with an SQLite catalog and once with PostgreSQL."""
+    catalog = request.getfixturevalue("pg_url") if catalog_kind == "postgresql" else None
+    la = ll.init(tmp_path / "ishtar", catalog=catalog)
+    yield la
+    la.close()
+
+
+@pytest.fixture
+def sqlite_archive(tmp_path: Path) -> Iterator[ll.Archive]:
+    la = ll.init(tmp_path / "ishtar")
+    yield la
+    la.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, as s3fs's own tests use it."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new bucket on the moto server; returns its s3:// URL."""
+    import boto3
+
+    name = f"ll-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+def snapshot(la: ll.Archive) -> dict[str, str]:
+    """Everything an archive holds, to compare before and after: every file of its folder
+    (catalog and store) by sha256, every object of a remote store, and every catalog row."""
+    state: dict[str, str] = {}
+    if la.path is not None:
+        for path in sorted(la.path.rglob("*")):
+            if path.is_file() and not path.name.endswith(("-wal", "-shm")):
+                state[f"file:{path.relative_to(la.path)}"] = hashlib.sha256(
+                    path.read_bytes()
+                ).hexdigest()
+    if not la.store.is_local:
+        for key in la.store.list():
+            state[f"object:{key}"] = hashlib.sha256(la.store.read(key)).hexdigest()
+    from sqlalchemy import MetaData, select
+
+    meta = MetaData()
+    meta.reflect(la.catalog.engine)
+    with la.catalog.engine.connect() as conn:
+        for table in meta.sorted_tables:
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            state[f"table:{table.name}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return state

@@ -1,0 +1,155 @@
+"""The labledger command, end to end in subprocesses: what a user types and sees."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+
+from labledger.sim import write_shot
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if env is None:
+        environment.pop("LABLEDGER_ARCHIVE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "labledger.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=300,
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_tour(tmp_path: Path, nexus_dir: Path) -> None:
+    archive = str(tmp_path / "ishtar")
+    assert "Created the archive" in ok(cli("init", archive))
+    shot = write_shot(tmp_path, 1234)
+    ingested = cli("ingest", "--archive", archive, str(shot), str(nexus_dir / "538039.nxs"))
+    assert ok(ingested).splitlines() == [
+        "01234_Data.tdms: ingested as run 1234 (8 channels)",
+        "538039.nxs: ingested as run 538039 (214 channels)",
+    ]
+    assert ingested.stderr == ""  # no progress bar in a pipe
+    assert ok(cli("ingest", "--archive", archive, str(shot))).strip() == (
+        "01234_Data.tdms: already ingested as run 1234"
+    )
+    listing = ok(cli("runs", "--archive", archive))
+    assert "1234" in listing and "538039.nxs" in listing
+    runs = json.loads(ok(cli("runs", "--archive", archive, "--json")))
+    assert [r["number"] for r in runs] == [1234, 538039]
+    assert runs[0]["sources"] == ["01234_Data.tdms"]
+    shown = ok(cli("show", "--archive", archive, "1234"))
+    assert hashlib.sha256(shot.read_bytes()).hexdigest() in shown
+    assert "PXI M6251/" in shown and "ai3" in shown and "gas" in shown
+    full = json.loads(ok(cli("show", "--archive", archive, "1234", "--json")))
+    assert full["sources"][0]["sha256"] == hashlib.sha256(shot.read_bytes()).hexdigest()
+    assert {c["key"] for c in full["channels"]} >= {"PXI M6251/ai3"}
+    assert full["tree"]["children"][0]["name"] == "PXI M6251"
+    out = tmp_path / "shot1234.h5"
+    ok(cli("export", "--archive", archive, "1234", "--format", "hdf5", "-o", str(out)))
+    with h5py.File(out) as f:
+        assert f["PXI M6251/ai3"].shape == (35000,)
+    latest = json.loads(ok(cli("show", "latest", "--archive", archive, "--json")))
+    assert latest["number"] == max(runs, key=lambda r: r["started"])["number"]
+
+
+def test_the_archive_from_the_environment_and_searches(tmp_path: Path) -> None:
+    archive = tmp_path / "ishtar"
+    ok(cli("init", str(archive)))
+    env = {"LABLEDGER_ARCHIVE": str(archive)}
+    shots = [str(write_shot(tmp_path, n)) for n in (1001, 1002, 1003)]
+    ok(cli("ingest", *shots, env=env))
+    found = json.loads(ok(cli("runs", "--where", "shot=1002", "--json", env=env)))
+    assert [r["number"] for r in found] == [1002]
+    assert json.loads(ok(cli("runs", "--since", "2030-01-01", "--json", env=env))) == []
+    assert "no runs" in ok(cli("runs", "--where", "gas=Kr", env=env))
+    last_two = json.loads(ok(cli("runs", "--limit", "2", "--json", env=env)))
+    assert [r["number"] for r in last_two] == [1002, 1003]
+    bad = cli("runs", "--where", "gas", env=env)
+    assert bad.returncode == 1 and "--where takes KEY=VALUE" in bad.stderr
+    bad = cli("runs", "--since", "soon", env=env)
+    assert bad.returncode == 1 and "is not a date" in bad.stderr
+
+
+def test_ingest_json_and_a_multi_file_run(tmp_path: Path) -> None:
+    archive = str(tmp_path / "a")
+    ok(cli("init", archive))
+    scope = tmp_path / "scope.csv"
+    scope.write_text("t,v\n0,1\n1,2\n")
+    shot = write_shot(tmp_path, 1001)
+    result = json.loads(
+        ok(cli("ingest", "-a", archive, "--run", "7", str(shot), str(scope), "--json"))
+    )
+    assert result == [
+        {
+            "run": 7,
+            "id": result[0]["id"],
+            "files": ["01001_Data.tdms", "scope.csv"],
+            "status": "ingested",
+            "channels": 10,
+            "data_bytes": result[0]["data_bytes"],
+            "problems": [],
+        }
+    ]
+
+
+def test_the_demo(tmp_path: Path) -> None:
+    shown = ok(cli("demo", cwd=tmp_path))
+    assert "ingested as run 1005" in shown and "labledger show 1005" in shown
+    archive = tmp_path / "labledger-demo" / "archive"
+    assert len(json.loads(ok(cli("runs", "-a", str(archive), "--json")))) == 5
+    again = ok(cli("demo", cwd=tmp_path))  # the same shots: nothing twice
+    assert "already ingested as run 1001" in again
+
+
+def test_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    pytest.importorskip("pty")
+    import pty
+
+    archive = tmp_path / "a"
+    ok(cli("init", str(archive)))
+    shot = write_shot(tmp_path, 1001)
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labledger.cli", "ingest", "-a", str(archive), str(shot)],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    stdout, _ = proc.communicate(timeout=120)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert proc.returncode == 0
+    assert b"ingesting" in seen  # the bar, on the terminal
+    assert b"ingested as run 1001" in stdout
+
+
+def test_help_names_every_command() -> None:
+    shown = ok(cli("--help"))
+    for command in ("init", "ingest", "runs", "show", "export", "demo", "migrate"):
+        assert command in shown
