@@ -19,8 +19,13 @@ from typing import IO, Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.utils import merge_offset_ranges
 
 from labledger.errors import StoreUnavailable
+
+Buffer = bytes | memoryview  # what a range read hands back: a view where a merged read held it
+_MERGE_GAP = 256 << 10  # on an object store a request costs more than a few hundred kB
+_MERGE_BLOCK = 16 << 20  # but one huge request would forgo fetching parts concurrently
 
 
 class ObjectStore:
@@ -61,8 +66,38 @@ class ObjectStore:
         """Bytes ``[start, end)`` of an object; a negative ``start`` counts from its end."""
         return self.fs.cat_file(self.path(key), start=start, end=end)
 
-    def read_ranges(self, ranges: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
-        """Many byte ranges at once; object stores fetch them concurrently."""
+    def read_ranges(self, ranges: Sequence[tuple[str, int, int | None]]) -> list[Buffer]:
+        """Many byte ranges at once: neighbours are merged into one request, and an object
+        store fetches the requests concurrently. A negative start counts from the end."""
+        if not ranges:
+            return []
+        tails = [i for i, (_, start, end) in enumerate(ranges) if start < 0 or end is None]
+        spans = [i for i in range(len(ranges)) if i not in set(tails)]
+        found: list[Buffer] = [b""] * len(ranges)
+        for i, blob in zip(tails, self._fetch([ranges[i] for i in tails])):
+            found[i] = blob
+        if spans:
+            keys, starts, ends = merge_offset_ranges(
+                [ranges[i][0] for i in spans],
+                [ranges[i][1] for i in spans],
+                [ranges[i][2] for i in spans],
+                max_gap=0 if self.is_local else _MERGE_GAP,
+                max_block=_MERGE_BLOCK,
+            )
+            blocks: dict[str, list[tuple[int, int, bytes]]] = {}
+            merged = list(zip(keys, starts, ends, strict=True))
+            for (key, start, end), blob in zip(merged, self._fetch(merged)):
+                blocks.setdefault(key, []).append((start, end, blob))
+            for i in spans:
+                key, start, end = ranges[i]
+                for first, last, blob in blocks[key]:
+                    if first <= start and end <= last:  # type: ignore[operator]
+                        whole = first == start and end == last
+                        found[i] = blob if whole else memoryview(blob)[start - first : end - first]  # type: ignore[operator]
+                        break
+        return found
+
+    def _fetch(self, ranges: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
         if not ranges:
             return []
         if self.is_local:  # fsspec's local cat_ranges opens a file per range; pread is cheaper
