@@ -110,15 +110,18 @@ class ChannelRow(Base):
 
 class MetadataRow(Base):
     """One searchable metadata entry of a run: text in ``text``, numbers and booleans in
-    ``number``, so that equality and ranges use an index either way."""
+    ``number``. The run's start time is repeated here so that "this value, since then" is one
+    index range, whatever the other conditions of a search; the indexes cover the run id, so
+    that range is read from the index alone."""
 
     __tablename__ = "run_metadata"
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     text: Mapped[str | None] = mapped_column(Text)
     number: Mapped[float | None] = mapped_column(Float)
+    started: Mapped[datetime] = mapped_column()
 
     __table_args__ = (
-        Index("ix_run_metadata_text", "key", "text"),
-        Index("ix_run_metadata_number", "key", "number"),
+        Index("ix_run_metadata_text", "key", "text", "started", "run_id"),
+        Index("ix_run_metadata_number", "key", "number", "started", "run_id"),
     )

@@ -42,9 +42,12 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=255), primary_key=True),
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column("number", sa.Float(), nullable=True),
+        sa.Column("started", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("ix_run_metadata_text", "run_metadata", ["key", "text"])
-    op.create_index("ix_run_metadata_number", "run_metadata", ["key", "number"])
+    op.create_index("ix_run_metadata_text", "run_metadata", ["key", "text", "started", "run_id"])
+    op.create_index(
+        "ix_run_metadata_number", "run_metadata", ["key", "number", "started", "run_id"]
+    )
     op.create_table(
         "sources",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
