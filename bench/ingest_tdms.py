@@ -6,8 +6,8 @@ streamed, never held whole). Ingest also hashes every byte and makes everything 
 
     python bench/ingest_tdms.py [--gb 2] [--repeat 3] [--dir /tmp]
 
-The runs are interleaved (cp, ingest, cp, ingest, ...) and the medians compared, because this
-machine's disk and page cache are noisy.
+The runs are interleaved (cp, ingest, cp, ingest, ...), each after an untimed sync, and the
+medians compared, because this machine's disk and page cache are noisy.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def write_tdms(path: Path, gigabytes: float) -> None:
 
 
 def timed(command: list[str]) -> tuple[float, int]:
-    """Wall time of a command, and its peak resident memory in bytes."""
+    """Wall time of a command, and its peak resident memory in bytes. Each starts with no dirty
+    pages left by the one before (an untimed sync), or it would pay for their writeback."""
+    subprocess.run(["sync"], check=True)
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     _, status, usage = _wait4(proc)
@@ -75,7 +77,7 @@ def _wait4(proc: subprocess.Popen) -> tuple[int, int, resource.struct_rusage]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=tempfile.gettempdir())
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="labledger-bench-", dir=args.dir))

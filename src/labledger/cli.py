@@ -6,6 +6,7 @@ listing takes ``--json``. A mistake is one line on stderr and a non-zero exit, n
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -56,6 +57,9 @@ RunArgument = Annotated[str, typer.Argument(help="A run number, a run id, or 'la
 
 def main(argv: list[str] | None = None) -> None:
     """The console entry point: user mistakes become one line and exit status 1."""
+    # what is alive now (the imported libraries) lives as long as the process: spare the cycle
+    # collector from walking it again at every full collection (8% of a long ingest, by perf)
+    gc.freeze()
     try:
         app(args=argv, prog_name="labledger")
     except LabledgerError as exc:
