@@ -176,7 +176,9 @@ def runs(
     where: Annotated[
         list[str] | None, typer.Option(help="KEY=VALUE metadata to match, e.g. gas=Ar.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many (the highest numbers).")] = 50,
+    limit: Annotated[
+        int, typer.Option(help="Show at most this many (the highest numbers); 0 for all.")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List runs (the newest last)."""
@@ -186,9 +188,10 @@ def runs(
         conditions = {k: _value(v) for k, v in _pairs(where or [], "--where").items()}
         if since or until or source or conditions:
             found = la.runs.search(since=since, until=until, source=source, where=conditions)
-            total, shown = len(found), found[-limit:] if limit else []
+            total, shown = len(found), found[-limit:] if limit else found
         else:
-            total, shown = len(la.runs), la.runs.last(limit)
+            total = len(la.runs)
+            shown = la.runs.last(limit) if limit else list(la.runs)
         if as_json:
             _print_json([r.to_dict() for r in shown])
             return
@@ -206,7 +209,7 @@ def runs(
             )
         out.print(table)
         if total > len(shown):
-            out.print(f"({total - len(shown)} more; --limit 0 shows none, --limit N more)")
+            out.print(f"({total - len(shown)} more: --limit 0 shows them all)")
         if not total:
             out.print("no runs" + ("" if conditions or since or until or source else " yet"))
 
