@@ -8,6 +8,8 @@ import importlib.resources
 import logging
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,21 +69,45 @@ def _pg_answers() -> bool:
         return False
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+def new_pg_database(request: pytest.FixtureRequest) -> str:
+    """A new, empty PostgreSQL database, dropped when the test ends; its URL."""
     if not _pg_answers():
         unavailable("PostgreSQL is not answering on 127.0.0.1:5432")
     import psycopg
 
     name = f"ll_test_{uuid.uuid4().hex[:12]}"
-    admin = PG_ADMIN
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    request.addfinalizer(drop)
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A new, empty PostgreSQL database for one test."""
+    return new_pg_database(request)
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess, as a user runs it; LABLEDGER_ARCHIVE only if given."""
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if env is None or "LABLEDGER_ARCHIVE" not in env:
+        environment.pop("LABLEDGER_ARCHIVE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "labledger.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=300,
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,25 +16,9 @@ import labledger as ll
 from labledger.cli import main
 from labledger.errors import BadInput, CatalogUnavailable, LabledgerError, NotAnArchive
 from labledger.sim import write_shot
-from tests.conftest import snapshot
+from tests.conftest import cli, snapshot
 
 NOBODY = 65534
-
-
-def cli(
-    *args: str, cwd: Path | None = None, user: int | None = None
-) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("LABLEDGER_ARCHIVE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "labledger.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        user=user,
-        timeout=120,
-    )
 
 
 def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> None:

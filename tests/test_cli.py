@@ -13,22 +13,7 @@ import h5py
 import pytest
 
 from labledger.sim import write_shot
-
-
-def cli(
-    *args: str, cwd: Path | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
-    if env is None:
-        environment.pop("LABLEDGER_ARCHIVE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "labledger.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=environment,
-        timeout=300,
-    )
+from tests.conftest import cli
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -153,3 +138,36 @@ def test_help_names_every_command() -> None:
     shown = ok(cli("--help"))
     for command in ("init", "ingest", "runs", "show", "export", "demo", "migrate"):
         assert command in shown
+
+
+def test_names_that_look_like_markup_are_printed_as_they_are(tmp_path: Path) -> None:
+    archive = str(tmp_path / "a")
+    ok(cli("init", archive))
+    path = tmp_path / "probe_30.h5"
+    with h5py.File(path, "w") as f:
+        f["I [bold]A"] = [1.0, 2.0]
+        f["I [bold]A"].attrs["units"] = "[mm]"
+        f.attrs["title"] = "[bold]not bold"
+    ok(cli("ingest", "-a", archive, str(path)))
+    shown = ok(cli("show", "-a", archive, "30"))
+    assert "I [bold]A" in shown and "[bold]not bold" in shown
+
+
+def test_where_matches_text_that_looks_like_a_number(tmp_path: Path) -> None:
+    archive = str(tmp_path / "a")
+    ok(cli("init", archive))
+    path = tmp_path / "v_60.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["version"] = "1.0"
+        f["x"] = [1]
+    ok(cli("ingest", "-a", archive, str(path)))
+    found = json.loads(ok(cli("runs", "-a", archive, "--where", "version=1.0", "--json")))
+    assert [r["number"] for r in found] == [60]
+
+
+def test_credentials_are_not_written_into_an_archive(tmp_path: Path) -> None:
+    refused = cli(
+        "init", str(tmp_path / "a"), "--store", "s3://b/x", "--store-option", "secret=abc"
+    )
+    assert refused.returncode == 1 and "looks like a credential" in refused.stderr
+    assert not (tmp_path / "a").exists()

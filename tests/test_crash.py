@@ -16,6 +16,7 @@ import pytest
 from nptdms import ChannelObject, GroupObject, RootObject, TdmsWriter
 
 import labledger as ll
+from tests.conftest import new_pg_database
 
 KILLS = {"sqlite": 12, "postgresql": 6}
 
@@ -70,7 +71,7 @@ def test_kill_9_at_random_points(
     catalog_kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     def new_archive(name: str) -> Path:
-        catalog = None if catalog_kind == "sqlite" else _fresh(request)
+        catalog = None if catalog_kind == "sqlite" else new_pg_database(request)
         ll.init(tmp_path / name, catalog=catalog).close()
         return tmp_path / name
 
@@ -120,22 +121,3 @@ def test_kill_9_at_random_points(
     # the kills landed in the window that matters: objects written, catalog not yet committed
     print(phases, f"startup {startup:.2f}s ingest {duration:.2f}s")
     assert phases["while writing"] >= 2, phases
-
-
-def _fresh(request: pytest.FixtureRequest) -> str:
-    import uuid
-
-    import psycopg
-
-    from tests.conftest import PG_ADMIN
-
-    name = f"ll_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    request.addfinalizer(drop)
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"

@@ -92,3 +92,28 @@ def test_an_unknown_export_format_is_refused(sqlite_archive: ll.Archive, tmp_pat
     with pytest.raises(InvalidArgument, match="cannot export to 'mat'"):
         sqlite_archive.runs[1001].export(tmp_path / "x.mat", format="mat")
     assert not (tmp_path / "x.mat").exists()
+
+
+def test_a_run_of_several_files_exports_a_group_per_file(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a" / "x.csv", tmp_path / "b" / "x.csv"
+    first.parent.mkdir(), second.parent.mkdir()
+    first.write_text("u\n1\n2\n")
+    second.write_text("v\n3\n4\n")
+    shot = write_shot(tmp_path, 1001)
+    sqlite_archive.ingest([shot, first, second], run=8)
+    out = tmp_path / "run8.h5"
+    sqlite_archive.runs[8].export(out)
+    with h5py.File(out) as f:
+        assert sorted(f) == ["01001_Data.tdms", "1:x.csv", "2:x.csv"]
+        np.testing.assert_array_equal(f["2:x.csv/v"][()], [3, 4])
+        assert f["01001_Data.tdms/PXI M6251/ai0"].shape == (35000,)
+
+
+def test_export_into_a_missing_folder_is_refused(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    sqlite_archive.ingest([write_shot(tmp_path, 1001)])
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        sqlite_archive.runs[1001].export(tmp_path / "nowhere" / "x.h5")

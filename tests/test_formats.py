@@ -124,3 +124,155 @@ def test_a_bliss_style_sequence_of_scans_keeps_its_nesting(
     assert run.metadata["2.1/title"] == "ascan sy 0 1 10 0.1 (2.1)"
     assert run.started.isoformat() == "2026-11-20T09:00:00+00:00"
     assert result.channels == 2 * 4 + 1
+
+
+# -- what real acquisition files also hold -----------------------------------------------------
+
+
+def _export_and_read(archive: ll.Archive, number: int, tmp_path: Path) -> h5py.File:
+    out = tmp_path / f"run{number}.h5"
+    archive.runs[number].export(out)
+    return h5py.File(out, "r")
+
+
+def test_tdms_text_and_timestamp_channels(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    from nptdms import ChannelObject, GroupObject, RootObject, TdmsFile, TdmsWriter
+
+    path = tmp_path / "log_31.tdms"
+    stamps = np.array(["2026-11-20T10:00:00", "2026-11-20T10:00:01.5"], dtype="datetime64[us]")
+    with TdmsWriter(path) as writer:
+        writer.write_segment(
+            [
+                RootObject({"operator": "ana"}),
+                GroupObject("Log"),
+                ChannelObject("Log", "message", ["RF on", "arc détecté"]),
+                ChannelObject("Log", "when", stamps),
+            ]
+        )
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[31]
+    assert list(run.channels["Log/message"][:]) == list(TdmsFile.read(path)["Log"]["message"][:])
+    np.testing.assert_array_equal(run.channels["Log/when"][:], stamps)
+    with _export_and_read(sqlite_archive, 31, tmp_path) as f:
+        assert [m.decode() for m in f["Log/message"][()]] == ["RF on", "arc détecté"]
+        when = f["Log/when"]
+        assert when.attrs["units"] == "microseconds since 1970-01-01T00:00:00"
+        np.testing.assert_array_equal(when[()], stamps.astype(np.int64))
+
+
+def test_daqmx_channels_with_several_raw_scalers(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    from nptdms import TdmsFile
+    from nptdms.test.test_daqmx import daqmx_channel_metadata, daqmx_scaler_metadata, segment_toc
+    from nptdms.test.util import (
+        GeneratedFile,
+        group_metadata,
+        root_metadata,
+        segment_objects_metadata,
+    )
+
+    def scalers() -> list:
+        return [daqmx_scaler_metadata(0, 3, 0), daqmx_scaler_metadata(1, 3, 2)]
+
+    metadata = segment_objects_metadata(
+        root_metadata(),
+        group_metadata(),
+        daqmx_channel_metadata("Channel1", 4, [4], scalers()),
+        daqmx_channel_metadata("Channel2", 4, [4], scalers()),
+    )
+    channel1 = "01 00 11 00 02 00 12 00 03 00 13 00 04 00 14 00"  # interleaved scalers
+    channel2 = "21 00 31 00 22 00 32 00 23 00 33 00 24 00 34 00"
+    data = f"{channel1} {channel2}"
+    generated = GeneratedFile()
+    generated.add_segment(segment_toc(), metadata, data)
+    path = tmp_path / "strain_20.tdms"
+    path.write_bytes(generated.get_bytes_io_file().getvalue())
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[20]
+    with TdmsFile.open(path) as f:
+        for channel in f["Group"].channels():
+            for scaler, raw in channel.read_data(scaled=False).items():
+                ours = run.channels[f"Group/{channel.name}/scaler{scaler}"]
+                np.testing.assert_array_equal(ours[:], raw)
+    node = run.tree()["Group/Channel1"]
+    assert node.kind == "group" and [c.name for c in node.children] == ["scaler0", "scaler1"]
+    with _export_and_read(sqlite_archive, 20, tmp_path) as exported:
+        assert sorted(exported["Group/Channel2"]) == ["scaler0", "scaler1"]
+
+
+def _odd_hdf5(path: Path) -> None:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("empty_null", data=h5py.Empty("f8"))
+        f["empty_null"].attrs["units"] = "V"
+        f.create_dataset("f128", data=np.arange(4, dtype=np.longdouble))
+        f.create_dataset(
+            "compound", data=np.array([(1, 2.5), (3, 4.5)], dtype=[("a", "<i4"), ("b", "<f8")])
+        )
+        group = f.create_group("grp")
+        group["data"] = np.arange(3.0)
+        group["rel"] = h5py.SoftLink("data")  # relative: grp/data, not /data
+        f.create_dataset(
+            "latin1",
+            data=np.array([b"\xb5m", b"ok"], dtype=object),
+            dtype=h5py.string_dtype("ascii"),
+        )
+        f.create_dataset(
+            "bad_gzip", data=np.arange(100_000, dtype="f8"), chunks=(50_000,), compression="gzip"
+        )
+        f.create_dataset("good", data=np.arange(10))
+        offset = f["bad_gzip"].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as raw:  # damage the first compressed chunk
+        raw.seek(offset + 100)
+        raw.write(b"\xff" * 200)
+
+
+def test_odd_hdf5_content_is_kept_or_reported(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    path = tmp_path / "odd_1.h5"
+    _odd_hdf5(path)
+    [result] = sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[1]
+    problems = " | ".join(result.problems)
+    assert "f128: HDF5 type float128 is not supported" in problems
+    assert "bad_gzip: cannot be read" in problems
+    np.testing.assert_array_equal(run.channels["good"][:], np.arange(10))  # the rest is there
+    tree = run.tree()
+    assert tree["bad_gzip"].kind == "dataset" and "problem" in tree["bad_gzip"].node
+    assert tree["empty_null"].node["empty"] is True
+    compound = run.channels["compound"]
+    assert compound.dtype.names == ("a", "b")
+    np.testing.assert_array_equal(compound[:]["b"], [2.5, 4.5])
+    np.testing.assert_array_equal(run.channels["grp/rel"][:], np.arange(3.0))
+    assert list(run.channels["latin1"][:]) == ["µm", "ok"]
+    with _export_and_read(sqlite_archive, 1, tmp_path) as f:
+        assert f["empty_null"].shape is None and f["empty_null"].attrs["units"] == "V"
+        assert f.get("grp/rel", getlink=True).path == "data"
+        np.testing.assert_array_equal(f["grp/rel"][()], np.arange(3.0))
+        assert f["compound"].dtype == np.dtype([("a", "<i4"), ("b", "<f8")])
+        assert "bad_gzip" not in f and "f128" not in f  # kept in the raw file only
+
+
+def test_csv_columns_of_other_kinds(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    path = tmp_path / "shift_40.csv"
+    path.write_bytes(b"clock,label,v\n12:34:56,\xb5-probe,1.5\n12:35:00,ok,2.5\n")
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[40]
+    assert list(run.channels["clock"][:]) == ["12:34:56", "12:35:00"]  # a time of day, as text
+    assert list(run.channels["label"][:]) == ["µ-probe", "ok"]  # Latin-1, not UTF-8
+
+
+def test_a_csv_boolean_column_with_a_gap_is_refused(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    path = tmp_path / "flags_41.csv"
+    path.write_text("t,flag,v\n0,true,1\n1,,2\n2,false,3\n")
+    with pytest.raises(BadInput, match="column 'flag' holds true/false values but has empty cells"):
+        sqlite_archive.ingest([path])
+    assert len(sqlite_archive.runs) == 0
+
+
+def test_a_binary_file_forced_as_csv_is_refused(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    path = tmp_path / "blob_42.csv"
+    path.write_bytes(b"a,b\n" + bytes(range(128, 256)) * 50)
+    with pytest.raises(BadInput, match="blob_42.csv"):
+        sqlite_archive.ingest([path], format="csv")

@@ -11,7 +11,7 @@ import pytest
 from nptdms import TdmsFile
 
 import labledger as ll
-from labledger.errors import BadInput, NotFound, RunConflict
+from labledger.errors import BadInput, InvalidArgument, NotFound, RunConflict
 from labledger.sim import Shot, write_shot
 from tests.conftest import snapshot
 
@@ -162,7 +162,7 @@ def test_search(archive: ll.Archive, shots: list[Path]) -> None:
         1234,
     ]
     assert archive.runs.search(since="2026-11-01", gas="Kr") == []
-    with pytest.raises(ValueError, match="since='yesterday' is not a date"):
+    with pytest.raises(InvalidArgument, match="since='yesterday' is not a date"):
         archive.runs.search(since="yesterday")
 
 
@@ -197,3 +197,70 @@ def test_a_csv_integer_column_with_a_gap_is_refused(
     with pytest.raises(BadInput, match="gap.csv"):
         sqlite_archive.ingest([gap])
     assert snapshot(sqlite_archive) == before
+
+
+def test_each_file_of_a_run_has_its_own_data_folder(
+    archive: ll.Archive, shots: list[Path], tmp_path: Path
+) -> None:
+    """A CSV column and a TDMS group of the same name do not write into each other."""
+    table = tmp_path / "table.csv"
+    table.write_text("PXI M6251\n1\n2\n")
+    archive.ingest([shots[0], table], run=3)
+    run = archive.runs[3]
+    np.testing.assert_array_equal(run.channels["PXI M6251"][:], [1, 2])
+    assert run.channels["PXI M6251/ai0"].shape == (35000,)
+
+
+def test_the_same_bytes_twice_in_one_command_are_refused(
+    archive: ll.Archive, shots: list[Path], tmp_path: Path
+) -> None:
+    twin = tmp_path / "copy" / "twin.tdms"
+    twin.parent.mkdir()
+    shutil.copy(shots[0], twin)
+    with pytest.raises(BadInput, match="hold the same bytes"):
+        archive.ingest([shots[0], twin], run=9)
+    assert len(archive.runs) == 0
+
+
+def test_run_numbers_out_of_range(archive: ll.Archive, tmp_path: Path) -> None:
+    huge = tmp_path / "scan_123456789012345678901234.csv"
+    huge.write_text("x\n1\n")
+    with pytest.raises(BadInput, match="too large for a run number; pass --run N"):
+        archive.ingest([huge])
+    with pytest.raises(BadInput, match="run numbers go from 0"):
+        archive.ingest([huge], run=-1)
+    with pytest.raises(NotFound, match="run numbers go up to"):
+        archive.runs[10**30]
+
+
+def test_tdms_index_files_beside_their_data_are_left_alone(
+    archive: ll.Archive, shots: list[Path], tmp_path: Path
+) -> None:
+    index = shots[0].with_suffix(".tdms_index")
+    index.write_bytes(b"TDSh" + b"\0" * 24)
+    [result] = archive.ingest([shots[0], index])
+    assert result.files == ["01231_Data.tdms"]
+    alone = tmp_path / "lonely.tdms_index"
+    alone.write_bytes(b"TDSh" + b"\0" * 24)
+    with pytest.raises(BadInput, match="TDMS index file; ingest the .tdms file it indexes"):
+        archive.ingest([alone])
+
+
+def test_a_failure_names_the_runs_already_made(
+    archive: ll.Archive, shots: list[Path], tmp_path: Path
+) -> None:
+    damaged = tmp_path / "log_5000.csv"  # damage found only while streaming
+    damaged.write_text("n,x\n" + "".join(f"{i},{i}.5\n" for i in range(1_000_000)) + "oops,1\n")
+    with pytest.raises(BadInput) as refused:
+        archive.ingest([shots[0], damaged])
+    assert "(before that: 01231_Data.tdms: ingested as run 1231" in str(refused.value)
+    assert [r.number for r in archive.runs] == [1231]
+
+
+def test_search_arguments_are_checked(archive: ll.Archive) -> None:
+    with pytest.raises(InvalidArgument, match="state='finished'"):
+        archive.runs.search(state="finished")
+    with pytest.raises(InvalidArgument, match="limit=-1"):
+        archive.runs.search(limit=-1)
+    with pytest.raises(InvalidArgument, match="text, numbers or booleans"):
+        archive.runs.search(gas=None)

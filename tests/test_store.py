@@ -195,3 +195,56 @@ def test_the_same_code_on_s3(s3_bucket: str, s3_endpoint: str) -> None:
     assert store.read_range("a/zarr.json", 0, 1) == b"{"
     store.delete("a")
     assert not store.exists("a/zarr.json")
+
+
+def test_arrays_written_by_others_are_read_by_zarr_python(store: ObjectStore) -> None:
+    """Only the exact layout labledger writes takes its fast path; anything else (another fill
+    value, another chunk key encoding) goes to zarr-python and reads right."""
+    from zarr.codecs import BloscCodec
+
+    blosc = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        filled = zarr.create_array(
+            store.zarr_store(),
+            name="f",
+            shape=(10, 10),
+            chunks=(3, 3),
+            shards=(6, 6),
+            dtype="i4",
+            compressors=blosc,
+            fill_value=7,
+        )
+        filled[0:2, 0:2] = 1
+        dotted = zarr.create_array(
+            store.zarr_store(),
+            name="g",
+            shape=(4,),
+            chunks=(2,),
+            shards=(4,),
+            dtype="i4",
+            compressors=blosc,
+            chunk_key_encoding={"name": "default", "separator": "."},
+        )
+        dotted[:] = [1, 2, 3, 4]
+    np.testing.assert_array_equal(open_array(store, "f")[...], filled[...])
+    assert open_array(store, "f")[9, 9] == 7
+    np.testing.assert_array_equal(open_array(store, "g")[:], [1, 2, 3, 4])
+
+
+def test_an_index_array_is_refused_clearly(store: ObjectStore) -> None:
+    write_array(store, "a", np.arange(10))
+    with pytest.raises(IndexError, match="integers and slices"):
+        open_array(store, "a")[np.array([1, 2])]
+
+
+@pytest.mark.s3
+def test_a_missing_shard_on_s3_reads_as_fill(s3_bucket: str, s3_endpoint: str) -> None:
+    store = ObjectStore(f"{s3_bucket}/p", {"endpoint_url": s3_endpoint})
+    with ArrayWriter(store, "a", (), "i4", chunk_bytes=400, shard_bytes=4000) as w:
+        w.write(np.arange(3000, dtype="i4"))
+    store.delete("a/c/1")  # shard 1 (values 1000-1999) gone, as if never written
+    values = open_array(store, "a")[900:2100]
+    np.testing.assert_array_equal(values[:100], np.arange(900, 1000))
+    assert not values[100:1100].any()
+    np.testing.assert_array_equal(values[1100:], np.arange(2000, 2100))

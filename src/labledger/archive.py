@@ -7,16 +7,18 @@ and its store on object storage; ``labledger.open`` takes the folder or the cata
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
-from labledger.errors import ArchiveExists, NotAnArchive
+from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ingest import IngestResult, plan
 from labledger.runs import Runs
 from labledger.store import ObjectStore
@@ -25,6 +27,7 @@ CONFIG = "labledger.toml"
 DEFAULT_CATALOG = "catalog.sqlite"
 DEFAULT_STORE = "store"
 _URL_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
+_SECRET = re.compile(r"secret|password|token|^key$|access_key|credential", re.I)
 
 
 class Archive:
@@ -148,6 +151,13 @@ def init(
     catalog_text = catalog or DEFAULT_CATALOG
     store_text = store or DEFAULT_STORE
     options = dict(storage_options or {})
+    secrets = sorted(k for k in _flat_keys(options) if _SECRET.search(k))
+    if secrets:
+        raise InvalidArgument(
+            f"storage option {secrets[0]!r} looks like a credential, and labledger writes its "
+            "options into the archive's settings: give credentials through the environment "
+            "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...) or the provider's config files"
+        )
     created_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -181,6 +191,15 @@ def migrate_catalog(target: str | os.PathLike[str]) -> str:
         engine.dispose()
 
 
+def _flat_keys(options: dict[str, Any]) -> list[str]:
+    keys = []
+    for key, value in options.items():
+        keys.append(key)
+        if isinstance(value, dict):
+            keys += _flat_keys(value)
+    return keys
+
+
 def _read_config(folder: Path) -> dict[str, Any]:
     config_path = folder / CONFIG
     if not config_path.is_file():
@@ -202,15 +221,11 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 
 def _write_config(folder: Path, catalog: str, store: str, options: dict[str, Any]) -> None:
-    lines = [
-        "# A labledger archive: open it with labledger.open() on this folder.",
-        f"catalog = {json.dumps(catalog)}",
-        f"store = {json.dumps(store)}",
-    ]
+    config: dict[str, Any] = {"catalog": catalog, "store": store}
     if options:
-        lines.append("\n[store_options]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
-    (folder / CONFIG).write_text("\n".join(lines) + "\n")
+        config["store_options"] = options
+    text = "# A labledger archive: open it with labledger.open() on this folder.\n"
+    (folder / CONFIG).write_text(text + tomli_w.dumps(config))
 
 
 def _catalog_url(folder: Path, value: str) -> str:

@@ -1,7 +1,9 @@
 """The ``labledger`` command.
 
 Every command that works on an archive takes ``--archive`` (or ``LABLEDGER_ARCHIVE``); every
-listing takes ``--json``. A mistake is one line on stderr and a non-zero exit, never a traceback.
+listing takes ``--json``. A user's mistake or bad input is one line on stderr and a non-zero
+exit, not a traceback. Text from files (names, attributes) is printed as it is: never read as
+rich markup.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 import labledger
 from labledger.errors import InvalidArgument, LabledgerError
+from labledger.formats.values import parse_number
 from labledger.runs import Run
 
 app = typer.Typer(
@@ -38,8 +42,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 ArchiveOption = Annotated[
     Path,
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="labledger")
     except LabledgerError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        err.print(Text("error: ", style="red") + Text(str(exc)))
         sys.exit(1)
 
 
@@ -181,11 +185,11 @@ def runs(
     ] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs (the newest last)."""
+    """List runs by number (the highest last)."""
     if limit < 0:
         raise InvalidArgument(f"--limit must not be negative, got {limit}")
     with _opened(archive) as la:
-        conditions = {k: _value(v) for k, v in _pairs(where or [], "--where").items()}
+        conditions = {k: _values(v) for k, v in _pairs(where or [], "--where").items()}
         if since or until or source or conditions:
             found = la.runs.search(since=since, until=until, source=source, where=conditions)
             total, shown = len(found), found[-limit:] if limit else found
@@ -227,7 +231,7 @@ def show(
             _print_json(r.to_dict(full=True))
             return
         ended = f" to {r.ended:%Y-%m-%d %H:%M:%S}" if r.ended else ""
-        out.print(f"[bold]run {r.number}[/bold]  {r.state}  id {r.id}", markup=True)
+        out.print(Text(f"run {r.number}", style="bold") + Text(f"  {r.state}  id {r.id}"))
         out.print(f"started {r.started:%Y-%m-%d %H:%M:%S.%f} UTC{ended}")
         out.print()
         files = Table("raw file", "format", "size", box=None)
@@ -329,14 +333,11 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def _value(text: str) -> Any:
-    """``--where`` values: numbers where they read as numbers, else text."""
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+def _values(text: str) -> list[Any]:
+    """What a ``--where`` value may match: the text itself, and the number or boolean it
+    spells (a version "1.0" is text in one file and a number in another)."""
+    spelled = {"true": True, "false": False}.get(text.lower(), parse_number(text))
+    return [text] if spelled == text else [text, spelled]
 
 
 if __name__ == "__main__":

@@ -45,3 +45,8 @@ class NotFound(LabledgerError, KeyError):
 
 class InvalidArgument(LabledgerError, ValueError):
     """An argument that cannot mean anything: a date that is not a date, a negative count."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for errors that must fit on one line."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -16,11 +16,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from labledger.catalog import ChannelRow, RunRow, SourceRow
+from labledger.catalog import MAX_RUN_NUMBER, ChannelRow, RunRow, SourceRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.formats import Axis
+from labledger.formats.base import walk_tree
 from labledger.formats.values import single
 from labledger.store import AnyArray, open_array
+from labledger.store.dtypes import from_text
 
 if TYPE_CHECKING:
     import xarray
@@ -250,7 +252,7 @@ class Channel:
         self.run = run
         self.key: str = row.key
         self.shape: tuple[int, ...] = tuple(row.shape)
-        self.dtype: np.dtype = _dtype(row.dtype)
+        self.dtype: np.dtype = from_text(row.dtype)
         self.attrs: dict[str, Any] = row.attrs
         self.axes: list[Axis] = [Axis.from_dict(a) for a in row.axes]
         self._row = row
@@ -345,12 +347,6 @@ class Channel:
         }
 
 
-def _dtype(text: str) -> np.dtype:
-    if text == "str":
-        return np.dtypes.StringDType() if hasattr(np, "dtypes") else np.dtype(object)
-    return np.dtype(text)
-
-
 class Tree:
     """A run's structure tree: groups, channels and links with their attributes.
 
@@ -387,14 +383,7 @@ class Tree:
 
     def walk(self) -> Iterator[tuple[dict[str, Any], str]]:
         """Every node below the root with its path from the root."""
-
-        def visit(node: dict[str, Any], at: str) -> Iterator[tuple[dict[str, Any], str]]:
-            for child in node.get("children", []):
-                path = f"{at}/{child['name']}" if at else child["name"]
-                yield child, path
-                yield from visit(child, path)
-
-        yield from visit(self.node, "")
+        return walk_tree(self.node)
 
     def to_dict(self) -> dict[str, Any]:
         return self.node
@@ -456,6 +445,8 @@ class Runs:
         if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
             raise TypeError(f"runs are indexed by number or id, not {type(key).__name__}")
         key = int(key)
+        if abs(key) > MAX_RUN_NUMBER:
+            raise NotFound(f"run {key} does not exist: run numbers go up to {MAX_RUN_NUMBER}")
         if key < 0:
             row = self._catalog.newest(offset=-key - 1)
             if row is None:

@@ -13,14 +13,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labledger.catalog import database
 from labledger.catalog.schema import ChannelRow, MetadataRow, RunRow, SettingRow, SourceRow
-from labledger.errors import ArchiveExists, InvalidArgument, RunConflict
+from labledger.errors import (
+    ArchiveExists,
+    CatalogUnavailable,
+    InvalidArgument,
+    RunConflict,
+    first_line,
+)
 
 CLOSED = "closed"
+MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
 _MAX_KEY = 255
 _PROBE = 1000  # how far a search looks to tell a selective condition from a broad one
@@ -161,6 +168,10 @@ class Catalog:
         ``where`` maps metadata keys to a value (equality) or a list of values (any of them).
         ``source`` is a raw file's name or its sha256.
         """
+        if state is not None and state not in RUN_STATES:
+            raise InvalidArgument(f"state={state!r}: a run is one of {', '.join(RUN_STATES)}")
+        if limit is not None and limit < 0:
+            raise InvalidArgument(f"limit={limit}: must not be negative")
         runs, sources = RunRow.__table__.c, SourceRow.__table__.c
         query = select(RunRow)
         if state is not None:
@@ -233,16 +244,6 @@ class Catalog:
             query = select(ChannelRow).where(ChannelRow.run_id == run_id).order_by(ChannelRow.id)
             return list(session.scalars(query))
 
-    def channel(self, run_id: str, key: str) -> ChannelRow | None:
-        with self._session() as session:
-            query = select(ChannelRow).where(ChannelRow.run_id == run_id, ChannelRow.key == key)
-            return session.scalars(query).first()
-
-    def channel_keys(self, run_id: str) -> list[str]:
-        with self._session() as session:
-            query = select(ChannelRow.key).where(ChannelRow.run_id == run_id)
-            return list(session.scalars(query.order_by(ChannelRow.id)))
-
     def source_by_sha256(self, sha256: str) -> tuple[SourceRow, RunRow] | None:
         with self._session() as session:
             query = (
@@ -279,6 +280,11 @@ class Catalog:
                         channel.run_id, channel.source_id = new.run.id, source.id
                     session.add_all(channels)
                 session.add_all(metadata_rows(new.run))
+        except OperationalError as exc:
+            raise CatalogUnavailable(
+                f"catalog {self.display_url} failed while recording run {new.run.number} "
+                f"({first_line(exc.orig or exc)})"
+            ) from None
         except IntegrityError:
             taken = self.by_number(new.run.number) is not None
             kept = any(self.source_by_sha256(s.sha256) for s, _ in new.sources)

@@ -101,7 +101,7 @@ class ChannelRow(Base):
     key: Mapped[str] = mapped_column(Text)
     store_path: Mapped[str] = mapped_column(Text)
     shape: Mapped[list[int]] = mapped_column(JSON)
-    dtype: Mapped[str] = mapped_column(String(64))
+    dtype: Mapped[str] = mapped_column(Text)  # NumPy's spelling; JSON fields for a compound
     attrs: Mapped[dict[str, Any]] = mapped_column(JSON)
     axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 

@@ -120,8 +120,9 @@ class Format(Protocol):
 def tree_node(name: str, kind: str, attrs: dict[str, Any] | None = None, **extra: Any) -> dict:
     """A node of a source's structure tree (a plain dict, stored as JSON in the catalog).
 
-    ``kind`` is ``file``, ``group``, ``channel`` (with ``key``, ``shape``, ``dtype``) or ``link``
-    (with ``target``, and ``file`` for an external link).
+    ``kind`` is ``file``, ``group``, ``channel`` (with ``key``, ``shape``, ``dtype``), ``link``
+    (with ``target``; ``file`` for an external link, ``path`` as the source wrote it) or
+    ``dataset`` (found but not kept as a channel: ``empty``, or with the ``problem``).
     """
     node: dict[str, Any] = {"name": name, "kind": kind}
     if attrs:
@@ -132,6 +133,14 @@ def tree_node(name: str, kind: str, attrs: dict[str, Any] | None = None, **extra
     return node
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, for errors that must fit on one line."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+def walk_tree(node: dict[str, Any], at: str = "") -> Iterator[tuple[dict[str, Any], str]]:
+    """Every node below ``node``, depth first, with its path (names joined by "/").
+
+    >>> tree = tree_node("f", "file", children=[tree_node("g", "group")])
+    >>> [path for _, path in walk_tree(tree)]
+    ['g']
+    """
+    for child in node.get("children", []):
+        path = f"{at}/{child['name']}" if at else child["name"]
+        yield child, path
+        yield from walk_tree(child, path)

@@ -11,15 +11,15 @@ import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 from pyarrow import csv as pacsv
 
-from labledger.errors import BadInput
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
-from labledger.formats.values import parse_time, to_scalar
+from labledger.errors import BadInput, first_line
+from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
+from labledger.formats.values import decode_text, parse_number, parse_time, to_scalar
 
 EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
 _TIME = re.compile(r"^(t|time|timestamp|time_s)\s*(?:[\(\[]\s*(?P<unit>[^\)\]]+)[\)\]])?$", re.I)
@@ -32,13 +32,8 @@ class CsvFormat:
     description: ClassVar[str] = "delimited text: CSV, TSV (pyarrow)"
 
     def sniff(self, head: bytes, path: Path) -> bool:
-        if path.suffix.lower() not in EXTENSIONS or b"\0" in head:
-            return False
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:  # a multi-byte character cut at the end is fine
-            return exc.start > len(head) - 4
-        return True
+        # text by its name and by having no NUL byte; in UTF-8 or not (Latin-1 is common)
+        return path.suffix.lower() in EXTENSIONS and b"\0" not in head
 
     def open(self, path: Path) -> CsvSource:
         return CsvSource(path)
@@ -57,7 +52,7 @@ class CsvSource(Source):
             skip += 1
             m = _META.match(line)
             if m:
-                value = to_scalar(_number(m["value"]))
+                value = to_scalar(parse_number(m["value"]))
                 if value is not None:
                     self.metadata[m["key"]] = value
         body = [line for line in lines[skip:] if line.strip()]
@@ -70,7 +65,7 @@ class CsvSource(Source):
                 read_options=pacsv.ReadOptions(skip_rows=skip, block_size=8 << 20),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter),
             )
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"{path}: not readable as delimited text ({first_line(exc)})") from None
         names = [n.strip() for n in self._reader.schema.names]
         if len(set(names)) != len(names) or "" in names:
@@ -116,10 +111,15 @@ class CsvSource(Source):
                     "or a line has the wrong number of fields)"
                 ) from None
             for name, column in zip(self._names, batch.columns):
-                if column.null_count and pa.types.is_integer(column.type):
+                integers, booleans = (
+                    pa.types.is_integer(column.type),
+                    pa.types.is_boolean(column.type),
+                )
+                if column.null_count and (integers or booleans):  # no value for "missing"
+                    kind = "integers" if integers else "true/false values"
                     raise BadInput(
-                        f"{self.path}: column {name!r} holds integers but has empty cells "
-                        f"after data row {row}; fill them or write the column as decimals"
+                        f"{self.path}: column {name!r} holds {kind} but has empty cells "
+                        f"after data row {row}; fill them (or write integers as decimals)"
                     )
                 yield name, _to_numpy(column)
             row += batch.num_rows
@@ -135,28 +135,27 @@ def _delimiter(lines: list[str]) -> str:
         return ","
 
 
-def _number(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _numpy_dtype(arrow_type: pa.DataType) -> np.dtype:
+    """How a column is kept: numbers, booleans and timestamps as such, everything else (text,
+    times of day, dates, decimals) as text."""
     if pa.types.is_timestamp(arrow_type):
         return np.dtype(f"datetime64[{arrow_type.unit}]")
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return np.dtype(object)
     if pa.types.is_null(arrow_type):
         return np.dtype("float64")  # an empty column
-    return np.dtype(arrow_type.to_pandas_dtype())
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return np.dtype(arrow_type.to_pandas_dtype())
+    if pa.types.is_boolean(arrow_type):
+        return np.dtype(bool)
+    return np.dtype(object)
 
 
 def _to_numpy(column: pa.Array) -> np.ndarray:
     if pa.types.is_null(column.type):
         return np.full(len(column), np.nan)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return np.asarray(column.fill_null("").to_pylist(), dtype=object)
+    if _numpy_dtype(column.type).kind == "O":
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            values = [decode_text(v) if v is not None else "" for v in column.to_pylist()]
+        else:
+            values = column.cast(pa.string()).fill_null("").to_pylist()
+        return np.asarray(values, dtype=object)
     return column.to_numpy(zero_copy_only=False)

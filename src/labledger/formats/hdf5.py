@@ -8,6 +8,7 @@ first. What cannot be read is reported, not fatal: the rest of the file is inges
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,9 +16,9 @@ from typing import Any, ClassVar
 import h5py
 import numpy as np
 
-from labledger.errors import BadInput
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
-from labledger.formats.values import decode_text, parse_time, single, to_json, to_scalar
+from labledger.errors import BadInput, first_line
+from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
+from labledger.formats.values import decode_text, parse_time, scalars, single, to_json, to_scalar
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _BLOCK_BYTES = 32 << 20  # rows read per h5py call
@@ -57,7 +58,7 @@ class Hdf5Source(Source):
         self._file = f
         self._seen: dict[tuple[int, int], str] = {}
         self._datasets: dict[str, h5py.Dataset] = {}
-        self.metadata.update(_scalars(f.attrs, ""))
+        self.metadata.update(scalars(f.attrs))
         self.tree = tree_node(path.name, "file", _attrs(f, "", self.problems))
         self._walk(f, "", self.tree)
         self.started, self.ended = self._times()
@@ -78,8 +79,11 @@ class Hdf5Source(Source):
                 self.problems.append(f"{path}: cannot be read ({first_line(exc)})")
                 continue
             if isinstance(link, h5py.SoftLink):
-                target = link.path.lstrip("/")
-                node["children"].append(tree_node(name, "link", target=target, link="soft"))
+                # a relative target is relative to the group holding the link
+                target = posixpath.normpath(posixpath.join("/" + prefix, link.path)).lstrip("/")
+                node["children"].append(
+                    tree_node(name, "link", target=target, link="soft", path=link.path)
+                )
                 continue
             if isinstance(link, h5py.ExternalLink):
                 node["children"].append(
@@ -109,7 +113,7 @@ class Hdf5Source(Source):
             if isinstance(obj, h5py.Group):
                 child = tree_node(name, "group", attrs)
                 node["children"].append(child)
-                self.metadata.update(_scalars(obj.attrs, f"{path}@"))
+                self.metadata.update(scalars(obj.attrs, f"{path}@"))
                 self._walk(obj, path, child)
             elif isinstance(obj, h5py.Dataset):
                 self._add_dataset(obj, path, name, attrs, node, _nxdata_axes(node))
@@ -125,14 +129,19 @@ class Hdf5Source(Source):
         node: dict[str, Any],
         axes: dict[str, list[str]],
     ) -> None:
+        if ds.shape is None:  # a null dataspace: a dataset with a type and no value at all
+            node["children"].append(
+                tree_node(name, "dataset", attrs, empty=True, dtype=ds.dtype.str)
+            )
+            return
         dtype = _storable_dtype(ds)
         if dtype is None:
             self.problems.append(
                 f"{path}: HDF5 type {ds.dtype} is not supported; kept in the raw file only"
             )
-            node["children"].append(tree_node(name, "dataset", attrs, shape=list(ds.shape or ())))
+            node["children"].append(tree_node(name, "dataset", attrs, shape=list(ds.shape)))
             return
-        shape = tuple(ds.shape) if ds.shape is not None else ()
+        shape = tuple(ds.shape)
         info = ChannelInfo(
             key=path,
             segments=tuple(path.split("/")),
@@ -211,10 +220,10 @@ def _axes(
 
 
 def _read_blocks(ds: h5py.Dataset, dtype: np.dtype) -> Iterator[np.ndarray]:
-    if ds.shape is None:  # a null dataspace: no values at all
-        return
-    if dtype.kind == "O":  # variable-length strings: read as text, not bytes
-        yield np.asarray(ds.asstr()[()], dtype=object)
+    if dtype.kind == "O":  # variable-length strings: as text, in UTF-8 or the Latin-1 of old files
+        raw = np.asarray(ds[()], dtype=object)
+        texts = [decode_text(v) if isinstance(v, bytes) else str(v) for v in raw.ravel()]
+        yield np.array(texts, dtype=object).reshape(raw.shape)
         return
     if ds.ndim == 0 or ds.size == 0:
         yield np.asarray(ds[()])
@@ -226,14 +235,21 @@ def _read_blocks(ds: h5py.Dataset, dtype: np.dtype) -> Iterator[np.ndarray]:
 
 
 def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:
+    """The type the dataset is kept as, or None: labledger keeps numbers of standard widths,
+    text, and compounds of those (not float128, references, opaque or variable-length data)."""
     dt = ds.dtype
     if h5py.check_string_dtype(dt) is not None:
         return np.dtype(object) if dt.kind == "O" else dt
-    if dt.kind in "biufcS":
+    if _plain(dt):
         return dt
-    if dt.kind == "V" and dt.fields and all(f[0].kind in "biufcS" for f in dt.fields.values()):
-        return dt  # compound of plain fields
+    if dt.kind == "V" and dt.fields and all(_plain(f[0]) for f in dt.fields.values()):
+        return dt  # a compound of plain fields
     return None
+
+
+def _plain(dt: np.dtype) -> bool:
+    sizes = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8), "c": (8, 16)}
+    return dt.kind == "S" or dt.itemsize in sizes.get(dt.kind, ())
 
 
 def _attrs(obj: Any, path: str, problems: list[str]) -> dict[str, Any]:
@@ -244,21 +260,3 @@ def _attrs(obj: Any, path: str, problems: list[str]) -> dict[str, Any]:
         except Exception as exc:  # an attribute of a type h5py cannot read
             problems.append(f"{path or '/'}@{name}: attribute cannot be read ({first_line(exc)})")
     return found
-
-
-def _scalars(attrs: Any, prefix: str) -> dict[str, Any]:
-    found = {}
-    for name in attrs:
-        try:
-            value = to_scalar(attrs[name])
-        except Exception:
-            continue
-        if value is not None:
-            found[f"{prefix}{name}"] = value
-    return found
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(())[()]
-    return decode_text(bytes(value)) if isinstance(value, (bytes, np.bytes_)) else str(value)

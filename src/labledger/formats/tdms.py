@@ -13,15 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 from nptdms import TdmsFile
 from nptdms.log import log_manager
 
-from labledger.errors import BadInput
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, first_line, tree_node
-from labledger.formats.values import LABVIEW_EPOCH, parse_time, to_json, to_scalar
+from labledger.errors import BadInput, first_line
+from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
+from labledger.formats.values import LABVIEW_EPOCH, parse_time, scalars, to_json
 
 LEAD_IN_BYTES = 28  # the fixed header of every TDMS segment
 
@@ -34,72 +34,87 @@ class TdmsFormat:
         return head[:4] in (b"TDSm", b"TDSh")
 
     def open(self, path: Path) -> TdmsSource:
-        with open(path, "rb") as f:
-            if f.read(4) == b"TDSh":
+        # opened as a file, not a path: npTDMS would otherwise read the metadata from a
+        # ".tdms_index" beside it, and what is kept and checked is the data file itself
+        handle = open(path, "rb")  # noqa: SIM115 (closed with the source)
+        try:
+            if handle.read(4) == b"TDSh":
                 raise BadInput(
                     f"{path}: this is a TDMS index file; ingest the .tdms file it indexes"
                 )
-        try:
-            with _damage(path):
-                tdms = TdmsFile.open(str(path))
-        except BadInput:
-            raise
-        except Exception as exc:  # npTDMS raises bare ValueError/struct.error on damage
-            raise BadInput(f"{path}: not a readable TDMS file ({first_line(exc)})") from None
-        try:
+            handle.seek(0)
+            try:
+                with _damage(path):
+                    tdms = TdmsFile.open(handle)
+            except BadInput:
+                raise
+            except Exception as exc:  # npTDMS raises bare ValueError/struct.error on damage
+                raise BadInput(f"{path}: not a readable TDMS file ({first_line(exc)})") from None
             if tdms.file_status.incomplete_final_segment:
                 raise BadInput(_TRUNCATED.format(path=path, why="its last segment ends early"))
             if path.stat().st_size < LEAD_IN_BYTES or not (tdms.properties or tdms.groups()):
                 raise BadInput(_TRUNCATED.format(path=path, why="not even one whole segment"))
-            return TdmsSource(path, tdms)
+            return TdmsSource(path, tdms, handle)
         except BaseException:
-            tdms.close()
+            handle.close()
             raise
 
 
 class TdmsSource(Source):
-    def __init__(self, path: Path, tdms: TdmsFile):
+    def __init__(self, path: Path, tdms: TdmsFile, handle: BinaryIO):
         super().__init__(path=path, format="tdms")
         self._tdms = tdms
+        self._handle = handle
         self._keys: dict[tuple[str, str, Any], str] = {}  # (group, channel, scaler) -> key
         root = tree_node(path.name, "file", to_json(dict(tdms.properties)))
-        self.metadata.update(_scalars(tdms.properties, ""))
+        self.metadata.update(scalars(tdms.properties))
         starts, ends = [], []
         for group in tdms.groups():
             node = tree_node(group.name, "group", to_json(dict(group.properties)))
             root["children"].append(node)
-            self.metadata.update(_scalars(group.properties, f"{group.name}@"))
+            self.metadata.update(scalars(group.properties, f"{group.name}@"))
             for channel in group.channels():
+                stored = _stored_arrays(channel)
+                if not stored:
+                    continue
                 attrs = to_json(dict(channel.properties))
-                for key, dtype, scaler in _stored_arrays(group.name, channel):
-                    self._keys[group.name, channel.name, scaler] = key
-                    axis = _time_axis(channel.properties)
+                axis = _time_axis(channel.properties)
+                parent = node
+                if len(stored) > 1:  # DAQmx with several raw scalers: one array per scaler
+                    parent = tree_node(channel.name, "group", attrs)
+                    node["children"].append(parent)
+                for scaler, dtype in stored:
+                    segments = (group.name, channel.name)
+                    if len(stored) > 1:
+                        segments += (f"scaler{scaler}",)
                     info = ChannelInfo(
-                        key=key,
-                        segments=(group.name, channel.name)
-                        + (() if scaler is None else (f"scaler{scaler}",)),
+                        key="/".join(segments),
+                        segments=segments,
                         shape=(len(channel),),
                         dtype=dtype,
                         attrs=attrs,
                         axes=[axis] if axis else [],
                     )
+                    self._keys[group.name, channel.name, scaler if len(stored) > 1 else None] = (
+                        info.key
+                    )
                     self.channels.append(info)
-                    node["children"].append(
+                    parent["children"].append(
                         tree_node(
-                            info.segments[-1] if scaler is not None else channel.name,
+                            segments[-1],
                             "channel",
-                            attrs,
-                            key=key,
+                            attrs if parent is node else None,
+                            key=info.key,
                             shape=list(info.shape),
                             dtype=dtype.str,
                         )
                     )
-                    if axis and axis.origin:
-                        t0 = parse_time(np.datetime64(axis.origin))
-                        if t0 is not None:
-                            starts.append(t0 + timedelta(seconds=axis.start or 0.0))
-                            length = (axis.step or 0.0) * len(channel)
-                            ends.append(starts[-1] + timedelta(seconds=length))
+                if axis and axis.origin:
+                    t0 = parse_time(np.datetime64(axis.origin))
+                    if t0 is not None:
+                        starts.append(t0 + timedelta(seconds=axis.start or 0.0))
+                        length = (axis.step or 0.0) * len(channel)
+                        ends.append(starts[-1] + timedelta(seconds=length))
         self.tree = root
         fallback = parse_time(tdms.properties.get("DateTime"))
         self.started = min(starts) if starts else fallback
@@ -117,16 +132,20 @@ class TdmsSource(Source):
                     raw = channel_chunk._raw_data
                     group, name = group_chunk.name, channel_chunk.name
                     if raw.scaler_data:
+                        several = len(raw.scaler_data) > 1
                         for scaler, data in raw.scaler_data.items():
-                            key = self._keys.get((group, name, scaler))
-                            if key is None:
-                                key = self._keys[group, name, None]
-                            yield key, data
+                            key = self._keys.get((group, name, scaler if several else None))
+                            if key is not None:
+                                yield key, data
                     elif raw.data is not None and (group, name, None) in self._keys:
-                        yield self._keys[group, name, None], raw.data
+                        data = raw.data
+                        if not isinstance(data, np.ndarray):  # npTDMS hands strings as a list
+                            data = np.asarray(data, dtype=object)
+                        yield self._keys[group, name, None], data
 
     def close(self) -> None:
         self._tdms.close()
+        self._handle.close()
 
 
 _TRUNCATED = (
@@ -165,24 +184,22 @@ def _damage(path: Path) -> Iterator[None]:
         raise BadInput(_TRUNCATED.format(path=path, why=collect.messages[0].rstrip(".")))
 
 
-def _stored_arrays(group: str, channel: Any) -> list[tuple[str, np.dtype, Any]]:
-    """The arrays a channel becomes: one, or one per DAQmx scaler when it has several."""
-    key = f"{group}/{channel.name}"
+def _stored_arrays(channel: Any) -> list[tuple[Any, np.dtype]]:
+    """The arrays a channel becomes, as (DAQmx scaler id or None, type): none for a channel that
+    only carries properties, one per raw scaler for DAQmx data."""
     scalers = getattr(channel, "scaler_data_types", None) or {}
-    if len(scalers) > 1:
-        return [(f"{key}/scaler{s}", np.dtype(t.nptype), s) for s, t in sorted(scalers.items())]
-    if len(scalers) == 1:
-        return [(key, np.dtype(next(iter(scalers.values())).nptype), None)]
+    if scalers:
+        return [(s, np.dtype(t.nptype)) for s, t in sorted(scalers.items())]
     data_type = channel.data_type
-    if data_type is None or (len(channel) == 0 and data_type.nptype is None):
-        return []  # a channel that only carries properties
+    if data_type is None:
+        return []
     if data_type.__name__ == "String":
-        return [(key, np.dtype(object), None)]
+        return [(None, np.dtype(object))]
     if data_type.__name__ == "TimeStamp":
-        return [(key, np.dtype("datetime64[us]"), None)]
+        return [(None, np.dtype("datetime64[us]"))]
     if data_type.nptype is None:
         return []
-    return [(key, np.dtype(data_type.nptype), None)]
+    return [(None, np.dtype(data_type.nptype))]
 
 
 def _time_axis(props: dict[str, Any]) -> Axis | None:
@@ -199,12 +216,3 @@ def _time_axis(props: dict[str, Any]) -> Axis | None:
         step=float(step),
         origin=None if origin is None else str(np.datetime64(origin, "us")),
     )
-
-
-def _scalars(props: dict[str, Any], prefix: str) -> dict[str, Any]:
-    found = {}
-    for name, value in props.items():
-        scalar = to_scalar(value)
-        if scalar is not None:
-            found[f"{prefix}{name}"] = scalar
-    return found

@@ -78,6 +78,37 @@ def to_scalar(value: Any, max_text: int = 1000) -> Scalar | None:
     return None
 
 
+def scalars(properties: Any, prefix: str = "") -> dict[str, Scalar]:
+    """The searchable scalars among a file's, group's or node's properties, keys prefixed.
+
+    >>> scalars({"gas": b"Ar", "trace": np.zeros(3)}, "PXI@")
+    {'PXI@gas': 'Ar'}
+    """
+    found = {}
+    for name in properties:
+        try:
+            value = to_scalar(properties[name])
+        except Exception:  # an attribute of a type the reader cannot even hand over
+            continue
+        if value is not None:
+            found[f"{prefix}{name}"] = value
+    return found
+
+
+def parse_number(text: str) -> int | float | str:
+    """Text as the number it spells, or the text itself.
+
+    >>> parse_number("42"), parse_number("1e-3"), parse_number("Ar")
+    (42, 0.001, 'Ar')
+    """
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def single(value: Any) -> Any:
     """An attribute as one value: NeXus writers often store one string as a 1-element array.
 

@@ -3,10 +3,10 @@
 Two phases. :func:`plan` checks everything that can be checked without writing (the files
 exist and are readable, their formats and headers, duplicates, run numbers) so that bad input
 changes nothing. :meth:`IngestPlan.execute` then writes each run into a folder of the store that
-nothing refers to yet (raw bytes copied and hashed in one pass, arrays streamed chunk by chunk,
-in parallel), makes it durable, and only then commits the catalog rows that make the run
-visible. A failure removes the folder; a crash (kill -9) leaves at most an unreferenced folder,
-and the same ingest can simply be run again.
+nothing refers to yet (the raw file copied by the kernel, hashed by a thread, its arrays
+streamed chunk by chunk, all at once), makes it durable, and only then commits the catalog rows
+that make the run visible. A failure removes the folder; a crash (kill -9) leaves at most an
+unreferenced folder, and the same ingest can simply be run again.
 """
 
 from __future__ import annotations
@@ -27,14 +27,23 @@ from typing import Any
 
 import numpy as np
 
-from labledger.catalog import CLOSED, Catalog, ChannelRow, NewRun, RunRow, SourceRow
-from labledger.errors import BadInput, RunConflict
-from labledger.formats import Format, Source, Unreadable, detect, get
+from labledger.catalog import (
+    CLOSED,
+    MAX_RUN_NUMBER,
+    Catalog,
+    ChannelRow,
+    NewRun,
+    RunRow,
+    SourceRow,
+)
+from labledger.errors import BadInput, LabledgerError, RunConflict
+from labledger.formats import ChannelInfo, Format, Source, Unreadable, detect, get
+from labledger.formats.base import walk_tree
 from labledger.formats.registry import HEAD_BYTES
 from labledger.ids import uuid7
 from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
-from labledger.store.dtypes import is_streamed
-from labledger.store.layout import data_path, run_prefix, source_key
+from labledger.store.dtypes import from_text, is_streamed, to_text
+from labledger.store.layout import data_path, node_name, run_prefix, source_key
 
 Advance = Callable[[int], None]
 HASH_WINDOW = 64 << 20
@@ -102,10 +111,10 @@ def plan(
     :class:`RunConflict` with the first problem found."""
     if not paths:
         raise BadInput("no files to ingest")
-    if run is not None and run < 0:
-        raise BadInput(f"run numbers are not negative: {run}")
+    if run is not None and not 0 <= run <= MAX_RUN_NUMBER:
+        raise BadInput(f"run numbers go from 0 to {MAX_RUN_NUMBER}, not {run}")
     forced = get(format) if format else None
-    files = [_check_file(Path(p), forced) for p in paths]
+    files = [_check_file(p, forced) for p in _without_tdms_indexes(paths)]
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
         ident = (os.stat(f.path).st_dev, os.stat(f.path).st_ino)
@@ -129,8 +138,32 @@ def plan(
         else:
             runs.append(PlannedRun(number, members))
     for planned in runs:
+        _same_bytes_twice(planned)
         _check_run(catalog, planned)
     return IngestPlan(catalog, runs)
+
+
+def _without_tdms_indexes(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """LabVIEW writes a ``.tdms_index`` beside every ``.tdms``: ``ingest daq/*`` takes the data
+    files and leaves their indexes (an index given alone is refused, by the format)."""
+    given = [Path(p) for p in paths]
+    data = {p for p in given if p.suffix.lower() == ".tdms"}
+    return [
+        p for p in given if p.suffix.lower() != ".tdms_index" or p.with_suffix(".tdms") not in data
+    ]
+
+
+def _same_bytes_twice(planned: PlannedRun) -> None:
+    by_size: dict[int, list[PlannedFile]] = {}
+    for f in planned.files:
+        by_size.setdefault(f.size, []).append(f)
+    for same in (group for group in by_size.values() if len(group) > 1):
+        seen: dict[str, Path] = {}
+        for f in same:
+            f.sha256 = f.sha256 or sha256_file(f.path)
+            if f.sha256 in seen:
+                raise BadInput(f"{f.path} and {seen[f.sha256]} hold the same bytes; ingest one")
+            seen[f.sha256] = f.path
 
 
 class IngestPlan:
@@ -147,15 +180,21 @@ class IngestPlan:
         return sum(f.size + f.data_bytes for r in self.runs if r.already is None for f in r.files)
 
     def execute(self, store: ObjectStore, advance: Advance | None = None) -> list[IngestResult]:
-        """Write the runs one after the other; each is all there or not there at all."""
+        """Write the runs one after the other; each is all there or not there at all. If one
+        fails, the error names the runs of this ingest that were already made."""
         advance = advance or (lambda n: None)
-        results = []
+        results: list[IngestResult] = []
         for planned in self.runs:
-            names = [f.path.name for f in planned.files]
             if planned.already is not None:
-                results.append(IngestResult(planned.already, names, already=True))
+                results.append(IngestResult(planned.already, _names(planned), already=True))
                 continue
-            results.append(_write_run(self.catalog, store, planned, advance))
+            try:
+                results.append(_write_run(self.catalog, store, planned, advance))
+            except LabledgerError as exc:
+                made = [r.message() for r in results if not r.already]
+                if made:
+                    raise type(exc)(f"{exc} (before that: {'; '.join(made)})") from None
+                raise
         return results
 
 
@@ -186,7 +225,12 @@ def _check_file(path: Path, forced: Format | None) -> PlannedFile:
 def _number_from_name(path: Path) -> int | None:
     """The run number a file name carries: its last group of digits (``01234_Data.tdms``)."""
     groups = _DIGITS.findall(path.stem)
-    return int(groups[-1]) if groups else None
+    if not groups:
+        return None
+    number = int(groups[-1])
+    if number > MAX_RUN_NUMBER:
+        raise BadInput(f"{path}: {number} is too large for a run number; pass --run N")
+    return number
 
 
 def _check_run(catalog: Catalog, planned: PlannedRun) -> None:
@@ -243,18 +287,35 @@ def _write_run(
     try:
         new, result = _write_objects(store, planned, run_id, prefix, advance)
         store.persist(prefix)
-        catalog.add_run(new)
     except BaseException as exc:
+        _remove(store, prefix, exc)
+        raise
+    try:
+        catalog.add_run(new)
+    except RunConflict as exc:  # someone else ingested meanwhile: say what happened
+        _remove(store, prefix, exc)
+        _check_run(catalog, planned)
+        if planned.already is not None:
+            return IngestResult(planned.already, _names(planned), already=True)
+        raise
+    except BaseException as exc:
+        # the commit may have reached the database before the failure (a lost connection,
+        # Ctrl-C): remove the data only if the run is surely not recorded
         try:
-            store.delete(prefix)
-        except Exception as cleanup:  # never hide why the ingest failed
-            exc.add_note(f"and removing {store.path(prefix)} failed too: {cleanup}")
-        if isinstance(exc, RunConflict):  # someone else ingested meanwhile: say what happened
-            _check_run(catalog, planned)
-            if planned.already is not None:
-                return IngestResult(planned.already, _names(planned), already=True)
+            recorded = catalog.by_id(run_id) is not None
+        except Exception:
+            recorded = True  # cannot tell: an unreferenced folder is harmless, lost data is not
+        if not recorded:
+            _remove(store, prefix, exc)
         raise
     return result
+
+
+def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:
+    try:
+        store.delete(prefix)
+    except Exception as cleanup:  # never hide why the ingest failed
+        exc.add_note(f"and removing {store.path(prefix)} failed too: {cleanup}")
 
 
 def _names(planned: PlannedRun) -> list[str]:
@@ -279,7 +340,8 @@ def _write_objects(
                 copy = raw.submit(store.put_file, f.path, key)
                 digest = raw.submit(sha256_file, f.path, advance)
                 try:
-                    channels = _write_channels(store, source, prefix, advance)
+                    root = data_path(prefix, position)
+                    channels = _write_channels(store, source, root, advance)
                 finally:
                     copy.result()
                     sha256 = digest.result()
@@ -319,7 +381,9 @@ def _write_objects(
                     problems=source.problems,
                 )
                 sources.append((row, channels))
-    write_group(store, data_path(prefix), sources[0][0].tree.get("attrs", {}))
+    write_group(store, data_path(prefix), {"run": planned.number, "id": run_id})
+    for position, (source_row, _) in enumerate(sources):
+        write_group(store, data_path(prefix, position), source_row.tree.get("attrs"))
     result.channels = sum(len(c) for _, c in sources)
     result.data_bytes = sum(_nbytes(ch) for _, chans in sources for ch in chans)
     run = RunRow(
@@ -338,16 +402,20 @@ def _write_objects(
 
 
 def _write_channels(
-    store: ObjectStore, source: Source, prefix: str, advance: Advance
+    store: ObjectStore, source: Source, root: str, advance: Advance
 ) -> list[ChannelRow]:
-    """Stream a source's blocks into stored arrays; return the catalog rows describing them."""
+    """Stream a source's blocks into stored arrays below ``root``; return their catalog rows."""
     infos = {c.key: c for c in source.channels}
+    if len(infos) != len(source.channels):
+        twice = sorted(k for k in infos if sum(c.key == k for c in source.channels) > 1)
+        raise BadInput(f"{source.path}: two arrays of the file are both named {twice[0]!r}")
+    paths = {c.key: _below(root, c.segments) for c in source.channels}
     streamed: dict[str, ArrayWriter] = {}
-    whole: dict[str, list[Any]] = {}  # strings, structured types and 0-d values: small
+    whole: dict[str, list[Any]] = {}  # text, structured types and 0-d values: small
     for info in source.channels:
-        path = data_path(prefix, info.segments)
         if is_streamed(info.dtype) and info.shape:
             row_shape = tuple(int(n) for n in info.shape[1:])  # type: ignore[arg-type]
+            path = paths[info.key]
             streamed[info.key] = ArrayWriter(store, path, row_shape, info.dtype, info.attrs)
         else:
             whole[info.key] = []
@@ -361,7 +429,7 @@ def _write_channels(
                 if key in streamed:
                     streamed.pop(key).abort()
                 whole.pop(key, None)
-                store.delete(data_path(prefix, infos[key].segments))
+                store.delete(paths[key])
                 continue
             if key in streamed:
                 streamed[key].write(block)
@@ -374,33 +442,35 @@ def _write_channels(
         for writer in streamed.values():
             writer.abort()
         raise
-    source.problems += [f"{key}: cannot be read ({why})" for key, why in dropped.items()]
-    _write_groups(store, source.tree, prefix, ())
+    for key, why in dropped.items():
+        source.problems.append(f"{key}: cannot be read ({why})")
+        _not_ingested(source.tree, key, why)
+    for node, at in walk_tree(source.tree):
+        if node["kind"] == "group":
+            write_group(store, _below(root, at.split("/")), node.get("attrs"))
     rows = []
     for info in source.channels:
         if info.key in dropped:
             continue
-        path = data_path(prefix, info.segments)
         if info.key in streamed:
             writer = streamed[info.key]
-            shape = [writer.rows, *info.shape[1:]]
-            dtype = writer.dtype
-            if info.shape[0] is not None and writer.rows != info.shape[0]:
+            shape, dtype = [writer.rows, *info.shape[1:]], writer.dtype
+            expected = info.shape[0]
+            if expected is not None and writer.rows != expected:
                 raise BadInput(
-                    f"{source.path}: {info.key} should hold {info.shape[0]} values but "
+                    f"{source.path}: {info.key} should hold {expected} values but "
                     f"{writer.rows} could be read; the file is damaged"
                 )
         else:
-            blocks = whole[info.key]
-            value = np.concatenate(blocks) if len(blocks) > 1 else _only(blocks, info)
-            write_array(store, path, value, info.attrs)
+            value = _whole(whole[info.key], info, source)
+            write_array(store, paths[info.key], value, info.attrs)
             shape, dtype = list(value.shape), value.dtype
         rows.append(
             ChannelRow(
                 key=info.key,
-                store_path=path,
+                store_path=paths[info.key],
                 shape=[int(n) for n in shape],
-                dtype=dtype.str if dtype.kind != "O" else "str",
+                dtype=to_text(dtype),
                 attrs=info.attrs,
                 axes=[a.to_dict() for a in info.axes],
             )
@@ -408,18 +478,26 @@ def _write_channels(
     return rows
 
 
-def _only(blocks: list[Any], info: Any) -> np.ndarray:
+def _below(root: str, segments: Sequence[str]) -> str:
+    return "/".join([root, *(node_name(s) for s in segments)])
+
+
+def _whole(blocks: list[Any], info: ChannelInfo, source: Source) -> np.ndarray:
+    if len(blocks) > 1:
+        return np.concatenate(blocks)
     if blocks:
         return np.asarray(blocks[0])
-    return np.zeros([n or 0 for n in info.shape], info.dtype)
+    if info.shape and 0 in info.shape:  # declared empty
+        return np.zeros([n or 0 for n in info.shape], info.dtype)
+    raise BadInput(f"{source.path}: no values could be read for {info.key}; the file is damaged")
 
 
-def _write_groups(store: ObjectStore, node: dict[str, Any], prefix: str, at: tuple) -> None:
-    for child in node.get("children", []):
-        if child["kind"] == "group":
-            path = (*at, child["name"])
-            write_group(store, data_path(prefix, path), child.get("attrs", {}))
-            _write_groups(store, child, prefix, path)
+def _not_ingested(tree: dict[str, Any], key: str, why: str) -> None:
+    """Mark a channel the file declared but that could not be read: shown, never exported."""
+    for node, _ in walk_tree(tree):
+        if node.get("key") == key:
+            node["kind"], node["problem"] = "dataset", why
+            node.pop("key")
 
 
 def _merge(metadata: dict[str, Any], found: dict[str, Any], file_name: str) -> None:
@@ -433,6 +511,5 @@ def _merge(metadata: dict[str, Any], found: dict[str, Any], file_name: str) -> N
 
 
 def _nbytes(channel: ChannelRow) -> int:
-    if channel.dtype == "str":
-        return 0
-    return int(np.prod(channel.shape, dtype=np.int64)) * np.dtype(channel.dtype).itemsize
+    itemsize = 0 if channel.dtype == "str" else from_text(channel.dtype).itemsize
+    return int(np.prod(channel.shape, dtype=np.int64)) * itemsize

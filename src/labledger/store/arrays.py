@@ -215,7 +215,7 @@ class ArrayWriter:
 
     def _open_shard(self) -> None:
         shard_no = self._slabs // self.slabs_per_shard
-        key = "/".join([self.path, "c", str(shard_no)] + ["0"] * len(self.row_shape))
+        key = _chunk_key(self.path, (shard_no,) + (0,) * len(self.row_shape))
         self._shard = ExitStack()
         self._shard_file = self._shard.enter_context(self.store.open_write(key))
         self._shard_index = np.full((self.slabs_per_shard, *self.grid, 2), _EMPTY, "<u8")
@@ -298,6 +298,7 @@ def _blosc(config: dict[str, Any], typesize: int) -> Blosc:
 
 
 def _chunk_key(path: str, coords: tuple[int, ...]) -> str:
+    """Zarr v3's default chunk key: ``c/1/0`` for chunk (1, 0), plain ``c`` for a 0-d array."""
     return "/".join([path, "c", *map(str, coords)])
 
 
@@ -338,21 +339,14 @@ def write_group(store: ObjectStore, path: str, attrs: dict[str, Any] | None = No
     _write_meta(store, path, {"zarr_format": 3, "node_type": "group", "attributes": attrs or {}})
 
 
-class StoredArray:
-    """A sharded array in the store, read chunk by chunk: a slice fetches only the chunks it
-    touches (concurrently, on an object store) and decodes them straight into the result."""
+class _Array:
+    """What every stored array offers besides slicing: NumPy's shape vocabulary."""
 
-    def __init__(self, store: ObjectStore, path: str, meta: dict[str, Any]):
-        self.store, self.path = store, path
-        self.shape: tuple[int, ...] = tuple(meta["shape"])
-        self.dtype: np.dtype = numpy_dtype(meta["data_type"])  # type: ignore[assignment]
-        self.attrs: dict[str, Any] = meta.get("attributes", {})
-        sharding = meta["codecs"][0]["configuration"]
-        self.shards: tuple[int, ...] = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
-        self.chunks: tuple[int, ...] = tuple(sharding["chunk_shape"])
-        self._per_shard = tuple(s // c for s, c in zip(self.shards, self.chunks))
-        self._blosc = _blosc(sharding["codecs"][1]["configuration"], self.dtype.itemsize)
-        self._index: dict[tuple[int, ...], np.ndarray | None] = {}
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    attrs: dict[str, Any]
+    chunks: tuple[int, ...]
 
     @property
     def ndim(self) -> int:
@@ -372,11 +366,35 @@ class StoredArray:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        return f"<StoredArray {self.path} shape={self.shape} dtype={self.dtype}>"
+        return f"<{type(self).__name__} {self.path} shape={self.shape} dtype={self.dtype}>"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[...]
+        out = np.asarray(self[...])
         return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, selection: Any) -> Any:
+        raise NotImplementedError
+
+    def iter_blocks(self) -> Iterator[Any]:
+        """The array in pieces along its first axis, each a stored unit (a shard, or all)."""
+        yield self[...]
+
+
+class StoredArray(_Array):
+    """A sharded array in the store, read chunk by chunk: a slice fetches only the chunks it
+    touches (concurrently, on an object store) and decodes them straight into the result."""
+
+    def __init__(self, store: ObjectStore, path: str, meta: dict[str, Any]):
+        self.store, self.path = store, path
+        self.shape: tuple[int, ...] = tuple(meta["shape"])
+        self.dtype: np.dtype = numpy_dtype(meta["data_type"])  # type: ignore[assignment]
+        self.attrs: dict[str, Any] = meta.get("attributes", {})
+        sharding = meta["codecs"][0]["configuration"]
+        self.shards: tuple[int, ...] = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+        self.chunks: tuple[int, ...] = tuple(sharding["chunk_shape"])
+        self._per_shard = tuple(s // c for s, c in zip(self.shards, self.chunks))
+        self._blosc = _blosc(sharding["codecs"][1]["configuration"], self.dtype.itemsize)
+        self._index: dict[tuple[int, ...], np.ndarray | None] = {}
 
     def __getitem__(self, selection: Any) -> Any:
         starts, stops, local, squeeze = _normalize(selection, self.shape)
@@ -424,7 +442,7 @@ class StoredArray:
         missing = sorted({s for s in shard_of if s not in self._index})
         if missing:
             n_index = 16 * math.prod(self._per_shard) + 4
-            keys = [self._shard_key(s) for s in missing]
+            keys = [_chunk_key(self.path, s) for s in missing]
             try:
                 blobs = self.store.read_ranges([(k, -n_index, None) for k in keys])
             except FileNotFoundError:  # some shard never written: fetch one by one
@@ -442,7 +460,8 @@ class StoredArray:
                 found.append((None, 0, 0))
                 continue
             off, nb = index[tuple(c % p for c, p in zip(co, self._per_shard))]
-            found.append((None, 0, 0) if off == _EMPTY else (self._shard_key(s), int(off), int(nb)))
+            key = _chunk_key(self.path, s)
+            found.append((None, 0, 0) if off == _EMPTY else (key, int(off), int(nb)))
         return found
 
     def _maybe_read_tail(self, key: str, n: int) -> bytes | None:
@@ -451,22 +470,15 @@ class StoredArray:
         except FileNotFoundError:
             return None
 
-    def _shard_key(self, shard: tuple[int, ...]) -> str:
-        if not shard:
-            return f"{self.path}/c"
-        return "/".join([self.path, "c", *map(str, shard)])
-
-    def iter_blocks(self, rows: int | None = None) -> Iterator[np.ndarray]:
-        """The array in blocks along its first axis, a shard at a time unless told otherwise."""
+    def iter_blocks(self) -> Iterator[np.ndarray]:
         if not self.shape:
             yield self[()]
             return
-        step = rows or self.shards[0]
-        for i in range(0, self.shape[0], step):
-            yield self[i : i + step]
+        for i in range(0, self.shape[0], self.shards[0]):
+            yield self[i : i + self.shards[0]]
 
 
-class TextArray:
+class TextArray(_Array):
     """Text in one uncompressed chunk: fixed-length bytes (as HDF5 and NeXus write them) or
     variable-length UTF-8, spelled as zarr-python spells them."""
 
@@ -476,9 +488,6 @@ class TextArray:
         self.dtype: np.dtype = numpy_dtype(meta["data_type"])  # type: ignore[assignment]
         self.attrs: dict[str, Any] = meta.get("attributes", {})
         self.chunks = self.shape
-        self.ndim = len(self.shape)
-        self.size = math.prod(self.shape)
-        self.nbytes = self.size * self.dtype.itemsize
         self._values: np.ndarray | None = None
 
     @staticmethod
@@ -508,50 +517,29 @@ class TextArray:
             self._values = values.reshape(self.shape)
         return self._values
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._all() if dtype is None else self._all().astype(dtype)
-
     def __getitem__(self, selection: Any) -> Any:
         return self._all()[selection]
-
-    def iter_blocks(self, rows: int | None = None) -> Iterator[np.ndarray]:
-        yield self._all()
 
 
 def _str(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
+        return value.decode("utf-8")  # readers hand over text; raw bytes here must be UTF-8
     return "" if value is None else str(value)
 
 
-class ZarrArray:
-    """An array only zarr-python reads here (structured types)."""
+class ZarrArray(_Array):
+    """An array read by zarr-python: structured types, and arrays labledger did not write."""
 
-    def __init__(self, array: Any):
+    def __init__(self, path: str, array: Any):
         self._array = array
+        self.path = path
         self.shape: tuple[int, ...] = tuple(array.shape)
         self.dtype: np.dtype = np.dtype(array.dtype)
         self.attrs: dict[str, Any] = dict(array.attrs)
         self.chunks: tuple[int, ...] = tuple(array.chunks)
-        self.ndim = len(self.shape)
-        self.size = math.prod(self.shape)
-        self.nbytes = self.size * self.dtype.itemsize
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = np.asarray(self[...])
-        return out if dtype is None else out.astype(dtype)
 
     def __getitem__(self, selection: Any) -> Any:
         return self._array[selection]
-
-    def iter_blocks(self, rows: int | None = None) -> Iterator[Any]:
-        yield self[...]
 
 
 AnyArray = StoredArray | TextArray | ZarrArray
@@ -560,29 +548,46 @@ AnyArray = StoredArray | TextArray | ZarrArray
 def open_array(store: ObjectStore, path: str) -> AnyArray:
     """The array stored at ``path``, by the fastest reader that understands its layout."""
     meta = json.loads(store.read(f"{path}/zarr.json"))
-    codecs = [c.get("name") for c in meta.get("codecs", [])]
-    dtype = numpy_dtype(meta.get("data_type"))
-    if dtype is not None and codecs == ["sharding_indexed"] and _is_ours(meta):
+    layout = _layout(meta)
+    if layout == "sharded":
         return StoredArray(store, path, meta)
-    if dtype is not None and codecs in (["bytes"], ["vlen-utf8"]) and is_text(dtype):
+    if layout == "text":
         return TextArray(store, path, meta)
     import zarr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ZarrArray(zarr.open_array(store.zarr_store(), path=path, mode="r"))
+        return ZarrArray(path, zarr.open_array(store.zarr_store(), path=path, mode="r"))
 
 
-def _is_ours(meta: dict[str, Any]) -> bool:
-    conf = meta["codecs"][0]["configuration"]
-    inner = [c["name"] for c in conf["codecs"]]
-    index = [c["name"] for c in conf["index_codecs"]]
-    return (
-        inner == ["bytes", "blosc"]
-        and index == ["bytes", "crc32c"]
-        and conf.get("index_location", "end") == "end"
-        and conf["codecs"][0].get("configuration", {}).get("endian", "little") == "little"
-    )
+def _layout(meta: dict[str, Any]) -> str | None:
+    """Which of this module's readers an array's metadata fits exactly ("sharded", "text"), or
+    None: anything else (another fill value, key encoding, codec...) is zarr-python's to read."""
+    dtype = numpy_dtype(meta.get("data_type"))
+    if dtype is None or meta.get("chunk_grid", {}).get("name") != "regular":
+        return None
+    if meta.get("chunk_key_encoding") != {"name": "default", "configuration": {"separator": "/"}}:
+        return None
+    if meta.get("fill_value") != data_type(dtype)[1] or meta.get("storage_transformers"):
+        return None
+    codecs = meta.get("codecs", [])
+    names = [c.get("name") for c in codecs]
+    if names == ["sharding_indexed"]:
+        conf = codecs[0]["configuration"]
+        inner, index = conf["codecs"], conf["index_codecs"]
+        if (
+            [c["name"] for c in inner] == ["bytes", "blosc"]
+            and [c["name"] for c in index] == ["bytes", "crc32c"]
+            and conf.get("index_location", "end") == "end"
+            and inner[0].get("configuration", {}).get("endian", "little") == "little"
+            and index[0].get("configuration", {}).get("endian", "little") == "little"
+        ):
+            return "sharded"
+        return None
+    whole = meta["chunk_grid"]["configuration"]["chunk_shape"] == [max(1, n) for n in meta["shape"]]
+    if is_text(dtype) and whole and names in (["bytes"], ["vlen-utf8"]):
+        return "text"
+    return None
 
 
 def _normalize(
@@ -591,10 +596,11 @@ def _normalize(
     """Turn ints, slices and Ellipsis into the bounding box to read, the slice to take from it,
     and which axes an integer index removes."""
     sel = selection if isinstance(selection, tuple) else (selection,)
-    if sum(s is Ellipsis for s in sel) > 1:
+    ellipses = [i for i, s in enumerate(sel) if s is Ellipsis]
+    if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    if Ellipsis in sel:
-        i = sel.index(Ellipsis)
+    if ellipses:
+        i = ellipses[0]
         sel = sel[:i] + (slice(None),) * (len(shape) - len(sel) + 1) + sel[i + 1 :]
     if len(sel) > len(shape):
         raise IndexError(f"too many indices: {len(sel)} for an array of {len(shape)} dimensions")

@@ -8,6 +8,7 @@ so it reads every array labledger writes; the test-suite checks that it does.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -80,3 +81,24 @@ def numpy_dtype(spec: Any) -> np.dtype | None:
     if name == "null_terminated_bytes":
         return np.dtype(f"S{conf['length_bytes']}")
     return None
+
+
+def to_text(dtype: np.dtype) -> str:
+    """A channel's type as the catalog records it: NumPy's spelling (``<i2``, ``|S15``), ``str``
+    for variable-length text, the JSON field list of a compound.
+
+    >>> to_text(np.dtype("<i2")), to_text(np.dtype([("a", "<i4")]))
+    ('<i2', '[["a", "<i4"]]')
+    """
+    if dtype.fields is not None:
+        return json.dumps(dtype.descr)
+    return "str" if dtype.kind in "OT" else dtype.str
+
+
+def from_text(text: str) -> np.dtype:
+    """The type :func:`to_text` wrote; text comes back as NumPy's own string type."""
+    if text == "str":
+        return np.dtypes.StringDType() if hasattr(np, "dtypes") else np.dtype(object)
+    if text.startswith("["):
+        return np.dtype([tuple(field) for field in json.loads(text)])
+    return np.dtype(text)

@@ -1,9 +1,10 @@
 """Where a run's objects live in the store.
 
-A run is one folder, ``runs/<run id>/``: its raw files byte for byte under ``sources/``, its
-arrays as a Zarr v3 hierarchy under ``data/`` that mirrors the source's own tree. Nothing there
-is visible to users until the catalog commit that names the folder, so a crashed ingest leaves
-at most a folder nobody refers to.
+A run is one folder, ``runs/<run id>/``: its raw files byte for byte under ``sources/<n>/``,
+and the arrays of each under ``data/<n>/`` as a Zarr v3 hierarchy that mirrors the file's own
+tree (``n`` counts the files of the run from 0, so two files never write into each other).
+Nothing there is visible to users until the catalog commit that names the folder, so a crashed
+ingest leaves at most a folder nobody refers to.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def source_key(prefix: str, position: int, name: str) -> str:
     return f"{prefix}/sources/{position}/{node_name(name)}"
 
 
-def data_path(prefix: str, segments: Sequence[str] = ()) -> str:
-    """The Zarr path of a channel or group from its path in the source."""
-    return "/".join([f"{prefix}/data", *(node_name(s) for s in segments)])
+def data_path(prefix: str, position: int | None = None, segments: Sequence[str] = ()) -> str:
+    """The Zarr path of the run's data, of a file's data, or of a channel or group in it."""
+    parts = [f"{prefix}/data"] if position is None else [f"{prefix}/data/{position}"]
+    return "/".join([*parts, *(node_name(s) for s in segments)])
 
 
 def node_name(segment: str) -> str:

@@ -107,16 +107,14 @@ class ObjectStore:
         if self.is_local:  # fsspec's local cat_ranges opens a file per range; pread is cheaper
             return [_pread(self.path(k), s, e) for k, s, e in ranges]
         keys, starts, ends = zip(*ranges, strict=True)
-        return self.fs.cat_ranges([self.path(k) for k in keys], list(starts), list(ends))
+        paths = [self.path(k) for k in keys]
+        return self.fs.cat_ranges(paths, list(starts), list(ends), on_error="raise")
 
     def open_read(self, key: str) -> IO[bytes]:
         return self.fs.open(self.path(key), "rb")
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
-
-    def size(self, key: str) -> int:
-        return int(self.fs.size(self.path(key)))
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key below ``prefix``, sorted."""

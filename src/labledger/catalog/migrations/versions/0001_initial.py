@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("store_path", sa.Text(), nullable=False),
         sa.Column("shape", sa.JSON(), nullable=False),
-        sa.Column("dtype", sa.String(length=64), nullable=False),
+        sa.Column("dtype", sa.Text(), nullable=False),
         sa.Column("attrs", sa.JSON(), nullable=False),
         sa.Column("axes", sa.JSON(), nullable=False),
         sa.UniqueConstraint("run_id", "key", name="uq_channels_run_key"),
