@@ -16,8 +16,8 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +26,10 @@ import zarr
 sys.path.insert(0, str(Path(__file__).parent))
 import labledger as ll
 from ingest_tdms import write_tdms
+from labledger.sim.objectstore import create_bucket, loopback_s3
+from timing import median_time
 
 SLICE = 1 << 19  # int16 samples: 1 MiB
-
-
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -47,16 +40,16 @@ def main() -> None:
     parser.add_argument("--store", choices=["local", "s3"], default="local")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="labledger-bench-"))
-    server = None
-    try:
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, work, ignore_errors=True)
         source = work / "02001_Data.tdms"
         write_tdms(source, args.mb / 1000)
         options: dict = {}
         store = None
         if args.store == "s3":
-            server, endpoint = _moto()
+            endpoint = cleanup.enter_context(loopback_s3())
             options = {"endpoint_url": endpoint}
-            store = "s3://bench/archive"
+            store = create_bucket(endpoint, "bench") + "/archive"
         la = ll.init(work / "archive", store=store, storage_options=options)
         la.ingest([source])
         run = la.runs[-1]
@@ -86,10 +79,10 @@ def main() -> None:
         t_full = {"labledger": [], "zarr": []}
         t_slices = {"labledger": [], "zarr": []}
         for _ in range(args.repeat):  # interleaved, so both see the same machine
-            t_full["labledger"].append(best_of(1, lambda: full(ours)))
-            t_full["zarr"].append(best_of(1, lambda: full(zarrays)))
-            t_slices["labledger"].append(best_of(1, lambda: slices(ours)))
-            t_slices["zarr"].append(best_of(1, lambda: slices(zarrays)))
+            t_full["labledger"].append(median_time(lambda: full(ours)))
+            t_full["zarr"].append(median_time(lambda: full(zarrays)))
+            t_slices["labledger"].append(median_time(lambda: slices(ours)))
+            t_slices["zarr"].append(median_time(lambda: slices(zarrays)))
         mb = sum(ours[k].nbytes for k in keys) / 1e6
         fo, fz = (statistics.median(t_full[x]) for x in ("labledger", "zarr"))
         so, sz = (statistics.median(t_slices[x]) for x in ("labledger", "zarr"))
@@ -104,31 +97,6 @@ def main() -> None:
         print(f"  zarr-python  {sz:6.2f} s  {sz / args.slices * 1e3:5.2f} ms each")
         print(f"  time ratio labledger / zarr-python: {so / sz:4.2f}  (target <= 1.25)")
         la.close()
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _moto():
-    import logging
-    import os
-    import socket
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="bench")
-    return server, endpoint
 
 
 if __name__ == "__main__":

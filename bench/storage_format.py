@@ -16,7 +16,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +26,11 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from labledger.sim.objectstore import create_bucket, loopback_s3
 from labledger.store import ArrayWriter, ObjectStore, open_array
 
-sys.path.insert(0, str(Path(__file__).parent))  # for read_back's moto helper
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import median_time
 
 CHUNK = 1 << 19  # int16 values: 1 MiB
 SHARD = 64 * CHUNK
@@ -131,15 +132,6 @@ class Hdf5(Format):
         return 1
 
 
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(formats: list[Format], data: np.ndarray, slices: int, repeat: int, where: str) -> None:
     mb = data.nbytes / 1e6
     rng = np.random.default_rng(1)
@@ -191,15 +183,11 @@ def main() -> None:
 
         run(formats(lambda n: str(work / n), {}), data, args.slices, args.repeat, "local disk")
         if args.s3:
-            from read_back import _moto
-
-            server, endpoint = _moto()
-            try:
-                s3 = formats(lambda n: f"s3://bench/{n}", {"endpoint_url": endpoint})
+            with loopback_s3() as endpoint:
+                bucket = create_bucket(endpoint, "bench")
+                s3 = formats(lambda n: f"{bucket}/{n}", {"endpoint_url": endpoint})
                 small = data[: len(data) // 4]
                 run(s3, small, args.slices // 5, args.repeat, "S3 (moto on loopback)")
-            finally:
-                server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import logging
 import os
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import labledger as ll
+from labledger.sim.objectstore import create_bucket, loopback_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -136,29 +136,14 @@ def sqlite_archive(tmp_path: Path) -> Iterator[ll.Archive]:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server on a free loopback port, as s3fs's own tests use it."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with loopback_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def s3_bucket(s3_endpoint: str) -> str:
     """A new bucket on the moto server; returns its s3:// URL."""
-    import boto3
-
-    name = f"ll-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
-    return f"s3://{name}"
+    return create_bucket(s3_endpoint, f"ll-{uuid.uuid4().hex[:10]}")
 
 
 def snapshot(la: ll.Archive) -> dict[str, str]:
