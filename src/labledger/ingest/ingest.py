@@ -55,6 +55,7 @@ class PlannedFile:
     path: Path
     size: int
     mtime: float
+    identity: tuple[int, int]  # device and inode: the same file under two names is one file
     format: Format
     data_bytes: int = 0  # what its arrays hold, decoded
     sha256: str | None = None  # hashed while planning only when a duplicate was possible
@@ -117,10 +118,9 @@ def plan(
     files = [_check_file(p, forced) for p in _without_tdms_indexes(paths)]
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
-        ident = (os.stat(f.path).st_dev, os.stat(f.path).st_ino)
-        if ident in seen:
-            raise BadInput(f"{f.path}: named twice (also as {seen[ident]})")
-        seen[ident] = f.path
+        if f.identity in seen:
+            raise BadInput(f"{f.path}: named twice (also as {seen[f.identity]})")
+        seen[f.identity] = f.path
     groups: dict[int | None, list[PlannedFile]] = {}
     if run is not None:
         groups[run] = files
@@ -219,7 +219,7 @@ def _check_file(path: Path, forced: Format | None) -> PlannedFile:
     fmt = forced or detect(path, head)
     with fmt.open(path) as source:  # read the header now: damage is refused before any write
         data_bytes = source.data_bytes
-    return PlannedFile(path, st.st_size, st.st_mtime, fmt, data_bytes)
+    return PlannedFile(path, st.st_size, st.st_mtime, (st.st_dev, st.st_ino), fmt, data_bytes)
 
 
 def _number_from_name(path: Path) -> int | None:
@@ -318,6 +318,13 @@ def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:
         exc.add_note(f"and removing {store.path(prefix)} failed too: {cleanup}")
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's user with no passwd entry
+        return f"uid {os.getuid()}"
+
+
 def _names(planned: PlannedRun) -> list[str]:
     return [f.path.name for f in planned.files]
 
@@ -326,7 +333,7 @@ def _write_objects(
     store: ObjectStore, planned: PlannedRun, run_id: str, prefix: str, advance: Advance
 ) -> tuple[NewRun, IngestResult]:
     now = datetime.now(UTC)
-    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    who = f"{_user()}@{socket.gethostname()}"
     result = IngestResult(planned.number, _names(planned), run_id=run_id)
     metadata: dict[str, Any] = {}
     sources: list[tuple[SourceRow, list[ChannelRow]]] = []

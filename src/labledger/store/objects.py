@@ -75,8 +75,9 @@ class ObjectStore:
         store fetches the requests concurrently. A negative start counts from the end."""
         if not ranges:
             return []
-        tails = [i for i, (_, start, end) in enumerate(ranges) if start < 0 or end is None]
-        spans = [i for i in range(len(ranges)) if i not in set(tails)]
+        is_tail = [start < 0 or end is None for _, start, end in ranges]
+        tails = [i for i, tail in enumerate(is_tail) if tail]
+        spans = [i for i, tail in enumerate(is_tail) if not tail]
         found: list[Buffer] = [b""] * len(ranges)
         for i, blob in zip(tails, self._fetch([ranges[i] for i in tails])):
             found[i] = blob
