@@ -94,7 +94,10 @@ def test_kill_9_at_random_points(
     rng = random.Random(11)
     phases = {"before writing": 0, "while writing": 0, "after the commit": 0}
     folder, orphans = new_archive("crash-0"), 0
-    for attempt in range(KILLS[catalog_kind]):
+    # a noisy machine may land kills outside the window that matters: go on until two landed in it
+    for attempt in range(3 * KILLS[catalog_kind]):
+        if attempt >= KILLS[catalog_kind] and phases["while writing"] >= 2:
+            break
         proc = _ingest(folder, big)
         time.sleep(rng.uniform(0.8 * startup, duration))
         proc.send_signal(signal.SIGKILL)
