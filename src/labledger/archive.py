@@ -7,12 +7,13 @@ and its store on object storage; ``labledger.open`` takes the folder or the cata
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -20,8 +21,15 @@ from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
 from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ingest import IngestResult, plan
-from labledger.runs import Runs
+from labledger.machine.calibration import Calibrations
+from labledger.machine.configuration import ConfigHistory
+from labledger.machine.logs import Logs
+from labledger.machine.signals import record_calibration
+from labledger.runs import Run, Runs
 from labledger.store import ObjectStore
+
+if TYPE_CHECKING:
+    import xarray
 
 CONFIG = "labledger.toml"
 DEFAULT_CATALOG = "catalog.sqlite"
@@ -44,6 +52,11 @@ class Archive:
         self.store = store
         self.path = path
         self.runs = Runs(self)
+        self._logs = Logs(catalog)
+        self.config = ConfigHistory(self._logs, self.runs)
+        self.calibrations = Calibrations(
+            self._logs, functools.partial(record_calibration, catalog, self._logs)
+        )
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path else self.catalog.display_url
@@ -83,6 +96,34 @@ class Archive:
                 progress(min(done, total), total)
 
         return checked.execute(self.store, advance)
+
+    def signals(
+        self,
+        names: Sequence[str],
+        *,
+        runs: Sequence[Run] | None = None,
+        calibration: dict[str, str] | None = None,
+        time: tuple[float | None, float | None] | None = None,
+        workers: int | None = None,
+    ) -> xarray.Dataset:
+        """Signals of many runs as one ``xarray.Dataset`` over (run, time): each signal a
+        variable, the calibration each run was read under a coordinate. Runs are read in
+        parallel; ``.to_dataframe()`` makes it one table.
+
+        >>> la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))  # doctest: +SKIP
+        """
+        from labledger.machine.signals import read_many
+
+        chosen = list(self.runs) if runs is None else list(runs)
+        return read_many(
+            chosen,
+            names,
+            logs=self._logs,
+            catalog=self.catalog,
+            calibration=calibration,
+            time=time,
+            workers=workers,
+        )
 
 
 def open(

@@ -32,7 +32,11 @@ class BadInput(LabledgerError):
     """A raw file that cannot be ingested: unreadable, empty, truncated, of an unknown format."""
 
 
-class RunConflict(LabledgerError):
+class Conflict(LabledgerError):
+    """A write that lost a race with another writer, or that contradicts what is recorded."""
+
+
+class RunConflict(Conflict):
     """A run number already taken by different bytes."""
 
 
@@ -50,3 +54,7 @@ class InvalidArgument(LabledgerError, ValueError):
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, for errors that must fit on one line."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+class DataWarning(UserWarning):
+    """Data that were read but are suspect: a calibration that yields NaN or inf, say."""

@@ -1,8 +1,10 @@
-"""Time-sortable unique identifiers (UUIDv7, RFC 9562)."""
+"""Identifiers: of records (time-sortable UUIDv7, RFC 9562), and of who made them (user@host)."""
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 import time
 import uuid
 
@@ -22,3 +24,12 @@ def uuid7() -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return str(uuid.UUID(int=value))
+
+
+def author() -> str:
+    """Who is doing this, as ``user@host``, for the records that say who made what."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's user with no passwd entry
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"

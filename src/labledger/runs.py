@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.archive import Archive
+    from labledger.machine import Machine
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,40 @@ class Run:
 
         export(self, path, format)
 
+    @property
+    def config_version(self) -> int | None:
+        """The configuration version the run was stamped with at ingest (None: ingested before
+        the archive had a configuration, so the newest applies)."""
+        return self._row.config_version
+
+    def signal(
+        self,
+        name: str,
+        *,
+        calibration: str | None = None,
+        time: tuple[float | None, float | None] | None = None,
+    ) -> xarray.DataArray:
+        """The physical signal ``name``, calibrated, over time in s: whichever port it was wired
+        to for this run, under the calibration in force for it (or ``calibration="name@N"``);
+        ``time=(t0, t1)`` reads only that window. The attributes say how it was resolved.
+
+        >>> run.signal("Langmuir_I").attrs["calibration"]          # doctest: +SKIP
+        'langmuir_i@2'
+        """
+        from labledger.machine.signals import read
+
+        return read(self, name, calibration=calibration, time=time)
+
+    @property
+    def machine(self) -> Machine:
+        """The testbed as configured for this run: components, properties, diagnostic models.
+
+        >>> run.machine.langmuir_probe.density()                   # doctest: +SKIP
+        """
+        from labledger.machine import Machine
+
+        return Machine(self, self._archive.config.at(self))
+
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The run as JSON-ready data; ``full`` adds sources, channels and the tree."""
         data: dict[str, Any] = {
@@ -153,6 +188,7 @@ class Run:
             "channels": self._row.n_channels,
             "data_bytes": self.data_bytes,
             "sources": [s.name for s in self._sources],
+            "config_version": self.config_version,
         }
         if full:
             data["metadata"] = self.metadata
@@ -175,6 +211,10 @@ class Channels(Mapping[str, "Channel"]):
             rows = self._run._archive.catalog.channels(self._run.id)
             self._rows = {r.key: r for r in rows}
         return self._rows
+
+    def prime(self, rows: list[ChannelRow]) -> None:
+        """Take the run's channel rows from a query made for many runs at once."""
+        self._rows = {r.key: r for r in rows}
 
     def __getitem__(self, key: str) -> Channel:
         rows = self._all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labledger.catalog import database
-from labledger.catalog.schema import ChannelRow, MetadataRow, RunRow, SettingRow, SourceRow
+from labledger.catalog.schema import (
+    CalibrationRow,
+    ChannelRow,
+    ConfigChangeRow,
+    MetadataRow,
+    RunRow,
+    SettingRow,
+    SourceRow,
+)
 from labledger.errors import (
     ArchiveExists,
     CatalogUnavailable,
+    Conflict,
     InvalidArgument,
     RunConflict,
     first_line,
@@ -244,6 +254,17 @@ class Catalog:
             query = select(ChannelRow).where(ChannelRow.run_id == run_id).order_by(ChannelRow.id)
             return list(session.scalars(query))
 
+    def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRow]]:
+        """The channels of many runs in one query, by run id."""
+        found: dict[str, list[ChannelRow]] = {run_id: [] for run_id in run_ids}
+        with self._session() as session:
+            query = (
+                select(ChannelRow).where(ChannelRow.run_id.in_(list(found))).order_by(ChannelRow.id)
+            )
+            for row in session.scalars(query):
+                found[row.run_id].append(row)
+        return found
+
     def source_by_sha256(self, sha256: str) -> tuple[SourceRow, RunRow] | None:
         with self._session() as session:
             query = (
@@ -270,6 +291,8 @@ class Catalog:
         """
         try:
             with self._write.begin() as session:
+                # the configuration in force is whatever the log holds as the run becomes visible
+                new.run.config_version = session.scalar(select(func.max(ConfigChangeRow.id)))
                 session.add(new.run)
                 session.flush()
                 for source, channels in new.sources:
@@ -294,6 +317,63 @@ class Catalog:
                 f"run {new.run.number}: another ingest took the number, or kept the same "
                 "bytes, meanwhile"
             ) from None
+
+    # -- the machine's logs: configuration changes and calibrations, append-only ---------------
+
+    def machine_version(self) -> tuple[int, int]:
+        """The newest configuration change and calibration ids: a cheap check that the logs a
+        reader holds in memory are still the whole story."""
+        query = select(
+            select(func.max(ConfigChangeRow.id)).scalar_subquery(),
+            select(func.max(CalibrationRow.id)).scalar_subquery(),
+        )
+        with self._session() as session:
+            config, calibration = session.execute(query).one()
+        return int(config or 0), int(calibration or 0)
+
+    def config_changes(self) -> list[ConfigChangeRow]:
+        with self._session() as session:
+            return list(session.scalars(select(ConfigChangeRow).order_by(ConfigChangeRow.id)))
+
+    def calibrations(self) -> list[CalibrationRow]:
+        with self._session() as session:
+            query = select(CalibrationRow).order_by(CalibrationRow.name, CalibrationRow.version)
+            return list(session.scalars(query))
+
+    def append_config_change(self, row: ConfigChangeRow, expected: int) -> ConfigChangeRow:
+        """Append ``row`` to the configuration log if its newest entry is still ``expected``
+        (the version the change was checked against); else refuse, so that a change checked
+        against an old history is never recorded."""
+        with self._writing("recording a configuration change"), self._write.begin() as session:
+            newest = session.scalar(select(func.max(ConfigChangeRow.id))) or 0
+            if newest != expected:
+                raise Conflict(
+                    f"the configuration changed meanwhile (now version {newest}); check the "
+                    "change against it and try again"
+                )
+            session.add(row)
+        return row
+
+    def append_calibration(self, row: CalibrationRow) -> CalibrationRow:
+        """Append a calibration as the next version of its name."""
+        with self._writing(f"recording calibration {row.name}"), self._write.begin() as session:
+            newest = session.scalar(
+                select(func.max(CalibrationRow.version)).where(CalibrationRow.name == row.name)
+            )
+            row.version = int(newest or 0) + 1
+            session.add(row)
+        return row
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise CatalogUnavailable(
+                f"catalog {self.display_url} failed while {what} ({first_line(exc.orig or exc)})"
+            ) from None
+        except IntegrityError:
+            raise Conflict(f"another writer was {what} at the same moment; try again") from None
 
 
 def metadata_rows(run: RunRow) -> list[MetadataRow]:

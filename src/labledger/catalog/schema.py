@@ -3,6 +3,10 @@
 A run is a row in ``runs``; its raw files are rows in ``sources`` (sha256 unique: the same bytes
 are never ingested twice); its arrays are rows in ``channels``; its metadata is a JSON document on
 the run and, for search, one row per key in ``run_metadata``, indexed by key and value.
+
+The testbed's configuration history (``config_changes``) and its calibrations (``calibrations``)
+are logs: rows are appended, never updated. A run records the newest configuration change it was
+ingested under (``runs.config_version``), so later changes cannot alter it by accident.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class RunRow(Base):
     store_prefix: Mapped[str] = mapped_column(Text)
     n_channels: Mapped[int] = mapped_column(Integer)
     data_bytes: Mapped[int] = mapped_column(BigInteger)
+    config_version: Mapped[int | None] = mapped_column(Integer)  # None: no configuration yet
 
     __table_args__ = (Index("ix_runs_newest", "state", "started", "number"),)
 
@@ -125,3 +130,38 @@ class MetadataRow(Base):
         Index("ix_run_metadata_text", "key", "text", "started", "run_id"),
         Index("ix_run_metadata_number", "key", "number", "started", "run_id"),
     )
+
+
+class ConfigChangeRow(Base):
+    """One entry of the configuration log: a testbed description (``kind`` "description") or a
+    re-wiring of signals ("wiring"), in force from a run number and/or a time. Its id is the
+    configuration version."""
+
+    __tablename__ = "config_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    from_run: Mapped[int | None] = mapped_column(BigInteger)
+    from_time: Mapped[datetime | None] = mapped_column()
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column()
+
+
+class CalibrationRow(Base):
+    """One version of a named calibration, in force from a run number and/or a time."""
+
+    __tablename__ = "calibrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    unit: Mapped[str] = mapped_column(Text)
+    from_run: Mapped[int | None] = mapped_column(BigInteger)
+    from_time: Mapped[datetime | None] = mapped_column()
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_calibrations_name_version"),)

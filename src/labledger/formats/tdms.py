@@ -216,3 +216,23 @@ def _time_axis(props: dict[str, Any]) -> Axis | None:
         step=float(step),
         origin=None if origin is None else str(np.datetime64(origin, "us")),
     )
+
+
+def daq_scaling(attrs: dict[str, Any]) -> tuple[float, float] | Any | None:
+    """How a stored TDMS channel's raw values become the DAQ's unit (``unit_string``, volts for
+    an analog input), from the NI scaling properties kept in its attributes: ``(slope,
+    intercept)`` for the usual linear scale, so a reader can fold it into its own arithmetic;
+    else a function of the raw array (npTDMS's polynomial, table, thermocouple... scalings);
+    None for a channel without scaling.
+    """
+    from nptdms.base_segment import RawChannelDataChunk
+    from nptdms.scaling import RAW_DATA_INPUT_SOURCE as RAW
+    from nptdms.scaling import LinearScaling, MultiScaling, get_scaling
+
+    scaling = get_scaling(attrs, {}, {})
+    if scaling is None:
+        return None
+    steps = scaling.scalings if isinstance(scaling, MultiScaling) else [scaling]
+    if len(steps) == 1 and isinstance(steps[0], LinearScaling) and steps[0].input_source == RAW:
+        return float(steps[0].slope), float(steps[0].intercept)
+    return lambda raw: scaling.scale(RawChannelDataChunk.channel_data(raw))

@@ -11,12 +11,10 @@ unreferenced folder, and the same ingest can simply be run again.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import mmap
 import os
 import re
-import socket
 import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +38,7 @@ from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.formats import ChannelInfo, Format, Source, Unreadable, detect, get
 from labledger.formats.base import walk_tree
 from labledger.formats.registry import HEAD_BYTES
-from labledger.ids import uuid7
+from labledger.ids import author, uuid7
 from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
 from labledger.store.layout import data_path, node_name, run_prefix, source_key
@@ -318,13 +316,6 @@ def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:
         exc.add_note(f"and removing {store.path(prefix)} failed too: {cleanup}")
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container's user with no passwd entry
-        return f"uid {os.getuid()}"
-
-
 def _names(planned: PlannedRun) -> list[str]:
     return [f.path.name for f in planned.files]
 
@@ -333,7 +324,7 @@ def _write_objects(
     store: ObjectStore, planned: PlannedRun, run_id: str, prefix: str, advance: Advance
 ) -> tuple[NewRun, IngestResult]:
     now = datetime.now(UTC)
-    who = f"{_user()}@{socket.gethostname()}"
+    who = author()
     result = IngestResult(planned.number, _names(planned), run_id=run_id)
     metadata: dict[str, Any] = {}
     sources: list[tuple[SourceRow, list[ChannelRow]]] = []

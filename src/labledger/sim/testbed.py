@@ -1,12 +1,16 @@
 """A simulated helicon plasma testbed that writes shots as its LabVIEW DAQ would.
 
-The simulated machine is modelled on a mid-sized helicon source: an RF generator (forward and
-reflected power), field coils, a gas feed, a swept Langmuir probe and a microwave
-interferometer, all digitised by a 16-bit PXI card (``PXI M6251``, channels ``ai0``..``ai7``)
-at 50 kHz. Each shot is one TDMS file of raw ADC counts, with the DAQmx-style linear scaling to
-volts in the channel properties, waveform timing, and the settings of the shot in the file
-properties. The physics behind the counts (density, electron temperature, powers, field) is
-written alongside under ``truth.*`` so tests can check what analysis recovers.
+The simulated machine, ISHTAR, is modelled on a mid-sized helicon source: an RF generator
+(forward and reflected power), field coils, a gas feed, a swept Langmuir probe, a microwave
+interferometer, photodiodes, wall thermocouples. Two 16-bit PXI cards digitise it at 50 kHz:
+``PXI M6251`` (ports ai0..ai15) and ``PXI 6133`` (ai0..ai7). Each shot is one TDMS file of raw
+ADC counts, with the DAQmx-style linear scaling to volts in the channel properties, waveform
+timing, and the settings of the shot in the file properties. The physics behind the counts
+(density, electron temperature, powers, field) is written alongside under ``truth.*``.
+
+The campaign has a history, as real ones do (see :mod:`labledger.sim.campaign`): the probe
+current moves from ai3 to ai11 at shot 1240; its isolation amplifier's gain is halved at shot
+1250 (a recalibration); from shot 1260 the gas is helium and a larger probe tip is fitted.
 
 Everything is deterministic in the shot number: the same shot is the same bytes.
 """
@@ -22,35 +26,59 @@ import numpy as np
 from nptdms import ChannelObject, GroupObject, RootObject, TdmsWriter
 
 DAQ = "PXI M6251"
+DAQ2 = "PXI 6133"
 SAMPLE_RATE = 50_000.0  # Hz
 PRE_TRIGGER = 0.1  # s of baseline before the RF pulse
 VOLTS_PER_COUNT = 20.0 / 65536  # ±10 V over 16 bits
 ELEMENTARY_CHARGE = 1.602176634e-19
+ELECTRON_MASS = 9.1093837015e-31
 AMU = 1.66053906660e-27
+MU_0 = 1.25663706212e-6
+ELECTRON_RADIUS = 2.8179403262e-15  # m, classical: the interferometer's phase per density
 ION_MASS_AMU = {"Ar": 39.948, "He": 4.0026, "H2": 2.016}
 FIRST_SHOT_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+# the campaign's history: shot numbers at which something changed
+REWIRED_AT = 1240  # Langmuir_I: PXI M6251/ai3 -> PXI M6251/ai11
+RECALIBRATED_AT = 1250  # the probe current amplifier's gain halved: -50 -> -100 V/A
+HELIUM_FROM = 1260  # gas He, and a 3 mm^2 probe tip in place of the 2 mm^2 one
+
+# field coils: a finite solenoid, field at its centre B = mu0 N I / sqrt(L^2 + 4 R^2)
+COIL_TURNS, COIL_LENGTH, COIL_RADIUS = 120, 0.5, 0.15
+TESLA_PER_AMPERE = MU_0 * COIL_TURNS / math.sqrt(COIL_LENGTH**2 + 4 * COIL_RADIUS**2)
 
 
 @dataclass(frozen=True)
 class Wiring:
     """Which physical signal is on which port, and the sensor's volts per physical unit."""
 
+    device: str
     port: str
     signal: str
     unit: str
     volts_per_unit: float
+    offset_volts: float = 0.0
 
 
-WIRING = (
-    Wiring("ai0", "RF_Pfwd", "W", 1.0 / 1000.0),  # directional coupler: 1 V per kW
-    Wiring("ai1", "RF_Pref", "W", 1.0 / 1000.0),
-    Wiring("ai2", "Coil_I", "A", 1.0 / 100.0),  # current transducer: 10 mV/A
-    Wiring("ai3", "Langmuir_I", "A", -50.0),  # shunt and isolation amplifier, inverting
-    Wiring("ai4", "Langmuir_V", "V", 1.0 / 20.0),  # 20:1 divider on the bias
-    Wiring("ai5", "Interferometer_phase", "rad", 1.0),
-    Wiring("ai6", "Pressure", "Pa", 1.0),  # gauge controller: 1 V per Pa
-    Wiring("ai7", "Trigger", "V", 1.0),
-)
+def wiring(number: int) -> tuple[Wiring, ...]:
+    """The DAQ wiring of shot ``number``, as the lab had it that day."""
+    probe_port = "ai3" if number < REWIRED_AT else "ai11"
+    probe_gain = -50.0 if number < RECALIBRATED_AT else -100.0  # V per A, inverting
+    return (
+        Wiring(DAQ, "ai0", "RF_Pfwd", "W", 1.0 / 1000.0),  # directional coupler: 1 V per kW
+        Wiring(DAQ, "ai1", "RF_Pref", "W", 1.0 / 1000.0),
+        Wiring(DAQ, "ai2", "Coil_I", "A", 1.0 / 100.0),  # current transducer: 10 mV/A
+        Wiring(DAQ, probe_port, "Langmuir_I", "A", probe_gain),
+        Wiring(DAQ, "ai4", "Langmuir_V", "V", 1.0 / 20.0),  # 20:1 divider on the bias
+        Wiring(DAQ, "ai5", "Interferometer_phase", "rad", 1.0),
+        Wiring(DAQ, "ai6", "Pressure", "Pa", 1.0),  # gauge controller: 1 V per Pa
+        Wiring(DAQ, "ai7", "Trigger", "V", 1.0),
+        *(Wiring(DAQ2, f"ai{i}", f"Photodiode_{i + 1}", "mW", 2.0) for i in range(4)),
+        Wiring(DAQ2, "ai4", "Wall_T1", "K", 0.01, -3.0),  # 10 mV/K, 300 K at 0 V
+        Wiring(DAQ2, "ai5", "Wall_T2", "K", 0.01, -3.0),
+        Wiring(DAQ2, "ai6", "Gas_flow", "Pa*m^3/s", 50.0),
+        Wiring(DAQ2, "ai7", "Coil_V", "V", 1.0 / 10.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +103,7 @@ class Shot:
         """The shot ``number`` of the simulated campaign: settings vary from shot to shot and
         the plasma follows them (density with power and field, temperature with pressure)."""
         rng = np.random.default_rng(number)
-        gas = "Ar" if number % 10 < 7 else "He"
+        gas = "Ar" if number < HELIUM_FROM else "He"
         rf_power = float(rng.choice([1000.0, 1500.0, 2000.0, 3000.0]))
         coil_current = float(rng.choice([300.0, 400.0, 500.0]))
         pressure = float(rng.uniform(0.2, 1.0))
@@ -91,6 +119,7 @@ class Shot:
             duration=0.5,
             density=float(density * rng.uniform(0.9, 1.1)),
             electron_temperature=round(te, 3),
+            probe_area=2.0e-6 if number < HELIUM_FROM else 3.0e-6,
             started=FIRST_SHOT_TIME + timedelta(minutes=6 * number),
         )
 
@@ -107,8 +136,13 @@ class Shot:
     @property
     def floating_potential(self) -> float:
         """The bias at which the probe draws no net current, in V."""
-        ratio = self.ion_mass / (2 * math.pi * 9.1093837015e-31)
+        ratio = self.ion_mass / (2 * math.pi * ELECTRON_MASS)
         return -0.5 * self.electron_temperature * math.log(ratio)
+
+    @property
+    def line_density(self) -> float:
+        """Line-integrated density along the interferometer chord, in m^-2."""
+        return self.density * self.path_length
 
     def truth(self) -> dict[str, float | str]:
         return {
@@ -116,9 +150,12 @@ class Shot:
             "truth.T_e": self.electron_temperature,
             "truth.I_sat": self.ion_saturation_current,
             "truth.V_float": self.floating_potential,
+            "truth.nL": self.line_density,
             "truth.P_fwd": self.rf_power,
             "truth.P_ref": 0.06 * self.rf_power,
+            "truth.P_inj": 0.94 * self.rf_power,
             "truth.Coil_I": self.coil_current,
+            "truth.B_axis": TESLA_PER_AMPERE * self.coil_current,
         }
 
 
@@ -132,16 +169,23 @@ def physical_signals(shot: Shot, t: np.ndarray) -> dict[str, np.ndarray]:
     # ion saturation far below V_float, exponential electron current above it, saturating
     electron = np.exp(np.clip((bias - shot.floating_potential) / shot.electron_temperature, -50, 4))
     probe = isat * (electron - 1.0)
-    phase = 2.82e-15 * shot.wavelength * shot.density * shot.path_length * ramp
+    phase = ELECTRON_RADIUS * shot.wavelength * shot.line_density * ramp
+    light = 0.4 * (shot.density / 1e17) * ramp  # mW, photodiodes along the column
+    coil = np.full_like(t, shot.coil_current)
     return {
         "RF_Pfwd": p_fwd,
         "RF_Pref": 0.06 * p_fwd,
-        "Coil_I": np.full_like(t, shot.coil_current),
+        "Coil_I": coil,
         "Langmuir_I": probe,
         "Langmuir_V": bias,
         "Interferometer_phase": phase,
         "Pressure": np.full_like(t, shot.pressure),
         "Trigger": 5.0 * on,
+        **{f"Photodiode_{i + 1}": light * (1.0 - 0.15 * i) for i in range(4)},
+        "Wall_T1": 300.0 + 8.0 * np.clip(t, 0, None),
+        "Wall_T2": 300.0 + 3.0 * np.clip(t, 0, None),
+        "Gas_flow": np.full_like(t, 0.02 * shot.pressure),
+        "Coil_V": 0.04 * coil,
     }
 
 
@@ -171,28 +215,36 @@ def write_shot(folder: str | Path, number: int, *, segments: int = 10) -> Path:
             **shot.truth(),
         }
     )
-    group = GroupObject(DAQ, {"model": "NI PXI-6251", "sample_rate": SAMPLE_RATE})
-    counts = {}
-    for w in WIRING:
-        volts = physics[w.signal] * w.volts_per_unit + rng.normal(0.0, 0.002, n)
-        counts[w.port] = np.clip(np.round(volts / VOLTS_PER_COUNT), -32768, 32767).astype(np.int16)
+    groups = {
+        DAQ: GroupObject(DAQ, {"model": "NI PXI-6251", "sample_rate": SAMPLE_RATE}),
+        DAQ2: GroupObject(DAQ2, {"model": "NI PXI-6133", "sample_rate": SAMPLE_RATE}),
+    }
+    ports: dict[tuple[str, str], np.ndarray] = {}
+    for w in wiring(number):
+        volts = physics[w.signal] * w.volts_per_unit + w.offset_volts
+        ports[w.device, w.port] = _digitise(volts + rng.normal(0.0, 0.002, n))
+    if number >= REWIRED_AT:  # the old probe port stays in the DAQ task, now unconnected
+        ports[DAQ, "ai3"] = _digitise(rng.normal(0.0, 0.002, n))
     path = Path(folder) / f"{number:05d}_Data.tdms"
     per_segment = math.ceil(n / segments)
+    order = sorted(ports, key=lambda dp: (dp[0] != DAQ, int(dp[1][2:])))
     with TdmsWriter(path) as writer:
         for i in range(0, n, per_segment):
             channels = [
-                ChannelObject(
-                    DAQ, w.port, counts[w.port][i : i + per_segment], _port_props(w, start)
-                )
-                for w in WIRING
+                ChannelObject(*dp, ports[dp][i : i + per_segment], _props(*dp, start))
+                for dp in order
             ]
-            writer.write_segment([root, group, *channels] if i == 0 else channels)
+            writer.write_segment([root, *groups.values(), *channels] if i == 0 else channels)
     return path
 
 
-def _port_props(wiring: Wiring, start: np.datetime64) -> dict[str, object]:
+def _digitise(volts: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(volts / VOLTS_PER_COUNT), -32768, 32767).astype(np.int16)
+
+
+def _props(device: str, port: str, start: np.datetime64) -> dict[str, object]:
     return {
-        "NI_ChannelName": f"{DAQ}/{wiring.port}",
+        "NI_ChannelName": f"{device}/{port}",
         "unit_string": "V",
         "NI_Scaling_Status": "unscaled",
         "NI_Number_Of_Scales": 1,

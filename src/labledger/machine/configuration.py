@@ -1,0 +1,376 @@
+"""The configuration history: which testbed description and which wiring were in force for a run.
+
+The history is a log. A ``description`` entry loads a whole testbed description (with its own
+wiring, possibly in periods); a ``wiring`` entry moves signals to other ports. Each entry is in
+force from a run number or a time, and carries its author, reason and timestamp; its id is the
+configuration version. For a run, the newest description in force applies, then the wiring
+entries recorded after it that are in force, in the order they were recorded.
+
+A run is stamped at ingest with the newest version of the log, and only entries up to its stamp
+apply to it: a later change, even one dated back, never alters an ingested run by accident.
+
+>>> la.config.at(run=1234).wiring["Langmuir_I"]                 # doctest: +SKIP
+'PXI M6251/ai3'
+>>> la.config.diff(1230, 1245)                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labledger.catalog import MAX_RUN_NUMBER, ConfigChangeRow
+from labledger.errors import InvalidArgument, NotFound
+from labledger.ids import author
+from labledger.machine.description import Description, DescriptionError, check_port, load
+from labledger.machine.logs import Logs, Snapshot
+from labledger.machine.validity import after, covers, start_of, validity
+
+if TYPE_CHECKING:
+    from labledger.runs import Run, Runs
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the configuration log."""
+
+    version: int
+    kind: str  # "description" or "wiring"
+    from_run: int | None
+    from_time: datetime | None
+    author: str
+    reason: str
+    created: datetime
+    payload: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_row(cls, row: ConfigChangeRow) -> Change:
+        return cls(
+            row.id, row.kind, row.from_run, row.from_time, row.author, row.reason, row.created,
+            row.payload,
+        )  # fmt: skip
+
+    @property
+    def valid_from(self) -> str:
+        start = start_of(self.from_run, self.from_time)
+        if start is None:
+            return "always"
+        return f"from run {start}" if isinstance(start, int) else f"from {start.isoformat()}"
+
+    @property
+    def summary(self) -> str:
+        if self.kind == "description":
+            return f"description {self.payload['file']} ({self.payload['description']['name']})"
+        moves = self.payload["wiring"]
+        return ", ".join(f"{s} -> {p or 'unwired'}" for s, p in moves.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "kind": self.kind,
+            "from_run": self.from_run,
+            "from_time": self.from_time.isoformat() if self.from_time else None,
+            "author": self.author,
+            "reason": self.reason,
+            "created": self.created.isoformat(),
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """The testbed as it was for one run: its description and where each signal was wired."""
+
+    run: int
+    version: int  # the newest log entry that shaped it
+    description: Description
+    wiring: dict[str, str]  # signal -> "device/port"
+    changes: tuple[Change, ...]
+
+    def channel(self, signal: str) -> str | None:
+        """The run's channel key the signal was wired to, or None if it was not wired."""
+        port = self.wiring.get(signal)
+        return None if port is None else self.description.channel(port)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "version": self.version,
+            "description": self.description.model_dump(mode="json", by_alias=True),
+            "wiring": dict(sorted(self.wiring.items())),
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing that differs between two configurations."""
+
+    what: str  # "wiring", "signal", "device", "component", "property"
+    name: str
+    before: Any
+    after: Any
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.name}: {_show(self.before)} -> {_show(self.after)}"
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed between the configurations of two runs, and the log entries between."""
+
+    a: Configuration
+    b: Configuration
+    differences: tuple[Difference, ...]
+    changes: tuple[Change, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.differences)
+
+    def __str__(self) -> str:
+        a, b = self.a, self.b
+        lines = [f"run {a.run} (version {a.version}) -> run {b.run} (version {b.version})"] + [
+            f"  {d}" for d in self.differences
+        ]
+        if not self.differences:
+            lines.append("  no differences")
+        lines += [
+            f"  version {c.version}, {c.valid_from}: {c.summary} ({c.author}: {c.reason})"
+            for c in self.changes
+        ]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": {"run": self.a.run, "version": self.a.version},
+            "b": {"run": self.b.run, "version": self.b.version},
+            "differences": [
+                {"what": d.what, "name": d.name, "before": d.before, "after": d.after}
+                for d in self.differences
+            ],
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def resolve(snapshot: Snapshot, number: int, started: datetime, stamp: int | None) -> Configuration:
+    """The configuration for run ``number`` (begun at ``started``, stamped ``stamp``)."""
+    key = ("configuration", number, started, stamp)
+    if key in snapshot.derived:
+        return snapshot.derived[key]
+    entries = [
+        row
+        for row in snapshot.changes
+        if (stamp is None or row.id <= stamp)
+        and after(start_of(row.from_run, row.from_time), number, started)
+    ]
+    base = [row for row in entries if row.kind == "description"]
+    if not base:
+        if not snapshot.changes:
+            raise NotFound(
+                "the archive has no testbed description yet; load one with "
+                "`labledger config load FILE.yaml`"
+            )
+        raise NotFound(f"no testbed description was in force for run {number}")
+    first = base[-1]
+    description = parsed(snapshot, first)
+    wiring = {
+        signal: period.port
+        for signal in description.wiring
+        for period in description.periods(signal)
+        if covers(period.start, period.until, number, started)
+    }
+    used = [first]
+    for row in entries:
+        if row.kind == "wiring" and row.id > first.id:
+            for signal, port in row.payload["wiring"].items():
+                if port is None:
+                    wiring.pop(signal, None)
+                else:
+                    wiring[signal] = port
+            used.append(row)
+    config = Configuration(
+        number, used[-1].id, description, wiring, tuple(Change.from_row(r) for r in used)
+    )
+    snapshot.derived[key] = config
+    return config
+
+
+def parsed(snapshot: Snapshot, row: ConfigChangeRow) -> Description:
+    """The description a log entry loaded, parsed once per snapshot."""
+    key = ("description", row.id)
+    if key not in snapshot.derived:
+        snapshot.derived[key] = Description.model_validate(row.payload["description"])
+    return snapshot.derived[key]
+
+
+def latest(snapshot: Snapshot) -> Description | None:
+    """The newest description recorded, whatever its validity: what new changes are checked
+    against."""
+    rows = [r for r in snapshot.changes if r.kind == "description"]
+    return parsed(snapshot, rows[-1]) if rows else None
+
+
+class ConfigHistory:
+    """An archive's configuration history: ``at``, ``diff``, ``log``, ``load``, ``wire``."""
+
+    def __init__(self, logs: Logs, runs: Runs):
+        self._logs = logs
+        self._runs = runs
+
+    def at(self, run: int | str | Run) -> Configuration:
+        """The configuration of a run (a number, an id or a Run), as it was stamped at ingest."""
+        found = self._run(run)
+        return resolve(self._logs.current(), found.number, found.started, found._row.config_version)
+
+    def diff(self, a: int | str | Run, b: int | str | Run) -> Diff:
+        """What differs between the configurations of runs ``a`` and ``b``, with the log
+        entries that made the difference."""
+        ca, cb = self.at(a), self.at(b)
+        low, high = sorted((ca.version, cb.version))
+        between = tuple(c for c in self.log() if low < c.version <= high)
+        return Diff(ca, cb, tuple(differences(ca, cb)), between)
+
+    def log(self) -> list[Change]:
+        """Every entry, oldest first."""
+        return [Change.from_row(r) for r in self._logs.current().changes]
+
+    def load(
+        self,
+        path: str | Path,
+        *,
+        reason: str,
+        from_run: int | None = None,
+        from_time: str | datetime | None = None,
+    ) -> Change:
+        """Record a testbed description (a YAML file) in force from a run or a time."""
+        description, _ = load(path)
+        payload = {
+            "file": Path(path).name,
+            "description": description.model_dump(mode="json", by_alias=True),
+        }
+        return self._append("description", payload, reason, from_run, from_time)
+
+    def wire(
+        self,
+        wiring: dict[str, str | None],
+        *,
+        reason: str,
+        from_run: int | None = None,
+        from_time: str | datetime | None = None,
+    ) -> Change:
+        """Move signals to other ports ("device/port"; None unwires), from a run or a time.
+        Refused, with nothing recorded, for an unknown signal, device or port, or a port that
+        would carry two signals."""
+        snapshot = self._logs.current()
+        description = latest(snapshot)
+        if description is None:
+            raise NotFound("load a testbed description before wiring signals")
+        if not wiring:
+            raise InvalidArgument("a wiring change names at least one signal and its port")
+        for signal, port in wiring.items():
+            if signal not in description.signals:
+                raise DescriptionError(
+                    f"wiring: signal {signal!r} is not among the described signals"
+                )
+            why = port is not None and check_port(description, port)
+            if why:
+                raise DescriptionError(f"wiring {signal} -> {port}: {why}")
+        start_run, start_time = validity(from_run, from_time)
+        number = start_run if start_run is not None else MAX_RUN_NUMBER
+        started = start_time or self._started(start_run)
+        current = resolve(snapshot, number, started, None).wiring if snapshot.changes else {}
+        after_change = {**current, **wiring}
+        by_port: dict[str, str] = {}
+        for signal, port in sorted(after_change.items(), key=lambda sp: sp[0] not in wiring):
+            if port is None:
+                continue
+            if port in by_port:
+                raise DescriptionError(
+                    f"wiring {by_port[port]} -> {port}: {port} would carry both {by_port[port]} "
+                    f"and {signal}; move or unwire {signal} in the same change"
+                )
+            by_port[port] = signal
+        return self._append("wiring", {"wiring": wiring}, reason, from_run, from_time)
+
+    def _append(
+        self, kind: str, payload: dict[str, Any], reason: str, from_run: Any, from_time: Any
+    ) -> Change:
+        if not reason or not reason.strip():
+            raise InvalidArgument("say why: a configuration change needs a reason")
+        start_run, start_time = validity(from_run, from_time)
+        snapshot = self._logs.current()
+        row = ConfigChangeRow(
+            kind=kind,
+            payload=payload,
+            from_run=start_run,
+            from_time=start_time,
+            author=author(),
+            reason=reason.strip(),
+            created=datetime.now(UTC),
+        )
+        catalog = self._runs._archive.catalog
+        return Change.from_row(catalog.append_config_change(row, expected=snapshot.version[0]))
+
+    def _run(self, run: int | str | Run) -> Run:
+        from labledger.runs import Run
+
+        return run if isinstance(run, Run) else self._runs[run]
+
+    def _started(self, number: int | None) -> datetime:
+        """When run ``number`` began, if it exists; else now, which every recorded run precedes."""
+        if number is not None and number in self._runs:
+            return self._runs[number].started
+        return datetime.now(UTC)
+
+
+def differences(a: Configuration, b: Configuration) -> list[Difference]:
+    """Wiring moves, and signals, devices, components and properties added, removed or changed."""
+    found = [
+        Difference("wiring", s, a.wiring.get(s), b.wiring.get(s))
+        for s in sorted(set(a.wiring) | set(b.wiring))
+        if a.wiring.get(s) != b.wiring.get(s)
+    ]
+    da, db = a.description, b.description
+    for what, left, right in (
+        ("signal", da.signals, db.signals),
+        ("device", da.devices, db.devices),
+    ):
+        for name in sorted(set(left) | set(right)):
+            x, y = left.get(name), right.get(name)
+            if x != y:
+                found.append(Difference(what, name, _dump(x), _dump(y)))
+    parts_a, parts_b = dict(da.walk()), dict(db.walk())
+    for path in sorted(set(parts_a) | set(parts_b)):
+        x, y = parts_a.get(path), parts_b.get(path)
+        if x is None or y is None:
+            found.append(Difference("component", path, _dump(x), _dump(y)))
+            continue
+        for key in sorted(set(x.properties) | set(y.properties)):
+            if x.properties.get(key) != y.properties.get(key):
+                found.append(
+                    Difference(
+                        "property", f"{path}.{key}", x.properties.get(key), y.properties.get(key)
+                    )
+                )
+        if x.signals != y.signals or x.model != y.model:
+            found.append(
+                Difference(
+                    "component",
+                    path,
+                    {"model": x.model, "signals": x.signals},
+                    {"model": y.model, "signals": y.signals},
+                )
+            )
+    return found
+
+
+def _dump(value: Any) -> Any:
+    if value is None:
+        return None
+    return value.model_dump(mode="json", by_alias=True, exclude={"components"})
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else str(value)

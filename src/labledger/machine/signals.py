@@ -1,0 +1,420 @@
+"""Signals by name: a physical name resolved, for one run, to calibrated values with a time axis.
+
+``Langmuir_I`` for run 1234 is: the configuration the run was stamped with says which port the
+signal was wired to, the description says which channel of the run that port wrote, the DAQ's
+own scaling turns raw counts into volts, and the calibration in force (or the one asked for)
+turns volts into amperes. A signal with no wire is its calibration's expression over other
+signals. Every step is named in the result's attributes.
+
+>>> i = run.signal("Langmuir_I")                                   # doctest: +SKIP
+>>> i.attrs["calibration"], i.attrs["channel"], i.attrs["units"]   # doctest: +SKIP
+('langmuir_i@2', 'PXI M6251/ai11', 'A')
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from labledger.catalog import CalibrationRow
+from labledger.errors import DataWarning, NotFound
+from labledger.formats.tdms import daq_scaling
+from labledger.ids import author
+from labledger.machine.calibration import (
+    Calibration,
+    CalibrationError,
+    check,
+    expression_unit,
+)
+from labledger.machine.configuration import Configuration, latest, resolve
+from labledger.machine.logs import Logs, Snapshot
+from labledger.machine.units import same_dimension
+from labledger.machine.validity import covers, start_of, validity
+
+if TYPE_CHECKING:
+    import xarray
+
+    from labledger.catalog import Catalog
+    from labledger.runs import Run
+
+TimeWindow = tuple[float | None, float | None]
+
+
+@dataclass
+class Values:
+    """A signal resolved for one run, before it becomes a DataArray."""
+
+    values: np.ndarray
+    time: np.ndarray | None
+    unit: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def read(
+    run: Run,
+    name: str,
+    *,
+    calibration: str | None = None,
+    time: TimeWindow | None = None,
+    snapshot: Snapshot | None = None,
+) -> xarray.DataArray:
+    """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s)."""
+    snapshot = snapshot or run._archive._logs.current()
+    config = resolve(snapshot, run.number, run.started, run._row.config_version)
+    found = _Resolver(run, snapshot, config, time).value(name, calibration, ())
+    return _to_xarray(run, name, config, found)
+
+
+def read_many(
+    runs: Sequence[Run],
+    names: Sequence[str],
+    *,
+    logs: Logs,
+    catalog: Catalog,
+    calibration: dict[str, str] | None = None,
+    time: TimeWindow | None = None,
+    workers: int | None = None,
+) -> xarray.Dataset:
+    """Several signals of several runs as one ``xarray.Dataset`` over (run, time), read in
+    parallel with the catalog asked once for all runs' channels."""
+    import xarray
+
+    if isinstance(names, str):
+        names = [names]
+    runs = list(runs)
+    if not runs:
+        raise NotFound("no runs to read signals from (the run selection is empty)")
+    snapshot = logs.current()
+    for run_id, rows in catalog.channels_of([r.id for r in runs]).items():
+        next(r for r in runs if r.id == run_id).channels.prime(rows)
+    chosen = calibration or {}
+
+    def one(run: Run) -> dict[str, xarray.DataArray]:
+        return {
+            n: read(run, n, calibration=chosen.get(n), time=time, snapshot=snapshot) for n in names
+        }
+
+    with ThreadPoolExecutor(
+        max_workers=workers or 4, thread_name_prefix="labledger-signals"
+    ) as pool:
+        per_run = list(pool.map(one, runs))
+    variables: dict[str, xarray.DataArray] = {}
+    for n in names:
+        arrays = [found[n] for found in per_run]
+        stacked = _stack(arrays, [r.number for r in runs])
+        stacked.attrs = {
+            k: v for k, v in arrays[0].attrs.items() if all(a.attrs.get(k) == v for a in arrays)
+        }
+        stacked.attrs.pop("run", None)
+        stacked.attrs.pop("run_id", None)
+        stacked.coords[f"calibration_{n}"] = ("run", [a.attrs["calibration"] for a in arrays])
+        variables[n] = stacked
+    data = xarray.Dataset(variables)
+    data.coords["run_id"] = ("run", [r.id for r in runs])
+    data.coords["config_version"] = ("run", [a[names[0]].attrs["config_version"] for a in per_run])
+    return data
+
+
+class _Resolver:
+    """Resolves names for one run, following expressions and chains, refusing cycles."""
+
+    def __init__(
+        self, run: Run, snapshot: Snapshot, config: Configuration, time: TimeWindow | None
+    ):
+        self.run, self.snapshot, self.config, self.time = run, snapshot, config, time
+
+    def value(self, name: str, label: str | None, stack: tuple[str, ...]) -> Values:
+        spec = self.config.description.signals.get(name)
+        if spec is None:
+            raise NotFound(self._unknown(name))
+        if name in stack:
+            raise CalibrationError(
+                f"run {self.run.number}: signal {name} depends on itself "
+                f"({' -> '.join([*stack, name])}); fix the calibrations involved"
+            )
+        stack = (*stack, name)
+        cal = self._calibration(name, spec.calibration, label)
+        if cal is not None and cal.kind == "expression":
+            found = self._expression(cal, stack)
+        elif cal is not None and cal.params.get("input"):
+            source = self.value(cal.params["input"], None, stack)
+            found = Values(
+                cal.apply(source.values), source.time, cal.unit, {"input": cal.params["input"]}
+            )
+        else:
+            found = self._wired(name, cal)
+        if spec.unit and found.unit != spec.unit:
+            found = self._convert(found, spec.unit, name)
+        found.attrs.setdefault("calibration", cal.label if cal else "none")
+        if cal is not None:
+            found.attrs.setdefault("calibration_kind", cal.kind)
+        return found
+
+    def _calibration(self, name: str, default: str | None, label: str | None) -> Calibration | None:
+        calibrations = self.snapshot.calibrations
+        if label is not None:
+            base, _, version = label.partition("@")
+            rows = [r for r in calibrations.get(base, []) if str(r.version) == version]
+            if not rows:
+                known = ", ".join(f"{base}@{r.version}" for r in calibrations.get(base, []))
+                raise NotFound(
+                    f"no calibration {label!r}"
+                    + (f" (there are {known})" if known else " (write it as name@version)")
+                )
+            return Calibration.from_row(rows[0])
+        if default is None:
+            return None
+        rows = [
+            r
+            for r in calibrations.get(default, [])
+            if covers(start_of(r.from_run, r.from_time), None, self.run.number, self.run.started)
+        ]
+        if not rows:
+            raise NotFound(
+                f"run {self.run.number}: signal {name} needs calibration {default}, and no version "
+                f"of it is in force for this run; add one with `labledger calib add {default} ...`"
+                + (" or read it with calibration='NAME@N'" if default in calibrations else "")
+            )
+        return Calibration.from_row(max(rows, key=lambda r: r.version))
+
+    def _wired(self, name: str, cal: Calibration | None) -> Values:
+        run, config = self.run, self.config
+        port = config.wiring.get(name)
+        if port is None:
+            raise NotFound(
+                f"run {run.number}: signal {name} was not wired (configuration version "
+                f"{config.version}); see `labledger config show --run {run.number}`"
+            )
+        key = config.description.channel(port)
+        if key not in run.channels:
+            raise NotFound(
+                f"run {run.number}: signal {name} is wired to {port}, but the run has no channel "
+                f"{key!r}; check the wiring with `labledger config show --run {run.number}`"
+            )
+        channel = run.channels[key]
+        if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
+            raise NotFound(f"run {run.number}: channel {key} of {name} is not a 1-D numeric array")
+        axis = channel.axes[0] if channel.axes else None
+        rows = slice(None)
+        if self.time is not None and axis is not None and axis.step:
+            rows = _rows(self.time, axis.start or 0.0, axis.step, channel.shape[0])
+        raw = channel[rows]
+        scaling = daq_scaling(channel.attrs)
+        affine = cal.affine() if cal is not None and not cal.params.get("input") else None
+        if isinstance(scaling, tuple) and affine is not None:
+            # one pass over the data: (raw * slope + intercept) * gain + offset, folded
+            slope, intercept = scaling
+            gain, offset = affine
+            values = raw * (slope * gain) + (intercept * gain + offset)
+        else:
+            volts = raw if scaling is None else (
+                raw * scaling[0] + scaling[1] if isinstance(scaling, tuple) else scaling(raw)
+            )  # fmt: skip
+            values = cal.apply(volts) if cal is not None else np.asarray(volts, dtype=np.float64)
+        unit = cal.unit if cal is not None else str(channel.attrs.get("unit_string") or "V")
+        time = None
+        if axis is not None and axis.step:
+            start, stop, _ = rows.indices(channel.shape[0])
+            time = (axis.start or 0.0) + np.arange(start, stop) * axis.step
+        return Values(values, time, unit, {"channel": key, "port": port})
+
+    def _expression(self, cal: Calibration, stack: tuple[str, ...]) -> Values:
+        inputs = {n: self.value(n, None, stack) for n in cal.inputs}
+        first = next(iter(inputs.values()))
+        aligned = {}
+        for n, v in inputs.items():
+            if (
+                v.time is not None
+                and first.time is not None
+                and (len(v.time) != len(first.time) or not np.array_equal(v.time, first.time))
+            ):
+                aligned[n] = np.interp(first.time, v.time, v.values, left=np.nan, right=np.nan)
+            else:
+                aligned[n] = v.values
+        unit = expression_unit(cal, {n: v.unit for n, v in inputs.items()})
+        values = np.asarray(cal.evaluate(aligned), dtype=np.float64)
+        found = Values(values, first.time, unit, {"inputs": ", ".join(
+            f"{n} ({v.attrs.get('calibration', 'none')})" for n, v in inputs.items()
+        )})  # fmt: skip
+        if cal.unit and cal.unit != unit:
+            found = self._convert(found, cal.unit, cal.label)
+        return found
+
+    def _convert(self, found: Values, unit: str, what: str) -> Values:
+        from labledger.machine.units import registry
+
+        try:
+            factor = registry().Quantity(1.0, found.unit).to(unit).magnitude
+        except Exception:
+            raise CalibrationError(
+                f"run {self.run.number}: {what} comes out in {found.unit}, which cannot be "
+                f"expressed in {unit}; fix the calibration's unit"
+            ) from None
+        if factor != 1.0:
+            found.values = found.values * factor
+        found.unit = unit
+        return found
+
+    def _unknown(self, name: str) -> str:
+        known = list(self.config.description.signals)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        close += [k for k in known if k.lower() == name.lower() and k not in close]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"run {self.run.number} has no signal {name!r}{hint} (the testbed description "
+            f"names {len(known)}; list them with `labledger config show --run {self.run.number}`)"
+        )
+
+
+def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
+    t0, t1 = window
+    i0 = 0 if t0 is None else int(np.ceil((t0 - start) / step - 1e-9))
+    i1 = length if t1 is None else int(np.floor((t1 - start) / step + 1e-9)) + 1
+    return slice(min(max(i0, 0), length), min(max(i1, 0), length))
+
+
+def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xarray.DataArray:
+    import xarray
+
+    spec = config.description.signals[name]
+    bad = int(np.count_nonzero(~np.isfinite(found.values)))
+    attrs = {
+        "units": found.unit,
+        "long_name": spec.description or name,
+        "signal": name,
+        "run": run.number,
+        "run_id": run.id,
+        "config_version": config.version,
+        **found.attrs,
+    }
+    if bad:
+        attrs["nonfinite"] = bad
+        warnings.warn(
+            f"run {run.number}: {bad} of {found.values.size} values of {name} are NaN or inf "
+            f"under calibration {attrs['calibration']}; they are kept, and counted in "
+            "attrs['nonfinite']",
+            DataWarning,
+            stacklevel=3,
+        )
+    coords = {}
+    if found.time is not None:
+        coords["time"] = xarray.Variable("time", found.time, {"units": "s"})
+    return xarray.DataArray(found.values, dims=("time",), coords=coords, name=name, attrs=attrs)
+
+
+def _stack(arrays: list[xarray.DataArray], numbers: list[int]) -> xarray.DataArray:
+    """One (run, time) array: stacked directly when every run has the same time axis, else
+    aligned on the union of times with NaN where a run has no sample."""
+    import xarray
+
+    first = arrays[0]
+    same = all(
+        a.shape == first.shape and ("time" not in a.coords or np.array_equal(a.time, first.time))
+        for a in arrays
+    )
+    if same:
+        values = np.stack([a.values for a in arrays])
+        coords = {"run": numbers}
+        if "time" in first.coords:
+            coords["time"] = first.time.values
+        return xarray.DataArray(values, dims=("run", "time"), coords=coords, name=first.name)
+    stripped = [a.drop_attrs() if hasattr(a, "drop_attrs") else a for a in arrays]
+    return xarray.concat(
+        stripped, dim=xarray.DataArray(numbers, dims="run", name="run"), join="outer"
+    )
+
+
+def record_calibration(
+    catalog: Catalog,
+    logs: Logs,
+    name: str,
+    kind: str,
+    unit: str,
+    reason: str,
+    from_run: Any,
+    from_time: Any,
+    params: dict[str, Any],
+) -> Calibration:
+    """Check a new calibration against the testbed and the other calibrations, then append it
+    as the next version of ``name``. Nothing is recorded if a check fails."""
+    if not name or not name.replace("_", "").isalnum():
+        raise CalibrationError(f"calibration name {name!r}: use letters, digits and _")
+    if not reason or not reason.strip():
+        raise CalibrationError("say why: a calibration needs a reason")
+    checked = check(kind, params, unit)
+    start_run, start_time = validity(from_run, from_time)
+    now = datetime.now(UTC)
+    new = Calibration(name, 0, kind, checked, unit, start_run, start_time, author(), reason, now)
+    snapshot = logs.current()
+    description = latest(snapshot)
+    if new.inputs:
+        if description is None:
+            raise CalibrationError(
+                f"{name}: load a testbed description first; it names the signals "
+                f"{', '.join(new.inputs)} are checked against"
+            )
+        _check_inputs(new, description, snapshot)
+    row = CalibrationRow(
+        name=name,
+        version=0,
+        kind=kind,
+        params=checked,
+        unit=unit,
+        from_run=start_run,
+        from_time=start_time,
+        author=new.author,
+        reason=reason.strip(),
+        created=now,
+    )
+    return Calibration.from_row(catalog.append_calibration(row))
+
+
+def _check_inputs(new: Calibration, description: Any, snapshot: Snapshot) -> None:
+    """Unknown signals, cycles (a signal that through its calibrations reads itself) and units
+    that do not combine are refused."""
+    signals = description.signals
+    for n in new.inputs:
+        if n not in signals:
+            close = difflib.get_close_matches(n, list(signals), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise CalibrationError(f"{new.name}: {n!r} is not a signal of the testbed{hint}")
+
+    def calibration_of(signal: str) -> Calibration | None:
+        cal_name = signals[signal].calibration
+        if cal_name == new.name:
+            return new
+        rows = snapshot.calibrations.get(cal_name or "", [])
+        return Calibration.from_row(rows[-1]) if rows else None
+
+    def unit_of(signal: str, path: tuple[str, ...]) -> str | None:
+        if signal in path:
+            raise CalibrationError(
+                f"{new.name}: forms a cycle: {' -> '.join([*path, signal])}; a signal cannot be "
+                "computed from itself"
+            )
+        cal = calibration_of(signal)
+        if cal is None:
+            return signals[signal].unit
+        for n in cal.inputs:
+            if n not in signals:
+                return None  # an older calibration's input that this description dropped
+            unit_of(n, (*path, signal))
+        return signals[signal].unit or cal.unit
+
+    users = [s for s, spec in signals.items() if spec.calibration == new.name]
+    for signal in users or [None]:
+        path = (signal,) if signal else ()
+        units = {n: unit_of(n, path) for n in new.inputs}
+    if new.kind == "expression" and all(units.values()):
+        unit = expression_unit(new, {n: u for n, u in units.items() if u})
+        if not same_dimension(unit, new.unit):
+            raise CalibrationError(
+                f"{new.name}: {new.params['expression']!r} yields {unit}, not {new.unit}"
+            )

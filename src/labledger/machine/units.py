@@ -1,0 +1,61 @@
+"""Physical units: one pint registry for the whole package, and the checks of unit strings.
+
+Signals carry their unit as a pint-compatible string in ``attrs["units"]`` (the CF and
+pint-xarray convention), so ``pint_xarray`` or ``pint.Quantity(values, attrs["units"])`` pick
+it up.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import pint
+
+_QUANTITY = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[^\d\s.eE+-]")
+
+
+@functools.cache
+def registry() -> pint.UnitRegistry:
+    """The package's unit registry (built once: it takes a tenth of a second)."""
+    return pint.UnitRegistry()
+
+
+def check_unit(text: str) -> str:
+    """``text`` if pint knows it as a unit, else ``ValueError`` saying so.
+
+    >>> check_unit("mm^2")
+    'mm^2'
+    """
+    try:
+        registry().Unit(text)
+    except (pint.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError, TypeError):
+        raise ValueError(
+            f"{text!r} is not a unit pint knows (write it as W, A, m^-3, mm^2)"
+        ) from None
+    except AssertionError:  # pint's tokenizer on some garbage
+        raise ValueError(f"{text!r} is not a unit pint knows") from None
+    return text
+
+
+def quantity(value: Any) -> Any:
+    """A property's value: a string that starts with a number is a quantity ("2.0 mm^2"),
+    anything else stays as it is.
+
+    >>> quantity("2 mm^2").to("m^2").magnitude
+    2e-06
+    >>> quantity("Ar")
+    'Ar'
+    """
+    if isinstance(value, str) and _QUANTITY.match(value):
+        try:
+            return registry().Quantity(value)
+        except Exception as exc:  # pint raises a zoo of types for a bad unit
+            raise ValueError(f"{value!r} is not a number with a unit pint knows ({exc})") from None
+    return value
+
+
+def same_dimension(unit: str, other: str) -> bool:
+    """Whether values in ``unit`` can be expressed in ``other``."""
+    return registry().Unit(unit).dimensionality == registry().Unit(other).dimensionality
