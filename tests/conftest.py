@@ -168,3 +168,18 @@ def snapshot(la: ll.Archive) -> dict[str, str]:
             rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
             state[f"table:{table.name}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return state
+
+
+CAMPAIGN_SHOTS = [1225, 1233, 1239, 1240, 1249, 1250, 1259, 1260, 1265]
+
+
+@pytest.fixture(scope="session")
+def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
+    """The simulated ISHTAR campaign around its events (re-wiring at 1240, recalibration at
+    1250, helium and a new probe tip at 1260), history recorded as it happened. Read only."""
+    from labledger.sim import build
+
+    la = ll.init(tmp_path_factory.mktemp("campaign") / "archive")
+    build(la, tmp_path_factory.mktemp("daq"), CAMPAIGN_SHOTS)
+    yield la
+    la.close()

@@ -12,8 +12,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from labledger.sim import write_shot
-from tests.conftest import cli
+import labledger as ll
+from labledger.sim import record_history, write_shot
+from tests.conftest import cli, snapshot
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -27,7 +28,7 @@ def test_the_tour(tmp_path: Path, nexus_dir: Path) -> None:
     shot = write_shot(tmp_path, 1234)
     ingested = cli("ingest", "--archive", archive, str(shot), str(nexus_dir / "538039.nxs"))
     assert ok(ingested).splitlines() == [
-        "01234_Data.tdms: ingested as run 1234 (8 channels)",
+        "01234_Data.tdms: ingested as run 1234 (16 channels)",
         "538039.nxs: ingested as run 538039 (214 channels)",
     ]
     assert ingested.stderr == ""  # no progress bar in a pipe
@@ -87,20 +88,105 @@ def test_ingest_json_and_a_multi_file_run(tmp_path: Path) -> None:
             "id": result[0]["id"],
             "files": ["01001_Data.tdms", "scope.csv"],
             "status": "ingested",
-            "channels": 10,
+            "channels": 18,
             "data_bytes": result[0]["data_bytes"],
             "problems": [],
         }
     ]
 
 
-def test_the_demo(tmp_path: Path) -> None:
-    shown = ok(cli("demo", cwd=tmp_path))
-    assert "ingested as run 1005" in shown and "labledger show 1005" in shown
+def test_the_demo_and_the_machine_commands(tmp_path: Path) -> None:
+    shown = ok(cli("demo", "--shots", "35", cwd=tmp_path))
+    assert "ran shots 1221..1255" in shown and "labledger signal 1234 Langmuir_I" in shown
+    assert "configuration 2, from run 1240: Langmuir_I -> PXI M6251/ai11" in shown
     archive = tmp_path / "labledger-demo" / "archive"
-    assert len(json.loads(ok(cli("runs", "-a", str(archive), "--json")))) == 5
-    again = ok(cli("demo", cwd=tmp_path))  # the same shots: nothing twice
-    assert "already ingested as run 1001" in again
+    env = {"LABLEDGER_ARCHIVE": str(archive)}
+    assert len(json.loads(ok(cli("runs", "--limit", "0", "--json", env=env)))) == 35
+    again = cli("demo", cwd=tmp_path)
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+    png = tmp_path / "i.png"
+    text = ok(cli("signal", "1234", "Langmuir_I", "--plot", str(png), env=env))
+    assert "calibration: langmuir_i@1" in text and "channel: PXI M6251/ai3" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    after = json.loads(ok(cli("signal", "1252", "Langmuir_I", "--json", env=env)))
+    assert after["attrs"]["calibration"] == "langmuir_i@2" and after["units"] == "A"
+    assert after["attrs"]["channel"] == "PXI M6251/ai11" and after["samples"] == 35_000
+    old = json.loads(
+        ok(cli("signal", "1252", "Langmuir_I", "--calibration", "langmuir_i@1", "--json", env=env))
+    )
+    assert old["max"] == pytest.approx(2 * after["max"])
+    window = json.loads(
+        ok(cli("signal", "1252", "RF_Pfwd", "--start", "0.1", "--stop", "0.2", "--json", env=env))
+    )
+    assert window["samples"] == 5001 and window["time"] == pytest.approx([0.1, 0.2])
+
+    config = json.loads(ok(cli("config", "show", "--run", "1245", "--json", env=env)))
+    assert config["version"] == 2 and config["wiring"]["Langmuir_I"] == "PXI M6251/ai11"
+    assert "Langmuir_I" in ok(cli("config", "show", "--run", "1230", env=env))
+    diff = json.loads(ok(cli("config", "diff", "1230", "1245", "--json", env=env)))
+    assert diff["differences"] == [
+        {
+            "what": "wiring",
+            "name": "Langmuir_I",
+            "before": "PXI M6251/ai3",
+            "after": "PXI M6251/ai11",
+        }
+    ]
+    assert "PXI M6251/ai3 -> PXI M6251/ai11" in ok(cli("config", "diff", "1230", "1245", env=env))
+    assert [c["version"] for c in json.loads(ok(cli("config", "log", "--json", env=env)))] == [1, 2]
+
+    versions = json.loads(ok(cli("calib", "list", "langmuir_i", "--json", env=env)))
+    assert [(c["label"], c["from_run"]) for c in versions] == [
+        ("langmuir_i@1", None),
+        ("langmuir_i@2", 1250),
+    ]
+    added = cli(
+        "calib", "add", "langmuir_i", "--gain", "-0.0101", "--offset", "0", "--unit", "A",
+        "--from-run", "1254", "--reason", "shunt re-measured", env=env,
+    )  # fmt: skip
+    assert "calibration langmuir_i@3 recorded" in ok(added)
+    newest = json.loads(ok(cli("signal", "1255", "Langmuir_I", "--json", env=env)))
+    assert newest["attrs"]["calibration"] == "langmuir_i@3"
+    moved = cli(
+        "config", "wire", "Langmuir_V=PXI M6251/ai12", "--from-run", "1300", "--reason", "x",
+        env=env,
+    )  # fmt: skip
+    assert "configuration version 3: Langmuir_V -> PXI M6251/ai12, from run 1300" in ok(moved)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["signal", "1234", "Langmuir_j"], "no signal 'Langmuir_j'; did you mean"),
+        (["signal", "1234", "Langmuir_I", "--plot", "i.jpg"], "--plot writes a PNG"),
+        (["signal", "1234", "Langmuir_I", "--calibration", "langmuir_i@7"], "no calibration"),
+        (["config", "diff", "1234", "99999"], "run 99999 does not exist"),
+        (["config", "wire", "Langmuir_I=PXI M6251/ai99", "--reason", "x"], "no port 'ai99'"),
+        (["config", "wire", "Langmuir_I=PXI M6251/ai0", "--reason", "x"], "would carry both"),
+        (["config", "load", "missing.yaml", "--reason", "x"], "missing.yaml: cannot read it"),
+        (["calib", "add", "x", "--unit", "A", "--reason", "x"], "give one kind of calibration"),
+        (["calib", "add", "x", "--gain", "1", "--poly", "1,2", "--unit", "A", "--reason", "x"],
+         "got linear, polynomial"),
+        (["calib", "add", "p", "--expression", "RF_Pfwd-Nope", "--unit", "W", "--reason", "x"],
+         "'Nope' is not a signal"),
+        (["calib", "list", "nope"], "no calibration is named 'nope'"),
+    ],
+)  # fmt: skip
+def test_machine_commands_refuse_bad_input_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    archive = tmp_path / "a"
+    with ll.init(archive) as la:
+        record_history(la, upto=1234)
+        la.ingest([write_shot(tmp_path, 1234)])
+    with ll.open(archive) as la:
+        before = snapshot(la)
+    result = cli(*args, "-a", str(archive), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    with ll.open(archive) as la:
+        assert snapshot(la) == before
 
 
 def test_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:

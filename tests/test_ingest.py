@@ -26,7 +26,7 @@ def shots(tmp_path: Path) -> list[Path]:
 def test_a_simulated_shot_round_trips(archive: ll.Archive, shots: list[Path]) -> None:
     results = archive.ingest(shots)
     assert [r.number for r in results] == [1231, 1232, 1234]  # the digits in the file names
-    assert [r.channels for r in results] == [8, 8, 8]
+    assert [r.channels for r in results] == [16, 16, 16]
     run = archive.runs[1234]
     assert (run.number, run.state) == (1234, "closed")
     assert len(run.id) == 36 and run.id[14] == "7"  # a UUIDv7
@@ -114,7 +114,7 @@ def test_one_run_from_several_files(archive: ll.Archive, shots: list[Path], tmp_
     [result] = archive.ingest([shots[0], scope], run=99)
     run = archive.runs[99]
     assert [s.name for s in run.sources] == ["01231_Data.tdms", "scope.csv"]
-    assert result.channels == 8 + 3
+    assert result.channels == 16 + 3
     np.testing.assert_array_equal(run.channels["V_probe"][:], [1.5, 2.5])
     assert list(run.channels["label"][:]) == ["a", "b"]
     xr = run.channels["V_probe"].to_xarray()

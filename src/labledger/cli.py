@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -44,6 +45,8 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+if not out.is_terminal:  # a pipe or a file: tables as wide as they need, not 80 columns
+    out.width = 200
 
 ArchiveOption = Annotated[
     Path,
@@ -277,49 +280,346 @@ def migrate(archive: ArchiveOption) -> None:
 
 
 @app.command()
+def signal(
+    run: RunArgument,
+    name: Annotated[str, typer.Argument(help="The signal's name, e.g. Langmuir_I.")],
+    archive: ArchiveOption,
+    calibration: Annotated[
+        str | None, typer.Option(help="Read under this calibration version, e.g. langmuir_i@1.")
+    ] = None,
+    start: Annotated[float | None, typer.Option(help="From this time (s).")] = None,
+    stop: Annotated[float | None, typer.Option(help="Until this time (s).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG plot of it here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A signal by its physical name: calibrated, with its time axis, and how it was resolved."""
+    window = None if start is None and stop is None else (start, stop)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise InvalidArgument(f"--plot writes a PNG: give a file name ending in .png, not {plot}")
+    with _opened(archive) as la:
+        r = _run(la, run)
+        values = r.signal(name, calibration=calibration, time=window)
+    attrs = dict(values.attrs)
+    finite = values.values[np.isfinite(values.values)]
+    summary = {
+        "run": r.number,
+        "signal": name,
+        "samples": int(values.size),
+        "units": attrs["units"],
+        "min": float(finite.min()) if finite.size else None,
+        "max": float(finite.max()) if finite.size else None,
+        "mean": float(finite.mean()) if finite.size else None,
+        "time": [float(values.time[0]), float(values.time[-1])]
+        if "time" in values.coords and values.size
+        else None,
+        "attrs": attrs,
+    }
+    if plot is not None:
+        _plot(values, plot)
+        summary["plot"] = str(plot)
+    if as_json:
+        _print_json(summary)
+        return
+    out.print(
+        Text(f"{name}", style="bold")
+        + Text(f"  run {r.number}, {values.size} samples in {attrs['units']}")
+    )
+    if summary["time"]:
+        out.print(f"time {summary['time'][0]:.6g} .. {summary['time'][1]:.6g} s")
+    if finite.size:
+        out.print(f"min {summary['min']:.6g}  mean {summary['mean']:.6g}  max {summary['max']:.6g}")
+    for key in ("calibration", "channel", "port", "inputs", "input", "config_version", "nonfinite"):
+        if key in attrs:
+            out.print(f"{key}: {attrs[key]}")
+    if plot is not None:
+        out.print(f"plot written to {plot}")
+
+
+def _plot(values: Any, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files, not windows: works with no screen
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    try:
+        x = values.time.values if "time" in values.coords else np.arange(values.size)
+        ax.plot(x, values.values, linewidth=0.6)
+        ax.set_xlabel("time [s]" if "time" in values.coords else "sample")
+        ax.set_ylabel(f"{values.name} [{values.attrs['units']}]")
+        ax.set_title(
+            f"run {values.attrs['run']}: {values.name}  ({values.attrs['calibration']}, "
+            f"configuration {values.attrs['config_version']})"
+        )
+        ax.grid(alpha=0.3)
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
+
+
+config_app = typer.Typer(
+    help="The testbed's configuration history: show, diff, log, load, wire.", no_args_is_help=True
+)
+calib_app = typer.Typer(help="Versioned calibrations: list, add.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(calib_app, name="calib")
+
+FromRun = Annotated[int | None, typer.Option("--from-run", help="In force from this run number.")]
+FromTime = Annotated[str | None, typer.Option("--from-time", help="In force from this time (ISO).")]
+Reason = Annotated[str, typer.Option("--reason", help="Why: kept in the history.")]
+
+
+@config_app.command("show")
+def config_show(
+    archive: ArchiveOption,
+    run: Annotated[str, typer.Option("--run", help="The run (number, id or 'latest').")] = "latest",
+    as_json: JsonOption = False,
+) -> None:
+    """The configuration of a run: its version, the wiring, components and their properties."""
+    with _opened(archive) as la:
+        config = la.config.at(_run(la, run))
+    if as_json:
+        _print_json(config.to_dict())
+        return
+    d = config.description
+    out.print(
+        Text(f"{d.name}", style="bold")
+        + Text(f"  run {config.run}, configuration version {config.version}")
+    )
+    for change in config.changes:
+        out.print(f"  {change}")
+    out.print()
+    table = Table("signal", "unit", "calibration", "wired to", "channel", box=None)
+    for name, spec in d.signals.items():
+        port = config.wiring.get(name)
+        table.add_row(
+            name, spec.unit or "", spec.calibration or "", port or "-", config.channel(name) or "-"
+        )
+    out.print(table)
+    out.print()
+    for path, part in d.walk():
+        depth = path.count("/")
+        model = f" [{part.model}]" if part.model else ""
+        props = ", ".join(f"{k}={v}" for k, v in part.properties.items())
+        out.print(
+            "  " * depth
+            + f"{path.rpartition('/')[2]} ({part.kind}){model}"
+            + (f": {props}" if props else "")
+        )
+
+
+@config_app.command("diff")
+def config_diff(
+    a: Annotated[str, typer.Argument(help="A run.")],
+    b: Annotated[str, typer.Argument(help="Another run.")],
+    archive: ArchiveOption,
+    as_json: JsonOption = False,
+) -> None:
+    """What changed in the configuration between two runs, and which log entries changed it."""
+    with _opened(archive) as la:
+        diff = la.config.diff(_run(la, a), _run(la, b))
+    if as_json:
+        _print_json(diff.to_dict())
+        return
+    out.print(str(diff))
+
+
+@config_app.command("log")
+def config_log(archive: ArchiveOption, as_json: JsonOption = False) -> None:
+    """Every entry of the configuration history, oldest first."""
+    with _opened(archive) as la:
+        log = la.config.log()
+    if as_json:
+        _print_json([c.to_dict() for c in log])
+        return
+    table = Table("version", "valid", "change", "author", "reason", "recorded (UTC)", box=None)
+    for c in log:
+        table.add_row(
+            str(c.version),
+            c.valid_from,
+            c.summary,
+            c.author,
+            c.reason,
+            f"{c.created:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+    if not log:
+        out.print("no configuration yet: labledger config load DESCRIPTION.yaml --reason ...")
+
+
+@config_app.command("load")
+def config_load(
+    description: Annotated[Path, typer.Argument(help="The testbed description (YAML).")],
+    archive: ArchiveOption,
+    reason: Reason,
+    from_run: FromRun = None,
+    from_time: FromTime = None,
+) -> None:
+    """Record a testbed description, in force from a run or a time (else from the start)."""
+    with _opened(archive) as la:
+        change = la.config.load(description, reason=reason, from_run=from_run, from_time=from_time)
+    out.print(f"configuration version {change.version}: {change.summary}, {change.valid_from}")
+
+
+@config_app.command("wire")
+def config_wire(
+    moves: Annotated[list[str], typer.Argument(help="SIGNAL=DEVICE/PORT (or SIGNAL= to unwire).")],
+    archive: ArchiveOption,
+    reason: Reason,
+    from_run: FromRun = None,
+    from_time: FromTime = None,
+) -> None:
+    """Move signals to other ports, from a run or a time."""
+    wiring = {k: (v or None) for k, v in _pairs(moves, "SIGNAL=PORT").items()}
+    with _opened(archive) as la:
+        change = la.config.wire(wiring, reason=reason, from_run=from_run, from_time=from_time)
+    out.print(f"configuration version {change.version}: {change.summary}, {change.valid_from}")
+
+
+@calib_app.command("list")
+def calib_list(
+    archive: ArchiveOption,
+    name: Annotated[str | None, typer.Argument(help="Only this calibration's versions.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every calibration version: kind, parameters, unit, validity, author and reason."""
+    with _opened(archive) as la:
+        found = la.calibrations.list(name)
+    if as_json:
+        _print_json([c.to_dict() for c in found])
+        return
+    table = Table(
+        "calibration", "kind", "parameters", "unit", "valid", "author", "reason", box=None
+    )
+    for c in found:
+        params = ", ".join(f"{k}={v}" for k, v in c.params.items())
+        table.add_row(c.label, c.kind, params, c.unit, c.valid_from, c.author, c.reason)
+    out.print(table)
+    if not found:
+        out.print("no calibrations yet: labledger calib add NAME --gain G --unit U --reason ...")
+
+
+@calib_app.command("add")
+def calib_add(
+    name: Annotated[str, typer.Argument(help="The calibration's name, e.g. langmuir_i.")],
+    archive: ArchiveOption,
+    unit: Annotated[str, typer.Option(help="The unit it yields (pint), e.g. A.")],
+    reason: Reason,
+    gain: Annotated[float | None, typer.Option(help="linear: the gain.")] = None,
+    offset: Annotated[float | None, typer.Option(help="linear: the offset.")] = None,
+    poly: Annotated[
+        str | None, typer.Option(help="polynomial: c0,c1,c2... (lowest first).")
+    ] = None,
+    table_x: Annotated[
+        str | None, typer.Option("--table-x", help="table: x points, e.g. 0,1,2.")
+    ] = None,
+    table_y: Annotated[str | None, typer.Option("--table-y", help="table: y points.")] = None,
+    expression: Annotated[
+        str | None, typer.Option(help="expression over signals, e.g. 'RF_Pfwd - RF_Pref'.")
+    ] = None,
+    input: Annotated[
+        str | None,
+        typer.Option("--input", help="Chain onto this signal's value instead of the port."),
+    ] = None,
+    from_run: FromRun = None,
+    from_time: FromTime = None,
+) -> None:
+    """Record a new calibration version: linear (--gain/--offset), polynomial (--poly), table
+    (--table-x/--table-y) or expression (--expression)."""
+    kinds = [k for k, given in (
+        ("linear", gain is not None or offset is not None),
+        ("polynomial", poly is not None),
+        ("table", table_x is not None or table_y is not None),
+        ("expression", expression is not None),
+    ) if given]  # fmt: skip
+    if len(kinds) != 1:
+        raise InvalidArgument(
+            "give one kind of calibration: --gain/--offset, --poly, --table-x/--table-y or "
+            "--expression" + (f" (got {', '.join(kinds)})" if kinds else "")
+        )
+    params = {
+        "linear": {"gain": gain, "offset": offset},
+        "polynomial": {"coefficients": poly},
+        "table": {"x": table_x, "y": table_y},
+        "expression": {"expression": expression},
+    }[kinds[0]]
+    if input is not None:
+        params["input"] = input
+    with _opened(archive) as la:
+        cal = la.calibrations.add(
+            name,
+            kind=kinds[0],
+            unit=unit,
+            reason=reason,
+            from_run=from_run,
+            from_time=from_time,
+            **params,
+        )
+    out.print(f"calibration {cal.label} recorded: {cal.kind}, {cal.unit}, {cal.valid_from}")
+
+
+@app.command()
 def demo(
     folder: Annotated[
         Path, typer.Argument(help="Where to put the simulated DAQ files and the archive.")
     ] = Path("labledger-demo"),
-    shots: Annotated[int, typer.Option(help="How many shots to simulate.")] = 5,
+    shots: Annotated[int, typer.Option(help="How many shots of the campaign to run.")] = 50,
 ) -> None:
-    """Simulate a helicon testbed: write raw LabVIEW shots, ingest them, show what to try."""
-    from labledger.sim import write_shots
+    """Simulate the ISHTAR helicon testbed's campaign: its configuration history and
+    calibrations, raw LabVIEW shots written and ingested one by one; then show what to try."""
+    from labledger.sim import SHOTS, build
 
-    if shots < 1:
-        raise InvalidArgument(f"--shots must be at least 1, got {shots}")
+    if not 1 <= shots <= len(SHOTS):
+        raise InvalidArgument(f"--shots must be 1 to {len(SHOTS)}, got {shots}")
     daq, archive = folder / "daq", folder / "archive"
-    numbers = range(1001, 1001 + shots)
-    paths = write_shots(daq, numbers)
-    out.print(f"The simulated testbed wrote {len(paths)} LabVIEW shot files to {daq}/")
-    la = (
-        labledger.open(archive)
-        if (archive / "labledger.toml").exists()
-        else labledger.init(archive)
+    if (archive / "labledger.toml").exists():
+        raise InvalidArgument(
+            f"{archive} exists already: open it (export LABLEDGER_ARCHIVE={archive}), or give "
+            "the demo a new folder"
+        )
+    numbers = SHOTS[:shots]
+    with labledger.init(archive) as la, _progress() as progress:
+        results = build(la, daq, numbers, progress=progress)
+        log = la.config.log()
+        calibrations = la.calibrations.list()
+    out.print(
+        f"The simulated ISHTAR testbed ran shots {numbers[0]}..{numbers[-1]}: raw LabVIEW files "
+        f"in {daq}/, {len(results)} runs in {archive}/."
     )
-    with la, _progress() as progress:
-        results = la.ingest(paths, progress=progress)
-    for result in results:
-        out.print("  " + result.message())
-    last = numbers[-1]
+    out.print(
+        f"Its history: {len(log)} configuration versions and {len(calibrations)} calibration "
+        "versions, recorded as the campaign went:"
+    )
+    for c in log:
+        out.print(f"  configuration {c.version}, {c.valid_from}: {c.summary} ({c.reason})")
+    for c in calibrations:
+        if c.version > 1:
+            out.print(f"  calibration {c.label}, {c.valid_from}: {c.reason}")
+    first, last = numbers[0], numbers[-1]
+    some = 1234 if 1234 in numbers else last
     out.print(
         f"""
-The archive is {archive}/. Try:
+Try:
 
   export LABLEDGER_ARCHIVE={archive}
   labledger runs
-  labledger show {last}
-  labledger runs --where gas=Ar --json
-  labledger export {last} -o shot{last}.h5
+  labledger signal {some} Langmuir_I --plot i.png
+  labledger signal {some} Langmuir_I --calibration langmuir_i@1
+  labledger config show --run {some}
+  labledger config diff {first} {last}
+  labledger config log
+  labledger calib list
 
 or, in Python:
 
   import labledger as ll
   la = ll.open("{archive}")
-  run = la.runs[-1]
-  run.channels["PXI M6251/ai3"][10_000:20_000]      # raw ADC counts, read by the slice
-  run.channels["PXI M6251/ai3"].to_xarray()         # with the time axis
-  la.runs.search(gas="Ar")"""
+  run = la.runs[{some}]
+  run.signal("Langmuir_I")                      # calibrated, in A, over time in s
+  run.machine.langmuir_probe.area               # from the testbed description
+  run.machine.langmuir_probe.density()          # physics from the probe's I-V sweep
+  la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))
+  la.config.diff({first}, {last})"""
     )
 
 

@@ -88,6 +88,21 @@ class Calibration:
             return "always"
         return f"from run {start}" if isinstance(start, int) else f"from {start.isoformat()}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "label": self.label,
+            "kind": self.kind,
+            "params": self.params,
+            "unit": self.unit,
+            "from_run": self.from_run,
+            "from_time": self.from_time.isoformat() if self.from_time else None,
+            "author": self.author,
+            "reason": self.reason,
+            "created": self.created.isoformat(),
+        }
+
     @property
     def inputs(self) -> list[str]:
         """The signals it reads: an expression's names, or the ``input`` it chains onto."""

@@ -66,6 +66,9 @@ class Change:
         moves = self.payload["wiring"]
         return ", ".join(f"{s} -> {p or 'unwired'}" for s, p in moves.items())
 
+    def __str__(self) -> str:
+        return f"version {self.version}, {self.valid_from}: {self.summary} ({self.author}: {self.reason})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
@@ -136,10 +139,7 @@ class Diff:
         ]
         if not self.differences:
             lines.append("  no differences")
-        lines += [
-            f"  version {c.version}, {c.valid_from}: {c.summary} ({c.author}: {c.reason})"
-            for c in self.changes
-        ]
+        lines += [f"  {c}" for c in self.changes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

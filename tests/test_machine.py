@@ -1,0 +1,369 @@
+"""The machine: descriptions, configuration history, calibrations and signals by name, on the
+simulated campaign (re-wired at 1240, recalibrated at 1250, helium and a new probe from 1260)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import labledger as ll
+from labledger.errors import DataWarning, InvalidArgument, LabledgerError, NotFound
+from labledger.machine import CalibrationError, DescriptionError
+from labledger.sim import DESCRIPTION, record_history, write_shot
+from labledger.sim.campaign import CALIBRATIONS
+from tests.conftest import CAMPAIGN_SHOTS, snapshot
+
+
+def ion_branch(run: ll.Run) -> float:
+    """The ion saturation current seen in a probe trace: minus the median current on the
+    flat-top where the bias is far below the floating potential."""
+    flat = {"time": slice(0.05, 0.45)}
+    i, v = run.signal("Langmuir_I").sel(flat), run.signal("Langmuir_V").sel(flat)
+    return float(-np.median(i.values[v.values < -70]))
+
+
+def test_a_signal_name_gives_continuous_physics_across_rewiring_and_recalibration(
+    campaign: ll.Archive,
+) -> None:
+    ports, calibrations = {}, {}
+    for number in CAMPAIGN_SHOTS:
+        run = campaign.runs[number]
+        i = run.signal("Langmuir_I")
+        assert i.dims == ("time",) and i.attrs["units"] == "A"
+        assert i.time.values[0] == pytest.approx(-0.1) and i.time.attrs["units"] == "s"
+        ports[number], calibrations[number] = i.attrs["channel"], i.attrs["calibration"]
+        truth = run.metadata["truth.I_sat"]
+        assert ion_branch(run) == pytest.approx(truth, rel=0.05), number
+    assert ports[1239] == "PXI M6251/ai3" and ports[1240] == "PXI M6251/ai11"
+    assert calibrations[1249] == "langmuir_i@1" and calibrations[1250] == "langmuir_i@2"
+
+    # while the raw port readings did jump: the same current is twice the counts from 1250
+    def counts_per_ampere(number: int) -> float:
+        run = campaign.runs[number]
+        raw = run.channels["PXI M6251/ai11"][7_500:27_500].astype(float)
+        bias = run.signal("Langmuir_V").values[7_500:27_500]
+        return float(np.median(raw[bias < -70]) / run.metadata["truth.I_sat"])
+
+    assert counts_per_ampere(1250) == pytest.approx(2 * counts_per_ampere(1249), rel=0.05)
+
+
+def test_any_run_can_be_read_under_any_calibration_version(campaign: ll.Archive) -> None:
+    run = campaign.runs[1259]
+    now = run.signal("Langmuir_I")
+    old = run.signal("Langmuir_I", calibration="langmuir_i@1")
+    assert old.attrs["calibration"] == "langmuir_i@1"
+    np.testing.assert_allclose(old.values, 2 * now.values)
+    with pytest.raises(NotFound, match=r"langmuir_i@1, langmuir_i@2"):
+        run.signal("Langmuir_I", calibration="langmuir_i@9")
+
+
+def test_signal_matches_the_raw_channel_calibrated_by_hand(campaign: ll.Archive) -> None:
+    run = campaign.runs[1233]
+    raw = run.channels["PXI M6251/ai0"]
+    by_hand = raw[:] * raw.attrs["NI_Scale[0]_Linear_Slope"] * 1000.0
+    p = run.signal("RF_Pfwd")
+    np.testing.assert_allclose(p.values, by_hand)
+    assert p.attrs["config_version"] == run.config_version == 1
+    assert p.attrs["calibration"] == "rf_pfwd@1" and p.attrs["port"] == "PXI M6251/ai0"
+    window = run.signal("RF_Pfwd", time=(0.1, 0.2))
+    assert window.time.values[0] == pytest.approx(0.1) and window.time.values[-1] == pytest.approx(
+        0.2
+    )
+    np.testing.assert_allclose(window.values, p.sel(time=slice(0.1 - 1e-9, 0.2 + 1e-9)).values)
+
+
+def test_expressions_and_chains(campaign: ll.Archive) -> None:
+    run = campaign.runs[1233]
+    p_inj = run.signal("P_inj")
+    np.testing.assert_allclose(
+        p_inj.values, run.signal("RF_Pfwd").values - run.signal("RF_Pref").values
+    )
+    assert "RF_Pfwd (rf_pfwd@1)" in p_inj.attrs["inputs"]
+    flat = p_inj.sel(time=slice(0.05, 0.45)).mean().item()
+    assert flat == pytest.approx(run.metadata["truth.P_inj"], rel=0.02)
+    b = run.signal("Coil_B")  # a table over Coil_I, which is itself calibrated
+    assert b.attrs["units"] == "T" and b.attrs["input"] == "Coil_I"
+    assert b.mean().item() == pytest.approx(run.metadata["truth.B_axis"], rel=0.01)
+
+
+def test_many_runs_at_once_one_dataset(campaign: ll.Archive) -> None:
+    runs = campaign.runs.search(gas="Ar")
+    assert [r.number for r in runs] == [n for n in CAMPAIGN_SHOTS if n < 1260]
+    data = campaign.signals(["Langmuir_I", "RF_Pfwd", "P_inj"], runs=runs)
+    assert data["Langmuir_I"].dims == ("run", "time")
+    assert data["Langmuir_I"].shape == (len(runs), 35_000)
+    assert list(data.run.values) == [r.number for r in runs]
+    assert data["Langmuir_I"].attrs["units"] == "A"
+    assert list(data["calibration_Langmuir_I"].values) == [
+        "langmuir_i@1" if r.number < 1250 else "langmuir_i@2" for r in runs
+    ]
+    for r in runs:  # the same values as one run at a time
+        np.testing.assert_array_equal(
+            data["Langmuir_I"].sel(run=r.number).values, r.signal("Langmuir_I").values
+        )
+    table = campaign.signals(["RF_Pfwd"], runs=runs[:2], time=(0.1, 0.1001)).to_dataframe()
+    assert len(table) == 2 * 6 and "RF_Pfwd" in table.columns
+
+
+def test_configuration_at_a_run_and_between_runs(campaign: ll.Archive) -> None:
+    before, after = campaign.config.at(run=1239), campaign.config.at(run=1265)
+    assert before.wiring["Langmuir_I"] == "PXI M6251/ai3"
+    assert after.wiring["Langmuir_I"] == "PXI M6251/ai11"
+    diff = campaign.config.diff(1239, 1265)
+    found = {(d.what, d.name): (d.before, d.after) for d in diff.differences}
+    assert found[("wiring", "Langmuir_I")] == ("PXI M6251/ai3", "PXI M6251/ai11")
+    assert found[("property", "diagnostics/langmuir_probe.area")] == ("2.0 mm^2", "3.0 mm^2")
+    assert found[("property", "source/gas_feed.gas")] == ("Ar", "He")
+    assert [c.version for c in diff.changes] == [2, 3]
+    assert all(c.author and c.reason for c in diff.changes)
+    assert not campaign.config.diff(1225, 1233)
+    machine = campaign.runs[1265].machine
+    assert machine.langmuir_probe.area.to("m^2").magnitude == pytest.approx(3e-6)
+    assert campaign.runs[1225].machine.langmuir_probe.property("area", "mm^2") == 2.0
+    with pytest.raises(AttributeError, match="langmuir_probe"):
+        _ = machine.langmuir_prob
+
+
+def test_a_change_dated_back_never_alters_a_run_already_ingested(tmp_path: Path) -> None:
+    with ll.init(tmp_path / "a") as la:
+        record_history(la, upto=1230)
+        la.ingest([write_shot(tmp_path, 1230)])
+        run = la.runs[1230]
+        assert run.config_version == 1
+        la.config.wire({"Langmuir_I": "PXI M6251/ai12"}, from_run=1, reason="dated back")
+        assert la.config.at(run=1230).wiring["Langmuir_I"] == "PXI M6251/ai3"
+        assert run.signal("Langmuir_I").attrs["channel"] == "PXI M6251/ai3"
+        la.ingest([write_shot(tmp_path, 1231)])  # a run ingested after it is stamped with it
+        assert la.config.at(run=1231).wiring["Langmuir_I"] == "PXI M6251/ai12"
+
+
+def test_unknown_signal_names_suggest_close_matches(campaign: ll.Archive) -> None:
+    with pytest.raises(NotFound, match=r"no signal 'Langmuir_i'.*Langmuir_I"):
+        campaign.runs[1233].signal("Langmuir_i")
+
+
+def test_a_calibration_that_yields_nan_is_flagged_not_hidden(tmp_path: Path) -> None:
+    with ll.init(tmp_path / "a") as la:
+        record_history(la, upto=1230)
+        la.ingest([write_shot(tmp_path, 1230)])
+        # a field map that stops at 100 A: the coil runs at 300..500 A
+        la.calibrations.add(
+            "coil_b", kind="table", input="Coil_I", x=[0, 100], y=[0, 0.03], unit="T",
+            reason="a short field map",
+        )  # fmt: skip
+        with pytest.warns(DataWarning, match=r"run 1230: \d+ of 35000 values of Coil_B are NaN"):
+            b = la.runs[1230].signal("Coil_B")
+        assert b.attrs["nonfinite"] == np.count_nonzero(np.isnan(b.values)) > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the version before gives no warning
+            la.runs[1230].signal("Coil_B", calibration="coil_b@1")
+
+
+def test_a_diagnostic_on_a_run_without_its_signals_says_which(tmp_path: Path) -> None:
+    with ll.init(tmp_path / "a") as la:
+        record_history(la, upto=1230)
+        la.config.wire({"Langmuir_V": None}, from_run=1230, reason="bias cable unplugged")
+        la.ingest([write_shot(tmp_path, 1230)])
+        probe = la.runs[1230].machine.langmuir_probe
+        with pytest.raises(ll.machine.NotWired, match=r"voltage \(Langmuir_V\)"):
+            probe.require("current", "voltage")
+        with pytest.raises(NotFound, match="Langmuir_V was not wired"):
+            la.runs[1230].signal("Langmuir_V")
+
+
+# -- refused changes: a clear error, and the history as it was ------------------------------
+
+
+@pytest.fixture
+def described(archive: ll.Archive) -> ll.Archive:
+    """An archive (SQLite and PostgreSQL) with the ISHTAR description and calibrations."""
+    record_history(archive, upto=1230)
+    return archive
+
+
+def _refused(la: ll.Archive, error: type[Exception], match: str, change: object) -> None:
+    before = snapshot(la)
+    with pytest.raises(error, match=match):
+        change()  # type: ignore[operator]
+    assert snapshot(la) == before
+
+
+BAD_DESCRIPTIONS = {
+    "two signals on one port": (
+        "  Langmuir_V: PXI M6251/ai4\n",
+        "  Langmuir_V: PXI M6251/ai3\n",
+        r"ishtar.yaml:41: wiring.Langmuir_V: PXI M6251/ai3 carries Langmuir_I and Langmuir_V",
+    ),
+    "two signals on one port in overlapping periods": (
+        "  Langmuir_V: PXI M6251/ai4\n",
+        "  Langmuir_V:\n    - {port: PXI M6251/ai4, until: 1200}\n"
+        "    - {port: PXI M6251/ai3, from: 1100}\n",
+        r"ishtar.yaml:43: wiring.Langmuir_V.1: PXI M6251/ai3 carries Langmuir_I and Langmuir_V "
+        r"in the same period \(from run 1100 until now\)",
+    ),
+    "an unknown port": (
+        "  Pressure: PXI M6251/ai6\n",
+        "  Pressure: PXI M6251/ai16\n",
+        r"ishtar.yaml:43: wiring.Pressure: PXI M6251 has no port 'ai16'",
+    ),
+    "an unknown device": (
+        "  Pressure: PXI M6251/ai6\n",
+        "  Pressure: PXI 9999/ai6\n",
+        r"ishtar.yaml:43: wiring.Pressure: unknown device 'PXI 9999'",
+    ),
+    "a misspelt field": (
+        "        model: langmuir\n",
+        "        modle: langmuir\n",
+        r"ishtar.yaml:78: components.diagnostics.components.langmuir_probe.modle: Extra inputs",
+    ),
+    "a unit pint does not know": (
+        "area: 2.0 mm^2",
+        "area: 2.0 furlongs^2x",
+        r"ishtar.yaml:80: components.diagnostics.components.langmuir_probe.properties: .*furlongs",
+    ),
+    "a key given twice": (
+        "  Trigger: PXI M6251/ai7\n",
+        "  Trigger: PXI M6251/ai7\n  Trigger: PXI M6251/ai8\n",
+        r"ishtar.yaml:45: Trigger: given twice \(also on line 44\)",
+    ),
+    "a component signal that is not described": (
+        "signals: {phase: Interferometer_phase}",
+        "signals: {phase: Interferometer_fase}",
+        r"ishtar.yaml:86: components.diagnostics.components.interferometer.signals.phase: "
+        r"signal 'Interferometer_fase'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DESCRIPTIONS))
+def test_a_bad_description_names_file_line_and_field(
+    described: ll.Archive, tmp_path: Path, case: str
+) -> None:
+    good, bad, message = BAD_DESCRIPTIONS[case]
+    text = DESCRIPTION.read_text()
+    assert good in text
+    path = tmp_path / "ishtar.yaml"
+    path.write_text(text.replace(good, bad, 1))
+    _refused(
+        described,
+        DescriptionError,
+        message,
+        lambda: described.config.load(path, from_run=1300, reason="new"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("wiring", "message"),
+    [
+        ({"Langmuir_I": "PXI 9999/ai0"}, r"unknown device 'PXI 9999'"),
+        ({"Langmuir_I": "PXI M6251/ai42"}, r"PXI M6251 has no port 'ai42'"),
+        ({"Langmuir_X": "PXI M6251/ai12"}, r"signal 'Langmuir_X' is not among"),
+        ({"Langmuir_I": "PXI M6251/ai0"}, r"ai0 would carry both Langmuir_I and RF_Pfwd"),
+        ({}, r"names at least one signal"),
+    ],
+)
+def test_a_bad_wiring_change_is_refused(
+    described: ll.Archive, wiring: dict[str, str], message: str
+) -> None:
+    _refused(
+        described,
+        LabledgerError,
+        message,
+        lambda: described.config.wire(wiring, from_run=1300, reason="move"),
+    )
+
+
+def test_a_wiring_change_needs_a_reason_and_a_sane_start(described: ll.Archive) -> None:
+    move = {"Langmuir_I": "PXI M6251/ai12"}
+    _refused(
+        described,
+        InvalidArgument,
+        "needs a reason",
+        lambda: described.config.wire(move, reason=" "),
+    )
+    _refused(
+        described, InvalidArgument, "not negative",
+        lambda: described.config.wire(move, from_run=-3, reason="x"),
+    )  # fmt: skip
+    _refused(
+        described, InvalidArgument, "neither a run number nor a time",
+        lambda: described.config.wire(move, from_time="yesterday", reason="x"),
+    )  # fmt: skip
+
+
+def test_swapping_two_signals_in_one_change_is_allowed(described: ll.Archive) -> None:
+    change = described.config.wire(
+        {"Langmuir_I": "PXI M6251/ai4", "Langmuir_V": "PXI M6251/ai3"}, from_run=1300, reason="swap"
+    )
+    assert change.version == 2 and change.kind == "wiring"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"kind": "expression", "expression": "RF_Pfwd - RF_Pmid"}, r"'RF_Pmid' is not a signal"),
+        ({"kind": "expression", "expression": "RF_Pfwd - P_inj"}, r"forms a cycle: P_inj -> P_inj"),
+        ({"kind": "expression", "expression": "RF_Pfwd + Coil_I"}, r"does not combine the units"),
+        ({"kind": "expression", "expression": "__import__('os')"}, r"only signal names"),
+        ({"kind": "expression", "expression": "RF_Pfwd -"}, r"is not arithmetic"),
+        (
+            {"kind": "linear", "gain": float("nan")},
+            r"gain=nan: a calibration's numbers must be finite",
+        ),
+        ({"kind": "linear", "gain": float("inf")}, r"must be finite"),
+        ({"kind": "linear"}, r"needs gain"),
+        ({"kind": "table", "x": [0, 2, 1], "y": [0, 1, 2]}, r"increase strictly"),
+        ({"kind": "table", "x": [0, 1], "y": [0, 1, 2]}, r"2 x points but 3 y points"),
+        ({"kind": "polynomial", "coefficients": []}, r"at least 1"),
+        ({"kind": "spline", "gain": 1}, r"unknown calibration kind 'spline'"),
+        ({"kind": "linear", "gain": 1, "unit": "furlong/fortnightx"}, r"not a unit pint knows"),
+    ],
+)
+def test_a_bad_calibration_is_refused(
+    described: ll.Archive, params: dict[str, object], message: str
+) -> None:
+    params = {"unit": "W", **params}
+    _refused(
+        described,
+        CalibrationError,
+        message,
+        lambda: described.calibrations.add("p_inj", reason="new", **params),  # type: ignore[arg-type]
+    )
+
+
+def test_a_cycle_through_several_calibrations_is_refused(described: ll.Archive) -> None:
+    # P_inj reads RF_Pfwd: making RF_Pfwd read P_inj closes the loop
+    _refused(
+        described,
+        CalibrationError,
+        r"forms a cycle: RF_Pfwd -> P_inj -> RF_Pfwd",
+        lambda: described.calibrations.add(
+            "rf_pfwd", kind="linear", gain=1.0, input="P_inj", unit="W", reason="loop"
+        ),
+    )
+
+
+def test_calibration_versions_and_validity(described: ll.Archive) -> None:
+    new = described.calibrations.add(
+        "langmuir_i", gain=-0.01, unit="A", from_run=1250, reason="gain halved"
+    )
+    assert new.label == "langmuir_i@2" and new.author and new.reason == "gain halved"
+    started = described.runs  # no runs needed: validity is by number here
+    assert started is not None
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 5, tzinfo=UTC)
+    assert described.calibrations.for_run("langmuir_i", 1249, when).version == 1
+    assert described.calibrations.for_run("langmuir_i", 1250, when).version == 2
+    assert [c.label for c in described.calibrations.list("langmuir_i")] == [
+        "langmuir_i@1",
+        "langmuir_i@2",
+    ]
+    assert (
+        described.calibrations["langmuir_i@1"].params["gain"] == CALIBRATIONS["langmuir_i"]["gain"]
+    )
+    with pytest.raises(NotFound, match="did you mean .*langmuir_i"):
+        described.calibrations.list("langmuir_j")
