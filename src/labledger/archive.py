@@ -107,8 +107,9 @@ class Archive:
         workers: int | None = None,
     ) -> xarray.Dataset:
         """Signals of many runs as one ``xarray.Dataset`` over (run, time): each signal a
-        variable, the calibration each run was read under a coordinate. Runs are read in
-        parallel; ``.to_dataframe()`` makes it one table.
+        variable, the calibration each run was read under a coordinate. The catalog is asked
+        once, not per run; runs are read by ``workers`` threads (by default one for a local
+        store, 16 for an object store); ``.to_dataframe()`` makes it one table.
 
         >>> la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))  # doctest: +SKIP
         """

@@ -41,6 +41,7 @@ MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
 _MAX_KEY = 255
 _PROBE = 1000  # how far a search looks to tell a selective condition from a broad one
+_MACHINE_VERSION = "SELECT (SELECT max(id) FROM config_changes), (SELECT max(id) FROM calibrations)"
 
 
 @dataclass
@@ -59,8 +60,8 @@ class Catalog:
         self.engine = engine
         self._write = sessionmaker(engine, expire_on_commit=False)
         # reads need no transaction: without BEGIN and ROLLBACK a lookup is one round trip
-        reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._session = sessionmaker(reader, expire_on_commit=False)
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._session = sessionmaker(self._reader, expire_on_commit=False)
 
     @classmethod
     def open(cls, url: str) -> Catalog:
@@ -323,12 +324,9 @@ class Catalog:
     def machine_version(self) -> tuple[int, int]:
         """The newest configuration change and calibration ids: a cheap check that the logs a
         reader holds in memory are still the whole story."""
-        query = select(
-            select(func.max(ConfigChangeRow.id)).scalar_subquery(),
-            select(func.max(CalibrationRow.id)).scalar_subquery(),
-        )
-        with self._session() as session:
-            config, calibration = session.execute(query).one()
+        # asked before every signal read: plain SQL skips the ORM's 0.3 ms (a fifth of the read)
+        with self._reader.connect() as conn:
+            config, calibration = conn.exec_driver_sql(_MACHINE_VERSION).one()
         return int(config or 0), int(calibration or 0)
 
     def config_changes(self) -> list[ConfigChangeRow]:

@@ -15,6 +15,7 @@ new version, and every version stays readable.
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ class Calibration:
 
     def evaluate(self, values: dict[str, Any]) -> Any:
         """An expression's value given its input signals' values (arrays or quantities)."""
-        code = compile(_parse(self.params["expression"]), self.label, "eval")
+        code = _compiled(self.params["expression"])
         return eval(code, {"__builtins__": {}}, {**FUNCTIONS, **values})  # checked: names, math
 
 
@@ -191,17 +192,28 @@ def expression_names(text: str) -> list[str]:
 def expression_unit(calibration: Calibration, units: dict[str, str]) -> str:
     """The unit an expression yields from its inputs' units; a clear error if they do not
     combine (adding watts to amperes, the log of a power)."""
-    ureg = registry()
+    text = calibration.params["expression"]
     try:
-        values = {name: ureg.Quantity(1.0, unit) for name, unit in units.items()}
-        result = calibration.evaluate(values)
-        unit = ureg.Quantity(result).units
+        return _expression_unit(text, tuple(units.items()))
     except Exception as exc:
         raise CalibrationError(
-            f"{calibration.label}: {calibration.params['expression']!r} does not combine the "
-            f"units of its signals ({', '.join(f'{k} in {v}' for k, v in units.items())}): {exc}"
+            f"{calibration.label}: {text!r} does not combine the units of its signals "
+            f"({', '.join(f'{k} in {v}' for k, v in units.items())}): {exc}"
         ) from None
-    return f"{unit:~}" or "dimensionless"
+
+
+@functools.lru_cache(maxsize=1024)
+def _expression_unit(text: str, units: tuple[tuple[str, str], ...]) -> str:
+    # pint takes a millisecond over it: once per expression and input units, not per run
+    ureg = registry()
+    values = {name: ureg.Quantity(1.0, unit) for name, unit in units}
+    result = eval(_compiled(text), {"__builtins__": {}}, {**FUNCTIONS, **values})
+    return f"{ureg.Quantity(result).units:~}" or "dimensionless"
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str) -> Any:
+    return compile(_parse(text), "<expression>", "eval")
 
 
 def _parse(text: str) -> ast.Expression:

@@ -67,7 +67,8 @@ class Change:
         return ", ".join(f"{s} -> {p or 'unwired'}" for s, p in moves.items())
 
     def __str__(self) -> str:
-        return f"version {self.version}, {self.valid_from}: {self.summary} ({self.author}: {self.reason})"
+        what = f"version {self.version}, {self.valid_from}: {self.summary}"
+        return f"{what} ({self.author}: {self.reason})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

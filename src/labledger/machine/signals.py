@@ -14,6 +14,7 @@ signals. Every step is named in the result's attributes.
 from __future__ import annotations
 
 import difflib
+import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,16 +46,42 @@ if TYPE_CHECKING:
     from labledger.runs import Run
 
 TimeWindow = tuple[float | None, float | None]
+_REMOTE_WORKERS = 16
+_COPY_FREE = 1 << 20  # from this many samples, a time index costs more to copy than to assign
 
 
 @dataclass
 class Values:
-    """A signal resolved for one run, before it becomes a DataArray."""
+    """A signal resolved for one run, before it becomes a DataArray. Its time axis is
+    regular, ``start + i * step`` for ``i`` in ``[first, stop)``, made into an array only if
+    asked: a table of many runs needs one, not one per run."""
 
     values: np.ndarray
-    time: np.ndarray | None
+    axis: tuple[float, float, int, int] | np.ndarray | None  # or the times themselves
     unit: str
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def time(self) -> np.ndarray | None:
+        if self.axis is None or isinstance(self.axis, np.ndarray):
+            return self.axis
+        start, step, first, stop = self.axis
+        time = np.arange(first, stop, dtype=np.float64)  # in place: no second array
+        time *= step
+        time += start
+        self.axis = time
+        return time
+
+    def same_axis(self, other: Values) -> bool:
+        """Whether the two have the same samples in time."""
+        if self.values.size != other.values.size:
+            return False
+        if isinstance(self.axis, tuple) and isinstance(other.axis, tuple):
+            return self.axis == other.axis
+        a, b = self.time, other.time
+        if a is None or b is None:
+            return a is None and b is None
+        return a.size == 0 or (a[0] == b[0] and a[-1] == b[-1])
 
 
 def read(
@@ -82,44 +109,112 @@ def read_many(
     time: TimeWindow | None = None,
     workers: int | None = None,
 ) -> xarray.Dataset:
-    """Several signals of several runs as one ``xarray.Dataset`` over (run, time), read in
-    parallel with the catalog asked once for all runs' channels."""
+    """Several signals of several runs as one ``xarray.Dataset`` over (run, time).
+
+    The catalog is asked once for every run's channels and the logs once for the machine; runs
+    are resolved by a pool of threads (one for local files, many for an object store, where
+    reads wait on the network), each writing its row of a (run, time) array per signal, so no
+    per-run objects pile up."""
     import xarray
 
     if isinstance(names, str):
         names = [names]
-    runs = list(runs)
+    runs, names = list(runs), list(dict.fromkeys(names))
     if not runs:
         raise NotFound("no runs to read signals from (the run selection is empty)")
+    if not names:
+        raise NotFound("no signal names given")
     snapshot = logs.current()
-    for run_id, rows in catalog.channels_of([r.id for r in runs]).items():
-        next(r for r in runs if r.id == run_id).channels.prime(rows)
+    by_id = {r.id: r for r in runs}
+    for run_id, rows in catalog.channels_of(list(by_id)).items():
+        by_id[run_id].channels.prime(rows)
     chosen = calibration or {}
+    table = _Table(len(runs), names)
 
-    def one(run: Run) -> dict[str, xarray.DataArray]:
-        return {
-            n: read(run, n, calibration=chosen.get(n), time=time, snapshot=snapshot) for n in names
-        }
+    def one(index: int) -> None:
+        run = runs[index]
+        config = resolve(snapshot, run.number, run.started, run._row.config_version)
+        resolver = _Resolver(run, snapshot, config, time)
+        for name in names:
+            found = resolver.value(name, chosen.get(name), ())
+            table.put(index, name, found, config.version)
 
-    with ThreadPoolExecutor(
-        max_workers=workers or 4, thread_name_prefix="labledger-signals"
-    ) as pool:
-        per_run = list(pool.map(one, runs))
-    variables: dict[str, xarray.DataArray] = {}
-    for n in names:
-        arrays = [found[n] for found in per_run]
-        stacked = _stack(arrays, [r.number for r in runs])
-        stacked.attrs = {
-            k: v for k, v in arrays[0].attrs.items() if all(a.attrs.get(k) == v for a in arrays)
-        }
-        stacked.attrs.pop("run", None)
-        stacked.attrs.pop("run_id", None)
-        stacked.coords[f"calibration_{n}"] = ("run", [a.attrs["calibration"] for a in arrays])
-        variables[n] = stacked
+    if workers is None:
+        # local files: the work is Python and numpy on small arrays, and threads contending for
+        # the GIL were slower than one (bench/signals_many.py); on an object store each read
+        # waits on the network, and threads overlap the waits
+        workers = 1 if runs[0]._archive.store.is_local else _REMOTE_WORKERS
+    with ThreadPoolExecutor(workers, thread_name_prefix="labledger-signals") as pool:
+        list(pool.map(one, range(len(runs))))  # list(): raise the first error
+    numbers = [r.number for r in runs]
+    variables = {name: table.variable(name, numbers) for name in names}
     data = xarray.Dataset(variables)
     data.coords["run_id"] = ("run", [r.id for r in runs])
-    data.coords["config_version"] = ("run", [a[names[0]].attrs["config_version"] for a in per_run])
+    data.coords["config_version"] = ("run", table.versions)
+    for name in names:
+        data.coords[f"calibration_{name}"] = ("run", table.calibrations[name])
     return data
+
+
+class _Table:
+    """The (run, time) arrays being filled: one per signal, allocated by the first run to
+    finish it; a run whose time axis differs is kept aside and aligned at the end."""
+
+    def __init__(self, n_runs: int, names: list[str]):
+        self.n_runs = n_runs
+        self.rows: dict[str, np.ndarray] = {}
+        self.first: dict[str, Values] = {}
+        self.attrs: dict[str, dict[str, Any]] = {}
+        self.apart: dict[str, dict[int, Values]] = {n: {} for n in names}
+        self.calibrations = {n: [""] * n_runs for n in names}
+        self.versions = [0] * n_runs
+        self._lock = threading.Lock()
+
+    def put(self, index: int, name: str, found: Values, version: int) -> None:
+        with self._lock:
+            if name not in self.rows:
+                # empty, not full of NaN: every row is written by its run, or set aside and
+                # filled with NaN at the end, and a 28 MB memset costs as much as the reads
+                self.rows[name] = np.empty((self.n_runs, found.values.size))
+                self.first[name] = found
+                self.attrs[name] = {**found.attrs, "units": found.unit}
+            same = found.same_axis(self.first[name])
+            self.calibrations[name][index] = found.attrs.get("calibration", "none")
+            self.versions[index] = version
+            if not same:
+                self.apart[name][index] = found
+        if same:
+            self.rows[name][index] = found.values  # outside the lock: rows are disjoint
+
+    def variable(self, name: str, numbers: list[int]) -> xarray.DataArray:
+        import xarray
+
+        attrs = {k: v for k, v in self.attrs[name].items() if k not in ("calibration", "run")}
+        time = self.first[name].time
+        array = xarray.DataArray(
+            self.rows[name],
+            dims=("run", "time"),
+            coords={"run": numbers, **({"time": time} if time is not None else {})},
+            name=name,
+            attrs=attrs,
+        )
+        if not self.apart[name]:
+            return array
+        for i in self.apart[name]:
+            self.rows[name][i] = np.nan
+        # some runs have another time axis: align all on the union of times, NaN elsewhere
+        pieces = [
+            array.isel(run=[i for i in range(self.n_runs) if i not in self.apart[name]])
+        ] + [
+            xarray.DataArray(
+                found.values[np.newaxis], dims=("run", "time"),
+                coords={"run": [numbers[i]], "time": found.time}, name=name,
+            )
+            for i, found in self.apart[name].items()
+        ]  # fmt: skip
+        aligned = xarray.concat(pieces, dim="run", join="outer").sel(run=numbers)
+        aligned.attrs = attrs
+        return aligned
 
 
 class _Resolver:
@@ -146,7 +241,7 @@ class _Resolver:
         elif cal is not None and cal.params.get("input"):
             source = self.value(cal.params["input"], None, stack)
             found = Values(
-                cal.apply(source.values), source.time, cal.unit, {"input": cal.params["input"]}
+                cal.apply(source.values), source.axis, cal.unit, {"input": cal.params["input"]}
             )
         else:
             found = self._wired(name, cal)
@@ -212,35 +307,33 @@ class _Resolver:
             # one pass over the data: (raw * slope + intercept) * gain + offset, folded
             slope, intercept = scaling
             gain, offset = affine
-            values = raw * (slope * gain) + (intercept * gain + offset)
+            values = np.multiply(raw, slope * gain, dtype=np.float64)
+            if intercept * gain + offset:
+                values += intercept * gain + offset
         else:
             volts = raw if scaling is None else (
                 raw * scaling[0] + scaling[1] if isinstance(scaling, tuple) else scaling(raw)
             )  # fmt: skip
             values = cal.apply(volts) if cal is not None else np.asarray(volts, dtype=np.float64)
         unit = cal.unit if cal is not None else str(channel.attrs.get("unit_string") or "V")
-        time = None
+        regular = None
         if axis is not None and axis.step:
-            start, stop, _ = rows.indices(channel.shape[0])
-            time = (axis.start or 0.0) + np.arange(start, stop) * axis.step
-        return Values(values, time, unit, {"channel": key, "port": port})
+            first, stop, _ = rows.indices(channel.shape[0])
+            regular = (axis.start or 0.0, axis.step, first, stop)
+        return Values(values, regular, unit, {"channel": key, "port": port})
 
     def _expression(self, cal: Calibration, stack: tuple[str, ...]) -> Values:
         inputs = {n: self.value(n, None, stack) for n in cal.inputs}
         first = next(iter(inputs.values()))
         aligned = {}
         for n, v in inputs.items():
-            if (
-                v.time is not None
-                and first.time is not None
-                and (len(v.time) != len(first.time) or not np.array_equal(v.time, first.time))
-            ):
-                aligned[n] = np.interp(first.time, v.time, v.values, left=np.nan, right=np.nan)
-            else:
+            if v.same_axis(first) or v.time is None or first.time is None:
                 aligned[n] = v.values
+            else:  # another sampling: onto the first input's times, NaN outside its own
+                aligned[n] = np.interp(first.time, v.time, v.values, left=np.nan, right=np.nan)
         unit = expression_unit(cal, {n: v.unit for n, v in inputs.items()})
         values = np.asarray(cal.evaluate(aligned), dtype=np.float64)
-        found = Values(values, first.time, unit, {"inputs": ", ".join(
+        found = Values(values, first.axis, unit, {"inputs": ", ".join(
             f"{n} ({v.attrs.get('calibration', 'none')})" for n, v in inputs.items()
         )})  # fmt: skip
         if cal.unit and cal.unit != unit:
@@ -281,10 +374,13 @@ def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
 
 
 def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xarray.DataArray:
+    import pandas as pd
     import xarray
 
     spec = config.description.signals[name]
-    bad = int(np.count_nonzero(~np.isfinite(found.values)))
+    # a sum is finite only if every value is (or, rarely, overflows): count only then
+    total = np.sum(found.values) if found.values.dtype.kind == "f" else 0.0
+    bad = 0 if np.isfinite(total) else int(np.count_nonzero(~np.isfinite(found.values)))
     attrs = {
         "units": found.unit,
         "long_name": spec.description or name,
@@ -303,32 +399,18 @@ def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xar
             DataWarning,
             stacklevel=3,
         )
-    coords = {}
-    if found.time is not None:
-        coords["time"] = xarray.Variable("time", found.time, {"units": "s"})
-    return xarray.DataArray(found.values, dims=("time",), coords=coords, name=name, attrs=attrs)
-
-
-def _stack(arrays: list[xarray.DataArray], numbers: list[int]) -> xarray.DataArray:
-    """One (run, time) array: stacked directly when every run has the same time axis, else
-    aligned on the union of times with NaN where a run has no sample."""
-    import xarray
-
-    first = arrays[0]
-    same = all(
-        a.shape == first.shape and ("time" not in a.coords or np.array_equal(a.time, first.time))
-        for a in arrays
-    )
-    if same:
-        values = np.stack([a.values for a in arrays])
-        coords = {"run": numbers}
-        if "time" in first.coords:
-            coords["time"] = first.time.values
-        return xarray.DataArray(values, dims=("run", "time"), coords=coords, name=first.name)
-    stripped = [a.drop_attrs() if hasattr(a, "drop_attrs") else a for a in arrays]
-    return xarray.concat(
-        stripped, dim=xarray.DataArray(numbers, dims="run", name="run"), join="outer"
-    )
+    if found.time is None:
+        return xarray.DataArray(found.values, dims=("time",), name=name, attrs=attrs)
+    time = pd.Index(found.time, copy=False, name="time")
+    if time.size < _COPY_FREE:
+        array = xarray.DataArray(
+            found.values, dims=("time",), coords={"time": time}, name=name, attrs=attrs
+        )
+    else:  # the constructor deep-copies an index (12 ms for 5 M samples); assigning does not
+        array = xarray.DataArray(found.values, dims=("time",), name=name, attrs=attrs)
+        array.coords["time"] = time
+    array.time.attrs["units"] = "s"
+    return array
 
 
 def record_calibration(

@@ -164,7 +164,7 @@ def physical_signals(shot: Shot, t: np.ndarray) -> dict[str, np.ndarray]:
     on = (t >= 0) & (t < shot.duration)
     ramp = np.clip(t / 0.01, 0, 1) * on  # 10 ms rise of the RF and the plasma
     p_fwd = shot.rf_power * ramp
-    bias = -100.0 + 140.0 * np.abs(((t * 1000.0) % 2.0) - 1.0)  # 1 kHz triangle, -100..+40 V
+    bias = -100.0 + 140.0 * np.abs(((t * 1000.0) % 2.0) - 1.0)  # 500 Hz triangle, -100..+40 V
     isat = shot.ion_saturation_current * ramp
     # ion saturation far below V_float, exponential electron current above it, saturating
     electron = np.exp(np.clip((bias - shot.floating_potential) / shot.electron_temperature, -50, 4))

@@ -36,6 +36,9 @@ _ENCODE_AHEAD = 4  # chunks encoding in threads while the next ones are cut
 _BLOSC = {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "blocksize": 0}
 _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 _CRC = CRC32C()
+_METADATA: dict[tuple[str, str], dict[str, Any]] = {}
+_METADATA_KEPT = 10_000
+_SMALL_ARRAY = 1 << 20  # bytes decoded: read as one object, index and chunks together
 _VLEN = VLenUTF8()
 _encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labledger-encode")
 
@@ -395,6 +398,10 @@ class StoredArray(_Array):
         self._per_shard = tuple(s // c for s, c in zip(self.shards, self.chunks))
         self._blosc = _blosc(sharding["codecs"][1]["configuration"], self.dtype.itemsize)
         self._index: dict[tuple[int, ...], np.ndarray | None] = {}
+        # a small array (one chunk's worth) is one small shard: fetch it whole, in one request,
+        # rather than its index and then its chunk (half the round trips, on S3 as on disk)
+        self._small = math.prod(self.shape) * self.dtype.itemsize <= _SMALL_ARRAY
+        self._whole: dict[tuple[int, ...], bytes] = {}
 
     def __getitem__(self, selection: Any) -> Any:
         starts, stops, local, squeeze = _normalize(selection, self.shape)
@@ -419,7 +426,11 @@ class StoredArray(_Array):
             coords = [tuple(r[i] for r, i in zip(ranges, co)) for co in coords]
         located = self._locate(coords)
         wanted = [(coord, key, off, nb) for coord, (key, off, nb) in zip(coords, located) if key]
-        blobs = self.store.read_ranges([(key, off, off + nb) for _, key, off, nb in wanted])
+        if self._whole:
+            whole = [self._whole[self._shard_of(coord)] for coord, *_ in wanted]
+            blobs = [memoryview(w)[off : off + nb] for w, (_, _, off, nb) in zip(whole, wanted)]
+        else:
+            blobs = self.store.read_ranges([(key, off, off + nb) for _, key, off, nb in wanted])
         chunk_size = math.prod(self.chunks)
         scratch = np.empty(chunk_size, self.dtype)
         for (coord, *_), blob in zip(wanted, blobs):
@@ -438,16 +449,20 @@ class StoredArray(_Array):
 
     def _locate(self, coords: list[tuple[int, ...]]) -> list[tuple[str | None, int, int]]:
         """Where each chunk's bytes are: (shard key, offset, length), or no key if never written."""
-        shard_of = [tuple(c // p for c, p in zip(co, self._per_shard)) for co in coords]
+        shard_of = [self._shard_of(co) for co in coords]
         missing = sorted({s for s in shard_of if s not in self._index})
         if missing:
             n_index = 16 * math.prod(self._per_shard) + 4
             keys = [_chunk_key(self.path, s) for s in missing]
+            start = 0 if self._small else -n_index  # the whole object, or its index
             try:
-                blobs = self.store.read_ranges([(k, -n_index, None) for k in keys])
+                blobs = self.store.read_ranges([(k, start, None) for k in keys])
             except FileNotFoundError:  # some shard never written: fetch one by one
-                blobs = [self._maybe_read_tail(k, n_index) for k in keys]
+                blobs = [self._maybe_read_tail(k, start) for k in keys]
             for s, blob in zip(missing, blobs):
+                if blob is not None and self._small:
+                    self._whole[s] = blob
+                    blob = memoryview(blob)[-n_index:]
                 self._index[s] = (
                     None
                     if blob is None
@@ -464,9 +479,12 @@ class StoredArray(_Array):
             found.append((None, 0, 0) if off == _EMPTY else (key, int(off), int(nb)))
         return found
 
-    def _maybe_read_tail(self, key: str, n: int) -> bytes | None:
+    def _shard_of(self, coord: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(c // p for c, p in zip(coord, self._per_shard))
+
+    def _maybe_read_tail(self, key: str, start: int) -> bytes | None:
         try:
-            return self.store.read_range(key, -n, None)
+            return self.store.read_range(key, start, None)
         except FileNotFoundError:
             return None
 
@@ -547,7 +565,7 @@ AnyArray = StoredArray | TextArray | ZarrArray
 
 def open_array(store: ObjectStore, path: str) -> AnyArray:
     """The array stored at ``path``, by the fastest reader that understands its layout."""
-    meta = json.loads(store.read(f"{path}/zarr.json"))
+    meta = _stored_metadata(store, path)
     layout = _layout(meta)
     if layout == "sharded":
         return StoredArray(store, path, meta)
@@ -558,6 +576,19 @@ def open_array(store: ObjectStore, path: str) -> AnyArray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ZarrArray(path, zarr.open_array(store.zarr_store(), path=path, mode="r"))
+
+
+def _stored_metadata(store: ObjectStore, path: str) -> dict[str, Any]:
+    """An array's ``zarr.json``, remembered: a run's arrays never change once written, and
+    their paths hold the run's unique id, so a path read once is known for good."""
+    key = (store.url, path)
+    meta = _METADATA.get(key)
+    if meta is None:
+        meta = json.loads(store.read(f"{path}/zarr.json"))
+        if len(_METADATA) >= _METADATA_KEPT:
+            _METADATA.pop(next(iter(_METADATA)))  # oldest first: dicts keep insertion order
+        _METADATA[key] = meta
+    return meta
 
 
 def _layout(meta: dict[str, Any]) -> str | None:

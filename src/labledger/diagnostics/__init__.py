@@ -1,0 +1,1 @@
+"""Shipped physics models: langmuir, interferometer, rf, coils."""
