@@ -4,7 +4,6 @@ recalibrated at 1250, helium and a larger probe tip from 1260."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,28 +18,18 @@ from labledger.diagnostics.interferometer import Interferometer
 from labledger.diagnostics.langmuir import FitError, LangmuirProbe, ion_mass
 from labledger.diagnostics.rf import RfGenerator
 from labledger.errors import InvalidArgument
-from labledger.sim.campaign import build, record_history
+from labledger.sim.campaign import record_history
 from labledger.sim.testbed import write_shot
-
-SHOTS = [1225, 1233, 1239, 1240, 1249, 1250, 1259, 1260, 1265]
-
-
-@pytest.fixture(scope="module")
-def ishtar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
-    """A small campaign around its events, history recorded as it happened. Read only."""
-    la = ll.init(tmp_path_factory.mktemp("campaign") / "archive")
-    build(la, tmp_path_factory.mktemp("daq"), shots=SHOTS)
-    yield la
-    la.close()
+from tests.conftest import CAMPAIGN_SHOTS
 
 
 def _off(found: float, truth: float) -> float:
     return abs(found / truth - 1)
 
 
-@pytest.mark.parametrize("shot", SHOTS)
-def test_the_models_recover_the_physics_of_each_shot(ishtar: ll.Archive, shot: int) -> None:
-    run = ishtar.runs[shot]
+@pytest.mark.parametrize("shot", CAMPAIGN_SHOTS)
+def test_the_models_recover_the_physics_of_each_shot(campaign: ll.Archive, shot: int) -> None:
+    run = campaign.runs[shot]
     truth, machine = run.metadata, run.machine
     probe = machine.langmuir_probe
     found = probe.analyse()
@@ -55,16 +44,16 @@ def test_the_models_recover_the_physics_of_each_shot(ishtar: ll.Archive, shot: i
     assert _off(machine.field_coils.mean_field(), truth["truth.B_axis"]) < 0.02
 
 
-def test_the_models_are_found_through_their_entry_points(ishtar: ll.Archive) -> None:
-    machine = ishtar.runs[1225].machine
+def test_the_models_are_found_through_their_entry_points(campaign: ll.Archive) -> None:
+    machine = campaign.runs[1225].machine
     assert isinstance(machine.langmuir_probe, LangmuirProbe)
     assert isinstance(machine.interferometer, Interferometer)
     assert isinstance(machine.rf_generator, RfGenerator)
     assert isinstance(machine.field_coils, FieldCoils)
 
 
-def test_the_ion_mass_follows_the_gas_change(ishtar: ll.Archive) -> None:
-    argon, helium = ishtar.runs[1259], ishtar.runs[1260]
+def test_the_ion_mass_follows_the_gas_change(campaign: ll.Archive) -> None:
+    argon, helium = campaign.runs[1259], campaign.runs[1260]
     assert argon.machine.langmuir_probe.gas == "Ar"
     assert helium.machine.langmuir_probe.gas == "He"
     assert argon.machine.langmuir_probe.ion_mass == pytest.approx(39.948 * AMU)
@@ -75,24 +64,24 @@ def test_the_ion_mass_follows_the_gas_change(ishtar: ll.Archive) -> None:
         assert run.machine.langmuir_probe.gas == gas
 
 
-def test_the_probe_area_follows_the_tip_swap(ishtar: ll.Archive) -> None:
-    assert ishtar.runs[1259].machine.langmuir_probe.property("area", "mm^2") == 2.0
-    assert ishtar.runs[1260].machine.langmuir_probe.property("area", "mm^2") == 3.0
+def test_the_probe_area_follows_the_tip_swap(campaign: ll.Archive) -> None:
+    assert campaign.runs[1259].machine.langmuir_probe.property("area", "mm^2") == 2.0
+    assert campaign.runs[1260].machine.langmuir_probe.property("area", "mm^2") == 3.0
 
 
-def test_an_unknown_gas_is_named(ishtar: ll.Archive) -> None:
+def test_an_unknown_gas_is_named(campaign: ll.Archive) -> None:
     with pytest.raises(InvalidArgument, match="Unobtainium"):
         ion_mass("Unobtainium")
     assert ion_mass("argon") == ion_mass("Ar") == ion_mass("ar")
-    run = ishtar.runs[1233]
+    run = campaign.runs[1233]
     run.metadata["gas"] = "Unobtainium"
     unknown = r"run 1233 \(its metadata\): unknown gas 'Unobtainium'.*Ar"
     with pytest.raises(InvalidArgument, match=unknown):
         run.machine.langmuir_probe.density()
 
 
-def test_the_characteristic_and_the_density_trace(ishtar: ll.Archive) -> None:
-    run = ishtar.runs[1250]
+def test_the_characteristic_and_the_density_trace(campaign: ll.Archive) -> None:
+    run = campaign.runs[1250]
     truth, probe = run.metadata, run.machine.langmuir_probe
     curve = probe.characteristic()
     assert curve.dims == ("bias",) and curve.attrs["units"] == "A"
@@ -111,8 +100,8 @@ def test_the_characteristic_and_the_density_trace(ishtar: ll.Archive) -> None:
     assert windowed == pytest.approx(probe.temperature(), rel=0.02)
 
 
-def test_time_series_and_reflection(ishtar: ll.Archive) -> None:
-    run = ishtar.runs[1240]
+def test_time_series_and_reflection(campaign: ll.Archive) -> None:
+    run = campaign.runs[1240]
     truth, machine = run.metadata, run.machine
     nl = machine.interferometer.line_density()
     assert nl.attrs["units"] == "m^-2" and float(nl.sel(time=-0.05, method="nearest")) < 1e15

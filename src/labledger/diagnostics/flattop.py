@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from labledger.errors import InvalidArgument
-from labledger.machine.units import registry
+from labledger.machine.units import factor
 
 if TYPE_CHECKING:
     import xarray
@@ -81,13 +81,12 @@ def in_units(signal: xarray.DataArray, unit: str) -> np.ndarray:
     if not have or have == unit:
         return values
     try:
-        factor = registry().Quantity(1.0, have).to(unit).magnitude
-    except Exception:
+        return values * factor(have, unit)
+    except ValueError:
         raise InvalidArgument(
             f"{signal.name} is in {have}, which cannot be expressed in {unit}; fix its unit in "
             "the testbed description"
         ) from None
-    return values * factor
 
 
 def on_flattop(

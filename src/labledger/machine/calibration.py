@@ -27,7 +27,7 @@ import numpy as np
 from labledger.catalog import CalibrationRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.machine.units import check_unit, registry
-from labledger.machine.validity import covers, start_of
+from labledger.machine.validity import covers, since, start_of
 
 if TYPE_CHECKING:
     from labledger.machine.logs import Logs
@@ -84,10 +84,7 @@ class Calibration:
 
     @property
     def valid_from(self) -> str:
-        start = start_of(self.from_run, self.from_time)
-        if start is None:
-            return "always"
-        return f"from run {start}" if isinstance(start, int) else f"from {start.isoformat()}"
+        return since(self.from_run, self.from_time)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -26,7 +26,7 @@ from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
 from labledger.machine.description import Description, DescriptionError, check_port, load
 from labledger.machine.logs import Logs, Snapshot
-from labledger.machine.validity import after, covers, start_of, validity
+from labledger.machine.validity import after, covers, since, start_of, validity
 
 if TYPE_CHECKING:
     from labledger.runs import Run, Runs
@@ -54,10 +54,7 @@ class Change:
 
     @property
     def valid_from(self) -> str:
-        start = start_of(self.from_run, self.from_time)
-        if start is None:
-            return "always"
-        return f"from run {start}" if isinstance(start, int) else f"from {start.isoformat()}"
+        return since(self.from_run, self.from_time)
 
     @property
     def summary(self) -> str:

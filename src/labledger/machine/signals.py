@@ -36,7 +36,7 @@ from labledger.machine.calibration import (
 )
 from labledger.machine.configuration import Configuration, latest, resolve
 from labledger.machine.logs import Logs, Snapshot
-from labledger.machine.units import same_dimension
+from labledger.machine.units import factor, same_dimension
 from labledger.machine.validity import covers, start_of, validity
 
 if TYPE_CHECKING:
@@ -341,17 +341,15 @@ class _Resolver:
         return found
 
     def _convert(self, found: Values, unit: str, what: str) -> Values:
-        from labledger.machine.units import registry
-
         try:
-            factor = registry().Quantity(1.0, found.unit).to(unit).magnitude
-        except Exception:
+            scale = factor(found.unit, unit)
+        except ValueError:
             raise CalibrationError(
                 f"run {self.run.number}: {what} comes out in {found.unit}, which cannot be "
                 f"expressed in {unit}; fix the calibration's unit"
             ) from None
-        if factor != 1.0:
-            found.values = found.values * factor
+        if scale != 1.0:
+            found.values = found.values * scale
         found.unit = unit
         return found
 

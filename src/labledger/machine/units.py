@@ -59,3 +59,15 @@ def quantity(value: Any) -> Any:
 def same_dimension(unit: str, other: str) -> bool:
     """Whether values in ``unit`` can be expressed in ``other``."""
     return registry().Unit(unit).dimensionality == registry().Unit(other).dimensionality
+
+
+def factor(unit: str, to: str) -> float:
+    """What a value in ``unit`` is multiplied by to be in ``to``; ``ValueError`` if it cannot.
+
+    >>> factor("mA", "A")
+    0.001
+    """
+    try:
+        return float(registry().Quantity(1.0, unit).to(to).magnitude)
+    except Exception:  # pint raises a zoo of types: unknown units, other dimensions
+        raise ValueError(f"a value in {unit} cannot be expressed in {to}") from None

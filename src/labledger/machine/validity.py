@@ -44,11 +44,13 @@ def start_of(from_run: int | None, from_time: datetime | None) -> Point | None:
     return from_run if from_run is not None else from_time
 
 
-def split(point: Point | None) -> tuple[int | None, datetime | None]:
-    """``(from_run, from_time)`` columns of a point."""
-    if point is None:
-        return None, None
-    return (point, None) if isinstance(point, int) else (None, point)
+def since(from_run: int | None, from_time: datetime | None) -> str:
+    """A validity's start in words: "from run 1240", "from 2026-11-05T00:00:00+00:00",
+    "always"."""
+    start = start_of(from_run, from_time)
+    if start is None:
+        return "always"
+    return f"from run {start}" if isinstance(start, int) else f"from {start.isoformat()}"
 
 
 def validity(from_run: Any = None, from_time: Any = None) -> tuple[int | None, datetime | None]:
