@@ -367,3 +367,14 @@ def test_calibration_versions_and_validity(described: ll.Archive) -> None:
     )
     with pytest.raises(NotFound, match="did you mean .*langmuir_i"):
         described.calibrations.list("langmuir_j")
+
+
+def test_importing_labledger_leaves_the_machine_libraries_unloaded() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, labledger; print(sorted({'pint', 'pydantic', 'matplotlib', 'yaml'} & set(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -21,15 +21,15 @@ from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
 from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ingest import IngestResult, plan
-from labledger.machine.calibration import Calibrations
-from labledger.machine.configuration import ConfigHistory
-from labledger.machine.logs import Logs
-from labledger.machine.signals import record_calibration
 from labledger.runs import Run, Runs
 from labledger.store import ObjectStore
 
 if TYPE_CHECKING:
     import xarray
+
+    from labledger.machine.calibration import Calibrations
+    from labledger.machine.configuration import ConfigHistory
+    from labledger.machine.logs import Logs
 
 CONFIG = "labledger.toml"
 DEFAULT_CATALOG = "catalog.sqlite"
@@ -52,10 +52,31 @@ class Archive:
         self.store = store
         self.path = path
         self.runs = Runs(self)
-        self._logs = Logs(catalog)
-        self.config = ConfigHistory(self._logs, self.runs)
-        self.calibrations = Calibrations(
-            self._logs, functools.partial(record_calibration, catalog, self._logs)
+
+    # the machine is imported when first used: a listing of runs need not load pint or pydantic
+
+    @functools.cached_property
+    def _logs(self) -> Logs:
+        from labledger.machine.logs import Logs
+
+        return Logs(self.catalog)
+
+    @functools.cached_property
+    def config(self) -> ConfigHistory:
+        """The testbed's configuration history: ``at(run)``, ``diff(a, b)``, ``log()``,
+        ``load(file)``, ``wire({...})``."""
+        from labledger.machine.configuration import ConfigHistory
+
+        return ConfigHistory(self._logs, self.runs)
+
+    @functools.cached_property
+    def calibrations(self) -> Calibrations:
+        """The calibrations: ``["name@N"]``, ``list()``, ``add(...)``, ``for_run(...)``."""
+        from labledger.machine.calibration import Calibrations
+        from labledger.machine.signals import record_calibration
+
+        return Calibrations(
+            self._logs, functools.partial(record_calibration, self.catalog, self._logs)
         )
 
     def __repr__(self) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pint
+if TYPE_CHECKING:
+    import pint
 
 _QUANTITY = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[^\d\s.eE+-]")
 
@@ -19,6 +20,8 @@ _QUANTITY = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[^\d\s.eE+-
 @functools.cache
 def registry() -> pint.UnitRegistry:
     """The package's unit registry (built once: it takes a tenth of a second)."""
+    import pint
+
     return pint.UnitRegistry()
 
 
@@ -28,6 +31,8 @@ def check_unit(text: str) -> str:
     >>> check_unit("mm^2")
     'mm^2'
     """
+    import pint
+
     try:
         registry().Unit(text)
     except (pint.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError, TypeError):
