@@ -160,6 +160,7 @@ def test_the_demo_and_the_machine_commands(tmp_path: Path) -> None:
     [
         (["signal", "1234", "Langmuir_j"], "no signal 'Langmuir_j'; did you mean"),
         (["signal", "1234", "Langmuir_I", "--plot", "i.jpg"], "--plot writes a PNG"),
+        (["signal", "1234", "Langmuir_I", "--start", "0.3", "--stop", "0.1"], "start is after"),
         (["signal", "1234", "Langmuir_I", "--calibration", "langmuir_i@7"], "no calibration"),
         (["config", "diff", "1234", "99999"], "run 99999 does not exist"),
         (["config", "wire", "Langmuir_I=PXI M6251/ai99", "--reason", "x"], "no port 'ai99'"),

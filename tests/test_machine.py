@@ -145,6 +145,19 @@ def test_unknown_signal_names_suggest_close_matches(campaign: ll.Archive) -> Non
         campaign.runs[1233].signal("Langmuir_i")
 
 
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [((0.2, 0.1), "the start is after the stop"), (("a", "b"), "give \\(start, stop\\) in s")],
+)
+def test_a_bad_time_window_is_refused(
+    campaign: ll.Archive, window: tuple[object, object], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        campaign.runs[1233].signal("RF_Pfwd", time=window)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=message):
+        campaign.signals(["RF_Pfwd"], runs=campaign.runs[1233:1234], time=window)  # type: ignore[arg-type]
+
+
 def test_a_calibration_that_yields_nan_is_flagged_not_hidden(tmp_path: Path) -> None:
     with ll.init(tmp_path / "a") as la:
         record_history(la, upto=1230)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labledger.catalog import CalibrationRow
-from labledger.errors import DataWarning, NotFound
+from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.formats.tdms import daq_scaling
 from labledger.ids import author
 from labledger.machine.calibration import (
@@ -223,7 +223,8 @@ class _Resolver:
     def __init__(
         self, run: Run, snapshot: Snapshot, config: Configuration, time: TimeWindow | None
     ):
-        self.run, self.snapshot, self.config, self.time = run, snapshot, config, time
+        self.run, self.snapshot, self.config = run, snapshot, config
+        self.time = _window(time)
 
     def value(self, name: str, label: str | None, stack: tuple[str, ...]) -> Values:
         spec = self.config.description.signals.get(name)
@@ -362,6 +363,19 @@ class _Resolver:
             f"run {self.run.number} has no signal {name!r}{hint} (the testbed description "
             f"names {len(known)}; list them with `labledger config show --run {self.run.number}`)"
         )
+
+
+def _window(time: Any) -> TimeWindow | None:
+    """A time window as given, checked: two times in s (either may be None), in order."""
+    if time is None:
+        return None
+    try:
+        t0, t1 = (None if t is None else float(t) for t in time)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"time={time!r}: give (start, stop) in s, e.g. (0.1, 0.2)") from None
+    if t0 is not None and t1 is not None and t0 > t1:
+        raise InvalidArgument(f"time=({t0:g}, {t1:g}): the start is after the stop")
+    return t0, t1
 
 
 def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
