@@ -392,3 +392,55 @@ def test_importing_labledger_leaves_the_machine_libraries_unloaded() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_wiring_change_is_checked_wherever_it_lands(described: ll.Archive) -> None:
+    described.config.wire({"Langmuir_I": "PXI M6251/ai11"}, from_run=1240, reason="moved")
+    # from 1235 Pressure on ai11 is free, but from 1240 Langmuir_I is there too
+    _refused(
+        described,
+        DescriptionError,
+        r"from run 1240 PXI M6251/ai11 would carry both",
+        lambda: described.config.wire({"Pressure": "PXI M6251/ai11"}, from_run=1235, reason="x"),
+    )
+
+
+def test_a_wiring_change_onto_a_device_only_a_later_description_has(
+    described: ll.Archive, tmp_path: Path
+) -> None:
+    text = DESCRIPTION.read_text().replace(
+        "devices:\n", "devices:\n  NEW DAQ: {ports: [ai0, ai1]}\n", 1
+    )
+    later = tmp_path / "later.yaml"
+    later.write_text(text)
+    described.config.load(later, from_run=1300, reason="a new card")
+    _refused(
+        described,
+        DescriptionError,
+        r"unknown device 'NEW DAQ'.*for run 0",
+        lambda: described.config.wire({"Trigger": "NEW DAQ/ai0"}, from_run=0, reason="x"),
+    )
+    # and for runs where the new card is described, the same change is fine
+    change = described.config.wire({"Trigger": "NEW DAQ/ai0"}, from_run=1300, reason="x")
+    assert change.version == 3
+
+
+def test_two_changes_checked_against_the_same_history_record_only_one(
+    described: ll.Archive,
+) -> None:
+    from datetime import UTC, datetime
+
+    from labledger.catalog import ConfigChangeRow
+    from labledger.errors import Conflict
+
+    def change() -> ConfigChangeRow:
+        now = datetime.now(UTC)
+        return ConfigChangeRow(
+            kind="wiring", payload={"wiring": {}}, from_run=None, from_time=None,
+            author="t", reason="r", created=now,
+        )  # fmt: skip
+
+    described.catalog.append_config_change(change(), expected=1)
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        described.catalog.append_config_change(change(), expected=1)
+    assert [c.version for c in described.config.log()] == [1, 2]

@@ -140,6 +140,9 @@ class ConfigChangeRow(Base):
     __tablename__ = "config_changes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
+    # the version it was checked against: unique, so of two changes checked against the same
+    # history only the first is recorded, on PostgreSQL as on SQLite
+    after: Mapped[int] = mapped_column(Integer, unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     from_run: Mapped[int | None] = mapped_column(BigInteger)
     from_time: Mapped[datetime | None] = mapped_column()

@@ -195,6 +195,17 @@ def resolve(snapshot: Snapshot, number: int, started: datetime, stamp: int | Non
     return config
 
 
+def _trial(
+    snapshot: Snapshot, wiring: dict[str, str | None], start_run: int | None, start_time: Any
+) -> ConfigChangeRow:
+    """A wiring entry as it would be appended, to check what it would make of the history."""
+    newest = snapshot.changes[-1].id if snapshot.changes else 0
+    return ConfigChangeRow(
+        id=newest + 1, kind="wiring", payload={"wiring": wiring}, from_run=start_run,
+        from_time=start_time,
+    )  # fmt: skip
+
+
 def parsed(snapshot: Snapshot, row: ConfigChangeRow) -> Description:
     """The description a log entry loaded, parsed once per snapshot."""
     key = ("description", row.id)
@@ -262,34 +273,42 @@ class ConfigHistory:
         Refused, with nothing recorded, for an unknown signal, device or port, or a port that
         would carry two signals."""
         snapshot = self._logs.current()
-        description = latest(snapshot)
-        if description is None:
+        if latest(snapshot) is None:
             raise NotFound("load a testbed description before wiring signals")
         if not wiring:
             raise InvalidArgument("a wiring change names at least one signal and its port")
         for signal, port in wiring.items():
-            if signal not in description.signals:
-                raise DescriptionError(
-                    f"wiring: signal {signal!r} is not among the described signals"
+            if not isinstance(signal, str) or not (port is None or isinstance(port, str)):
+                raise InvalidArgument(
+                    f"wiring {signal!r}: {port!r}: give signal names and 'device/port' text "
+                    "(None unwires)"
                 )
-            why = port is not None and check_port(description, port)
-            if why:
-                raise DescriptionError(f"wiring {signal} -> {port}: {why}")
         start_run, start_time = validity(from_run, from_time)
-        number = start_run if start_run is not None else MAX_RUN_NUMBER
-        started = start_time or self._started(start_run)
-        current = resolve(snapshot, number, started, None).wiring if snapshot.changes else {}
-        after_change = {**current, **wiring}
-        by_port: dict[str, str] = {}
-        for signal, port in sorted(after_change.items(), key=lambda sp: sp[0] not in wiring):
-            if port is None:
-                continue
-            if port in by_port:
-                raise DescriptionError(
-                    f"wiring {by_port[port]} -> {port}: {port} would carry both {by_port[port]} "
-                    f"and {signal}; move or unwire {signal} in the same change"
-                )
-            by_port[port] = signal
+        trial = Snapshot(
+            snapshot.version, [*snapshot.changes, _trial(snapshot, wiring, start_run, start_time)]
+        )
+        # check the change wherever the configuration it lands in may differ: at its start,
+        # and at every later start of another entry or of a description's wiring period
+        for i, (number, started) in enumerate(self._boundaries(snapshot, start_run, start_time)):
+            config = resolve(trial, number, started, None)
+            where = f"run {number}" if start_time is None else started.isoformat()
+            d = config.description
+            for signal, port in wiring.items():
+                if i == 0 and signal not in d.signals:
+                    raise DescriptionError(
+                        f"wiring: signal {signal!r} is not among the described signals"
+                    )
+                why = port is not None and check_port(d, port)
+                if why:
+                    raise DescriptionError(f"wiring {signal} -> {port}: {why}, for {where}")
+            by_port: dict[str, str] = {}
+            for signal, port in sorted(config.wiring.items(), key=lambda sp: sp[0] not in wiring):
+                if port in by_port:
+                    raise DescriptionError(
+                        f"wiring {by_port[port]} -> {port}: from {where} {port} would carry both "
+                        f"{by_port[port]} and {signal}; move or unwire {signal} in the same change"
+                    )
+                by_port[port] = signal
         return self._append("wiring", {"wiring": wiring}, reason, from_run, from_time)
 
     def _append(
@@ -309,7 +328,30 @@ class ConfigHistory:
             created=datetime.now(UTC),
         )
         catalog = self._runs._archive.catalog
-        return Change.from_row(catalog.append_config_change(row, expected=snapshot.version[0]))
+        newest = snapshot.changes[-1].id if snapshot.changes else 0
+        return Change.from_row(catalog.append_config_change(row, expected=newest))
+
+    def _boundaries(
+        self, snapshot: Snapshot, start_run: int | None, start_time: datetime | None
+    ) -> list[tuple[int, datetime]]:
+        """``(number, started)`` of the runs where the configuration may change, from a start
+        on: the start, and each later start or end of an entry or a wiring period of its kind."""
+        if start_time is not None:
+            points: set[Any] = {start_time}
+        else:
+            points = {start_run or 0}
+        start = start_time if start_time is not None else (start_run or 0)
+        for row in snapshot.changes:
+            points.add(row.from_time if start_time is not None else row.from_run)
+            if row.kind == "description":
+                d = parsed(snapshot, row)
+                points.update(p.start for s in d.wiring for p in d.periods(s))
+                points.update(p.until for s in d.wiring for p in d.periods(s))
+        kind = datetime if start_time is not None else int
+        later = sorted(p for p in points if isinstance(p, kind) and p >= start)  # type: ignore[operator]
+        if start_time is not None:
+            return [(MAX_RUN_NUMBER, t) for t in later]
+        return [(n, self._started(n)) for n in later]
 
     def _run(self, run: int | str | Run) -> Run:
         from labledger.runs import Run

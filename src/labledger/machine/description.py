@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from labledger.errors import BadInput
+from labledger.errors import BadInput, NotFound
 from labledger.machine.units import check_unit, quantity
 from labledger.machine.validity import Point, overlaps, parse_point
 
@@ -143,6 +143,8 @@ class Description(_Strict):
     def channel(self, port: str) -> str:
         """The run's channel key for ``port`` ("device/port")."""
         device, _, name = port.rpartition("/")
+        if device not in self.devices:
+            raise NotFound(f"{port}: the testbed description has no device {device!r}")
         return self.devices[device].channel.format(device=device, port=name)
 
 

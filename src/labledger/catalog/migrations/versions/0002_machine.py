@@ -23,6 +23,7 @@ def upgrade() -> None:
         "config_changes",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("after", sa.Integer(), nullable=False, unique=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("from_run", sa.BigInteger(), nullable=True),
         sa.Column("from_time", sa.DateTime(timezone=True), nullable=True),
