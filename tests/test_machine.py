@@ -332,6 +332,10 @@ def test_swapping_two_signals_in_one_change_is_allowed(described: ll.Archive) ->
         ({"kind": "table", "x": [0, 1], "y": [0, 1, 2]}, r"2 x points but 3 y points"),
         ({"kind": "polynomial", "coefficients": []}, r"at least 1"),
         ({"kind": "spline", "gain": 1}, r"unknown calibration kind 'spline'"),
+        ({"kind": "expression", "expression": "5"}, r"reads no signal"),
+        ({"kind": "expression", "expression": "RF_Pfwd * 9**9**9"}, r"overflows"),
+        ({"kind": "linear", "gain": 1, "unit": "A"}, r"yields A, but makes P_inj, which is in W"),
+        ({"kind": "linear", "gain": 1, "unit": " "}, r"give the unit"),
         ({"kind": "linear", "gain": 1, "unit": "furlong/fortnightx"}, r"not a unit pint knows"),
     ],
 )
@@ -345,6 +349,21 @@ def test_a_bad_calibration_is_refused(
         message,
         lambda: described.calibrations.add("p_inj", reason="new", **params),  # type: ignore[arg-type]
     )
+
+
+@pytest.mark.parametrize("name", ["Ω", "1st", "a" * 129, "has space"])
+def test_a_calibration_name_must_be_a_plain_name(described: ll.Archive, name: str) -> None:
+    _refused(
+        described,
+        CalibrationError,
+        "letters, digits and _",
+        lambda: described.calibrations.add(name, gain=1.0, unit="W", reason="x"),
+    )
+
+
+def test_a_signal_is_read_only_under_its_own_calibration(campaign: ll.Archive) -> None:
+    with pytest.raises(InvalidArgument, match="coil_i@1 is a version of coil_i, not of"):
+        campaign.runs[1233].signal("Langmuir_I", calibration="coil_i@1")
 
 
 def test_a_cycle_through_several_calibrations_is_refused(described: ll.Archive) -> None:

@@ -73,11 +73,8 @@ class Archive:
     def calibrations(self) -> Calibrations:
         """The calibrations: ``["name@N"]``, ``list()``, ``add(...)``, ``for_run(...)``."""
         from labledger.machine.calibration import Calibrations
-        from labledger.machine.signals import record_calibration
 
-        return Calibrations(
-            self._logs, functools.partial(record_calibration, self.catalog, self._logs)
-        )
+        return Calibrations(self._logs, self.catalog)
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path else self.catalog.display_url

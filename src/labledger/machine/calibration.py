@@ -15,28 +15,34 @@ new version, and every version stays readable.
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import itertools
 import math
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from labledger.catalog import CalibrationRow
 from labledger.errors import InvalidArgument, NotFound
-from labledger.machine.units import check_unit, registry
-from labledger.machine.validity import covers, since, start_of
+from labledger.ids import author
+from labledger.machine.configuration import parsed
+from labledger.machine.units import check_unit, registry, same_dimension
+from labledger.machine.validity import covers, since, start_of, validity
 
 if TYPE_CHECKING:
-    from labledger.machine.logs import Logs
+    from labledger.catalog import Catalog
+    from labledger.machine.logs import Logs, Snapshot
 
 KINDS = ("linear", "polynomial", "table", "expression")
 FUNCTIONS = {
     name: getattr(np, name)
     for name in ("sqrt", "exp", "log", "log10", "abs", "sin", "cos", "tan", "arctan", "arctan2")
 }
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
 
 
@@ -141,6 +147,8 @@ def check(kind: str, params: dict[str, Any], unit: str) -> dict[str, Any]:
     if kind not in KINDS:
         raise CalibrationError(f"unknown calibration kind {kind!r}; use one of {', '.join(KINDS)}")
     try:
+        if not isinstance(unit, str) or not unit.strip():
+            raise ValueError("give the unit the calibration yields, e.g. A, W, m^-3")
         check_unit(unit)
     except ValueError as exc:
         raise CalibrationError(f"unit: {exc}") from None
@@ -174,7 +182,10 @@ def check(kind: str, params: dict[str, Any], unit: str) -> dict[str, Any]:
         out["x"], out["y"] = x, y
     else:
         text = str(given["expression"])
-        _parse(text)
+        if not expression_names(text):
+            raise CalibrationError(
+                f"expression {text!r} reads no signal: a constant is not a calibration"
+            )
         out["expression"] = text
     return out
 
@@ -192,6 +203,8 @@ def expression_unit(calibration: Calibration, units: dict[str, str]) -> str:
     text = calibration.params["expression"]
     try:
         return _expression_unit(text, tuple(units.items()))
+    except OverflowError:
+        raise CalibrationError(f"{calibration.label}: {text!r}: a number in it overflows") from None
     except Exception as exc:
         raise CalibrationError(
             f"{calibration.label}: {text!r} does not combine the units of its signals "
@@ -210,7 +223,14 @@ def _expression_unit(text: str, units: tuple[tuple[str, str], ...]) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(text: str) -> Any:
-    return compile(_parse(text), "<expression>", "eval")
+    # integers become floats: 9**9**9 overflows at once instead of computing for ever
+    tree = _Floats().visit(_parse(text))
+    return compile(ast.fix_missing_locations(tree), "<expression>", "eval")
+
+
+class _Floats(ast.NodeTransformer):
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        return ast.copy_location(ast.Constant(float(node.value)), node)
 
 
 def _parse(text: str) -> ast.Expression:
@@ -255,54 +275,63 @@ def _numbers(values: Any, name: str, least: int) -> list[float]:
     return numbers
 
 
+def by_label(snapshot: Snapshot, label: str) -> Calibration:
+    """The calibration version ``name@N``."""
+    name, _, version = label.partition("@")
+    found = snapshot.calibrations
+    if name not in found:
+        raise NotFound(_unknown(name, found))
+    versions = ", ".join(f"{name}@{r.version}" for r in found[name])
+    rows = [r for r in found[name] if version.isdigit() and r.version == int(version)]
+    if not rows:
+        raise NotFound(f"no calibration {label!r}: write name@N (there are {versions})")
+    return Calibration.from_row(rows[0])
+
+
+def in_force(snapshot: Snapshot, name: str, number: int, started: datetime) -> Calibration | None:
+    """The version of ``name`` in force for a run: the newest whose validity has begun by then
+    (a correction dated back supersedes what came before it, for the runs it covers)."""
+    rows = [
+        r
+        for r in snapshot.calibrations.get(name, [])
+        if covers(start_of(r.from_run, r.from_time), None, number, started)
+    ]
+    return Calibration.from_row(max(rows, key=lambda r: r.version)) if rows else None
+
+
 class Calibrations:
     """An archive's calibrations: ``la.calibrations["langmuir_i@2"]``, ``list()``, ``add()``,
     and :meth:`for_run`, the version in force for a run."""
 
-    def __init__(self, logs: Logs, add: Any):
+    def __init__(self, logs: Logs, catalog: Catalog):
         self._logs = logs
-        self._add = add  # the archive's recorder: checks against the machine, then appends
+        self._catalog = catalog
 
     def list(self, name: str | None = None) -> list[Calibration]:
         """Every version of every calibration (or of ``name``), by name and version."""
         found = self._logs.current().calibrations
         if name is not None and name not in found:
-            raise NotFound(self._unknown(name, found))
+            raise NotFound(_unknown(name, found))
         rows = found[name] if name else [r for rows in found.values() for r in rows]
         return [Calibration.from_row(r) for r in rows]
 
     def __getitem__(self, label: str) -> Calibration:
-        name, _, version = label.partition("@")
-        found = self._logs.current().calibrations
-        if name not in found:
-            raise NotFound(self._unknown(name, found))
-        if not version.isdigit():
-            raise NotFound(
-                f"{label!r}: name a version as {name}@N (versions 1..{len(found[name])})"
-            )
-        rows = [r for r in found[name] if r.version == int(version)]
-        if not rows:
-            raise NotFound(f"{name} has no version {version} (versions 1..{len(found[name])})")
-        return Calibration.from_row(rows[0])
+        return by_label(self._logs.current(), label)
 
     def for_run(self, name: str, number: int, started: datetime) -> Calibration:
         """The version in force for a run: the newest whose validity has begun by then."""
-        found = self._logs.current().calibrations
-        rows = [
-            r
-            for r in found.get(name, [])
-            if covers(start_of(r.from_run, r.from_time), None, number, started)
-        ]
-        if not rows:
-            if name in found:
-                first = Calibration.from_row(found[name][0])
+        snapshot = self._logs.current()
+        found = in_force(snapshot, name, number, started)
+        if found is None:
+            if name in snapshot.calibrations:
+                first = Calibration.from_row(snapshot.calibrations[name][0])
                 raise NotFound(
                     f"no version of calibration {name} is in force for run {number} "
                     f"(version 1 is {first.valid_from}); read it with an explicit "
                     f"calibration='{name}@N' or add one valid from earlier"
                 )
-            raise NotFound(self._unknown(name, found))
-        return Calibration.from_row(max(rows, key=lambda r: r.version))
+            raise NotFound(_unknown(name, snapshot.calibrations))
+        return found
 
     def add(
         self,
@@ -317,13 +346,104 @@ class Calibrations:
     ) -> Calibration:
         """Record a new version of ``name`` (version 1 if it is new). ``params`` by kind:
         ``gain``, ``offset``; ``coefficients``; ``x``, ``y``; ``expression``; and ``input``
-        to chain onto another signal. Refused, with nothing recorded, if it cannot work:
-        unknown signals, a cycle, units that do not combine, numbers that are not finite."""
-        return self._add(name, kind, unit, reason, from_run, from_time, params)
+        to chain onto another signal. Refused, with nothing recorded, if it cannot work: a
+        unit that is not the dimension of the signals it makes, unknown signals, a cycle,
+        units that do not combine, numbers that are not finite."""
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise CalibrationError(
+                f"calibration name {name!r}: letters, digits and _, at most 128, not a digit first"
+            )
+        if not reason or not reason.strip():
+            raise CalibrationError("say why: a calibration needs a reason")
+        checked = check(kind, params, unit)
+        start_run, start_time = validity(from_run, from_time)
+        now = datetime.now(UTC)
+        new = Calibration(
+            name, 0, kind, checked, unit, start_run, start_time, author(), reason, now
+        )
+        snapshot = self._logs.current()
+        _check_against_machine(new, snapshot)
+        row = CalibrationRow(
+            name=name,
+            version=0,
+            kind=kind,
+            params=checked,
+            unit=unit,
+            from_run=start_run,
+            from_time=start_time,
+            author=new.author,
+            reason=reason.strip(),
+            created=now,
+        )
+        return Calibration.from_row(self._catalog.append_calibration(row))
 
-    def _unknown(self, name: str, found: dict[str, Any]) -> str:
-        import difflib
 
-        close = difflib.get_close_matches(name, list(found), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return f"no calibration is named {name!r}{hint} (list them with `labledger calib list`)"
+def _check_against_machine(new: Calibration, snapshot: Snapshot) -> None:
+    """Against every description recorded: the signals made by this calibration must be of its
+    unit's dimension; an expression's or chain's inputs must be described signals, must not
+    lead back to the signal itself, and their units must combine into the calibration's."""
+    descriptions = [parsed(snapshot, r) for r in snapshot.changes if r.kind == "description"]
+    if new.inputs and not descriptions:
+        raise CalibrationError(
+            f"{new.name}: load a testbed description first; it names the signals "
+            f"{', '.join(new.inputs)} are checked against"
+        )
+    for i, description in enumerate(descriptions):
+        # the newest description, and every older one with a signal this calibration makes
+        if i == len(descriptions) - 1 or any(
+            spec.calibration == new.name for spec in description.signals.values()
+        ):
+            _check_in(new, description.signals, snapshot)
+
+
+def _check_in(new: Calibration, signals: dict[str, Any], snapshot: Snapshot) -> None:
+    """The checks of :func:`_check_against_machine` in one description's signals."""
+    users = [s for s, spec in signals.items() if spec.calibration == new.name]
+    for signal in users:
+        unit = signals[signal].unit
+        if unit and not same_dimension(new.unit, unit):
+            raise CalibrationError(
+                f"{new.name}: yields {new.unit}, but makes {signal}, which is in {unit}"
+            )
+    for n in new.inputs:
+        if n not in signals:
+            close = difflib.get_close_matches(n, list(signals), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise CalibrationError(f"{new.name}: {n!r} is not a signal of the testbed{hint}")
+
+    def calibration_of(signal: str) -> Calibration | None:
+        name = signals[signal].calibration
+        if name == new.name:
+            return new
+        rows = snapshot.calibrations.get(name or "", [])
+        return Calibration.from_row(rows[-1]) if rows else None
+
+    def unit_of(signal: str, path: tuple[str, ...]) -> str | None:
+        if signal in path:
+            raise CalibrationError(
+                f"{new.name}: forms a cycle: {' -> '.join([*path, signal])}; a signal "
+                "cannot be computed from itself"
+            )
+        cal = calibration_of(signal)
+        if cal is None:
+            return signals[signal].unit
+        for n in cal.inputs:
+            if n not in signals:
+                return None  # an older calibration's input that this description dropped
+            unit_of(n, (*path, signal))
+        return signals[signal].unit or cal.unit
+
+    for signal in users or [None]:
+        units = {n: unit_of(n, (signal,) if signal else ()) for n in new.inputs}
+        if new.kind == "expression" and all(units.values()):
+            unit = expression_unit(new, {n: u for n, u in units.items() if u})
+            if not same_dimension(unit, new.unit):
+                raise CalibrationError(
+                    f"{new.name}: {new.params['expression']!r} yields {unit}, not {new.unit}"
+                )
+
+
+def _unknown(name: str, found: dict[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(found), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"no calibration is named {name!r}{hint} (list them with `labledger calib list`)"

@@ -19,25 +19,22 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labledger.catalog import CalibrationRow
 from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.formats.tdms import daq_scaling
-from labledger.ids import author
 from labledger.machine.calibration import (
     Calibration,
     CalibrationError,
-    check,
+    by_label,
     expression_unit,
+    in_force,
 )
-from labledger.machine.configuration import Configuration, latest, resolve
+from labledger.machine.configuration import Configuration, resolve
 from labledger.machine.logs import Logs, Snapshot
-from labledger.machine.units import factor, same_dimension
-from labledger.machine.validity import covers, start_of, validity
+from labledger.machine.units import factor
 
 if TYPE_CHECKING:
     import xarray
@@ -254,31 +251,28 @@ class _Resolver:
         return found
 
     def _calibration(self, name: str, default: str | None, label: str | None) -> Calibration | None:
-        calibrations = self.snapshot.calibrations
         if label is not None:
-            base, _, version = label.partition("@")
-            rows = [r for r in calibrations.get(base, []) if str(r.version) == version]
-            if not rows:
-                known = ", ".join(f"{base}@{r.version}" for r in calibrations.get(base, []))
-                raise NotFound(
-                    f"no calibration {label!r}"
-                    + (f" (there are {known})" if known else " (write it as name@version)")
+            found = by_label(self.snapshot, label)
+            if found.name != default:
+                raise InvalidArgument(
+                    f"{label} is a version of {found.name}, not of {name}'s calibration "
+                    f"({default or 'it has none'}): give {default or 'no calibration'}@N"
                 )
-            return Calibration.from_row(rows[0])
+            return found
         if default is None:
             return None
-        rows = [
-            r
-            for r in calibrations.get(default, [])
-            if covers(start_of(r.from_run, r.from_time), None, self.run.number, self.run.started)
-        ]
-        if not rows:
+        found = in_force(self.snapshot, default, self.run.number, self.run.started)
+        if found is None:
             raise NotFound(
                 f"run {self.run.number}: signal {name} needs calibration {default}, and no version "
                 f"of it is in force for this run; add one with `labledger calib add {default} ...`"
-                + (" or read it with calibration='NAME@N'" if default in calibrations else "")
+                + (
+                    " or read it with calibration='NAME@N'"
+                    if default in self.snapshot.calibrations
+                    else ""
+                )
             )
-        return Calibration.from_row(max(rows, key=lambda r: r.version))
+        return found
 
     def _wired(self, name: str, cal: Calibration | None) -> Values:
         run, config = self.run, self.config
@@ -423,92 +417,3 @@ def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xar
         array.coords["time"] = time
     array.time.attrs["units"] = "s"
     return array
-
-
-def record_calibration(
-    catalog: Catalog,
-    logs: Logs,
-    name: str,
-    kind: str,
-    unit: str,
-    reason: str,
-    from_run: Any,
-    from_time: Any,
-    params: dict[str, Any],
-) -> Calibration:
-    """Check a new calibration against the testbed and the other calibrations, then append it
-    as the next version of ``name``. Nothing is recorded if a check fails."""
-    if not name or not name.replace("_", "").isalnum():
-        raise CalibrationError(f"calibration name {name!r}: use letters, digits and _")
-    if not reason or not reason.strip():
-        raise CalibrationError("say why: a calibration needs a reason")
-    checked = check(kind, params, unit)
-    start_run, start_time = validity(from_run, from_time)
-    now = datetime.now(UTC)
-    new = Calibration(name, 0, kind, checked, unit, start_run, start_time, author(), reason, now)
-    snapshot = logs.current()
-    description = latest(snapshot)
-    if new.inputs:
-        if description is None:
-            raise CalibrationError(
-                f"{name}: load a testbed description first; it names the signals "
-                f"{', '.join(new.inputs)} are checked against"
-            )
-        _check_inputs(new, description, snapshot)
-    row = CalibrationRow(
-        name=name,
-        version=0,
-        kind=kind,
-        params=checked,
-        unit=unit,
-        from_run=start_run,
-        from_time=start_time,
-        author=new.author,
-        reason=reason.strip(),
-        created=now,
-    )
-    return Calibration.from_row(catalog.append_calibration(row))
-
-
-def _check_inputs(new: Calibration, description: Any, snapshot: Snapshot) -> None:
-    """Unknown signals, cycles (a signal that through its calibrations reads itself) and units
-    that do not combine are refused."""
-    signals = description.signals
-    for n in new.inputs:
-        if n not in signals:
-            close = difflib.get_close_matches(n, list(signals), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise CalibrationError(f"{new.name}: {n!r} is not a signal of the testbed{hint}")
-
-    def calibration_of(signal: str) -> Calibration | None:
-        cal_name = signals[signal].calibration
-        if cal_name == new.name:
-            return new
-        rows = snapshot.calibrations.get(cal_name or "", [])
-        return Calibration.from_row(rows[-1]) if rows else None
-
-    def unit_of(signal: str, path: tuple[str, ...]) -> str | None:
-        if signal in path:
-            raise CalibrationError(
-                f"{new.name}: forms a cycle: {' -> '.join([*path, signal])}; a signal cannot be "
-                "computed from itself"
-            )
-        cal = calibration_of(signal)
-        if cal is None:
-            return signals[signal].unit
-        for n in cal.inputs:
-            if n not in signals:
-                return None  # an older calibration's input that this description dropped
-            unit_of(n, (*path, signal))
-        return signals[signal].unit or cal.unit
-
-    users = [s for s, spec in signals.items() if spec.calibration == new.name]
-    for signal in users or [None]:
-        path = (signal,) if signal else ()
-        units = {n: unit_of(n, path) for n in new.inputs}
-    if new.kind == "expression" and all(units.values()):
-        unit = expression_unit(new, {n: u for n, u in units.items() if u})
-        if not same_dimension(unit, new.unit):
-            raise CalibrationError(
-                f"{new.name}: {new.params['expression']!r} yields {unit}, not {new.unit}"
-            )
