@@ -212,10 +212,31 @@ BAD_DESCRIPTIONS = {
     ),
     "two signals on one port in overlapping periods": (
         "  Langmuir_V: PXI M6251/ai4\n",
-        "  Langmuir_V:\n    - {port: PXI M6251/ai4, until: 1200}\n"
+        "  Langmuir_V:\n    - {port: PXI M6251/ai4, until: 1100}\n"
         "    - {port: PXI M6251/ai3, from: 1100}\n",
         r"ishtar.yaml:43: wiring.Langmuir_V.1: PXI M6251/ai3 carries Langmuir_I and Langmuir_V "
         r"in the same period \(from run 1100 until now\)",
+    ),
+    "one signal on two ports at once": (
+        "  Langmuir_V: PXI M6251/ai4\n",
+        "  Langmuir_V:\n    - {port: PXI M6251/ai4, until: 1200}\n"
+        "    - {port: PXI M6251/ai9, from: 1100}\n",
+        r"ishtar.yaml:43: wiring.Langmuir_V.1: Langmuir_V is on PXI M6251/ai4 and PXI M6251/ai9",
+    ),
+    "a period that ends before it starts": (
+        "  Langmuir_V: PXI M6251/ai4\n",
+        "  Langmuir_V:\n    - {port: PXI M6251/ai4, from: 1200, until: 1100}\n",
+        r"ishtar.yaml:42: wiring.Langmuir_V.0: from 1200 is not before until 1100",
+    ),
+    "a channel name with an unknown field": (
+        "    ports: [ai0, ai1, ai2, ai3, ai4, ai5, ai6, ai7]\n",
+        "    ports: [ai0, ai1, ai2, ai3, ai4, ai5, ai6, ai7]\n    channel: '{card}/{port}'\n",
+        r"ishtar.yaml:13: devices.PXI 6133.channel: '\{card\}/\{port\}': a channel name may use",
+    ),
+    "an infinite property": (
+        "area: 2.0 mm^2",
+        "area: 1e999 mm^2",
+        r"properties: '1e999 mm\^2' is not a finite number",
     ),
     "an unknown port": (
         "  Pressure: PXI M6251/ai6\n",
@@ -298,7 +319,7 @@ def test_a_wiring_change_needs_a_reason_and_a_sane_start(described: ll.Archive) 
         lambda: described.config.wire(move, reason=" "),
     )
     _refused(
-        described, InvalidArgument, "not negative",
+        described, InvalidArgument, "run numbers go from 0 to",
         lambda: described.config.wire(move, from_run=-3, reason="x"),
     )  # fmt: skip
     _refused(

@@ -353,6 +353,8 @@ def _plot(values: Any, path: Path) -> None:
         )
         ax.grid(alpha=0.3)
         fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise InvalidArgument(f"--plot {path}: cannot write it ({exc.strerror or exc})") from None
     finally:
         plt.close(fig)
 

@@ -28,18 +28,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from labledger.errors import BadInput, NotFound
 from labledger.machine.units import check_unit, quantity
 from labledger.machine.validity import Point, overlaps, parse_point
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPE_TAG = re.compile(r"^(str|int|list\[.*\]|dict\[.*\])$")  # pydantic's names of union branches
 
 
 class DescriptionError(BadInput):
@@ -64,6 +72,17 @@ class Device(_Strict):
         if seen:
             raise ValueError(f"port {sorted(seen)[0]!r} is listed twice")
         return ports
+
+    @field_validator("channel")
+    @classmethod
+    def _template(cls, channel: str) -> str:
+        try:
+            channel.format(device="D", port="P")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"{channel!r}: a channel name may use {{device}} and {{port}}, nothing else"
+            ) from None
+        return channel
 
 
 class Signal(_Strict):
@@ -91,7 +110,18 @@ class WirePeriod(_Strict):
     @field_validator("start", "until", mode="before")
     @classmethod
     def _point(cls, value: Any) -> Point | None:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = value.isoformat()  # YAML reads 2026-11-05 unquoted as a date
         return parse_point(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WirePeriod:
+        if self.start is not None and self.until is not None:
+            if isinstance(self.start, int) != isinstance(self.until, int):
+                raise ValueError("give from and until both as run numbers or both as times")
+            if self.start >= self.until:  # type: ignore[operator]
+                raise ValueError(f"from {self.start} is not before until {self.until}")
+        return self
 
 
 class Component(_Strict):
@@ -180,8 +210,11 @@ def parse(text: str, name: str = "<description>") -> Description:
     try:
         description = Description.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise _error(root, name, error["loc"], error["msg"]) from None
+        # of the alternatives of a union (a port, or a list of periods) the deepest error
+        # is the one the author meant
+        error = max(exc.errors(), key=lambda e: len(e["loc"]))
+        loc = tuple(p for p in error["loc"] if not _TYPE_TAG.match(str(p)))
+        raise _error(root, name, loc, error["msg"]) from None
     for loc, reason in _problems(description):
         raise _error(root, name, loc, reason)
     return description
@@ -209,6 +242,13 @@ def _problems(d: Description) -> Iterator[tuple[tuple[Any, ...], str]]:
             why = check_port(d, period.port)
             if why:
                 yield loc, why
+    for signal in d.wiring:
+        periods = d.periods(signal)
+        for i, a in enumerate(periods):
+            for j, b in enumerate(periods[i + 1 :], i + 1):
+                clash = a.port != b.port and overlaps(a.start, a.until, b.start, b.until)
+                if clash:
+                    yield ("wiring", signal, j), f"{signal} is on {a.port} and {b.port} ({clash})"
     by_port: dict[str, list[tuple[str, int, WirePeriod]]] = {}
     for signal in d.wiring:
         for i, period in enumerate(d.periods(signal)):

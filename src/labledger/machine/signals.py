@@ -14,6 +14,7 @@ signals. Every step is named in the result's attributes.
 from __future__ import annotations
 
 import difflib
+import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -295,6 +296,18 @@ class _Resolver:
         rows = slice(None)
         if self.time is not None and axis is not None and axis.step:
             rows = _rows(self.time, axis.start or 0.0, axis.step, channel.shape[0])
+            if rows.start >= rows.stop and channel.shape[0]:
+                first = axis.start or 0.0
+                last = first + (channel.shape[0] - 1) * axis.step
+                raise InvalidArgument(
+                    f"run {run.number}: {name} has no samples in time={self.time}; its record "
+                    f"runs from {first:g} to {last:g} s"
+                )
+        elif self.time is not None:
+            raise InvalidArgument(
+                f"run {run.number}: {name} (channel {key}) has no time axis to select a window "
+                "on; read it whole"
+            )
         raw = channel[rows]
         scaling = daq_scaling(channel.attrs)
         affine = cal.affine() if cal is not None and not cal.params.get("input") else None
@@ -367,6 +380,8 @@ def _window(time: Any) -> TimeWindow | None:
         t0, t1 = (None if t is None else float(t) for t in time)
     except (TypeError, ValueError):
         raise InvalidArgument(f"time={time!r}: give (start, stop) in s, e.g. (0.1, 0.2)") from None
+    if any(t is not None and not math.isfinite(t) for t in (t0, t1)):
+        raise InvalidArgument(f"time={time!r}: the times must be finite numbers of s")
     if t0 is not None and t1 is not None and t0 > t1:
         raise InvalidArgument(f"time=({t0:g}, {t1:g}): the start is after the stop")
     return t0, t1

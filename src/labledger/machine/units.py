@@ -8,6 +8,7 @@ it up.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +56,12 @@ def quantity(value: Any) -> Any:
     """
     if isinstance(value, str) and _QUANTITY.match(value):
         try:
-            return registry().Quantity(value)
+            found = registry().Quantity(value)
         except Exception as exc:  # pint raises a zoo of types for a bad unit
             raise ValueError(f"{value!r} is not a number with a unit pint knows ({exc})") from None
+        if not math.isfinite(found.magnitude):
+            raise ValueError(f"{value!r} is not a finite number")
+        return found
     return value
 
 

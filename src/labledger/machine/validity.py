@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import InvalidArgument
 from labledger.formats.values import parse_time
 
@@ -26,12 +27,12 @@ def parse_point(value: Any) -> Point | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is neither a run number nor a time")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"run {value}: run numbers are not negative")
-        return value
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_RUN_NUMBER:
+            raise ValueError(f"run {value}: run numbers go from 0 to {MAX_RUN_NUMBER}")
+        return value
     parsed = parse_time(value) if isinstance(value, (str, datetime)) else None
     if parsed is None:
         raise ValueError(
