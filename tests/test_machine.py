@@ -100,12 +100,35 @@ def test_many_runs_at_once_one_dataset(campaign: ll.Archive) -> None:
     assert list(data["calibration_Langmuir_I"].values) == [
         "langmuir_i@1" if r.number < 1250 else "langmuir_i@2" for r in runs
     ]
+    assert list(data["channel_Langmuir_I"].values) == [
+        "PXI M6251/ai3" if r.number < 1240 else "PXI M6251/ai11" for r in runs
+    ]
+    assert list(data["channel_P_inj"].values) == [""] * len(runs)  # computed, not read
+    assert "channel" not in data["Langmuir_I"].attrs  # it differs from run to run
     for r in runs:  # the same values as one run at a time
         np.testing.assert_array_equal(
             data["Langmuir_I"].sel(run=r.number).values, r.signal("Langmuir_I").values
         )
     table = campaign.signals(["RF_Pfwd"], runs=runs[:2], time=(0.1, 0.1001)).to_dataframe()
     assert len(table) == 2 * 6 and "RF_Pfwd" in table.columns
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"names": []}, InvalidArgument, "give a list of signal names"),
+        ({"names": ["RF_Pfwd"], "workers": 0}, InvalidArgument, "at least 1 thread"),
+        ({"names": ["RF_Pfwd"], "runs": []}, NotFound, "the run selection is empty"),
+        ({"names": ["RF_Pfwd"], "runs": [99999]}, NotFound, "run 99999 does not exist"),
+        ({"names": ["RF_Pfwd", "Nope"]}, NotFound, "no signal 'Nope'"),
+    ],
+)
+def test_many_runs_refuse_bad_arguments(
+    campaign: ll.Archive, kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    kwargs = {"runs": [1233, 1239], **kwargs}
+    with pytest.raises(error, match=message):
+        campaign.signals(**kwargs)  # type: ignore[arg-type]
 
 
 def test_configuration_at_a_run_and_between_runs(campaign: ll.Archive) -> None:
@@ -173,6 +196,9 @@ def test_a_calibration_that_yields_nan_is_flagged_not_hidden(tmp_path: Path) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the version before gives no warning
             la.runs[1230].signal("Coil_B", calibration="coil_b@1")
+        with pytest.warns(DataWarning, match=r"Coil_B has NaN or inf values \(run 1230: \d+\)"):
+            many = la.signals(["Coil_B"], runs=[1230])  # run numbers will do
+        assert many["Coil_B"].attrs["nonfinite"] == b.attrs["nonfinite"]
 
 
 def test_a_diagnostic_on_a_run_without_its_signals_says_which(tmp_path: Path) -> None:

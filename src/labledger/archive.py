@@ -133,7 +133,9 @@ class Archive:
         """
         from labledger.machine.signals import read_many
 
-        chosen = list(self.runs) if runs is None else list(runs)
+        chosen = list(self.runs) if runs is None else [
+            r if isinstance(r, Run) else self.runs[r] for r in runs
+        ]  # fmt: skip
         return read_many(
             chosen,
             names,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 import labledger
-from labledger.errors import InvalidArgument, LabledgerError
+from labledger.errors import DataWarning, InvalidArgument, LabledgerError
 from labledger.formats.values import parse_number
 from labledger.runs import Run
 
@@ -296,9 +297,13 @@ def signal(
     window = None if start is None and stop is None else (start, stop)
     if plot is not None and plot.suffix.lower() != ".png":
         raise InvalidArgument(f"--plot writes a PNG: give a file name ending in .png, not {plot}")
-    with _opened(archive) as la:
+    with _opened(archive) as la, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
         r = _run(la, run)
         values = r.signal(name, calibration=calibration, time=window)
+    for warning in caught:  # one line each, not Python's file:line and source
+        if issubclass(warning.category, DataWarning):
+            err.print(Text("warning: ", style="yellow") + Text(str(warning.message)))
     attrs = dict(values.attrs)
     finite = values.values[np.isfinite(values.values)]
     summary = {

@@ -138,7 +138,8 @@ class Calibration:
     def evaluate(self, values: dict[str, Any]) -> Any:
         """An expression's value given its input signals' values (arrays or quantities)."""
         code = _compiled(self.params["expression"])
-        return eval(code, {"__builtins__": {}}, {**FUNCTIONS, **values})  # checked: names, math
+        with np.errstate(all="ignore"):  # NaN and inf are counted and flagged where they land
+            return eval(code, {"__builtins__": {}}, {**FUNCTIONS, **values})  # checked: names
 
 
 def check(kind: str, params: dict[str, Any], unit: str) -> dict[str, Any]:

@@ -127,10 +127,14 @@ class Component:
 
 
 def _derived(component: Component, signal: str) -> bool:
-    """Whether ``signal`` is computed by an expression rather than read from a port."""
+    """Whether ``signal`` is computed from other signals (an expression, or a calibration
+    chained onto another signal) rather than read from a port, for this run."""
+    from labledger.machine.calibration import in_force
+
     name = component.config.description.signals[signal].calibration
-    rows = component.run._archive._logs.current().calibrations.get(name or "", [])
-    return bool(rows) and rows[-1].kind == "expression"
+    run = component.run
+    cal = in_force(run._archive._logs.current(), name or "", run.number, run.started)
+    return cal is not None and (cal.kind == "expression" or bool(cal.params.get("input")))
 
 
 class Diagnostic(Component):

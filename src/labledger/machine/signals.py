@@ -120,8 +120,10 @@ def read_many(
     runs, names = list(runs), list(dict.fromkeys(names))
     if not runs:
         raise NotFound("no runs to read signals from (the run selection is empty)")
-    if not names:
-        raise NotFound("no signal names given")
+    if not names or not all(isinstance(n, str) for n in names):
+        raise InvalidArgument(f"names={names!r}: give a list of signal names")
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise InvalidArgument(f"workers={workers!r}: at least 1 thread")
     snapshot = logs.current()
     by_id = {r.id: r for r in runs}
     for run_id, rows in catalog.channels_of(list(by_id)).items():
@@ -151,6 +153,17 @@ def read_many(
     data.coords["config_version"] = ("run", table.versions)
     for name in names:
         data.coords[f"calibration_{name}"] = ("run", table.calibrations[name])
+        data.coords[f"channel_{name}"] = ("run", table.channels[name])
+        bad = {numbers[i]: n for i, n in table.nonfinite[name].items()}
+        if bad:
+            data[name].attrs["nonfinite"] = sum(bad.values())
+            shown = ", ".join(f"run {r}: {n}" for r, n in list(bad.items())[:5])
+            warnings.warn(
+                f"{name} has NaN or inf values ({shown}{', ...' if len(bad) > 5 else ''}); "
+                "they are kept, and counted in attrs['nonfinite']",
+                DataWarning,
+                stacklevel=3,
+            )
     return data
 
 
@@ -165,6 +178,8 @@ class _Table:
         self.attrs: dict[str, dict[str, Any]] = {}
         self.apart: dict[str, dict[int, Values]] = {n: {} for n in names}
         self.calibrations = {n: [""] * n_runs for n in names}
+        self.channels = {n: [""] * n_runs for n in names}  # "" for a computed signal
+        self.nonfinite: dict[str, dict[int, int]] = {n: {} for n in names}
         self.versions = [0] * n_runs
         self._lock = threading.Lock()
 
@@ -175,10 +190,14 @@ class _Table:
                 # filled with NaN at the end, and a 28 MB memset costs as much as the reads
                 self.rows[name] = np.empty((self.n_runs, found.values.size))
                 self.first[name] = found
-                self.attrs[name] = {**found.attrs, "units": found.unit}
+                self.attrs[name] = {"units": found.unit, "signal": name}
             same = found.same_axis(self.first[name])
             self.calibrations[name][index] = found.attrs.get("calibration", "none")
+            self.channels[name][index] = found.attrs.get("channel", "")
             self.versions[index] = version
+            bad = nonfinite(found.values)
+            if bad:
+                self.nonfinite[name][index] = bad
             if not same:
                 self.apart[name][index] = found
         if same:
@@ -187,7 +206,8 @@ class _Table:
     def variable(self, name: str, numbers: list[int]) -> xarray.DataArray:
         import xarray
 
-        attrs = {k: v for k, v in self.attrs[name].items() if k not in ("calibration", "run")}
+        # what is the same for every run; what varies (channel, calibration) is a coordinate
+        attrs = {k: v for k, v in self.attrs[name].items() if k in ("units", "signal")}
         time = self.first[name].time
         array = xarray.DataArray(
             self.rows[name],
@@ -394,14 +414,20 @@ def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
     return slice(min(max(i0, 0), length), min(max(i1, 0), length))
 
 
+def nonfinite(values: np.ndarray) -> int:
+    """How many values are NaN or inf. A sum is finite only if every value is (or, rarely, it
+    overflows), so the exact count is made only when the sum is not."""
+    if values.dtype.kind != "f" or np.isfinite(np.sum(values)):
+        return 0
+    return int(np.count_nonzero(~np.isfinite(values)))
+
+
 def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xarray.DataArray:
     import pandas as pd
     import xarray
 
     spec = config.description.signals[name]
-    # a sum is finite only if every value is (or, rarely, overflows): count only then
-    total = np.sum(found.values) if found.values.dtype.kind == "f" else 0.0
-    bad = 0 if np.isfinite(total) else int(np.count_nonzero(~np.isfinite(found.values)))
+    bad = nonfinite(found.values)
     attrs = {
         "units": found.unit,
         "long_name": spec.description or name,
@@ -418,7 +444,7 @@ def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xar
             f"under calibration {attrs['calibration']}; they are kept, and counted in "
             "attrs['nonfinite']",
             DataWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of run.signal
         )
     if found.time is None:
         return xarray.DataArray(found.values, dims=("time",), name=name, attrs=attrs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import warnings
 from collections import deque
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle"
 _CRC = CRC32C()
 _METADATA: dict[tuple[str, str], dict[str, Any]] = {}
 _METADATA_KEPT = 10_000
+_METADATA_LOCK = threading.Lock()
 _SMALL_ARRAY = 1 << 20  # bytes decoded: read as one object, index and chunks together
 _VLEN = VLenUTF8()
 _encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labledger-encode")
@@ -585,9 +587,10 @@ def _stored_metadata(store: ObjectStore, path: str) -> dict[str, Any]:
     meta = _METADATA.get(key)
     if meta is None:
         meta = json.loads(store.read(f"{path}/zarr.json"))
-        if len(_METADATA) >= _METADATA_KEPT:
-            _METADATA.pop(next(iter(_METADATA)))  # oldest first: dicts keep insertion order
-        _METADATA[key] = meta
+        with _METADATA_LOCK:  # readers in threads (la.signals) evict concurrently
+            if len(_METADATA) >= _METADATA_KEPT:
+                _METADATA.pop(next(iter(_METADATA)))  # oldest first: dicts keep their order
+            _METADATA[key] = meta
     return meta
 
 
