@@ -67,6 +67,7 @@ class Calibration:
 
     @classmethod
     def from_row(cls, row: CalibrationRow) -> Calibration:
+        """The version a catalog row records."""
         return cls(
             row.name,
             row.version,
@@ -82,6 +83,7 @@ class Calibration:
 
     @property
     def label(self) -> str:
+        """``name@version``, as signals' attributes and ``calibration=`` name it."""
         return f"{self.name}@{self.version}"
 
     def __repr__(self) -> str:
@@ -90,6 +92,7 @@ class Calibration:
 
     @property
     def valid_from(self) -> str:
+        """From when it is in force, in words."""
         return since(self.from_run, self.from_time)
 
     def to_dict(self) -> dict[str, Any]:

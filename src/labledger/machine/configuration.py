@@ -47,6 +47,7 @@ class Change:
 
     @classmethod
     def from_row(cls, row: ConfigChangeRow) -> Change:
+        """The entry a catalog row records."""
         return cls(
             row.id, row.kind, row.from_run, row.from_time, row.author, row.reason, row.created,
             row.payload,
@@ -54,10 +55,12 @@ class Change:
 
     @property
     def valid_from(self) -> str:
+        """From when it is in force, in words."""
         return since(self.from_run, self.from_time)
 
     @property
     def summary(self) -> str:
+        """What it changed, in a few words."""
         if self.kind == "description":
             return f"description {self.payload['file']} ({self.payload['description']['name']})"
         moves = self.payload["wiring"]

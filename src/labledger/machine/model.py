@@ -163,6 +163,7 @@ class Machine:
 
     @property
     def components(self) -> dict[str, Component]:
+        """The top-level components by name."""
         return {
             name: bind(self.run, self.config, name, spec)
             for name, spec in self.config.description.components.items()

@@ -243,6 +243,7 @@ class _Resolver:
     ):
         self.run, self.snapshot, self.config = run, snapshot, config
         self.time = _window(time)
+        self._done: dict[str, Values] = {}  # signals resolved under their default calibration
 
     def value(self, name: str, label: str | None, stack: tuple[str, ...]) -> Values:
         spec = self.config.description.signals.get(name)
@@ -253,6 +254,8 @@ class _Resolver:
                 f"run {self.run.number}: signal {name} depends on itself "
                 f"({' -> '.join([*stack, name])}); fix the calibrations involved"
             )
+        if label is None and name in self._done:
+            return self._done[name]  # P_inj and Probe_P both read RF_Pfwd, say: read it once
         stack = (*stack, name)
         cal = self._calibration(name, spec.calibration, label)
         if cal is not None and cal.kind == "expression":
@@ -269,6 +272,8 @@ class _Resolver:
         found.attrs.setdefault("calibration", cal.label if cal else "none")
         if cal is not None:
             found.attrs.setdefault("calibration_kind", cal.kind)
+        if label is None:
+            self._done[name] = found
         return found
 
     def _calibration(self, name: str, default: str | None, label: str | None) -> Calibration | None:

@@ -42,6 +42,7 @@ def parse_point(value: Any) -> Point | None:
 
 
 def start_of(from_run: int | None, from_time: datetime | None) -> Point | None:
+    """The start of a validity from its two columns (at most one is set)."""
     return from_run if from_run is not None else from_time
 
 
