@@ -369,6 +369,21 @@ class Catalog:
             session.add(row)
         return row
 
+    # -- sessions for the catalog's other query modules (products.py, quality.py) --------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads, without a transaction."""
+        with self._session() as session:
+            yield session
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[Session]:
+        """A session whose work commits at the end, all or nothing; database failures become
+        labledger errors that say ``what`` was being done."""
+        with self._writing(what), self._write.begin() as session:
+            yield session
+
     @contextmanager
     def _writing(self, what: str) -> Iterator[None]:
         try:

@@ -7,6 +7,12 @@ the run and, for search, one row per key in ``run_metadata``, indexed by key and
 The testbed's configuration history (``config_changes``) and its calibrations (``calibrations``)
 are logs: rows are appended, never updated. A run records the newest configuration change it was
 ingested under (``runs.config_version``), so later changes cannot alter it by accident.
+
+Products (``products``, with their inputs in ``product_inputs``) are what steps computed, keyed by
+the hash of what went in; a failed computation is a row too, with its error and no output. Data
+quality flags (``flags``, their runs and intervals in ``flag_periods``) and good-run lists
+(``good_run_lists``) are append-only: a withdrawal or a correction is a new row naming the one it
+replaces.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -168,3 +175,105 @@ class CalibrationRow(Base):
     created: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("name", "version", name="uq_calibrations_name_version"),)
+
+
+class ProductRow(Base):
+    """A computation of a step: the product it made (``status`` "complete") or its failure.
+
+    ``slot`` names what was computed (step, version, parameters, which inputs) whatever their
+    versions, so a recomputation lands in the same slot and supersedes; ``prekey`` adds the
+    versions and content hashes known before running; ``key`` adds what the step was seen to read
+    (signals and the calibrations they were read under). Equal key, same product.
+    """
+
+    __tablename__ = "products"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv7
+    key: Mapped[str] = mapped_column(String(64))
+    prekey: Mapped[str] = mapped_column(String(64), index=True)
+    slot: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(Text, index=True)
+    step_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # value, array, dataset, table, events, set
+    run_number: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    level: Mapped[int | None] = mapped_column(Integer)  # events only
+    store_prefix: Mapped[str | None] = mapped_column(Text)
+    output_hash: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)  # small outputs inline, else a summary
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column()
+    author: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_products_slot", "slot", "created"),
+        Index("ix_products_level", "level", "run_number"),
+        # one product per key: of two writers computing the same thing, the second adopts the first
+        Index(
+            "uq_products_key",
+            "key",
+            unique=True,
+            sqlite_where=text("status = 'complete'"),
+            postgresql_where=text("status = 'complete'"),
+        ),
+    )
+
+
+class ProductInputRow(Base):
+    """One input of a product: a run (``kind`` "run") or another product ("product")."""
+
+    __tablename__ = "product_inputs"
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(36), index=True)  # a run id or a product id
+    run_number: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FlagRow(Base):
+    """A data-quality flag (``action`` "flag"), or the withdrawal of one ("withdraw"). A flag
+    with a ``target`` supersedes that flag; a flag is superseded or withdrawn at most once."""
+
+    __tablename__ = "flags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[int | None] = mapped_column(ForeignKey("flags.id"), unique=True)
+    subsystem: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column()
+
+
+class FlagPeriodRow(Base):
+    """A run, or an interval of it (``start``/``stop`` in s on the run's time axis), that a flag
+    covers."""
+
+    __tablename__ = "flag_periods"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    run_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    start: Mapped[float | None] = mapped_column(Float)
+    stop: Mapped[float | None] = mapped_column(Float)
+
+
+class GoodRunListRow(Base):
+    """One version of a named good-run list: the runs that passed, with their livetime, and the
+    query, required subsystems and flags it was made from; ``hash`` identifies its content."""
+
+    __tablename__ = "good_run_lists"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    require: Mapped[list[str]] = mapped_column(JSON)
+    runs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    livetime: Mapped[float | None] = mapped_column(Float)
+    flags_seen: Mapped[int] = mapped_column(Integer)  # flag rows recorded when it was made
+    hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_good_run_lists_name_version"),)

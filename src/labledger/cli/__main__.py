@@ -1,0 +1,3 @@
+from labledger.cli import main
+
+main()

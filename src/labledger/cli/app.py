@@ -1,0 +1,140 @@
+"""The ``labledger`` command's frame: the Typer app, its consoles, the options every command
+shares, and the entry point that turns a user's mistake into one line and exit status 1.
+
+Every command that works on an archive takes ``--archive`` (or ``LABLEDGER_ARCHIVE``); every
+listing takes ``--json``. Text from files (names, attributes) is printed as it is: never read as
+rich markup.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+import labledger
+from labledger.errors import InvalidArgument, LabledgerError
+from labledger.formats.values import parse_number
+from labledger.runs import Run
+
+app = typer.Typer(
+    name="labledger",
+    help="A data platform for experiments: raw acquisitions in; catalogued, checksummed, "
+    "sliceable data out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+if not out.is_terminal:  # a pipe or a file: tables as wide as they need, not 80 columns
+    out.width = 200
+
+ArchiveOption = Annotated[
+    Path,
+    typer.Option(
+        "--archive",
+        "-a",
+        envvar="LABLEDGER_ARCHIVE",
+        help="The archive folder (or set LABLEDGER_ARCHIVE).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+RunArgument = Annotated[str, typer.Argument(help="A run number, a run id, or 'latest'.")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point: user mistakes become one line and exit status 1."""
+    # what is alive now (the imported libraries) lives as long as the process: keep the cycle
+    # collector, 8% of a 2 GB ingest's CPU in perf, from walking it at every full collection
+    gc.freeze()
+    try:
+        app(args=argv, prog_name="labledger")
+    except LabledgerError as exc:
+        err.print(Text("error: ", style="red") + Text(str(exc)))
+        sys.exit(1)
+
+
+@contextmanager
+def opened(archive: Path) -> Iterator[labledger.Archive]:
+    la = labledger.open(archive)
+    try:
+        yield la
+    finally:
+        la.close()
+
+
+def run_of(la: labledger.Archive, ref: str) -> Run:
+    if ref in ("latest", "newest", "last"):
+        return la.runs[-1]
+    if ref.isdigit():
+        return la.runs[int(ref)]
+    return la.runs[ref]
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@contextmanager
+def progress_bar() -> Iterator[Any]:
+    """A byte progress bar on a terminal; nothing at all in a pipe."""
+    if not err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("ingesting"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def pairs(items: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"{option} takes KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def match_values(text: str) -> list[Any]:
+    """What a ``--where`` value may match: the text itself, and the number or boolean it
+    spells (a version "1.0" is text in one file and a number in another)."""
+    spelled = {"true": True, "false": False}.get(text.lower(), parse_number(text))
+    return [text] if spelled == text else [text, spelled]

@@ -1,0 +1,246 @@
+"""Commands on the archive itself: init, ingest, runs, show, export, migrate, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+import labledger
+from labledger.cli.app import (
+    ArchiveOption,
+    JsonOption,
+    RunArgument,
+    app,
+    human_size,
+    match_values,
+    opened,
+    out,
+    pairs,
+    print_json,
+    progress_bar,
+    run_of,
+)
+from labledger.errors import InvalidArgument
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="The folder to create the archive in.")],
+    catalog: Annotated[
+        str | None,
+        typer.Option(help="A PostgreSQL URL for a shared catalog (default: SQLite in the folder)."),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Where arrays and raw files go, e.g. s3://bucket/prefix.")
+    ] = None,
+    store_option: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE passed to the store, e.g. endpoint_url=http://..."),
+    ] = None,
+) -> None:
+    """Create an archive: one folder, embedded by default."""
+    options = pairs(store_option or [], "--store-option")
+    la = labledger.init(path, catalog=catalog, store=store, storage_options=options)
+    la.close()
+    out.print(
+        f"Created the archive {path} (catalog: {la.catalog.display_url}; store: {la.store.url})"
+    )
+    out.print(f"Next: labledger ingest --archive {path} FILE...")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Raw files: TDMS, HDF5/NeXus, CSV.")],
+    archive: ArchiveOption,
+    run: Annotated[
+        int | None, typer.Option("--run", help="Make all the files one run with this number.")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="Skip format detection: tdms, hdf5, csv.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest raw files: each becomes a run, kept byte for byte and catalogued."""
+    with opened(archive) as la, progress_bar() as progress:
+        results = la.ingest(files, run=run, format=format, progress=progress)
+    if as_json:
+        print_json([r.to_json() for r in results])
+        return
+    for result in results:
+        out.print(result.message())
+
+
+@app.command()
+def runs(
+    archive: ArchiveOption,
+    since: Annotated[str | None, typer.Option(help="Started on or after (2026-11-01).")] = None,
+    until: Annotated[str | None, typer.Option(help="Started before.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Made from this raw file (name or sha256).")
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE metadata to match, e.g. gas=Ar.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(help="Show at most this many (the highest numbers); 0 for all.")
+    ] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs by number (the highest last)."""
+    if limit < 0:
+        raise InvalidArgument(f"--limit must not be negative, got {limit}")
+    with opened(archive) as la:
+        conditions = {k: match_values(v) for k, v in pairs(where or [], "--where").items()}
+        if since or until or source or conditions:
+            found = la.runs.search(since=since, until=until, source=source, where=conditions)
+            total, shown = len(found), found[-limit:] if limit else found
+        else:
+            total = len(la.runs)
+            shown = la.runs.last(limit) if limit else list(la.runs)
+        if as_json:
+            print_json([r.to_dict() for r in shown])
+            return
+        table = Table("run", "started (UTC)", "state", "channels", "size", box=None)
+        table.add_column("sources", overflow="fold")
+        for r in shown:
+            summary = r.to_dict()
+            table.add_row(
+                str(r.number),
+                f"{r.started:%Y-%m-%d %H:%M:%S}",
+                r.state,
+                str(summary["channels"]),
+                human_size(summary["data_bytes"]),
+                ", ".join(summary["sources"]),
+            )
+        out.print(table)
+        if total > len(shown):
+            out.print(f"({total - len(shown)} more: --limit 0 shows them all)")
+        if not total:
+            out.print("no runs" + ("" if conditions or since or until or source else " yet"))
+
+
+@app.command()
+def show(
+    run: RunArgument,
+    archive: ArchiveOption,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's metadata, raw files with sha256, channels and structure tree."""
+    with opened(archive) as la:
+        r = run_of(la, run)
+        if as_json:
+            print_json(r.to_dict(full=True))
+            return
+        ended = f" to {r.ended:%Y-%m-%d %H:%M:%S}" if r.ended else ""
+        out.print(Text(f"run {r.number}", style="bold") + Text(f"  {r.state}  id {r.id}"))
+        out.print(f"started {r.started:%Y-%m-%d %H:%M:%S.%f} UTC{ended}")
+        out.print()
+        files = Table("raw file", "format", "size", box=None)
+        files.add_column("sha256", overflow="fold", no_wrap=False, min_width=64)
+        for s in r.sources:
+            files.add_row(s.name, s.format, human_size(s.size), s.sha256)
+        out.print(files)
+        for s in r.sources:
+            for problem in s.problems:
+                out.print(f"  not ingested: {problem}")
+        out.print()
+        meta = Table("metadata", "value", box=None)
+        for key, value in r.metadata.items():
+            meta.add_row(key, str(value))
+        out.print(meta)
+        out.print()
+        out.print(str(r.tree()))
+
+
+@app.command()
+def export(
+    run: RunArgument,
+    archive: ArchiveOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    format: Annotated[
+        str, typer.Option("--format", help="hdf5 (NeXus where the source was).")
+    ] = "hdf5",
+) -> None:
+    """Export a run to a file: its tree, attributes and values."""
+    with opened(archive) as la:
+        r = run_of(la, run)
+        r.export(output, format=format)
+    out.print(f"run {r.number} written to {output}")
+
+
+@app.command()
+def migrate(archive: ArchiveOption) -> None:
+    """Bring the archive's catalog to this version's schema (back it up first)."""
+    from labledger.archive import migrate_catalog
+
+    version = migrate_catalog(archive)
+    out.print(f"the catalog of {archive} is at schema version {version}")
+
+
+@app.command()
+def demo(
+    folder: Annotated[
+        Path, typer.Argument(help="Where to put the simulated DAQ files and the archive.")
+    ] = Path("labledger-demo"),
+    shots: Annotated[int, typer.Option(help="How many shots of the campaign to run.")] = 50,
+) -> None:
+    """Simulate the ISHTAR helicon testbed's campaign: its configuration history and
+    calibrations, raw LabVIEW shots written and ingested one by one; then show what to try."""
+    from labledger.sim import SHOTS, build
+
+    if not 1 <= shots <= len(SHOTS):
+        raise InvalidArgument(f"--shots must be 1 to {len(SHOTS)}, got {shots}")
+    daq, archive = folder / "daq", folder / "archive"
+    if (archive / "labledger.toml").exists():
+        raise InvalidArgument(
+            f"{archive} exists already: open it (export LABLEDGER_ARCHIVE={archive}), or give "
+            "the demo a new folder"
+        )
+    numbers = SHOTS[:shots]
+    with labledger.init(archive) as la, progress_bar() as progress:
+        results = build(la, daq, numbers, progress=progress)
+        log = la.config.log()
+        calibrations = la.calibrations.list()
+    out.print(
+        f"The simulated ISHTAR testbed ran shots {numbers[0]}..{numbers[-1]}: raw LabVIEW files "
+        f"in {daq}/, {len(results)} runs in {archive}/."
+    )
+    out.print(
+        f"Its history: {len(log)} configuration versions and {len(calibrations)} calibration "
+        "versions, recorded as the campaign went:"
+    )
+    for c in log:
+        out.print(f"  configuration {c.version}, {c.valid_from}: {c.summary} ({c.reason})")
+    for c in calibrations:
+        if c.version > 1:
+            out.print(f"  calibration {c.label}, {c.valid_from}: {c.reason}")
+    first, last = numbers[0], numbers[-1]
+    some = 1234 if 1234 in numbers else last
+    out.print(
+        f"""
+Try:
+
+  export LABLEDGER_ARCHIVE={archive}
+  labledger runs
+  labledger signal {some} Langmuir_I --plot i.png
+  labledger signal {some} Langmuir_I --calibration langmuir_i@1
+  labledger config show --run {some}
+  labledger config diff {first} {last}
+  labledger config log
+  labledger calib list
+
+or, in Python:
+
+  import labledger as ll
+  la = ll.open("{archive}")
+  run = la.runs[{some}]
+  run.signal("Langmuir_I")                      # calibrated, in A, over time in s
+  run.machine.langmuir_probe.area               # from the testbed description
+  run.machine.langmuir_probe.density()          # physics from the probe's I-V sweep
+  la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))
+  la.config.diff({first}, {last})"""
+    )
