@@ -9,9 +9,34 @@ out.
 >>> run.channels["PXI M6251/ai3"][10_000:20_000]        # doctest: +SKIP
 """
 
+from typing import Any
+
 from labledger.archive import Archive, init, open
 from labledger.errors import LabledgerError
+from labledger.lineage import Step, step
 from labledger.runs import Channel, Run, Runs, Tree
 
 __version__ = "0.1.0"
-__all__ = ["Archive", "Channel", "LabledgerError", "Run", "Runs", "Tree", "init", "open"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Events":  # loaded on first use: it brings pyarrow
+        from labledger.lineage.events import Events
+
+        return Events
+    raise AttributeError(f"module 'labledger' has no attribute {name!r}")
+
+
+__all__ = [
+    "Archive",
+    "Channel",
+    "Events",
+    "LabledgerError",
+    "Run",
+    "Runs",
+    "Step",
+    "Tree",
+    "init",
+    "open",
+    "step",
+]

@@ -27,9 +27,16 @@ from labledger.store import ObjectStore
 if TYPE_CHECKING:
     import xarray
 
+    from labledger.lineage.compute import Reproduction
+    from labledger.lineage.events import EventQuery
+    from labledger.lineage.graph import Lineage
+    from labledger.lineage.products import Product, Products
+    from labledger.lineage.staleness import Stale
+    from labledger.lineage.step import Step
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
     from labledger.machine.logs import Logs
+    from labledger.quality import Flag, Flags, GoodRunList
 
 CONFIG = "labledger.toml"
 DEFAULT_CATALOG = "catalog.sqlite"
@@ -144,6 +151,133 @@ class Archive:
             calibration=calibration,
             time=time,
             workers=workers,
+        )
+
+    # -- lineage: steps, products, provenance --------------------------------------------------
+
+    @functools.cached_property
+    def products(self) -> Products:
+        """The products steps made: ``la.products[id]``, ``.search(step=..., run=...)``."""
+        from labledger.lineage.products import Products
+
+        return Products(self)
+
+    def compute(
+        self, step: Step, runs: Any = None, *, inputs: Any = None, **params: Any
+    ) -> Product:
+        """Apply ``step`` to each of ``runs`` (runs, run numbers, a good-run list) or to each
+        part of ``inputs`` (products), with ``params``; keep each result as a product with its
+        provenance. What was computed before from the same inputs, code and parameters is
+        reused, not computed again (``product.reused`` says so). One run or one product in,
+        one product out; a list in, a set whose parts are the products.
+
+        >>> p = la.compute(density_profile, runs=la.runs.search(gas="Ar"), window=(-50, 10))  # doctest: +SKIP
+        """
+        from labledger.lineage.compute import compute
+
+        return compute(self, step, runs=runs, inputs=inputs, params=params)
+
+    def lineage(self, ref: str | int, direction: str = "up", depth: int | None = None) -> Lineage:
+        """Everything product ``ref`` came from (``direction="up"``: products, runs, raw files)
+        or everything it fed (``"down"``; ``ref`` may also be a run number or run id).
+
+        >>> print(la.lineage(p.id))                                       # doctest: +SKIP
+        """
+        from labledger.lineage.graph import lineage
+
+        return lineage(self, ref, direction, depth)
+
+    def stale(self) -> list[Stale]:
+        """The current products that no longer reflect their inputs, with the reasons: a flag
+        added or withdrawn on a run they read, a newer calibration in force, an input product
+        recomputed, a newer good-run list."""
+        from labledger.lineage.staleness import stale
+
+        return stale(self)
+
+    def recompute(self, stale: bool = True, products: Sequence[Product] = ()) -> list[Product]:
+        """Compute again the stale products (``stale=True``) and ``products``; the new ones
+        supersede the old, which stay readable."""
+        from labledger.lineage.compute import recompute
+        from labledger.lineage.staleness import stale as find_stale
+
+        chosen = {p.id: p._row for p in products}
+        if stale:
+            chosen.update({s.product.id: s.product._row for s in find_stale(self)})
+        return recompute(self, sorted(chosen.values(), key=lambda r: (r.created, r.id)))
+
+    def reproduce(self, ref: str | Product) -> Reproduction:
+        """Run product ``ref``'s step again on exactly what its record says it read; report
+        whether the output is identical and what differs in code and environment."""
+        from labledger.lineage.compute import reproduce
+
+        product = ref if isinstance(ref, Product) else self.products[ref]
+        return reproduce(self, product)
+
+    def events(
+        self, level: int, *, runs: Sequence[int] | None = None, stream: str | None = None
+    ) -> EventQuery:
+        """The current events of processing ``level``: ``.with_parent(level=2)`` joins each to
+        its ancestor; ``.to_pandas()``, ``.to_arrow()``, ``.count()``.
+
+        >>> la.events(level=4).with_parent(level=2).to_pandas()        # doctest: +SKIP
+        """
+        from labledger.lineage.compute import event_files
+        from labledger.lineage.events import EventQuery
+
+        return EventQuery(
+            self.store, lambda lvl: event_files(self, lvl, runs), level, runs=runs, stream=stream
+        )
+
+    # -- data quality: flags and good-run lists (labledger.quality, imported when first used) --
+
+    @functools.cached_property
+    def flags(self) -> Flags:
+        """The data-quality flags: ``add(...)``, ``withdraw(id, reason=...)``, ``list(...)``,
+        ``active(runs)``, ``[id]``.
+
+        >>> la.flags.list(run=1215, include_inactive=True)                # doctest: +SKIP
+        """
+        from labledger.quality import Flags
+
+        return Flags(self.catalog)
+
+    def flag(self, **kwargs: Any) -> Flag:
+        """Flag runs, or intervals of runs: ``runs=`` or ``run=``, ``subsystem=``,
+        ``severity=`` ("good", "warning", "bad"), ``reason=``, and optionally ``start=``/
+        ``stop=`` (s on the run's time axis) and ``supersedes=`` (the id of the flag it
+        corrects). See :meth:`labledger.quality.Flags.add`.
+
+        >>> la.flag(runs=range(1200, 1210), subsystem="power", severity="bad", reason="outage")
+        ...                                                               # doctest: +SKIP
+        >>> la.flag(run=1215, start=0.8, stop=1.2, subsystem="probe", severity="bad",
+        ...         reason="arc")                                         # doctest: +SKIP
+        """
+        return self.flags.add(**kwargs)
+
+    def good_runs(
+        self,
+        name: str,
+        *,
+        query: dict[str, Any] | None = None,
+        require: Sequence[str] | str = (),
+        version: int | None = None,
+        reason: str = "",
+    ) -> GoodRunList:
+        """A good-run list. With ``query`` (``runs.search`` keywords) or ``require`` (the
+        subsystems whose bad flags exclude a run; any subsystem's if none): evaluated now and
+        recorded as a new version if its content changed. Without: the newest version, or
+        ``version`` (also ``"name@N"``).
+
+        >>> grl = la.good_runs("standard", query={"gas": "Ar"}, require=["power", "probe"])
+        ...                                                               # doctest: +SKIP
+        >>> grl.label, list(grl)[:3], grl.livetime                        # doctest: +SKIP
+        ('standard@1', [1221, 1222, 1223], 25.9)
+        """
+        from labledger.quality import GoodRunLists
+
+        return GoodRunLists(self)(
+            name, query=query, require=require, version=version, reason=reason
         )
 
 

@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from labledger import reads
 from labledger.catalog import MAX_RUN_NUMBER, ChannelRow, RunRow, SourceRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.formats import Axis
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from labledger.archive import Archive
     from labledger.machine import Machine
+    from labledger.quality import Flag
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,16 @@ class Run:
 
         return Machine(self, self._archive.config.at(self))
 
+    @property
+    def flags(self) -> list[Flag]:
+        """The data-quality flags in force on this run (whole or an interval of it), oldest
+        first; asked of the catalog each time, as flags come and go.
+
+        >>> [(f.subsystem, f.severity, f.reason) for f in run.flags]   # doctest: +SKIP
+        [('power', 'bad', 'outage')]
+        """
+        return self._archive.flags.active([self.number])[self.number]
+
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The run as JSON-ready data; ``full`` adds sources, channels and the tree."""
         data: dict[str, Any] = {
@@ -320,6 +332,9 @@ class Channel:
     @cached_property
     def array(self) -> AnyArray:
         """The stored array itself (slicing the channel slices this)."""
+        log = reads.current()
+        if log is not None:  # a step is reading this channel: its provenance says so
+            log.channel(self.run, self.key)
         return open_array(self.run._archive.store, self._row.store_path)
 
     def __getitem__(self, selection: Any) -> Any:
@@ -529,16 +544,19 @@ class Runs:
         state: str | None = "closed",
         where: dict[str, Any] | None = None,
         limit: int | None = None,
+        quality: str | None = None,
         **metadata: Any,
     ) -> list[Run]:
         """Runs matching every condition, by number.
 
         ``since``/``until`` bound the start time (ISO dates or datetimes, UTC unless they say);
         ``source`` is a raw file's name or sha256; keyword arguments match metadata keys
-        (``gas="Ar"``), ``where`` those whose names are not Python identifiers
-        (``{"entry1/title": "scan"}``). A list of values matches any of them.
+        (``gas="Ar"``), ``where`` those whose names are not Python identifiers or are taken
+        (``{"entry1/title": "scan"}``, ``{"quality": "A"}``). A list of values matches any of
+        them. ``quality="good"`` leaves out runs that an active flag of severity bad covers
+        whole (see :attr:`Archive.flags`); ``quality="bad"`` keeps only those.
 
-        >>> la.runs.search(gas="Ar", since="2026-11-01")        # doctest: +SKIP
+        >>> la.runs.search(gas="Ar", since="2026-11-01", quality="good")  # doctest: +SKIP
         """
         conditions = {**(where or {}), **metadata}
         rows = self._catalog.search(
@@ -548,6 +566,7 @@ class Runs:
             state=state,
             where=conditions,
             limit=limit,
+            quality=quality,
         )
         return [Run(self._archive, r) for r in rows]
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labledger.catalog import database
+from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
     CalibrationRow,
     ChannelRow,
@@ -39,6 +40,7 @@ from labledger.errors import (
 CLOSED = "closed"
 MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
+QUALITIES = ("good", "bad")
 _MAX_KEY = 255
 _PROBE = 1000  # how far a search looks to tell a selective condition from a broad one
 # counts, not newest ids: ids are taken at insert and may commit out of order (PostgreSQL), but
@@ -177,14 +179,21 @@ class Catalog:
         state: str | None = CLOSED,
         where: dict[str, Any] | None = None,
         limit: int | None = None,
+        quality: str | None = None,
     ) -> list[RunRow]:
         """Runs matching every condition, by number.
 
         ``where`` maps metadata keys to a value (equality) or a list of values (any of them).
-        ``source`` is a raw file's name or its sha256.
+        ``source`` is a raw file's name or its sha256. ``quality`` "good" keeps runs that no
+        active flag of severity bad covers whole, "bad" those that one does.
         """
         if state is not None and state not in RUN_STATES:
             raise InvalidArgument(f"state={state!r}: a run is one of {', '.join(RUN_STATES)}")
+        if quality is not None and quality not in QUALITIES:
+            raise InvalidArgument(
+                f"quality={quality!r}: search for quality 'good' (no active bad flag on the "
+                "whole run) or 'bad' (one), or leave it out for both"
+            )
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit={limit}: must not be negative")
         runs, sources = RunRow.__table__.c, SourceRow.__table__.c
@@ -198,6 +207,9 @@ class Catalog:
         if source is not None:
             named = or_(sources.name == source, sources.sha256 == source)
             query = query.where(runs.id.in_(select(sources.run_id).where(named)))
+        if quality is not None:  # one correlated EXISTS per run, on the indexed run number
+            flagged = bad_whole_run(RunRow.__table__)
+            query = query.where(flagged if quality == "bad" else ~flagged)
         conditions = [(key, _values(wanted)) for key, wanted in (where or {}).items()]
         with self._session() as session:
             if conditions:
@@ -268,6 +280,15 @@ class Catalog:
             )
             for row in session.scalars(query):
                 found[row.run_id].append(row)
+        return found
+
+    def sources_of(self, run_ids: Iterable[str]) -> list[SourceRow]:
+        """The raw files of many runs, in a few queries."""
+        wanted, found = list(run_ids), []
+        with self._session() as session:
+            for i in range(0, len(wanted), 5000):
+                query = select(SourceRow).where(SourceRow.run_id.in_(wanted[i : i + 5000]))
+                found += list(session.scalars(query))
         return found
 
     def source_by_sha256(self, sha256: str) -> tuple[SourceRow, RunRow] | None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labledger import reads
 from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.formats.tdms import daq_scaling
 from labledger.machine.calibration import (
@@ -93,7 +94,11 @@ def read(
     """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s)."""
     snapshot = snapshot or run._archive._logs.current()
     config = resolve(snapshot, run.number, run.started, run._row.config_version)
-    found = _Resolver(run, snapshot, config, time).value(name, calibration, ())
+    log = reads.current()
+    resolver = _Resolver(run, snapshot, config, time, log)
+    found = resolver.value(name, calibration, ())
+    if log is not None:
+        log.signals(run, [name], resolver.used, resolver.channels)
     return _to_xarray(run, name, config, found)
 
 
@@ -130,14 +135,17 @@ def read_many(
         by_id[run_id].channels.prime(rows)
     chosen = calibration or {}
     table = _Table(len(runs), names)
+    log = reads.current()  # taken here: worker threads do not inherit the caller's context
 
     def one(index: int) -> None:
         run = runs[index]
         config = resolve(snapshot, run.number, run.started, run._row.config_version)
-        resolver = _Resolver(run, snapshot, config, time)
+        resolver = _Resolver(run, snapshot, config, time, log)
         for name in names:
             found = resolver.value(name, chosen.get(name), ())
             table.put(index, name, found, config.version)
+        if log is not None:
+            log.signals(run, names, resolver.used, resolver.channels)
 
     if workers is None:
         # local files: the work is Python and numpy on small arrays, and threads contending for
@@ -239,11 +247,20 @@ class _Resolver:
     """Resolves names for one run, following expressions and chains, refusing cycles."""
 
     def __init__(
-        self, run: Run, snapshot: Snapshot, config: Configuration, time: TimeWindow | None
+        self,
+        run: Run,
+        snapshot: Snapshot,
+        config: Configuration,
+        time: TimeWindow | None,
+        log: reads.ReadLog | None = None,
     ):
         self.run, self.snapshot, self.config = run, snapshot, config
         self.time = _window(time)
         self._done: dict[str, Values] = {}  # signals resolved under their default calibration
+        # for provenance: every calibration applied (label, asked for explicitly), channels read
+        self.used: dict[str, tuple[str, bool]] = {}
+        self.channels: set[str] = set()
+        self._pinned = log.pinned.get(run.id, {}) if log is not None else {}
 
     def value(self, name: str, label: str | None, stack: tuple[str, ...]) -> Values:
         spec = self.config.description.signals.get(name)
@@ -284,10 +301,17 @@ class _Resolver:
                     f"{label} is a version of {found.name}, not of {name}'s calibration "
                     f"({default or 'it has none'}): give {default or 'no calibration'}@N"
                 )
+            self.used[found.name] = (found.label, True)
             return found
         if default is None:
             return None
+        if default in self._pinned:  # a reproduction reads what the record says was read
+            found = by_label(self.snapshot, self._pinned[default])
+            self.used[found.name] = (found.label, False)
+            return found
         found = in_force(self.snapshot, default, self.run.number, self.run.started)
+        if found is not None:
+            self.used[found.name] = (found.label, False)
         if found is None:
             raise NotFound(
                 f"run {self.run.number}: signal {name} needs calibration {default}, and no version "
@@ -315,6 +339,7 @@ class _Resolver:
                 f"{key!r}; check the wiring with `labledger config show --run {run.number}`"
             )
         channel = run.channels[key]
+        self.channels.add(key)
         if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
             raise NotFound(f"run {run.number}: channel {key} of {name} is not a 1-D numeric array")
         axis = channel.axes[0] if channel.axes else None

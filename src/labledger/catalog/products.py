@@ -1,0 +1,200 @@
+"""The catalog's queries on products: publishing one with its inputs, finding them by key and
+slot, and walking the graph of inputs up and down.
+
+"Current" means complete and the newest of its slot: a recomputation supersedes, it never
+overwrites, so the old product stays readable and its lineage intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, text
+from sqlalchemy.orm import aliased
+
+from labledger.catalog.catalog import Catalog
+from labledger.catalog.schema import ProductInputRow, ProductRow
+from labledger.errors import Conflict
+
+COMPLETE, FAILED = "complete", "failed"
+_CHUNK = 5000  # ids per IN (...) list: SQLite and PostgreSQL take far more, but plans suffer
+
+
+def publish(catalog: Catalog, row: ProductRow, inputs: Sequence[ProductInputRow]) -> ProductRow:
+    """Record a product (or a failure) with its inputs in one transaction. If another writer
+    published a complete product with the same key meanwhile, return that one instead."""
+    try:
+        with catalog.transaction(f"recording product {row.id}") as session:
+            session.add(row)
+            session.flush()  # the product before its inputs: they refer to it
+            session.add_all(inputs)
+    except Conflict:
+        existing = by_key(catalog, row.key)
+        if existing is None:
+            raise
+        return existing
+    return row
+
+
+def by_id(catalog: Catalog, product_id: str) -> ProductRow | None:
+    with catalog.reading() as session:
+        return session.get(ProductRow, product_id)
+
+
+def by_prefix(catalog: Catalog, prefix: str, limit: int = 2) -> list[ProductRow]:
+    """Products whose id starts with ``prefix`` (people type the first 8 characters)."""
+    with catalog.reading() as session:
+        query = select(ProductRow).where(ProductRow.id.startswith(prefix, autoescape=True))
+        return list(session.scalars(query.limit(limit)))
+
+
+def by_ids(catalog: Catalog, ids: Iterable[str]) -> dict[str, ProductRow]:
+    wanted, found = list(dict.fromkeys(ids)), {}
+    with catalog.reading() as session:
+        for i in range(0, len(wanted), _CHUNK):
+            query = select(ProductRow).where(ProductRow.id.in_(wanted[i : i + _CHUNK]))
+            found.update({r.id: r for r in session.scalars(query)})
+    return found
+
+
+def by_key(catalog: Catalog, key: str) -> ProductRow | None:
+    with catalog.reading() as session:
+        query = select(ProductRow).where(ProductRow.key == key, ProductRow.status == COMPLETE)
+        return session.scalars(query).first()
+
+
+def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[ProductRow]]:
+    """Complete products by pre-run key, newest first: candidates for reuse."""
+    wanted = list(dict.fromkeys(prekeys))
+    found: dict[str, list[ProductRow]] = {k: [] for k in wanted}
+    with catalog.reading() as session:
+        for i in range(0, len(wanted), _CHUNK):
+            query = (
+                select(ProductRow)
+                .where(ProductRow.prekey.in_(wanted[i : i + _CHUNK]), ProductRow.status == COMPLETE)
+                .order_by(ProductRow.created.desc(), ProductRow.id.desc())
+            )
+            for row in session.scalars(query):
+                found[row.prekey].append(row)
+    return found
+
+
+def newest_in_slots(catalog: Catalog, slots: Iterable[str]) -> dict[str, ProductRow]:
+    """The newest complete product of each slot."""
+    wanted, found = list(dict.fromkeys(slots)), {}
+    with catalog.reading() as session:
+        for i in range(0, len(wanted), _CHUNK):
+            query = (
+                select(ProductRow)
+                .where(ProductRow.slot.in_(wanted[i : i + _CHUNK]), ProductRow.status == COMPLETE)
+                .order_by(ProductRow.created, ProductRow.id)
+            )
+            found.update({r.slot: r for r in session.scalars(query)})  # the newest wins
+    return found
+
+
+def current(
+    catalog: Catalog,
+    *,
+    step: str | None = None,
+    kind: str | None = None,
+    level: int | None = None,
+    runs: Sequence[int] | None = None,
+) -> list[ProductRow]:
+    """Complete products that no newer product of their slot supersedes, oldest first."""
+    newer = aliased(ProductRow)
+    query = select(ProductRow).where(
+        ProductRow.status == COMPLETE,
+        ~exists().where(
+            and_(
+                newer.slot == ProductRow.slot,
+                newer.status == COMPLETE,
+                or_(
+                    newer.created > ProductRow.created,
+                    and_(newer.created == ProductRow.created, newer.id > ProductRow.id),
+                ),
+            )
+        ),
+    )
+    if step is not None:
+        query = query.where(ProductRow.step == step)
+    if kind is not None:
+        query = query.where(ProductRow.kind == kind)
+    if level is not None:
+        query = query.where(ProductRow.level == level)
+    if runs is not None:
+        query = query.where(ProductRow.run_number.in_(list(runs)))
+    with catalog.reading() as session:
+        return list(session.scalars(query.order_by(ProductRow.created, ProductRow.id)))
+
+
+def listing(
+    catalog: Catalog,
+    *,
+    step: str | None = None,
+    run: int | None = None,
+    status: str | None = COMPLETE,
+    limit: int | None = None,
+) -> list[ProductRow]:
+    """Products newest first, of a step, of a run, of a status (None: any)."""
+    query = select(ProductRow)
+    if step is not None:
+        query = query.where(ProductRow.step == step)
+    if run is not None:
+        query = query.where(ProductRow.run_number == run)
+    if status is not None:
+        query = query.where(ProductRow.status == status)
+    query = query.order_by(ProductRow.created.desc(), ProductRow.id.desc())
+    with catalog.reading() as session:
+        return list(session.scalars(query.limit(limit) if limit else query))
+
+
+def inputs_of(catalog: Catalog, ids: Iterable[str]) -> dict[str, list[ProductInputRow]]:
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, list[ProductInputRow]] = {i: [] for i in wanted}
+    with catalog.reading() as session:
+        for i in range(0, len(wanted), _CHUNK):
+            query = (
+                select(ProductInputRow)
+                .where(ProductInputRow.product_id.in_(wanted[i : i + _CHUNK]))
+                .order_by(ProductInputRow.product_id, ProductInputRow.position)
+            )
+            for row in session.scalars(query):
+                found[row.product_id].append(row)
+    return found
+
+
+# the whole graph above or below in one recursive query: UNION, not UNION ALL, so that a node
+# reached by two paths is walked once
+_UP = text(
+    """
+    WITH RECURSIVE up(id) AS (
+        SELECT :start
+        UNION
+        SELECT i.ref FROM product_inputs i JOIN up ON i.product_id = up.id
+        WHERE i.kind = 'product'
+    )
+    SELECT i.product_id, i.kind, i.ref, i.run_number, i.position
+    FROM product_inputs i JOIN up ON i.product_id = up.id
+    """
+)
+_DOWN = text(
+    """
+    WITH RECURSIVE down(id) AS (
+        SELECT :start
+        UNION
+        SELECT i.product_id FROM product_inputs i JOIN down ON i.ref = down.id
+    )
+    SELECT i.product_id, i.kind, i.ref, i.run_number, i.position
+    FROM product_inputs i JOIN down ON i.ref = down.id
+    """
+)
+
+
+def edges(catalog: Catalog, start: str, direction: str) -> list[tuple[str, str, str, Any, int]]:
+    """Every (product, input kind, input ref, run number, position) above ``start`` (a product
+    id; ``direction`` "up") or below it (a product or run id; "down")."""
+    with catalog.engine.connect() as conn:
+        rows = conn.execute(_UP if direction == "up" else _DOWN, {"start": start})
+        return [tuple(r) for r in rows]  # type: ignore[misc]

@@ -1,0 +1,554 @@
+"""Running steps: reuse what was made already, record everything, publish only what is whole.
+
+For each run (or each part of an input product) a step is applied to:
+
+1. its *slot* is the hash of the step, its version, the canonical parameters and which input;
+   its *prekey* adds what is known of the input before running: the run's raw files (sha256),
+   configuration version and flags in force, or the input product's key;
+2. an earlier complete product with that prekey that is not stale is reused, and nothing runs;
+3. otherwise the step runs inside a :class:`~labledger.reads.ReadLog`, which notes every signal,
+   channel, calibration and product read; the output goes to the store and is made durable;
+   its *key* adds what was read to the prekey, and one catalog transaction publishes the row
+   and its inputs. A step that raises, or returns what cannot be kept, is recorded as failed
+   with its error, and what it wrote is removed: nothing partial is ever published.
+
+Over several inputs the parts are gathered into a *set* product, itself keyed by its parts.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from labledger import reads
+from labledger.catalog import ProductInputRow, ProductRow
+from labledger.catalog import products as queries
+from labledger.errors import InvalidArgument, LabledgerError, NotFound
+from labledger.ids import uuid7
+from labledger.lineage import outputs
+from labledger.lineage.canonical import canonical, decode, digest, encode
+from labledger.lineage.environment import environment
+from labledger.lineage.products import Product, row_of
+from labledger.lineage.staleness import Checker
+from labledger.lineage.step import Step, as_step, find
+from labledger.runs import Run
+
+if TYPE_CHECKING:
+    from labledger.archive import Archive
+
+
+class StepFailed(LabledgerError):
+    """A step raised, or returned what cannot be kept; the failure is recorded (``product_id``)
+    and nothing of it is published."""
+
+    def __init__(self, message: str, product_id: str):
+        super().__init__(message)
+        self.product_id = product_id
+
+
+@dataclass
+class _Item:
+    """One thing a step is applied to: a run, or a part of an input product."""
+
+    run: Run | None
+    parent: Product | None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        if self.parent is not None:
+            return {"product_slot": self.parent._row.slot}
+        assert self.run is not None
+        return {"run": self.run.id}
+
+    @property
+    def argument(self) -> Any:
+        return self.parent.value if self.parent is not None else self.run
+
+
+def compute(
+    archive: Archive,
+    step: Step,
+    *,
+    runs: Any = None,
+    inputs: Any = None,
+    params: dict[str, Any],
+) -> Product:
+    """Apply ``step`` to ``runs`` or to the parts of ``inputs`` (see ``Archive.compute``)."""
+    step = as_step(step)
+    step.check(params)
+    canon, encoded = canonical(params), encode(params)
+    items, single, good_runs = _items(archive, runs, inputs)
+    job = _Job(archive, step, params, canon, encoded, good_runs)
+    parts = [job.part(item) for item in items]
+    return parts[0] if single else job.gather(items, parts)
+
+
+class _Job:
+    """One ``compute`` call: the facts shared by its parts, gathered once."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        step: Step,
+        params: dict[str, Any],
+        canon: Any,
+        encoded: Any,
+        good_runs: Any,
+        pinned: dict[str, dict[str, str]] | None = None,
+    ):
+        self.archive, self.step, self.params = archive, step, params
+        self.canon, self.encoded, self.good_runs = canon, encoded, good_runs
+        self.env = environment(step)
+        self.env["host"] = socket.gethostname()
+        self.checker = Checker(archive)
+        self.started = time.perf_counter()
+        self.when = datetime.now(UTC)
+        self.pinned = pinned
+
+    def slot(self, identity: dict[str, Any]) -> str:
+        step = self.step
+        return digest(
+            {"step": step.name, "version": step.version, "params": self.canon, **identity}
+        )
+
+    # -- one part ----------------------------------------------------------------------------
+
+    def before(self, item: _Item) -> tuple[str, str, dict[str, Any]]:
+        """The slot, the prekey and the description of the input known before running."""
+        slot = self.slot(item.identity)
+        if item.parent is not None:
+            parent = item.parent
+            facts = {"key": parent.key, "output_hash": parent.output_hash}
+            return slot, digest({"slot": slot, "parent": facts}), {}
+        assert item.run is not None
+        run = self._run_facts(item.run)
+        return slot, digest({"slot": slot, "run": run}), run
+
+    def _run_facts(self, run: Run) -> dict[str, Any]:
+        return {
+            "id": run.id,
+            "number": run.number,
+            "config_version": run.config_version,
+            "sources": [{"name": s.name, "sha256": s.sha256, "key": s.key} for s in run.sources],
+            "flags": self.checker.flag_ids(run.number),
+        }
+
+    def part(self, item: _Item) -> Product:
+        slot, prekey, facts = self.before(item)
+        for candidate in queries.by_prekeys(self.archive.catalog, [prekey])[prekey]:
+            if not self.checker.reasons(candidate):
+                return Product(self.archive, candidate, reused=True)
+        return self.run(item, slot, prekey, facts)
+
+    def run(self, item: _Item, slot: str, prekey: str, facts: dict[str, Any]) -> Product:
+        """Apply the step to ``item`` and publish what it made (or record its failure)."""
+        store, product_id = self.archive.store, uuid7()
+        started, t0 = datetime.now(UTC), time.perf_counter()
+        log = reads.ReadLog(pinned=self.pinned or {})
+        try:  # the step's own errors, and outputs it should not have made, are the step's
+            with reads.recording(log):
+                value = self.step.fn(item.argument, **self.params)
+            kind = outputs.kind_of(value)
+            table = self._event_table(item, value) if kind == "events" else None
+        except Exception as exc:
+            return self._failed(item, slot, prekey, facts, product_id, started, t0, exc)
+        written: str | None = None
+        try:
+            if table is not None:
+                written = f"events/level={value.level}/run={table['run'][0]}/{product_id}.parquet"
+                summary = {**self._write_events(written, table), "key": written}
+                output_hash, level = outputs.table_hash(table), value.level
+            else:
+                written, level = f"products/{product_id}", None
+                summary, output_hash = outputs.save(store, written, value, kind)
+                if "inline" in summary:
+                    written = None  # kept in the catalog row: nothing in the store
+            if written is not None:
+                store.persist(written)
+        except BaseException:
+            if written is not None:
+                store.delete(written)
+            raise
+        inputs, record = self._inputs(item, facts, log)
+        key = digest({"prekey": prekey, "reads": record})
+        row = ProductRow(
+            id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
+            step_version=self.step.version, status=queries.COMPLETE, kind=kind,
+            run_number=_run_number(item), level=level, store_prefix=written,
+            output_hash=output_hash, value=summary, created=datetime.now(UTC),
+            author=self.env["user"],
+            provenance=self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
+        )  # fmt: skip
+        published = queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
+        if published.id != product_id:  # the same product was published meanwhile: adopt it
+            store.delete(written)
+            return Product(self.archive, published, reused=True)
+        return Product(self.archive, published)
+
+    def _event_table(self, item: _Item, value: Any) -> Any:
+        """The step's events as the table to keep, checked against their parents."""
+        from labledger.lineage.events import check_parents
+
+        if item.run is None:
+            raise InvalidArgument("events belong to a run, and this input has none")
+        table = value.table(item.run.number)
+        if value.parent_level is not None:
+            parents = event_files(self.archive, value.parent_level, [item.run.number])
+            check_parents(table, parents, self.archive.store)
+        return table
+
+    def _write_events(self, key: str, table: Any) -> dict[str, Any]:
+        from labledger.lineage.events import write_events
+
+        return write_events(self.archive.store, key, table)
+
+    def _inputs(
+        self, item: _Item, facts: dict[str, Any], log: reads.ReadLog
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The inputs as recorded in provenance, and what of them enters the key."""
+        runs = []
+        if item.run is not None and item.parent is None:
+            log._of(item.run)  # the run applied to is an input even if nothing was read
+        for run_id, seen in log.runs.items():
+            known = facts if facts.get("id") == run_id else self._run_facts(seen.run)
+            calibrations = {n: label for n, (label, _) in seen.calibrations.items()}
+            runs.append({
+                **known,
+                "signals": sorted(seen.signals),
+                "channels": sorted(seen.channels),
+                "calibrations": calibrations,
+                "explicit": sorted(n for n, (_, asked) in seen.calibrations.items() if asked),
+            })  # fmt: skip
+        products = [] if item.parent is None else [item.parent]
+        products += [p for p in log.products.values() if p not in products]
+        parents = [
+            {"id": p.id, "step": p.step, "key": p.key, "output_hash": p.output_hash, "run": p.run}
+            for p in products
+        ]
+        inputs = {"runs": runs, "products": parents, "good_runs": None}
+        record = {
+            "runs": [
+                {k: r[k] for k in ("id", "calibrations", "channels", "signals")} for r in runs
+            ],
+            "products": [p["key"] for p in parents],
+        }
+        return inputs, record
+
+    def _provenance(
+        self, inputs: dict[str, Any], started: datetime, t0: float, output: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        return {
+            **self.env,
+            "params": self.encoded,
+            "inputs": inputs,
+            "started": started.isoformat(),
+            "duration_s": round(time.perf_counter() - t0, 6),
+            "output": output,
+        }
+
+    def _failed(
+        self,
+        item: _Item,
+        slot: str,
+        prekey: str,
+        facts: dict[str, Any],
+        product_id: str,
+        started: datetime,
+        t0: float,
+        exc: Exception,
+    ) -> Product:
+        what = f"run {item.run.number}" if item.run is not None else "its input"
+        message = f"{type(exc).__name__}: {exc}"
+        inputs = {"runs": [facts] if facts else [], "products": [], "good_runs": None}
+        if item.parent is not None:
+            inputs["products"] = [{"id": item.parent.id, "step": item.parent.step}]
+        record = self._provenance(inputs, started, t0, None)
+        record["error"] = {"type": type(exc).__name__, "message": str(exc),
+                           "traceback": traceback.format_exc(limit=20)}  # fmt: skip
+        row = ProductRow(
+            id=product_id, key=prekey, prekey=prekey, slot=slot, step=self.step.name,
+            step_version=self.step.version, status=queries.FAILED, kind="none",
+            run_number=_run_number(item), level=None, store_prefix=None, output_hash=None,
+            value=None, created=datetime.now(UTC), author=self.env["user"], provenance=record,
+            error=message[:2000],
+        )  # fmt: skip
+        queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
+        raise StepFailed(
+            f"step {self.step.name} failed on {what}: {message.splitlines()[0][:300]} "
+            f"(recorded as failed computation {product_id}; nothing was published)",
+            product_id,
+        ) from exc
+
+    # -- the set ---------------------------------------------------------------------------------
+
+    def gather(self, items: Sequence[_Item], parts: Sequence[Product]) -> Product:
+        """The set of ``parts``: reused if the same parts were gathered before."""
+        slot = self.slot({"inputs": [i.identity for i in items]})
+        grl = self.good_runs
+        used = None if grl is None else {"name": grl.name, "version": grl.version, "hash": grl.hash}
+        key = digest({"slot": slot, "parts": [p.key for p in parts], "good_runs": used})
+        existing = queries.by_key(self.archive.catalog, key)
+        if existing is not None:
+            return Product(self.archive, existing, reused=all(p.reused for p in parts))
+        product_id = uuid7()
+        output_hash = digest([p.output_hash for p in parts])
+        inputs = {
+            "products": [{"id": p.id, "step": p.step, "key": p.key,
+                          "output_hash": p.output_hash, "run": p.run} for p in parts],
+            "good_runs": used,
+        }  # fmt: skip
+        computed = sum(not p.reused for p in parts)
+        record = self._provenance(
+            inputs, self.when, self.started, {"kind": "set", "hash": output_hash}
+        )
+        row = ProductRow(
+            id=product_id, key=key, prekey=key, slot=slot, step=self.step.name,
+            step_version=self.step.version, status=queries.COMPLETE, kind="set", run_number=None,
+            level=None, store_prefix=None, output_hash=output_hash,
+            value={"parts": len(parts), "computed": computed, "reused": len(parts) - computed},
+            created=datetime.now(UTC), author=self.env["user"], provenance=record,
+        )  # fmt: skip
+        published = queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
+        return Product(self.archive, published, reused=published.id != product_id)
+
+
+def _items(archive: Archive, runs: Any, inputs: Any) -> tuple[list[_Item], bool, Any]:
+    """What the step is applied to; whether it was one thing (not a list); the good-run list."""
+    if (runs is None) == (inputs is None):
+        raise InvalidArgument("give the step runs=... or inputs=... (one of them)")
+    if runs is not None:
+        from labledger.quality.goodruns import GoodRunList
+
+        good_runs = runs if isinstance(runs, GoodRunList) else None
+        single = isinstance(runs, (Run, int))
+        chosen = [runs] if single else list(runs)
+        found, seen = [], set()
+        for r in chosen:
+            run = r if isinstance(r, Run) else _run(archive, r)
+            if run.id not in seen:
+                seen.add(run.id)
+                found.append(_Item(run, None))
+        if not found:
+            raise NotFound("no runs to compute over (the run selection is empty)")
+        return found, single, good_runs
+    single = isinstance(inputs, Product) and inputs.kind != "set"
+    products = [inputs] if isinstance(inputs, Product) else list(inputs)
+    items = []
+    for product in products:
+        if not isinstance(product, Product):
+            raise InvalidArgument(f"inputs= takes products, not a {type(product).__name__}")
+        for part in product:
+            run = archive.runs[part.run] if part.run is not None else None
+            items.append(_Item(run, part))
+    if not items:
+        raise NotFound("no products to compute over (the input selection is empty)")
+    return items, single, None
+
+
+def _run(archive: Archive, ref: Any) -> Run:
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+        raise InvalidArgument(f"runs= takes runs or run numbers, not a {type(ref).__name__}")
+    return archive.runs[ref]
+
+
+def _run_number(item: _Item) -> int | None:
+    return item.run.number if item.run is not None else None
+
+
+def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRow]:
+    rows = [
+        ProductInputRow(
+            product_id=product_id, position=i, kind="run", ref=r["id"], run_number=r["number"]
+        )
+        for i, r in enumerate(inputs.get("runs", []))
+    ]
+    rows += [
+        ProductInputRow(
+            product_id=product_id, position=len(rows) + i, kind="product", ref=p["id"],
+            run_number=p.get("run"),
+        )
+        for i, p in enumerate(inputs["products"])
+    ]  # fmt: skip
+    return rows
+
+
+def event_files(archive: Archive, level: int, runs: Sequence[int] | None = None) -> list[Any]:
+    """The current event files of ``level`` (of ``runs``), for queries and parent checks."""
+    from labledger.lineage.events import EventFile
+
+    rows = queries.current(archive.catalog, kind="events", level=level, runs=runs)
+    return [
+        EventFile(
+            path=r.store_prefix or "", run=r.run_number or 0, level=level,
+            parent_level=r.value.get("parent_level"), product_id=r.id,
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def product_of(run: Run, step: Step, params: dict[str, Any]) -> Product:
+    """The current product of ``step`` with ``params`` for ``run``; noted as read if a step is
+    being computed."""
+    step = as_step(step)
+    archive = run._archive
+    slot = digest({"step": step.name, "version": step.version, "params": canonical(params),
+                   "run": run.id})  # fmt: skip
+    row = queries.newest_in_slots(archive.catalog, [slot]).get(slot)
+    if row is None:
+        raise NotFound(
+            f"run {run.number} has no product of {step.name} version {step.version} with these "
+            f"parameters; compute it with la.compute({step.__name__}, runs={run.number}, ...)"
+        )
+    product = Product(archive, row)
+    log = reads.current()
+    if log is not None:
+        log.product(product)
+    return product
+
+
+# -- again: recompute what is stale, reproduce what was recorded --------------------------------
+
+
+def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
+    """Compute again, with the code of today, the products of ``rows`` (oldest first), each
+    over the current version of what it was computed from."""
+    made = []
+    for row in rows:
+        step = find(row.step)
+        if step.version != row.step_version:
+            raise InvalidArgument(
+                f"product {row.id[:13]} was made by {row.step} version {row.step_version}; the "
+                f"code now says version {step.version}: compute it anew with la.compute"
+            )
+        params = decode(row.provenance["params"])
+        job = _Job(archive, step, params, canonical(params), encode(params), None)
+        if row.kind == "set":
+            product = Product(archive, row)
+            items = [_again(archive, part._row) for part in product.parts]
+            used = row.provenance["inputs"].get("good_runs")
+            if used:
+                job.good_runs = archive.good_runs(used["name"])
+                items = [_Item(archive.runs[n], None) for n in job.good_runs]
+            made.append(job.gather(items, [job.part(i) for i in items]))
+        else:
+            made.append(job.part(_again(archive, row)))
+    return made
+
+
+def _again(archive: Archive, row: Any) -> _Item:
+    """The input of a part as it is now: its run, or the newest product of its input's slot."""
+    parents = row.provenance["inputs"]["products"]
+    if row.provenance["inputs"]["runs"] and not parents:
+        return _Item(archive.runs[row.provenance["inputs"]["runs"][0]["id"]], None)
+    parent = Product(archive, row_of(archive, parents[0]["id"]))
+    newest = queries.newest_in_slots(archive.catalog, [parent._row.slot])[parent._row.slot]
+    run = archive.runs[newest.run_number] if newest.run_number is not None else None
+    return _Item(run, Product(archive, newest))
+
+
+@dataclass
+class Reproduction:
+    """The outcome of computing a product again from its record."""
+
+    product: Product
+    identical: bool
+    recorded_hash: str | None
+    new_hash: str | None
+    differences: list[str]  # what differs in code and environment, named
+    parts: list[Reproduction]
+
+    def __str__(self) -> str:
+        head = (
+            f"product {self.product.id} ({self.product.step}): "
+            + ("identical output" if self.identical else "DIFFERENT output")
+            + f" (recorded {str(self.recorded_hash)[:16]}, now {str(self.new_hash)[:16]})"
+        )
+        lines = [head] + [f"  {d}" for d in self.differences]
+        lines += [
+            f"  part run {p.product.run}: output differs" for p in self.parts if not p.identical
+        ]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "product": self.product.id,
+            "identical": self.identical,
+            "recorded_hash": self.recorded_hash,
+            "new_hash": self.new_hash,
+            "differences": self.differences,
+            "parts": [p.to_dict() for p in self.parts],
+        }
+
+
+def reproduce(archive: Archive, product: Product) -> Reproduction:
+    """Run ``product``'s step again on exactly what its record says it read (the same runs, the
+    same calibration versions, the same input products) and compare the output's hash; name
+    what differs in the code and the environment."""
+    if product.status != queries.COMPLETE:
+        raise InvalidArgument(f"product {product.id} failed; there is no output to reproduce")
+    step = find(product.step)
+    record = product._row.provenance
+    differences = _differences(record, environment(step), step)
+    if product.kind == "set":
+        parts = [reproduce(archive, p) for p in product.parts]
+        new_hash = digest([p.new_hash for p in parts])
+        return Reproduction(product, new_hash == product.output_hash, product.output_hash,
+                            new_hash, differences, parts)  # fmt: skip
+    params = decode(record["params"])
+    pinned = {r["id"]: dict(r.get("calibrations", {})) for r in record["inputs"]["runs"]}
+    parents = record["inputs"]["products"]
+    if parents:
+        parent = Product(archive, row_of(archive, parents[0]["id"]))
+        argument = parent.value
+    else:
+        argument = archive.runs[record["inputs"]["runs"][0]["id"]]
+    with reads.recording(reads.ReadLog(pinned=pinned)):
+        value = step.fn(argument, **params)
+    new_hash = _hash(value, product.run)
+    return Reproduction(product, new_hash == product.output_hash, product.output_hash, new_hash,
+                        differences, [])  # fmt: skip
+
+
+def _hash(value: Any, run: int | None) -> str:
+    """The content hash ``value`` would be published with."""
+    kind = outputs.kind_of(value)
+    if kind == "events":
+        return outputs.table_hash(value.table(run or 0))
+    if kind == "array":
+        return outputs.array_hash(value)
+    if kind == "dataset":
+        return outputs.dataset_hash(value)
+    if kind == "table":
+        return outputs.table_hash(outputs._arrow(value))
+    return digest(canonical(value))
+
+
+def _differences(record: dict[str, Any], now: dict[str, Any], step: Step) -> list[str]:
+    found = []
+    then_code, now_code = record.get("code", {}), now["code"]
+    if then_code.get("version") != step.version:
+        found.append(f"step version: recorded {then_code.get('version')}, now {step.version}")
+    if then_code.get("source_sha256") != now_code.get("source_sha256"):
+        found.append(f"the source of {step.name} has changed since it was recorded")
+    then_git, now_git = then_code.get("git") or {}, now_code.get("git") or {}
+    if then_git.get("commit") != now_git.get("commit"):
+        found.append(f"git commit: recorded {then_git.get('commit')}, now {now_git.get('commit')}")
+    if then_git.get("dirty") or now_git.get("dirty"):
+        found.append(
+            f"uncommitted changes in the work tree: recorded {bool(then_git.get('dirty'))}, "
+            f"now {bool(now_git.get('dirty'))}"
+        )
+    then_packages, now_packages = record.get("packages", {}), now["packages"]
+    for name in sorted(set(then_packages) | set(now_packages)):
+        if then_packages.get(name) != now_packages.get(name):
+            found.append(
+                f"package {name}: recorded {then_packages.get(name)}, now {now_packages.get(name)}"
+            )
+    if record.get("python") != now["python"]:
+        found.append(f"Python: recorded {record.get('python')}, now {now['python']}")
+    return found
