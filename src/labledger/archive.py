@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,7 @@ class Archive:
         reused, not computed again (``product.reused`` says so). One run or one product in,
         one product out; a list in, a set whose parts are the products.
 
-        >>> p = la.compute(density_profile, runs=la.runs.search(gas="Ar"), window=(-50, 10))  # doctest: +SKIP
+        >>> p = la.compute(density_profile, la.runs.search(gas="Ar"))  # doctest: +SKIP
         """
         from labledger.lineage.compute import compute
 
@@ -211,8 +212,16 @@ class Archive:
         whether the output is identical and what differs in code and environment."""
         from labledger.lineage.compute import reproduce
 
-        product = ref if isinstance(ref, Product) else self.products[ref]
+        product = self.products[ref] if isinstance(ref, str) else ref
         return reproduce(self, product)
+
+    def openlineage(self, since: str | datetime | None = None) -> list[dict[str, Any]]:
+        """Every computation (since ``since``) as OpenLineage run events: START, then
+        COMPLETE or FAIL, ready to write as JSON lines or post to a lineage server."""
+        from labledger.lineage.openlineage import events
+        from labledger.runs import parse_when
+
+        return list(events(self, parse_when(since, "since")))
 
     def events(
         self, level: int, *, runs: Sequence[int] | None = None, stream: str | None = None
