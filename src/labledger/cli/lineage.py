@@ -53,7 +53,7 @@ def lineage(
         typer.Argument(
             help="A product id (or its first 8+ characters); with --down also a run number."
         ),
-    ],  # fmt: skip
+    ],
     archive: ArchiveOption,
     down: Annotated[
         bool, typer.Option("--down", help="What it fed, not what it came from.")

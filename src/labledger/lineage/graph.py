@@ -125,8 +125,12 @@ def lineage(archive: Archive, ref: str | int, direction: str, depth: int | None)
     ids = {i for edge in edges for i in edge} | {root}
     runs = {i: n for product, kind, i, n, _ in found if kind == "run" and i in ids}
     products = queries.by_ids(catalog, ids - set(runs) - set(nodes))
+    newest = queries.newest_in_slots(catalog, {row.slot for row in products.values()})
     for row in products.values():
         nodes[row.id] = _product_node(row)
+        if row.slot in newest and newest[row.slot].id != row.id:  # recomputed since
+            nodes[row.id].label += f"  (superseded by {newest[row.slot].id[:13]})"
+            nodes[row.id].attrs["superseded_by"] = newest[row.slot].id
     for run_id, number in runs.items():
         nodes.setdefault(run_id, Node(run_id, "run", f"run {number}", {"number": number}))
     if direction == "up" and depth is None:  # the raw files below the runs
