@@ -1,0 +1,61 @@
+"""Analysis steps for the simulated testbed: what the demo computes, and examples of steps.
+
+>>> import labledger as ll                                               # doctest: +SKIP
+>>> from labledger.sim.analysis import density, windows, bright_windows  # doctest: +SKIP
+>>> p = la.compute(density, la.runs.search(gas="Ar"))                   # doctest: +SKIP
+>>> l2 = la.compute(windows, la.runs.search(gas="Ar"))                  # doctest: +SKIP
+>>> l4 = la.compute(bright_windows, inputs=l2)                          # doctest: +SKIP
+>>> la.events(level=4).with_parent(level=2).to_pandas()                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labledger.lineage import step
+
+
+@step(version="1")
+def density(run: Any, *, window: tuple[float, float] = (-60.0, 20.0)) -> float:
+    """The electron density (m^-3) from the Langmuir probe's sweep, fitted over ``window``
+    (V of bias)."""
+    return float(run.machine.langmuir_probe.density(window=window))
+
+
+@step(version="1")
+def windows(run: Any, *, width: float = 0.01) -> Any:
+    """Level-2 events: the discharge cut into windows of ``width`` s, one event each, with the
+    mean probe current and light in it."""
+    from labledger.lineage.events import Events
+
+    current = run.signal("Langmuir_I")
+    light = run.signal("Plasma_light")
+    t = current["time"].values
+    on = t >= 0
+    index = np.floor(t[on] / width).astype(np.int64)
+    counts = np.bincount(index)
+    keep = counts > 0
+    mean_i = np.bincount(index, current.values[on])[keep] / counts[keep]
+    mean_light = np.bincount(index, np.interp(t[on], light["time"].values, light.values))
+    return Events(
+        {"event": np.flatnonzero(keep), "start": np.flatnonzero(keep) * width,
+         "current": mean_i, "light": mean_light[keep] / counts[keep]},
+        level=2, stream="window",
+    )  # fmt: skip
+
+
+@step(version="1")
+def bright_windows(level2: Any, *, quantile: float = 0.5) -> Any:
+    """Level-4 events: the level-2 windows brighter than the ``quantile`` of their run, each
+    naming the window it came from."""
+    from labledger.lineage.events import Events
+
+    table = level2.to_pandas()
+    bright = table[table["light"] > table["light"].quantile(quantile)]
+    return Events(
+        {"event": np.arange(len(bright)), "light": bright["light"].to_numpy(),
+         "parent_event": bright["event"].to_numpy(), "parent_stream": bright["stream"].to_numpy()},
+        level=4, parent_level=2, stream="bright",
+    )  # fmt: skip
