@@ -188,6 +188,16 @@ class Run:
         """
         return self._archive.flags.active([self.number])[self.number]
 
+    def product(self, step: Any, **params: Any) -> Any:
+        """The current product of ``step`` with ``params`` for this run. Read inside another
+        step, it is recorded as that step's input.
+
+        >>> run.product(density_profile, window=(-50, 10)).value       # doctest: +SKIP
+        """
+        from labledger.lineage.compute import product_of
+
+        return product_of(self, step, params)
+
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The run as JSON-ready data; ``full`` adds sources, channels and the tree."""
         data: dict[str, Any] = {

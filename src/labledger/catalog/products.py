@@ -170,7 +170,7 @@ def inputs_of(catalog: Catalog, ids: Iterable[str]) -> dict[str, list[ProductInp
 _UP = text(
     """
     WITH RECURSIVE up(id) AS (
-        SELECT :start
+        SELECT CAST(:start AS VARCHAR(36))
         UNION
         SELECT i.ref FROM product_inputs i JOIN up ON i.product_id = up.id
         WHERE i.kind = 'product'
@@ -182,7 +182,7 @@ _UP = text(
 _DOWN = text(
     """
     WITH RECURSIVE down(id) AS (
-        SELECT :start
+        SELECT CAST(:start AS VARCHAR(36))
         UNION
         SELECT i.product_id FROM product_inputs i JOIN down ON i.ref = down.id
     )

@@ -1,0 +1,329 @@
+"""Steps, products and provenance: reuse by key, failures recorded and never published,
+lineage up and down, staleness from flags and calibrations, recompute, reproduce, events by
+level, OpenLineage export. On a simulated campaign (SQLite, copied per test) and, for the
+catalog queries, on PostgreSQL too."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+import labledger as ll
+from labledger.catalog.schema import ProductRow
+from labledger.errors import InvalidArgument, NotFound
+from labledger.lineage.compute import StepFailed
+from labledger.sim.analysis import bright_windows, density, windows
+from tests.conftest import cli, snapshot
+
+SHOTS = [1233, 1240, 1250]  # before and after the re-wiring (1240) and the recalibration (1250)
+
+
+@ll.step(version="1")
+def mean_current(run, *, window=(0.1, 0.3), scale=1.0):  # type: ignore[no-untyped-def]
+    """Reads one signal: provenance must name it, its channel and calibration."""
+    return float(run.signal("Langmuir_I", time=window).mean()) * scale
+
+
+@ll.step(version="1")
+def broken(run):  # type: ignore[no-untyped-def]
+    run.signal("Langmuir_I")
+    raise ValueError("the fit diverged")
+
+
+@ll.step(version="1")
+def unkeepable(run):  # type: ignore[no-untyped-def]
+    return object()
+
+
+@ll.step(version="1")
+def from_density(run):  # type: ignore[no-untyped-def]
+    """Reads another product through its run: that product is an input."""
+    return run.product(density).value * 2
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from labledger.sim import build
+
+    folder = tmp_path_factory.mktemp("lineage") / "archive"
+    with ll.init(folder) as la:
+        build(la, tmp_path_factory.mktemp("daq"), SHOTS)
+    return folder
+
+
+@pytest.fixture
+def la(template: Path, tmp_path: Path) -> Iterator[ll.Archive]:
+    """A private copy of the campaign: tests here add products and flags."""
+    folder = tmp_path / "archive"
+    shutil.copytree(template, folder)
+    with ll.open(folder) as archive:
+        yield archive
+
+
+def _count(la: ll.Archive, status: str | None = None) -> int:
+    query = select(func.count()).select_from(ProductRow)
+    if status:
+        query = query.where(ProductRow.status == status)
+    with la.catalog.engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def test_a_product_records_where_it_came_from(la: ll.Archive) -> None:
+    run = la.runs[1250]
+    p = la.compute(mean_current, run, window=(0.1, 0.3))
+    assert p.value == pytest.approx(float(run.signal("Langmuir_I", time=(0.1, 0.3)).mean()))
+    record = p.provenance
+    (read,) = record["inputs"]["runs"]
+    assert read["number"] == 1250 and read["id"] == run.id
+    assert read["sources"] == [{"name": s.name, "sha256": s.sha256, "key": s.key}
+                               for s in run.sources]  # fmt: skip
+    assert read["signals"] == ["Langmuir_I"]
+    assert read["channels"] == ["PXI M6251/ai11"]  # re-wired at 1240
+    assert read["calibrations"] == {"langmuir_i": "langmuir_i@2"}  # recalibrated at 1250
+    assert read["config_version"] == run.config_version
+    assert record["code"]["step"] == "tests.test_lineage:mean_current"
+    assert record["code"]["version"] == "1" and record["code"]["source_sha256"]
+    assert record["code"]["git"] is None or {"commit", "dirty"} <= set(record["code"]["git"])
+    assert record["packages"]["numpy"] and record["packages"]["labledger"] == ll.__version__
+    assert ll.lineage.canonical.decode(record["params"]) == {"window": (0.1, 0.3)}
+    assert record["user"] and record["host"] and record["started"]
+    assert record["duration_s"] > 0
+    assert record["output"] == {"kind": "value", "hash": p.output_hash}
+
+
+def test_the_same_call_is_reused_and_equal_parameters_are_equal(la: ll.Archive) -> None:
+    first = la.compute(mean_current, la.runs[1233:1251], window=(0.1, 0.3))
+    made = _count(la)
+    again = la.compute(mean_current, [1233, 1240, 1250], window=[0.1, 0.3])  # list, not tuple
+    assert again.id == first.id and again.reused and _count(la) == made
+    same = la.compute(mean_current, [1233, 1240, 1250], window=(0.1, 0.3), scale=1)  # 1 == 1.0
+    assert same.reused is False or same.id == first.id  # scale=1 is a new parameter set...
+    other = la.compute(mean_current, [1233, 1240, 1250], window=(0.1, 0.2))
+    assert other.id != first.id and not other.reused
+    assert [p.value for p in other.parts] != [p.value for p in first.parts]
+    # a new step version is a new product, the old one kept
+    v2 = ll.step(version="2", name=mean_current.name)(mean_current.fn)
+    newer = la.compute(v2, [1233], window=(0.1, 0.3))
+    assert newer.step_version == "2" and la.products[first.parts[0].id].step_version == "1"
+    ll.step(version="1", name=mean_current.name)(mean_current.fn)  # restore for other tests
+
+
+def test_parameters_that_cannot_be_canonical_are_refused_before_any_work(la: ll.Archive) -> None:
+    before = snapshot(la)
+    with pytest.raises(InvalidArgument, match="function"):
+        la.compute(mean_current, [1233], scale=lambda x: x)
+    with open(__file__) as handle, pytest.raises(InvalidArgument, match="open file"):
+        la.compute(mean_current, [1233], scale=handle)
+    with pytest.raises(InvalidArgument, match="is an input"):
+        la.compute(mean_current, [1233], scale=la.runs[1233])
+    with pytest.raises(InvalidArgument, match="unexpected keyword|got an unexpected"):
+        la.compute(mean_current, [1233], windwo=(0, 1))
+    with pytest.raises(InvalidArgument, match="not a step"):
+        la.compute(lambda run: 1, [1233])
+    with pytest.raises(NotFound):
+        la.compute(mean_current, [99999])
+    assert snapshot(la) == before
+    assert isinstance(io.StringIO(), io.IOBase)
+
+
+def test_a_failing_step_is_recorded_and_nothing_is_published(la: ll.Archive) -> None:
+    with pytest.raises(StepFailed, match="the fit diverged") as raised:
+        la.compute(broken, [1233, 1240])
+    failure = la.products[raised.value.product_id]
+    assert failure.status == "failed" and "ValueError: the fit diverged" in failure.error
+    assert "Traceback" in failure._row.provenance["error"]["traceback"]
+    assert _count(la, "complete") == 0 and _count(la, "failed") == 1  # stopped at the first
+    assert not la.store.list("products")
+    with pytest.raises(StepFailed, match="cannot be kept|no canonical value"):
+        la.compute(unkeepable, [1233])
+    assert _count(la, "complete") == 0 and not la.store.list("products")
+    assert [p.step for p in la.products.search(status="failed")] == [unkeepable.name, broken.name]
+    with pytest.raises(NotFound, match="failed"):
+        _ = failure.value
+
+
+def test_lineage_up_and_down(la: ll.Archive) -> None:
+    p = la.compute(density, la.runs[1233:1251])
+    up = la.lineage(p.id)
+    kinds = sorted(n.kind for n in up.nodes.values())
+    assert kinds == ["file"] * 3 + ["product"] * 4 + ["run"] * 3
+    files = {n.attrs["sha256"] for n in up.nodes.values() if n.kind == "file"}
+    assert files == {s.sha256 for r in la.runs[1233:1251] for s in r.sources}
+    text = str(up)
+    assert "density@1 run 1240" in text and "01240_Data.tdms" in text
+    assert json.loads(json.dumps(up.to_dict()))["root"] == p.id
+    assert up.to_dot().startswith("digraph") and f'"{p.id}"' in up.to_dot()
+    shallow = la.lineage(p.id, depth=1)
+    assert sorted(n.kind for n in shallow.nodes.values()) == ["product"] * 4
+    down = la.lineage(1240, direction="down")
+    assert {n.id for n in down.nodes.values() if n.kind == "product"} == {p.id, p.parts[1].id}
+    with pytest.raises(NotFound, match="no product has the id"):
+        la.lineage("0000000000-nope")
+    with pytest.raises(InvalidArgument, match="direction"):
+        la.lineage(p.id, direction="sideways")
+
+
+def test_a_product_read_through_the_run_is_an_input(la: ll.Archive) -> None:
+    with pytest.raises(StepFailed, match="no product of"):
+        la.compute(from_density, [1233])
+    d = la.compute(density, [1233])
+    doubled = la.compute(from_density, la.runs[1233])
+    assert doubled.value == pytest.approx(2 * d.parts[0].value)
+    assert [p["id"] for p in doubled.provenance["inputs"]["products"]] == [d.parts[0].id]
+    assert d.parts[0].id in la.lineage(doubled.id).nodes
+
+
+def test_flags_make_products_stale_and_recompute_brings_them_back(la: ll.Archive) -> None:
+    p = la.compute(density, la.runs[1233:1251])
+    assert la.stale() == []
+    la.flag(runs=[1240], subsystem="probe", severity="bad", reason="arc")
+    stale = {s.product.id: s.reasons for s in la.stale()}
+    assert set(stale) == {p.parts[1].id, p.id}
+    assert "run 1240: flag 1 added since (probe, bad: arc" in stale[p.parts[1].id][0]
+    assert "is stale" in stale[p.id][0]
+    made = la.recompute(stale=True)
+    assert [m.run for m in made] == [1240, None] and la.stale() == []
+    assert made[0].id != p.parts[1].id and made[0].value == p.parts[1].value  # same data
+    assert la.products[p.id].value  # the old one stays readable
+    assert "superseded" in str(la.lineage(1240, direction="down"))
+    again = la.compute(density, la.runs[1233:1251])
+    assert again.id == made[1].id and again.reused
+
+
+def test_a_new_calibration_in_force_makes_products_stale(la: ll.Archive) -> None:
+    p = la.compute(mean_current, 1250, window=(0.1, 0.3))  # one run in: one product out
+    la.calibrations.add("langmuir_i", gain=-0.2, offset=0.0, unit="A", reason="re-measured",
+                        from_run=1245)  # fmt: skip
+    (found,) = la.stale()
+    assert found.product.id == p.id
+    assert found.reasons == [
+        "run 1250: calibration langmuir_i@3 is now in force (read langmuir_i@2)"
+    ]
+    # reproducing reads what the record says was read: identical, whatever is in force now
+    assert la.reproduce(p.id).identical
+    (new,) = la.recompute(stale=True)
+    assert new.provenance["inputs"]["runs"][0]["calibrations"] == {"langmuir_i": "langmuir_i@3"}
+    old_gain = la.calibrations["langmuir_i@2"].params["gain"]
+    assert new.value == pytest.approx(p.value * -0.2 / old_gain)
+
+
+def test_reproduce_names_what_differs(la: ll.Archive) -> None:
+    p = la.compute(density, [1233, 1250])
+    report = la.reproduce(p.id)
+    assert report.identical and all(r.identical for r in report.parts)
+    part = p.parts[0]
+    record = dict(part._row.provenance)
+    record["packages"] = {**record["packages"], "numpy": "1.0.0"}
+    record["output"] = {"kind": "value", "hash": "0" * 64}
+    with la.catalog.engine.begin() as conn:
+        conn.execute(update(ProductRow).where(ProductRow.id == part.id)
+                     .values(provenance=record, output_hash="0" * 64))  # fmt: skip
+    report = la.reproduce(part.id)
+    assert not report.identical
+    assert any(d.startswith("package numpy: recorded 1.0.0, now ") for d in report.differences)
+    assert "DIFFERENT output" in str(report)
+
+
+def test_events_by_level_with_their_parents(la: ll.Archive) -> None:
+    l2 = la.compute(windows, la.runs[1233:1251])
+    l4 = la.compute(bright_windows, inputs=l2)
+    joined = la.events(level=4).with_parent(level=2).to_pandas()
+    assert len(joined) == la.events(level=4).count() > 0
+    assert (joined["light"] == joined["l2_light"]).all()  # each row met its own parent
+    assert set(joined["run"]) == {1233, 1240, 1250}
+    up = la.lineage(l4.parts[0].id)
+    assert l2.parts[0].id in up.nodes
+    assert l4.parts[0].provenance["inputs"]["products"][0]["id"] == l2.parts[0].id
+
+
+@ll.step(version="1")
+def orphans(level2):  # type: ignore[no-untyped-def]
+    return ll.Events(
+        {"event": [0, 1], "parent_event": [0, 10_000], "parent_stream": ["window", "window"]},
+        level=4, parent_level=2, stream="x",
+    )  # fmt: skip
+
+
+def test_events_whose_parents_do_not_exist_are_refused(la: ll.Archive) -> None:
+    l2 = la.compute(windows, [1233])
+    with pytest.raises(StepFailed, match=r"parent \(run 1233, event 10000, .*1 of 2 parents"):
+        la.compute(orphans, inputs=l2)
+    assert la.events(level=4).count() == 0
+    assert not la.store.list("events/level=4")
+
+
+def test_openlineage_events(la: ll.Archive) -> None:
+    la.compute(density, [1233])
+    with pytest.raises(StepFailed):
+        la.compute(broken, [1240])
+    events = la.openlineage()
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE", "START", "COMPLETE",
+                                                "START", "FAIL"]  # fmt: skip
+    for e in events:
+        assert {"eventTime", "producer", "schemaURL", "run", "job"} <= set(e)
+        assert e["job"]["name"] and e["run"]["runId"]
+    assert events[0]["inputs"] == [{"namespace": events[0]["inputs"][0]["namespace"],
+                                    "name": "runs/1233", "facets": {}}]  # fmt: skip
+    assert events[1]["outputs"][0]["name"].startswith("products/")
+    error = events[-1]["run"]["facets"]["errorMessage"]
+    assert "the fit diverged" in error["message"] and error["programmingLanguage"] == "python"
+    assert la.openlineage(since="2999-01-01") == []
+
+
+def test_the_commands(la: ll.Archive, tmp_path: Path) -> None:
+    p = la.compute(density, la.runs[1233:1251])
+    la.compute(bright_windows, inputs=la.compute(windows, [1233]))
+    folder = str(la.path)
+    tree = cli("lineage", p.id[:13], "-a", folder)
+    assert tree.returncode == 0 and "01233_Data.tdms" in tree.stdout
+    dot = cli("lineage", p.id, "--format", "dot", "-a", folder)
+    assert dot.stdout.startswith("digraph")
+    graph = json.loads(cli("lineage", "1233", "--down", "--format", "json", "-a", folder).stdout)
+    assert graph["root"] == la.runs[1233].id
+    assert cli("stale", "-a", folder).stdout.startswith("Nothing is stale")
+    la.flag(runs=[1233], subsystem="power", severity="bad", reason="outage")
+    listed = json.loads(cli("stale", "--json", "-a", folder).stdout)
+    assert {s["id"] for s in listed} >= {p.id, p.parts[0].id}
+    made = cli("recompute", "-a", folder)
+    assert made.returncode == 0 and "products made" in made.stdout
+    same = cli("reproduce", p.parts[1].id, "-a", folder)
+    assert same.returncode == 0 and "identical output" in same.stdout
+    rows = json.loads(cli("products", "--json", "-a", folder).stdout)
+    assert rows and {"id", "step", "run", "kind"} <= set(rows[0])
+    events = json.loads(cli("events", "--level", "4", "--with-parent", "2", "--json",
+                            "-a", folder).stdout)  # fmt: skip
+    assert events and "l2_light" in events[0]
+    out = tmp_path / "ol.jsonl"
+    assert cli("openlineage", "-o", str(out), "-a", folder).returncode == 0
+    assert all(json.loads(line)["eventType"] for line in out.read_text().splitlines())
+    unknown = cli("lineage", "ffffffff-ffff", "-a", folder)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "no product has the id" in unknown.stderr
+    bad = cli("lineage", p.id, "--format", "png", "-a", folder)
+    assert bad.returncode == 1 and "--format" in bad.stderr
+
+
+def test_products_and_lineage_on_both_catalogs(archive: ll.Archive, tmp_path: Path) -> None:
+    """The catalog's queries (partial unique index, recursive lineage) on SQLite and PostgreSQL."""
+    from labledger.sim import build
+
+    build(archive, tmp_path / "daq", [1233, 1250])
+    p = archive.compute(mean_current, [1233, 1250])
+    assert archive.compute(mean_current, [1233, 1250]).id == p.id
+    up = archive.lineage(p.id)
+    assert sorted(n.kind for n in up.nodes.values()) == ["file"] * 2 + ["product"] * 3 + ["run"] * 2
+    assert set(archive.lineage(1233, direction="down").nodes) == {
+        archive.runs[1233].id,
+        p.id,
+        p.parts[0].id,
+    }
+    archive.flag(runs=[1250], subsystem="probe", severity="bad", reason="arc")
+    assert {s.product.id for s in archive.stale()} == {p.id, p.parts[1].id}
+    archive.recompute()
+    assert archive.stale() == []
