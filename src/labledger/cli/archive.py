@@ -88,6 +88,10 @@ def runs(
     limit: Annotated[
         int, typer.Option(help="Show at most this many (the highest numbers); 0 for all.")
     ] = 50,
+    quality: Annotated[
+        str | None,
+        typer.Option(help="good: no active bad flag on the whole run; bad: one (labledger flag)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List runs by number (the highest last)."""
@@ -95,8 +99,10 @@ def runs(
         raise InvalidArgument(f"--limit must not be negative, got {limit}")
     with opened(archive) as la:
         conditions = {k: match_values(v) for k, v in pairs(where or [], "--where").items()}
-        if since or until or source or conditions:
-            found = la.runs.search(since=since, until=until, source=source, where=conditions)
+        if since or until or source or conditions or quality is not None:
+            found = la.runs.search(
+                since=since, until=until, source=source, where=conditions, quality=quality
+            )
             total, shown = len(found), found[-limit:] if limit else found
         else:
             total = len(la.runs)
@@ -120,7 +126,8 @@ def runs(
         if total > len(shown):
             out.print(f"({total - len(shown)} more: --limit 0 shows them all)")
         if not total:
-            out.print("no runs" + ("" if conditions or since or until or source else " yet"))
+            searched = conditions or since or until or source or quality is not None
+            out.print("no runs" + ("" if searched else " yet"))
 
 
 @app.command()

@@ -1,0 +1,284 @@
+"""The catalog's queries for data quality: flags (with their runs and intervals) and good-run
+lists. Both are append-only logs: a row is never updated or deleted.
+
+A flag row (``action`` "flag") covers runs, or intervals of runs (``flag_periods``). A later
+row may name it in ``target``: a flag that supersedes it, or a withdrawal ("withdraw"). A flag
+is *active* while no row targets it; ``target`` is unique, so a flag is replaced at most once,
+even when two writers race (the second insert fails on the constraint, becoming a
+:class:`~labledger.errors.Conflict`).
+
+A good-run list is named and versioned: each version is a row with the runs that passed, their
+livetime and a hash of its content; a new version is the next number for its name, taken in the
+transaction that records it.
+
+>>> from labledger.catalog import quality                     # doctest: +SKIP
+>>> quality.flags(la.catalog, run_numbers=[1234], active_only=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from labledger.catalog.schema import FlagPeriodRow, FlagRow, GoodRunListRow, RunRow
+from labledger.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from labledger.catalog.catalog import Catalog
+
+FLAG = "flag"
+WITHDRAW = "withdraw"
+ACTIVE, SUPERSEDED, WITHDRAWN = "active", "superseded", "withdrawn"
+# SQLite refuses statements with more than 32,766 parameters: long lists of run numbers are
+# asked in batches of this many (one query per batch, never one per run)
+_BATCH = 10_000
+
+
+@dataclass
+class FlagRecord:
+    """A flag as the catalog holds it: its row, its periods, and the row that replaced it (a
+    superseding flag or a withdrawal), if any."""
+
+    row: FlagRow
+    periods: list[FlagPeriodRow] = field(default_factory=list)
+    replaced_by: FlagRow | None = None
+
+    @property
+    def status(self) -> str:
+        if self.replaced_by is None:
+            return ACTIVE
+        return WITHDRAWN if self.replaced_by.action == WITHDRAW else SUPERSEDED
+
+
+# -- flags: writing -------------------------------------------------------------------------------
+
+
+def append_flag(catalog: Catalog, row: FlagRow, periods: Sequence[FlagPeriodRow]) -> FlagRecord:
+    """Record a flag and its periods in one transaction. If ``row.target`` is set, the new flag
+    supersedes that one, which must be active; else :class:`Conflict`."""
+    with catalog.transaction(f"recording a {row.subsystem} flag") as session:
+        if row.target is not None:
+            _check_replaceable(session, row.target, "supersede")
+        session.add(row)
+        _flush(session, row.target)
+        for period in periods:
+            period.flag_id = row.id
+        session.add_all(periods)
+    return FlagRecord(row, list(periods))
+
+
+def append_withdrawal(catalog: Catalog, row: FlagRow) -> FlagRow:
+    """Record the withdrawal ``row`` of the active flag ``row.target``; :class:`NotFound` if
+    there is no such flag, :class:`Conflict` if it is superseded or withdrawn already."""
+    assert row.action == WITHDRAW and row.target is not None
+    with catalog.transaction(f"withdrawing flag {row.target}") as session:
+        _check_replaceable(session, row.target, "withdraw")
+        session.add(row)
+        _flush(session, row.target)
+    return row
+
+
+def _check_replaceable(session: Session, flag_id: int, verb: str) -> None:
+    target = session.get(FlagRow, flag_id)
+    if target is None or target.action != FLAG:
+        raise NotFound(
+            f"there is no flag {flag_id} to {verb} (list them with `labledger flag list --all`)"
+        )
+    replaced = session.scalars(select(FlagRow).where(FlagRow.target == flag_id)).first()
+    if replaced is not None:
+        raise Conflict(_replaced_message(flag_id, replaced, verb))
+
+
+def _replaced_message(flag_id: int, replaced: FlagRow | None, verb: str) -> str:
+    if replaced is None:
+        how = "was superseded or withdrawn meanwhile by another writer"
+    elif replaced.action == WITHDRAW:
+        how = f"is withdrawn already (by {replaced.author}: {replaced.reason})"
+    else:
+        how = f"is superseded already, by flag {replaced.id}"
+    hint = (
+        f"; supersede the flag that replaced it ({replaced.id}) instead"
+        if replaced is not None and replaced.action == FLAG
+        else ""
+    )
+    return f"cannot {verb} flag {flag_id}: it {how}{hint}"
+
+
+def _flush(session: Session, target: int | None) -> None:
+    """Insert what is pending; the unique ``target`` turns a lost race into a Conflict that
+    says which flag."""
+    try:
+        session.flush()
+    except IntegrityError:
+        if target is None:
+            raise
+        raise Conflict(_replaced_message(target, None, "replace")) from None
+
+
+# -- flags: reading -------------------------------------------------------------------------------
+
+
+def flags(
+    catalog: Catalog,
+    *,
+    ids: Iterable[int] | None = None,
+    run_numbers: Iterable[int] | None = None,
+    subsystems: Iterable[str] | None = None,
+    severity: str | None = None,
+    active_only: bool = False,
+) -> list[FlagRecord]:
+    """Flags (not withdrawals) with every period of each, by id, each with the row that
+    replaced it. ``run_numbers`` keeps flags covering any of those runs (in whole or part),
+    ``subsystems`` flags of those subsystems, ``active_only`` those not replaced.
+
+    One query (one per 10,000 run numbers when more are given)."""
+    replacement = aliased(FlagRow)
+    period = FlagPeriodRow
+    query = (
+        select(FlagRow, replacement, period)
+        .outerjoin(replacement, replacement.target == FlagRow.id)
+        .join(period, period.flag_id == FlagRow.id)
+        .where(FlagRow.action == FLAG)
+        .order_by(FlagRow.id, period.id)
+    )
+    if active_only:
+        query = query.where(replacement.id.is_(None))
+    if ids is not None:
+        query = query.where(FlagRow.id.in_(list(ids)))
+    if subsystems is not None:
+        query = query.where(FlagRow.subsystem.in_(list(subsystems)))
+    if severity is not None:
+        query = query.where(FlagRow.severity == severity)
+    if run_numbers is None:
+        queries = [query]
+    else:
+        numbers = sorted(set(run_numbers))
+        queries = [
+            query.where(
+                FlagRow.id.in_(
+                    select(period.flag_id).where(period.run_number.in_(numbers[i : i + _BATCH]))
+                )
+            )
+            for i in range(0, len(numbers), _BATCH)
+        ]
+    found: dict[int, FlagRecord] = {}
+    periods: dict[int, dict[int, FlagPeriodRow]] = {}  # by flag, by id: batches may overlap
+    with catalog.reading() as session:
+        for q in queries:
+            for flag, replaced, p in session.execute(q):
+                if flag.id not in found:
+                    found[flag.id] = FlagRecord(flag, [], replaced)
+                    periods[flag.id] = {}
+                periods[flag.id][p.id] = p
+    for flag_id, record in found.items():
+        record.periods = [periods[flag_id][i] for i in sorted(periods[flag_id])]
+    return [found[i] for i in sorted(found)]
+
+
+def flag_row(catalog: Catalog, flag_id: int) -> FlagRow | None:
+    """Any row of the flags log (a flag or a withdrawal) by id."""
+    with catalog.reading() as session:
+        return session.get(FlagRow, flag_id)
+
+
+def flags_seen(catalog: Catalog) -> int:
+    """How many rows the flags log holds: it grows with every flag, supersession and
+    withdrawal, so a changed count means the quality of some run may have changed. (A count,
+    not the newest id: PostgreSQL hands ids out at insert, and commits may land out of order.)"""
+    with catalog.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(FlagRow)) or 0)
+
+
+def bad_whole_run(runs: Any = None) -> Any:
+    """The SQL condition "this run has an active flag of severity bad covering all of it", for
+    a query over ``runs`` (the runs table or an alias of it): an EXISTS over the periods of the
+    run's number (indexed), so a search over 100,000 runs stays one query."""
+    runs = RunRow.__table__ if runs is None else runs
+    flag, period = FlagRow.__table__, FlagPeriodRow.__table__
+    replacement = FlagRow.__table__.alias("replacement")
+    return exists().where(
+        and_(
+            period.c.run_number == runs.c.number,
+            period.c.start.is_(None),
+            period.c.stop.is_(None),
+            flag.c.id == period.c.flag_id,
+            flag.c.action == FLAG,
+            flag.c.severity == "bad",
+            ~exists().where(replacement.c.target == flag.c.id),
+        )
+    )
+
+
+def run_ids(catalog: Catalog, numbers: Sequence[int]) -> dict[int, str]:
+    """The ids of the runs with these numbers that exist, by number."""
+    found: dict[int, str] = {}
+    with catalog.reading() as session:
+        for i in range(0, len(numbers), _BATCH):
+            batch = list(numbers[i : i + _BATCH])
+            query = select(RunRow.number, RunRow.id).where(RunRow.number.in_(batch))
+            found.update({int(n): run_id for n, run_id in session.execute(query)})
+    return found
+
+
+# -- good-run lists -------------------------------------------------------------------------------
+
+
+def append_good_run_list(catalog: Catalog, row: GoodRunListRow) -> tuple[GoodRunListRow, bool]:
+    """Record ``row`` as the next version of its name, unless the newest version has the same
+    content hash: then that one is returned and nothing is written. The second value says
+    whether a version was recorded. Two writers at once: the unique (name, version) lets one
+    through and gives the other a :class:`Conflict`."""
+    with catalog.transaction(f"recording good-run list {row.name!r}") as session:
+        newest = _newest(session, row.name)
+        if newest is not None and newest.hash == row.hash:
+            return newest, False
+        row.version = (newest.version if newest is not None else 0) + 1
+        session.add(row)
+    return row, True
+
+
+def good_run_list(catalog: Catalog, name: str, version: int | None = None) -> GoodRunListRow | None:
+    """A version of the good-run list ``name``: the newest if ``version`` is None."""
+    with catalog.reading() as session:
+        if version is None:
+            return _newest(session, name)
+        query = select(GoodRunListRow).where(
+            GoodRunListRow.name == name, GoodRunListRow.version == version
+        )
+        return session.scalars(query).first()
+
+
+def good_run_list_versions(catalog: Catalog) -> dict[str, list[int]]:
+    """Every good-run list's name with its versions, without their (possibly long) contents."""
+    found: dict[str, list[int]] = {}
+    query = select(GoodRunListRow.name, GoodRunListRow.version).order_by(
+        GoodRunListRow.name, GoodRunListRow.version
+    )
+    with catalog.reading() as session:
+        for name, version in session.execute(query):
+            found.setdefault(name, []).append(int(version))
+    return found
+
+
+def good_run_lists(catalog: Catalog, name: str | None = None) -> list[GoodRunListRow]:
+    """Every version of every good-run list (or of ``name``), by name and version."""
+    query = select(GoodRunListRow).order_by(GoodRunListRow.name, GoodRunListRow.version)
+    if name is not None:
+        query = query.where(GoodRunListRow.name == name)
+    with catalog.reading() as session:
+        return list(session.scalars(query))
+
+
+def _newest(session: Session, name: str) -> GoodRunListRow | None:
+    query = (
+        select(GoodRunListRow)
+        .where(GoodRunListRow.name == name)
+        .order_by(GoodRunListRow.version.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
