@@ -110,6 +110,9 @@ def main() -> None:
             f"{n2:,} level-2 and {n4:,} level-4 events in {args.runs} runs written in "
             f"{time.perf_counter() - start:.1f} s"
         )
+        for level, count in ((2, n2), (4, n4)):
+            size = sum(store.fs.size(store.path(f.path)) for f in files[level])
+            print(f"  level {level}: {size / 1e6:.0f} MB, {size / count:.1f} bytes an event")
 
         query = EventQuery(store, lambda level: files.get(level, []), level=4).with_parent(2)
 

@@ -10,8 +10,11 @@ parent_stream)`` in the same run. Tables are stored as Parquet, one file per run
 
 so any Parquet reader (DuckDB, pandas, Spark) can open them without labledger, and a query of
 some runs reads only their files. :class:`EventQuery` answers ``la.events(level=4)`` and
-``.with_parent(level=2)`` with DuckDB, which reads the files in place, in parallel, and joins
-with a hash join; ``docs/events.md`` has the layout, the query and the measurements.
+``.with_parent(level=2)`` with DuckDB, which reads the files in place, in parallel: it reads the
+events, hash-joins only their parent keys to the ancestors' files a group of runs at a time, and
+puts the ancestors' columns beside the events. ``docs/events.md`` has the layout, the query and
+the measurements (a million Level-4 events with their parents among ten million Level-2 ones in
+0.4 s on two cores, about five times faster than pandas).
 
 This module stands alone: the lineage framework hands it the store and a way to list a level's
 current files, and records what it writes in the catalog.
@@ -19,8 +22,10 @@ current files, and records what it writes in the catalog.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +58,9 @@ _ANCESTOR_PREFIX = re.compile(r"^l[0-9]_", re.IGNORECASE)
 # Rows per Parquet row group: DuckDB and pyarrow read row groups in parallel, so a run's file of
 # 100,000 events is a few of them rather than one; fewer than ~64k costs in per-group overhead.
 _ROW_GROUP = 65_536
+# Parent keys per hash table when a query joins events to their ancestors, a group of runs at
+# a time (see _ancestors).
+_JOIN_GROUP = 100_000
 
 
 class Events:
@@ -100,7 +108,8 @@ class Events:
             raise InvalidArgument(f"stream={stream!r}: give a stream name as non-empty text")
         source = _as_arrow(table)
         _check_names(source.column_names, has_parent=parent_level is not None)
-        self._run = _optional_key(source, "run", pa.int64(), default=None)
+        names = source.column_names
+        self._run = _key_column(source, "run", pa.int64()) if "run" in names else None
         columns: dict[str, pa.ChunkedArray] = {}
         columns["event"] = _required_key(source, "event", pa.int64())
         columns["sub_event"] = _optional_key(source, "sub_event", pa.int32(), default=0)
@@ -112,10 +121,10 @@ class Events:
             )
             columns["parent_stream"] = (
                 _stream(source, "parent_stream", None)
-                if "parent_stream" in source.column_names
+                if "parent_stream" in names
                 else columns["stream"]
             )
-        for name in source.column_names:
+        for name in names:
             if name not in KEY and name not in PARENT_KEY:
                 columns[name] = source.column(name)
         self._columns = columns
@@ -148,7 +157,7 @@ class Events:
                     f"{where}: row {row} has run {self._run[row].as_py()}; a step's events "
                     "belong to the run it processes (drop the 'run' column or fix it)"
                 )
-        repeat = _first_repeat(
+        order, repeat = _key_order(
             self._columns["event"], self._columns["sub_event"], self._columns["stream"]
         )
         if repeat is not None:
@@ -157,8 +166,13 @@ class Events:
                 f"{where}: {_key_text(run, self._columns, again)} appears more than once (rows "
                 f"{first} and {again}); (event, sub_event, stream) must be unique in a run"
             )
+        columns = list(self._columns.values())
+        if order is not None:
+            # stored in key order: a query's rows then come sorted without a sort, and each row
+            # group's min/max of event lets a reader skip the row groups a filter excludes
+            columns = [c.take(order) for c in columns]
         names = ["run", *self._columns]
-        arrays = [_full(n, run, pa.int64()), *self._columns.values()]
+        arrays = [_full(n, run, pa.int64()), *columns]
         fields = [
             pa.field(name, KEY_TYPES.get(name, arr.type), nullable=name not in KEY_TYPES)
             for name, arr in zip(names, arrays)
@@ -200,19 +214,22 @@ def write_events(store: ObjectStore, key: str, table: pa.Table) -> dict[str, Any
     (2, ['hits'], None)
     """
     _level, parent_level = _levels_of(table, f"write_events({key!r})")
-    floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    # measurements are floats whose mantissas zstd cannot shrink; split into byte planes
+    # (sign and exponent bytes together) they compress by a quarter more and decode a third
+    # faster. Event numbers are stored sorted: deltas are smaller and quicker to decode than a
+    # dictionary. Everything else (run, streams, counts) repeats: dictionaries.
+    # (bench/events_join.py, docs/events.md)
+    floats = (pa.float32(), pa.float64())
+    encoding = {f.name: "BYTE_STREAM_SPLIT" for f in table.schema if f.type in floats}
+    encoding.update(event="DELTA_BINARY_PACKED", sub_event="DELTA_BINARY_PACKED")
     with store.open_write(key) as f:
         pq.write_table(
             table,
             f,
             compression="zstd",
             row_group_size=_ROW_GROUP,
-            # keys and streams repeat: dictionary pages keep them to a few bits per row
-            use_dictionary=[name for name in table.column_names if name not in floats],
-            # measurements are floats whose mantissas zstd cannot shrink; split into byte
-            # planes (sign/exponent bytes together) they compress by a quarter more and
-            # decode a third faster (bench/events_join.py, docs/events.md)
-            column_encoding={name: "BYTE_STREAM_SPLIT" for name in floats} or None,
+            use_dictionary=[name for name in table.column_names if name not in encoding],
+            column_encoding=encoding,
             write_statistics=True,
         )
     return {
@@ -295,11 +312,11 @@ def check_parents(table: pa.Table, parents: Sequence[EventFile], store: ObjectSt
             ORDER BY c.row
             LIMIT 1
             """
-        ).fetchone()
+        ).fetchall()  # DuckDB 2 keeps a result open until it is fetched to the end
     finally:
-        con.close()
-    if found is not None:
-        _row, run, event, sub_event, stream, missing = found
+        _close(con)
+    if found:
+        _row, run, event, sub_event, stream, missing = found[0]
         parent_runs = sorted({p.run for p in parents})
         raise InvalidArgument(
             f"{where}: parent (run {run}, event {event}, sub-event {sub_event}, stream "
@@ -317,8 +334,9 @@ class EventQuery:
     ``files(level)`` lists the current event files of a level (the catalog knows which);
     ``runs`` keeps the events of those runs, ``stream`` those of one stream. The joined columns
     of an ancestor are all its columns but ``run``, prefixed ``l2_`` (``l2_event``,
-    ``l2_energy``...). Every event of the level appears once (a left join: an event whose
-    parent has since disappeared has nulls there). Rows come sorted by their key.
+    ``l2_energy``...). Every event of the level appears once, as in a left join: an event
+    whose parent is not among the current events of its level (recomputed since, say) has
+    nulls there. Rows come sorted by run, event, sub-event and stream.
 
     >>> import tempfile
     >>> store = ObjectStore(tempfile.mkdtemp())
@@ -380,20 +398,34 @@ class EventQuery:
         return query
 
     def sql(self) -> str:
-        """The DuckDB SQL this query runs, to extend or to run in a DuckDB shell."""
+        """The DuckDB SQL of this query, to extend or to run in a DuckDB shell.
+
+        :meth:`to_arrow` gives exactly its rows, in its order, but runs it in two steps: it
+        reads the events, then joins only their parent keys to the ancestors and puts the
+        ancestors' columns beside the events, so that the events' own columns never go
+        through the join and no sort is needed (docs/events.md has the measurements).
+        """
         con = _connect(self.store)
         try:
             return self._sql(con)
         finally:
-            con.close()
+            _close(con)
 
     def to_arrow(self) -> pa.Table:
-        """The events (and their ancestors' columns) as a pyarrow Table."""
+        """The events (and their ancestors' columns) as a pyarrow Table, sorted by run, event,
+        sub-event and stream."""
         con = _connect(self.store)
         try:
-            return _arrow(con.sql(self._sql(con)))
+            layout = self._layout(con)
+            if layout is None:
+                return _arrow(con.sql(_empty_sql()))
+            events = _arrow(con.sql(f"SELECT * FROM {layout.scan} AS e{self._where(layout)}"))
+            events = _in_key_order(events)
+            if not layout.joins:
+                return events
+            return _beside(events, _ancestors(con, self.store, events, layout.joins), layout.joins)
         finally:
-            con.close()
+            _close(con)
 
     def to_pandas(self) -> pandas.DataFrame:
         """The events (and their ancestors' columns) as a pandas DataFrame."""
@@ -403,10 +435,10 @@ class EventQuery:
         """How many rows :meth:`to_arrow` would give, without fetching them."""
         con = _connect(self.store)
         try:
-            found = con.execute(f"SELECT count(*) FROM ({self._sql(con, order=False)})").fetchone()
-            return int(found[0]) if found else 0
+            sql = f"SELECT count(*) FROM ({self._sql(con, order=False)})"
+            return int(con.execute(sql).fetchall()[0][0])
         finally:
-            con.close()
+            _close(con)
 
     def __len__(self) -> int:
         return self.count()
@@ -477,41 +509,214 @@ class EventQuery:
             )
         return plan
 
-    def _sql(self, con: duckdb.DuckDBPyConnection, order: bool = True) -> str:
+    def _layout(self, con: duckdb.DuckDBPyConnection) -> _Layout | None:
+        """What the query reads: None when nothing at all is recorded at the level."""
         plan = self._plan()
         _level, chosen, stand_in = plan[0]
-        if not chosen and not stand_in:  # nothing recorded at this level at all
-            return _empty_sql()
-        empty = not chosen
-        alias = "e"
-        lines = [f"FROM {_scan(self.store, [f.path for f in chosen or stand_in])} AS {alias}"]
-        select = [f"{alias}.*"]
-        below = alias
-        for ancestor, files, spare in plan[1:]:
-            a = f"l{ancestor}"
-            scan = _scan(self.store, [f.path for f in files or spare])
-            empty = empty or not files
-            lines.append(
-                f"LEFT JOIN {scan} AS {a}\n"
-                f"  ON {a}.run = {below}.run AND {a}.event = {below}.parent_event"
-                f" AND {a}.sub_event = {below}.parent_sub_event"
-                f" AND {a}.stream = {below}.parent_stream"
-            )
-            if ancestor in self.ancestors:
-                columns = [c for c in _columns(con, scan) if c != "run"]
-                select += [f"{a}.{_ident(c)} AS {_ident(f'{a}_{c}')}" for c in columns]
-            below = a
+        if not chosen and not stand_in:
+            return None
+        joins = []
+        for ancestor, found, spare in plan[1:]:
+            files = sorted(found or spare, key=_by_run)
+            scan = _scan(self.store, [f.path for f in files])
+            wanted = ancestor in self.ancestors
+            columns = [c for c in _columns(con, scan) if c != "run"] if wanted else []
+            joins.append(_Join(ancestor, files, not found, columns))
+        files = sorted(chosen or stand_in, key=_by_run)
+        return _Layout(_scan(self.store, [f.path for f in files]), not chosen, joins)
+
+    def _where(self, layout: _Layout) -> str:
         where = []
         if self.stream is not None:
-            where.append(f"{alias}.stream = {_literal(self.stream)}")
-        if empty:
+            where.append(f"e.stream = {_literal(self.stream)}")
+        if layout.empty:
             where.append("false")  # a stand-in file only lends its columns
+        return "\nWHERE " + " AND ".join(where) if where else ""
+
+    def _sql(self, con: duckdb.DuckDBPyConnection, order: bool = True) -> str:
+        """The whole query as one statement."""
+        layout = self._layout(con)
+        if layout is None:
+            return _empty_sql()
+        select = ["e.*", *(c for join in layout.joins for c in join.select())]
+        lines = [f"FROM {layout.scan} AS e"]
+        below = "e"
+        for join in layout.joins:
+            scan = _scan(self.store, [f.path for f in join.files])
+            lines.append(f"LEFT JOIN {scan} AS {join.alias}\n  ON {join.on(below)}")
+            below = join.alias
         sql = "SELECT " + ",\n       ".join(select) + "\n" + "\n".join(lines)
-        if where:
-            sql += "\nWHERE " + " AND ".join(where)
+        sql += self._where(layout)
         if order:
-            sql += f"\nORDER BY {alias}.run, {alias}.event, {alias}.sub_event, {alias}.stream"
+            sql += "\nORDER BY e.run, e.event, e.sub_event, e.stream"
         return sql
+
+
+@dataclass(frozen=True)
+class _Join:
+    """One ancestor level on the way down: its files and the columns the query brings."""
+
+    level: int
+    files: list[EventFile]  # by run; a stand-in when none is among the runs asked
+    empty: bool  # the files are a stand-in that only lends its columns
+    columns: list[str]  # without run; none for a level the query only walks through
+
+    @property
+    def alias(self) -> str:
+        return f"l{self.level}"
+
+    def on(self, below: str, empty: bool = False) -> str:
+        a = self.alias
+        return (
+            f"{a}.run = {below}.run AND {a}.event = {below}.parent_event"
+            f" AND {a}.sub_event = {below}.parent_sub_event"
+            f" AND {a}.stream = {below}.parent_stream"
+            + (" AND false" if self.empty or empty else "")
+        )
+
+    def scan(self, store: ObjectStore, runs: set[int] | None = None) -> tuple[str, bool]:
+        """The files of ``runs`` (all when None); and whether there are none, in which case
+        the scan is of a stand-in that must match nothing."""
+        files = self.files if runs is None else [f for f in self.files if f.run in runs]
+        return _scan(store, [f.path for f in files or self.files[:1]]), not files
+
+    def select(self, skip: Sequence[str] = ()) -> list[str]:
+        return [
+            f"{self.alias}.{_ident(c)} AS {_ident(f'{self.alias}_{c}')}"
+            for c in self.columns
+            if c not in skip
+        ]
+
+    def names(self) -> list[str]:
+        return [f"{self.alias}_{c}" for c in self.columns]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    scan: str  # the queried level's files
+    empty: bool  # none among the runs asked: a stand-in file lends its columns
+    joins: list[_Join]
+
+
+def _by_run(f: EventFile) -> tuple[int, str]:
+    return f.run, f.path
+
+
+def _in_key_order(events: pa.Table) -> pa.Table:
+    """The events sorted by (run, event, sub_event, stream). Tables written from Events are
+    stored in key order and read run by run, so this is usually only a check."""
+    n = events.num_rows
+    if n < 2:
+        return events
+    keys = [events.column(k).to_numpy() for k in KEY[:3]]
+    ahead = np.zeros(n - 1, dtype=bool)
+    tied = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        ahead |= tied & (k[1:] > k[:-1])
+        tied &= k[1:] == k[:-1]
+    if not (ahead | tied).all():
+        # several files of one run (two products at one level), or files written unsorted
+        keys.append(_stream_rank(events.column("stream")))
+        return events.take(np.lexsort(keys[::-1]))
+    # the same event in two streams: only those neighbours' stream names need comparing
+    ties = np.flatnonzero(tied)
+    if len(ties) == 0:
+        return events
+    stream = events.column("stream")
+    first, second = stream.take(ties), stream.take(ties + 1)
+    if pc.all(pc.less_equal(first, second)).as_py():
+        return events
+    keys.append(_stream_rank(stream))
+    return events.take(np.lexsort(keys[::-1]))
+
+
+def _ancestors(
+    con: duckdb.DuckDBPyConnection, store: ObjectStore, events: pa.Table, joins: list[_Join]
+) -> tuple[pa.Table, np.ndarray]:
+    """The ancestors' columns of ``events``, found by joining only the events' parent keys
+    (and their row numbers) to the ancestors' files; and, per result row, its event's row.
+
+    A parent is in its child's run, so the join is done for a group of runs at a time: a hash
+    table of ~100,000 parent keys stays in the processor's cache while the ancestors' rows are
+    looked up in it, where one of a million would not (-17% in bench/events_join.py)."""
+    n = events.num_rows
+    children = pa.table(
+        {
+            "run": events.column("run"),
+            **{k: events.column(k) for k in PARENT_KEY},
+            "__row": pa.array(np.arange(n, dtype=np.int64)),
+        }
+    )
+    runs = events.column("run").to_numpy()
+    starts = np.flatnonzero(np.diff(runs, prepend=runs[:1] - 1)) if n else np.zeros(0, int)
+    # groups of whole runs; one group when files differ in columns (a group's scan would lack
+    # some) or nothing needs grouping
+    cuts = [0]
+    for start in starts[1:]:
+        if start - cuts[-1] >= _JOIN_GROUP:
+            cuts.append(int(start))
+    if len(cuts) > 1 and not all(_uniform(con, store, join.files) for join in joins):
+        cuts = [0]
+    cuts.append(n)
+    con.execute("SET preserve_insertion_order = false")  # rows are put in order afterwards
+    first_runs = runs[starts].tolist()
+    parts = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(cuts)):
+        inside = (starts >= lo) & (starts < hi)
+        group = None if len(cuts) == 2 else {r for r, x in zip(first_runs, inside) if x}
+        con.register(f"__children_{i}", children.slice(lo, hi - lo))
+        # a parent's own key is its child's parent key: _beside copies it from there
+        select = [
+            "c.__row",
+            *joins[0].select(skip=KEY),
+            *(c for j in joins[1:] for c in j.select()),
+        ]
+        scan, empty = joins[0].scan(store, group)
+        lines = [f"FROM __children_{i} AS c", f"JOIN {scan} AS {joins[0].alias}"]
+        lines.append(f"  ON {joins[0].on('c', empty)}")
+        below = joins[0].alias
+        for join in joins[1:]:
+            scan, empty = join.scan(store, group)
+            lines.append(f"LEFT JOIN {scan} AS {join.alias} ON {join.on(below, empty)}")
+            below = join.alias
+        parts.append("SELECT " + ", ".join(select) + "\n" + "\n".join(lines))
+    found = _arrow(con.sql("\nUNION ALL\n".join(parts)))
+    return found, found.column("__row").to_numpy()
+
+
+def _beside(events: pa.Table, found: tuple[pa.Table, np.ndarray], joins: list[_Join]) -> pa.Table:
+    """The events with the ancestors' columns beside them, null where none was found; as a
+    left join gives them, in the events' order."""
+    ancestors, rows = found
+    n, m = events.num_rows, len(rows)
+    per_event = np.bincount(rows, minlength=n)
+    if (per_event <= 1).all():
+        where = np.full(n, -1, dtype=np.int64)
+        where[rows] = np.arange(m)
+    else:
+        # a parent key twice among an ancestor level's current events (two products of one
+        # run, say): one row per match, as the join in sql() gives
+        lonely = np.flatnonzero(per_event == 0)
+        every = np.concatenate([rows, lonely])
+        order = np.argsort(every, kind="stable")
+        events = events.take(every[order])
+        where = np.concatenate([np.arange(m), np.full(len(lonely), -1)])[order]
+    found_one = where >= 0
+    index = pa.array(where, mask=~found_one)
+    everywhere = bool(found_one.all())
+    names, columns = list(events.column_names), list(events.columns)
+    parent = joins[0]
+    for join in joins:
+        for column, name in zip(join.columns, join.names(), strict=True):
+            if join is parent and column in KEY:
+                mine = events.column(f"parent_{column}")
+                if not everywhere:
+                    mine = pc.if_else(pa.array(found_one), mine, pa.scalar(None, mine.type))
+                columns.append(mine)
+            else:
+                columns.append(ancestors.column(name).take(index))
+            names.append(name)
+    return pa.Table.from_arrays(columns, names=names)
 
 
 # -- DuckDB ------------------------------------------------------------------------------------
@@ -528,7 +733,18 @@ def _connect(store: ObjectStore) -> duckdb.DuckDBPyConnection:
     con.execute("SET parquet_metadata_cache = true")
     if not store.is_local:
         con.register_filesystem(store.fs)
+        # a request costs milliseconds: fetch a row group's columns in one read, not one each
+        con.execute("SET prefetch_all_parquet_files = true")
     return con
+
+
+# Tearing down a DuckDB instance that has just joined millions of rows returns its memory to
+# the system, ~25 ms (8% of bench/events_join.py); the caller need not wait for it.
+_closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labledger-duckdb-close")
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    _closer.submit(con.close)
 
 
 def _scan(store: ObjectStore, keys: Iterable[str]) -> str:
@@ -536,16 +752,29 @@ def _scan(store: ObjectStore, keys: Iterable[str]) -> str:
     ``level=`` in a key are for people and listings, and ``run`` is a column of the file itself.
     ``union_by_name`` lets a level's files differ in data columns (a step's later version may
     add one); a column a file lacks reads as null."""
+    return f"read_parquet({_listing(store, keys)}, hive_partitioning = false, union_by_name = true)"
+
+
+def _listing(store: ObjectStore, keys: Iterable[str]) -> str:
+    """The files as a DuckDB list of paths (a local store) or fsspec URLs (an object store)."""
     if store.is_local:
         paths = [store.path(k) for k in keys]
     else:
         paths = [store.fs.unstrip_protocol(store.path(k)) for k in keys]
-    listing = ", ".join(_literal(p) for p in paths)
-    return f"read_parquet([{listing}], hive_partitioning = false, union_by_name = true)"
+    return "[" + ", ".join(_literal(p) for p in paths) + "]"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, scan: str) -> list[str]:
     return list(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
+
+
+def _uniform(con: duckdb.DuckDBPyConnection, store: ObjectStore, files: list[EventFile]) -> bool:
+    """Whether every file has the same columns (from the footers, already cached)."""
+    found = con.execute(
+        "SELECT count(DISTINCT names) FROM (SELECT list(name ORDER BY name) AS names "
+        f"FROM parquet_schema({_listing(store, [f.path for f in files])}) GROUP BY file_name)"
+    ).fetchall()
+    return bool(found) and found[0][0] <= 1
 
 
 def _empty_sql() -> str:
@@ -705,12 +934,10 @@ def _required_key(source: pa.Table, name: str, to: pa.DataType) -> pa.ChunkedArr
     return _key_column(source, name, to)
 
 
-def _optional_key(
-    source: pa.Table, name: str, to: pa.DataType, default: int | None
-) -> pa.ChunkedArray | None:
+def _optional_key(source: pa.Table, name: str, to: pa.DataType, default: int) -> pa.ChunkedArray:
     if name in source.column_names:
         return _key_column(source, name, to)
-    return None if default is None else _full(source.num_rows, default, to)
+    return _full(source.num_rows, default, to)
 
 
 def _stream(source: pa.Table, name: str, default: str | None) -> pa.ChunkedArray:
@@ -761,23 +988,36 @@ def _first_true(mask: pa.ChunkedArray | pa.Array) -> int:
     return int(pc.index(mask, True).as_py())
 
 
-def _first_repeat(
+def _key_order(
     event: pa.ChunkedArray, sub_event: pa.ChunkedArray, stream: pa.ChunkedArray
-) -> tuple[int, int] | None:
-    """The first row (in table order) whose key an earlier row has, and that earlier row."""
+) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+    """The row order that sorts the table by (event, sub_event, stream), or None when it is
+    sorted already; and the first row (in table order) whose key an earlier row has, with that
+    earlier row, or None."""
     if len(event) < 2:
-        return None
+        return None, None
     ev = event.to_numpy()
     sub = sub_event.to_numpy()
-    codes = pc.dictionary_encode(stream).combine_chunks().indices.to_numpy(zero_copy_only=False)
-    order = np.lexsort((sub, ev, codes))  # stable: equal keys stay in table order
+    codes = _stream_rank(stream)
+    order = np.lexsort((codes, sub, ev))  # stable: equal keys stay in table order
     s_ev, s_sub, s_codes = ev[order], sub[order], codes[order]
     same = (s_ev[1:] == s_ev[:-1]) & (s_sub[1:] == s_sub[:-1]) & (s_codes[1:] == s_codes[:-1])
-    if not same.any():
-        return None
-    again = int(order[1:][same].min())
-    mine = (ev == ev[again]) & (sub == sub[again]) & (codes == codes[again])
-    return int(np.flatnonzero(mine)[0]), again
+    repeat = None
+    if same.any():
+        again = int(order[1:][same].min())
+        mine = (ev == ev[again]) & (sub == sub[again]) & (codes == codes[again])
+        repeat = int(np.flatnonzero(mine)[0]), again
+    if (order[1:] > order[:-1]).all():
+        return None, repeat
+    return order, repeat
+
+
+def _stream_rank(stream: pa.ChunkedArray) -> np.ndarray:
+    """Each row's stream as an integer that sorts as the names do."""
+    encoded = pc.dictionary_encode(stream).combine_chunks()
+    # dictionary codes number the streams as they first appear; rank them by name instead
+    rank = np.argsort(np.argsort(encoded.dictionary.to_numpy(zero_copy_only=False)))
+    return rank[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _key_text(run: int, columns: Mapping[str, pa.ChunkedArray], row: int) -> str:
