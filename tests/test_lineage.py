@@ -250,6 +250,17 @@ def orphans(level2):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
+@ll.step(version="1")
+def no_events(run):  # type: ignore[no-untyped-def]
+    return ll.Events({"event": []}, level=2, stream="none")
+
+
+def test_a_step_may_find_no_events(la: ll.Archive) -> None:
+    p = la.compute(no_events, 1233)
+    assert p.kind == "events" and len(p.value) == 0
+    assert la.events(level=2).count() == 0
+
+
 def test_events_whose_parents_do_not_exist_are_refused(la: ll.Archive) -> None:
     l2 = la.compute(windows, [1233])
     with pytest.raises(StepFailed, match=r"parent \(run 1233, event 10000, .*1 of 2 parents"):

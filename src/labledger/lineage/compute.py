@@ -160,7 +160,8 @@ class _Job:
         written: str | None = None
         try:
             if table is not None:
-                written = f"events/level={value.level}/run={table['run'][0]}/{product_id}.parquet"
+                number = _run_number(item)  # not the table's: a step may find no events
+                written = f"events/level={value.level}/run={number}/{product_id}.parquet"
                 summary = {**self._write_events(written, table), "key": written}
                 output_hash, level = outputs.table_hash(table), value.level
             else:
