@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labledger.catalog import database
+from labledger.catalog.database import batches
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
     CalibrationRow,
@@ -284,11 +285,10 @@ class Catalog:
 
     def sources_of(self, run_ids: Iterable[str]) -> list[SourceRow]:
         """The raw files of many runs, in a few queries."""
-        wanted, found = list(run_ids), []
+        found: list[SourceRow] = []
         with self._session() as session:
-            for i in range(0, len(wanted), 5000):
-                query = select(SourceRow).where(SourceRow.run_id.in_(wanted[i : i + 5000]))
-                found += list(session.scalars(query))
+            for batch in batches(run_ids):
+                found += session.scalars(select(SourceRow).where(SourceRow.run_id.in_(batch)))
         return found
 
     def source_by_sha256(self, sha256: str) -> tuple[SourceRow, RunRow] | None:

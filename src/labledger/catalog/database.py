@@ -6,7 +6,9 @@ SQLite (embedded, one file, in WAL mode so readers never wait for a writer) and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -141,3 +143,19 @@ def check_schema(engine: Engine, url: str) -> None:
             f"catalog {display_url(url)} is at schema version {current}, this labledger "
             f"expects {head}; run `labledger migrate` (back it up first)"
         )
+
+
+# SQLite refuses statements with more than 32,766 parameters, and long IN lists plan badly on
+# both databases: long lists of ids or numbers are asked this many at a time
+IN_BATCH = 5000
+
+
+def batches(values: Iterable[Any], size: int = IN_BATCH) -> Iterator[list[Any]]:
+    """``values`` without repeats, in lists of at most ``size``, for ``IN (...)`` queries.
+
+    >>> [len(b) for b in batches(range(12_000))]
+    [5000, 5000, 2000]
+    """
+    unique = list(dict.fromkeys(values))
+    for i in range(0, len(unique), size):
+        yield unique[i : i + size]

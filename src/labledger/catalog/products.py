@@ -14,11 +14,11 @@ from sqlalchemy import and_, exists, or_, select, text
 from sqlalchemy.orm import aliased
 
 from labledger.catalog.catalog import Catalog
+from labledger.catalog.database import batches
 from labledger.catalog.schema import ProductInputRow, ProductRow
 from labledger.errors import Conflict
 
 COMPLETE, FAILED = "complete", "failed"
-_CHUNK = 5000  # ids per IN (...) list: SQLite and PostgreSQL take far more, but plans suffer
 
 
 def publish(catalog: Catalog, row: ProductRow, inputs: Sequence[ProductInputRow]) -> ProductRow:
@@ -50,10 +50,10 @@ def by_prefix(catalog: Catalog, prefix: str, limit: int = 2) -> list[ProductRow]
 
 
 def by_ids(catalog: Catalog, ids: Iterable[str]) -> dict[str, ProductRow]:
-    wanted, found = list(dict.fromkeys(ids)), {}
+    found = {}
     with catalog.reading() as session:
-        for i in range(0, len(wanted), _CHUNK):
-            query = select(ProductRow).where(ProductRow.id.in_(wanted[i : i + _CHUNK]))
+        for batch in batches(ids):
+            query = select(ProductRow).where(ProductRow.id.in_(batch))
             found.update({r.id: r for r in session.scalars(query)})
     return found
 
@@ -66,13 +66,12 @@ def by_key(catalog: Catalog, key: str) -> ProductRow | None:
 
 def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[ProductRow]]:
     """Complete products by pre-run key, newest first: candidates for reuse."""
-    wanted = list(dict.fromkeys(prekeys))
-    found: dict[str, list[ProductRow]] = {k: [] for k in wanted}
+    found: dict[str, list[ProductRow]] = {k: [] for k in prekeys}
     with catalog.reading() as session:
-        for i in range(0, len(wanted), _CHUNK):
+        for batch in batches(found):
             query = (
                 select(ProductRow)
-                .where(ProductRow.prekey.in_(wanted[i : i + _CHUNK]), ProductRow.status == COMPLETE)
+                .where(ProductRow.prekey.in_(batch), ProductRow.status == COMPLETE)
                 .order_by(ProductRow.created.desc(), ProductRow.id.desc())
             )
             for row in session.scalars(query):
@@ -82,12 +81,12 @@ def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[Produ
 
 def newest_in_slots(catalog: Catalog, slots: Iterable[str]) -> dict[str, ProductRow]:
     """The newest complete product of each slot."""
-    wanted, found = list(dict.fromkeys(slots)), {}
+    found = {}
     with catalog.reading() as session:
-        for i in range(0, len(wanted), _CHUNK):
+        for batch in batches(slots):
             query = (
                 select(ProductRow)
-                .where(ProductRow.slot.in_(wanted[i : i + _CHUNK]), ProductRow.status == COMPLETE)
+                .where(ProductRow.slot.in_(batch), ProductRow.status == COMPLETE)
                 .order_by(ProductRow.created, ProductRow.id)
             )
             found.update({r.slot: r for r in session.scalars(query)})  # the newest wins
@@ -151,13 +150,12 @@ def listing(
 
 
 def inputs_of(catalog: Catalog, ids: Iterable[str]) -> dict[str, list[ProductInputRow]]:
-    wanted = list(dict.fromkeys(ids))
-    found: dict[str, list[ProductInputRow]] = {i: [] for i in wanted}
+    found: dict[str, list[ProductInputRow]] = {i: [] for i in ids}
     with catalog.reading() as session:
-        for i in range(0, len(wanted), _CHUNK):
+        for batch in batches(found):
             query = (
                 select(ProductInputRow)
-                .where(ProductInputRow.product_id.in_(wanted[i : i + _CHUNK]))
+                .where(ProductInputRow.product_id.in_(batch))
                 .order_by(ProductInputRow.product_id, ProductInputRow.position)
             )
             for row in session.scalars(query):

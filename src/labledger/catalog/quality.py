@@ -25,6 +25,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from labledger.catalog.database import batches
 from labledger.catalog.schema import FlagPeriodRow, FlagRow, GoodRunListRow, RunRow
 from labledger.errors import Conflict, NotFound
 
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 FLAG = "flag"
 WITHDRAW = "withdraw"
 ACTIVE, SUPERSEDED, WITHDRAWN = "active", "superseded", "withdrawn"
-# SQLite refuses statements with more than 32,766 parameters: long lists of run numbers are
-# asked in batches of this many (one query per batch, never one per run)
-_BATCH = 10_000
 
 
 @dataclass
@@ -157,14 +155,9 @@ def flags(
     if run_numbers is None:
         queries = [query]
     else:
-        numbers = sorted(set(run_numbers))
         queries = [
-            query.where(
-                FlagRow.id.in_(
-                    select(period.flag_id).where(period.run_number.in_(numbers[i : i + _BATCH]))
-                )
-            )
-            for i in range(0, len(numbers), _BATCH)
+            query.where(FlagRow.id.in_(select(period.flag_id).where(period.run_number.in_(batch))))
+            for batch in batches(sorted(set(run_numbers)))
         ]
     found: dict[int, FlagRecord] = {}
     periods: dict[int, dict[int, FlagPeriodRow]] = {}  # by flag, by id: batches may overlap
@@ -218,8 +211,7 @@ def run_ids(catalog: Catalog, numbers: Sequence[int]) -> dict[int, str]:
     """The ids of the runs with these numbers that exist, by number."""
     found: dict[int, str] = {}
     with catalog.reading() as session:
-        for i in range(0, len(numbers), _BATCH):
-            batch = list(numbers[i : i + _BATCH])
+        for batch in batches(numbers):
             query = select(RunRow.number, RunRow.id).where(RunRow.number.in_(batch))
             found.update({int(n): run_id for n, run_id in session.execute(query)})
     return found
