@@ -163,7 +163,7 @@ class _Job:
                 number = _run_number(item)  # not the table's: a step may find no events
                 written = f"events/level={value.level}/run={number}/{product_id}.parquet"
                 summary = {**self._write_events(written, table), "key": written}
-                output_hash, level = outputs.table_hash(table), value.level
+                output_hash, level = outputs.content_hash(table, "table"), value.level
             else:
                 written, level = f"products/{product_id}", None
                 summary, output_hash = outputs.save(store, written, value, kind)
@@ -430,11 +430,12 @@ def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
         job = _Job(archive, step, params, canonical(params), encode(params), None)
         if row.kind == "set":
             product = Product(archive, row)
-            items = [_again(archive, part._row) for part in product.parts]
             used = row.provenance["inputs"].get("good_runs")
-            if used:
+            if used:  # over the newest version of the list, whose runs may have changed
                 job.good_runs = archive.good_runs(used["name"])
                 items = [_Item(archive.runs[n], None) for n in job.good_runs]
+            else:
+                items = [_again(archive, part._row) for part in product.parts]
             made.append(job.gather(items, [job.part(i) for i in items]))
         else:
             made.append(job.part(_again(archive, row)))
@@ -519,14 +520,8 @@ def _hash(value: Any, run: int | None) -> str:
     """The content hash ``value`` would be published with."""
     kind = outputs.kind_of(value)
     if kind == "events":
-        return outputs.table_hash(value.table(run or 0))
-    if kind == "array":
-        return outputs.array_hash(value)
-    if kind == "dataset":
-        return outputs.dataset_hash(value)
-    if kind == "table":
-        return outputs.table_hash(outputs._arrow(value))
-    return digest(canonical(value))
+        return outputs.content_hash(value.table(run or 0), "table")
+    return outputs.content_hash(value, kind)
 
 
 def _differences(record: dict[str, Any], now: dict[str, Any], step: Step) -> list[str]:

@@ -65,22 +65,34 @@ def save(store: ObjectStore, prefix: str, value: Any, kind: str) -> tuple[Any, s
     if kind == "value":
         data = encode(value, "the step's result")
         text = json.dumps(data)
+        summary: Any = {"inline": data}
         if len(text) > _INLINE:
             store.write(f"{prefix}/value.json", text.encode())
-            return {"stored": "value.json", "bytes": len(text)}, digest(canonical(value))
-        return {"inline": data}, digest(canonical(value))
+            summary = {"stored": "value.json", "bytes": len(text)}
+        return summary, content_hash(value, kind)
     if kind == "array":
         write_array(store, f"{prefix}/array", value)
-        return {"shape": list(value.shape), "dtype": value.dtype.str}, array_hash(value)
+        return {"shape": list(value.shape), "dtype": value.dtype.str}, content_hash(value, kind)
     if kind == "dataset":
-        return _save_dataset(store, prefix, value)
+        return _save_dataset(store, prefix, value), content_hash(value, kind)
     if kind == "table":
         table = _arrow(value)
         _write_parquet(store, f"{prefix}/table.parquet", table)
         pandas = type(value).__module__.startswith("pandas")
         summary = {"rows": table.num_rows, "columns": table.column_names, "pandas": pandas}
-        return summary, table_hash(table)
+        return summary, content_hash(table, kind)
     raise InvalidArgument(f"no way to keep a {kind!r} output here")  # events: see compute
+
+
+def content_hash(value: Any, kind: str) -> str:
+    """The hash an output of ``kind`` is published with (events: of their table, a "table")."""
+    if kind == "array":
+        return array_hash(value)
+    if kind == "dataset":
+        return dataset_hash(value)
+    if kind == "table":
+        return table_hash(_arrow(value))
+    return digest(canonical(value))
 
 
 def load(store: ObjectStore, prefix: str | None, kind: str, summary: Any) -> Any:
@@ -157,7 +169,7 @@ def dataset_hash(data: Any) -> str:
     return sha.hexdigest()
 
 
-def _save_dataset(store: ObjectStore, prefix: str, value: Any) -> tuple[Any, str]:
+def _save_dataset(store: ObjectStore, prefix: str, value: Any) -> dict[str, Any]:
     import xarray
 
     summary: dict[str, Any] = {}
@@ -176,7 +188,7 @@ def _save_dataset(store: ObjectStore, prefix: str, value: Any) -> tuple[Any, str
         data.to_zarr(store.zarr_store(), group=f"{prefix}/dataset", mode="w-", consolidated=False)
     summary["variables"] = sorted(map(str, data.data_vars))
     summary["sizes"] = {str(k): int(v) for k, v in data.sizes.items()}
-    return summary, dataset_hash(value)
+    return summary
 
 
 def _attrs(attrs: dict[Any, Any]) -> dict[str, Any]:
