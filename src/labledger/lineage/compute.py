@@ -130,6 +130,7 @@ class _Job:
         return slot, digest({"slot": slot, "run": run}), run
 
     def _run_facts(self, run: Run) -> dict[str, Any]:
+        self.checker.know(run)
         return {
             "id": run.id,
             "number": run.number,

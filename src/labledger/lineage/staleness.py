@@ -118,6 +118,10 @@ class Checker:
         inherited = self.reasons(row)
         return [f"input {what} is stale: {inherited[0]}"] if inherited else []
 
+    def know(self, run: Any) -> None:
+        """Take a run's start time from a Run at hand, instead of asking the catalog."""
+        self._runs[run.id] = run.started
+
     def _started(self, run: dict[str, Any]) -> Any:
         found = self._runs.get(run["id"])
         if found is None:
