@@ -37,6 +37,13 @@ def broken(run):  # type: ignore[no-untyped-def]
 
 
 @ll.step(version="1")
+def fails_on_1240(run):  # type: ignore[no-untyped-def]
+    if run.number == 1240:
+        raise ValueError("no plasma")
+    return run.number
+
+
+@ll.step(version="1")
 def unkeepable(run):  # type: ignore[no-untyped-def]
     return object()
 
@@ -146,6 +153,16 @@ def test_a_failing_step_is_recorded_and_nothing_is_published(la: ll.Archive) -> 
     assert [p.step for p in la.products.search(status="failed")] == [unkeepable.name, broken.name]
     with pytest.raises(NotFound, match="failed"):
         _ = failure.value
+
+
+def test_parts_made_before_a_failure_are_published_and_reused(la: ll.Archive) -> None:
+    # parts are published a batch at a time: a failure must not lose the finished ones
+    with pytest.raises(StepFailed, match="run 1240: ValueError: no plasma"):
+        la.compute(fails_on_1240, [1233, 1240, 1250])
+    assert _count(la, "complete") == 1 and _count(la, "failed") == 1
+    [made] = la.products.search(step=fails_on_1240.name)
+    assert made.run == 1233 and made.value == 1233
+    assert la.compute(fails_on_1240, 1233).id == made.id  # reused, not computed again
 
 
 def test_lineage_up_and_down(la: ll.Archive) -> None:

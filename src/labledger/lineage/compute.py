@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from labledger.archive import Archive
 
 
+_FLUSH_EVERY_S = 1.0  # at most this much finished work is lost to a crash (computed again)
+
+
 class StepFailed(LabledgerError):
     """A step raised, or returned what cannot be kept; the failure is recorded (``product_id``)
     and nothing of it is published."""
@@ -84,7 +87,7 @@ def compute(
     canon, encoded = canonical(params), encode(params)
     items, single, good_runs = _items(archive, runs, inputs)
     job = _Job(archive, step, params, canon, encoded, good_runs)
-    parts = [job.part(item) for item in items]
+    parts = job.parts(items)
     return parts[0] if single else job.gather(items, parts)
 
 
@@ -109,6 +112,9 @@ class _Job:
         self.started = time.perf_counter()
         self.when = datetime.now(UTC)
         self.pinned = pinned
+        self._pending: list[tuple[ProductRow, list[ProductInputRow], str | None]] = []
+        self._adopted: dict[str, Product] = {}  # published by another writer meanwhile
+        self._flushed = time.perf_counter()
 
     def slot(self, identity: dict[str, Any]) -> str:
         step = self.step
@@ -130,7 +136,7 @@ class _Job:
         return slot, digest({"slot": slot, "run": run}), run
 
     def _run_facts(self, run: Run) -> dict[str, Any]:
-        self.checker.know(run)
+        self.checker.know([run])
         return {
             "id": run.id,
             "number": run.number,
@@ -139,12 +145,42 @@ class _Job:
             "flags": self.checker.flag_ids(run.number),
         }
 
-    def part(self, item: _Item) -> Product:
-        slot, prekey, facts = self.before(item)
-        for candidate in queries.by_prekeys(self.archive.catalog, [prekey])[prekey]:
-            if not self.checker.reasons(candidate):
-                return Product(self.archive, candidate, reused=True)
-        return self.run(item, slot, prekey, facts)
+    def parts(self, items: Sequence[_Item]) -> list[Product]:
+        """The product of each item: reused where it was made already, else computed. What the
+        catalog knows of the inputs is asked once for all of them, and what is computed is
+        published a batch at a time: one commit for many parts, not one each."""
+        runs = [item.run for item in items if item.parent is None and item.run is not None]
+        Run.prime_sources(runs)
+        self.checker.know(runs)
+        known = [self.before(item) for item in items]
+        candidates = queries.by_prekeys(self.archive.catalog, [prekey for _, prekey, _ in known])
+        parts = []
+        try:
+            for item, (slot, prekey, facts) in zip(items, known, strict=True):
+                fresh = (c for c in candidates[prekey] if not self.checker.reasons(c))
+                reusable = next(fresh, None)
+                if reusable is not None:
+                    parts.append(Product(self.archive, reusable, reused=True))
+                else:
+                    parts.append(self.run(item, slot, prekey, facts))
+                if time.perf_counter() - self._flushed > _FLUSH_EVERY_S:
+                    self.flush()
+        finally:  # what was made whole is published, even when a later part fails
+            self.flush()
+        return [self._adopted.get(p.id, p) for p in parts]
+
+    def flush(self) -> None:
+        """Publish the parts computed since the last flush, in one transaction."""
+        pending, self._pending = self._pending, []
+        rows = [(row, inputs) for row, inputs, _ in pending]
+        for (row, _, written), kept in zip(
+            pending, queries.publish_many(self.archive.catalog, rows), strict=True
+        ):
+            if kept.id != row.id:  # the same product was published meanwhile: adopt it
+                if written is not None:
+                    self.archive.store.delete(written)
+                self._adopted[row.id] = Product(self.archive, kept, reused=True)
+        self._flushed = time.perf_counter()
 
     def run(self, item: _Item, slot: str, prekey: str, facts: dict[str, Any]) -> Product:
         """Apply the step to ``item`` and publish what it made (or record its failure)."""
@@ -186,11 +222,8 @@ class _Job:
             author=self.env["user"],
             provenance=self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
         )  # fmt: skip
-        published = queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
-        if published.id != product_id:  # the same product was published meanwhile: adopt it
-            store.delete(written)
-            return Product(self.archive, published, reused=True)
-        return Product(self.archive, published)
+        self._pending.append((row, _input_rows(product_id, inputs), written))
+        return Product(self.archive, row)
 
     def _event_table(self, item: _Item, value: Any) -> Any:
         """The step's events as the table to keep, checked against their parents."""
@@ -437,9 +470,9 @@ def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
                 items = [_Item(archive.runs[n], None) for n in job.good_runs]
             else:
                 items = [_again(archive, part._row) for part in product.parts]
-            made.append(job.gather(items, [job.part(i) for i in items]))
+            made.append(job.gather(items, job.parts(items)))
         else:
-            made.append(job.part(_again(archive, row)))
+            made.append(job.parts([_again(archive, row)])[0])
     return made
 
 

@@ -2,8 +2,8 @@
 
 Up from a product: the products it read, their products, down to the runs and the raw files
 (name and sha256) they were ingested from. Down from a product or a run: every product that
-used it, directly or not. The edges come from the catalog in one recursive query; the nodes in
-a few more, whatever the depth, so 10,000 ancestors take well under a second.
+used it, directly or not. The edges come from the catalog in one recursive query and the nodes
+(light columns only) in one more, whatever the depth: 10,000 ancestors take about 0.3 s.
 
 It prints as a tree (a node reached twice is shown once, then referred to), and exports as DOT
 for graphviz and as JSON.
@@ -124,13 +124,13 @@ def lineage(archive: Archive, ref: str | int, direction: str, depth: int | None)
         edges = _within(root, edges, direction, depth)
     ids = {i for edge in edges for i in edge} | {root}
     runs = {i: n for product, kind, i, n, _ in found if kind == "run" and i in ids}
-    products = queries.by_ids(catalog, ids - set(runs) - set(nodes))
-    newest = queries.newest_in_slots(catalog, {row.slot for row in products.values()})
-    for row in products.values():
+    for row in queries.graph_nodes(catalog, root, direction):
+        if row.id not in ids or row.id in nodes:
+            continue
         nodes[row.id] = _product_node(row)
-        if row.slot in newest and newest[row.slot].id != row.id:  # recomputed since
-            nodes[row.id].label += f"  (superseded by {newest[row.slot].id[:13]})"
-            nodes[row.id].attrs["superseded_by"] = newest[row.slot].id
+        if row.newest is not None and row.newest != row.id:  # recomputed since
+            nodes[row.id].label += f"  (superseded by {row.newest[:13]})"
+            nodes[row.id].attrs["superseded_by"] = row.newest
     for run_id, number in runs.items():
         nodes.setdefault(run_id, Node(run_id, "run", f"run {number}", {"number": number}))
     if direction == "up" and depth is None:  # the raw files below the runs

@@ -118,9 +118,12 @@ class Checker:
         inherited = self.reasons(row)
         return [f"input {what} is stale: {inherited[0]}"] if inherited else []
 
-    def know(self, run: Any) -> None:
-        """Take a run's start time from a Run at hand, instead of asking the catalog."""
-        self._runs[run.id] = run.started
+    def know(self, runs: Iterable[Any]) -> None:
+        """Take these runs' start times from the Runs at hand, instead of asking the catalog,
+        and fetch the flags in force on all of them in one query."""
+        runs = list(runs)
+        self._runs.update({run.id: run.started for run in runs})
+        self._load_flags({run.number for run in runs})
 
     def _started(self, run: dict[str, Any]) -> Any:
         found = self._runs.get(run["id"])
