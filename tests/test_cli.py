@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import subprocess
 import sys
@@ -102,6 +103,17 @@ def test_the_demo_and_the_machine_commands(tmp_path: Path) -> None:
     archive = tmp_path / "labledger-demo" / "archive"
     env = {"LABLEDGER_ARCHIVE": str(archive)}
     assert len(json.loads(ok(cli("runs", "--limit", "0", "--json", env=env)))) == 35
+    # the analysis it did, and the commands it suggests, work
+    assert "power bad on runs 1244-1245 (RF generator tripped)" in shown
+    assert "good-run list standard@1 (33 runs" in shown
+    lineage = re.search(r"labledger lineage (\S+)", shown)
+    assert lineage is not None
+    tree = ok(cli("lineage", lineage.group(1), env=env))
+    assert "density@1 [set]" in tree and "run 1255" in tree and "01255_Data.tdms" in tree
+    stale = ok(cli("stale", env=env))
+    assert "run 1244: flag 1 added since (power, bad: RF generator tripped" in stale
+    events = json.loads(ok(cli("events", "--level", "4", "--with-parent", "2", "--json", env=env)))
+    assert events and all(e["l2_light"] == e["light"] for e in events[:50])
     again = cli("demo", cwd=tmp_path)
     assert again.returncode == 1 and "exists already" in again.stderr
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 import labledger as ll
 from labledger.catalog.schema import ProductRow
 from labledger.errors import InvalidArgument, NotFound
+from labledger.ids import short
 from labledger.lineage.compute import StepFailed
 from labledger.sim.analysis import bright_windows, density, windows
 from tests.conftest import cli, snapshot
@@ -308,7 +309,7 @@ def test_the_commands(la: ll.Archive, tmp_path: Path) -> None:
     p = la.compute(density, la.runs[1233:1251])
     la.compute(bright_windows, inputs=la.compute(windows, [1233]))
     folder = str(la.path)
-    tree = cli("lineage", p.id[:13], "-a", folder)
+    tree = cli("lineage", short(p.id), "-a", folder)
     assert tree.returncode == 0 and "01233_Data.tdms" in tree.stdout
     dot = cli("lineage", p.id, "--format", "dot", "-a", folder)
     assert dot.stdout.startswith("digraph")

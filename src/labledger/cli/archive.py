@@ -25,6 +25,7 @@ from labledger.cli.app import (
     run_of,
 )
 from labledger.errors import InvalidArgument
+from labledger.ids import short
 
 
 @app.command()
@@ -198,6 +199,7 @@ def demo(
     """Simulate the ISHTAR helicon testbed's campaign: its configuration history and
     calibrations, raw LabVIEW shots written and ingested one by one; then show what to try."""
     from labledger.sim import SHOTS, build
+    from labledger.sim.analysis import analyse
 
     if not 1 <= shots <= len(SHOTS):
         raise InvalidArgument(f"--shots must be 1 to {len(SHOTS)}, got {shots}")
@@ -212,6 +214,9 @@ def demo(
         results = build(la, daq, numbers, progress=progress)
         log = la.config.log()
         calibrations = la.calibrations.list()
+        analysis = analyse(la, numbers)
+        stale = la.stale()
+        l4 = la.events(level=4).count()
     out.print(
         f"The simulated ISHTAR testbed ran shots {numbers[0]}..{numbers[-1]}: raw LabVIEW files "
         f"in {daq}/, {len(results)} runs in {archive}/."
@@ -227,6 +232,16 @@ def demo(
             out.print(f"  calibration {c.label}, {c.valid_from}: {c.reason}")
     first, last = numbers[0], numbers[-1]
     some = 1234 if 1234 in numbers else last
+    a = analysis
+    flags = "; ".join(f"{f.subsystem} {f.severity} on {f.where} ({f.reason})" for f in a.flags)
+    grl = a.good_runs
+    out.print(
+        f"Then the analysis: the density of every shot (product {short(a.density.id)}), "
+        f"level-2 windows and {l4} level-4 bright windows with their parents; the shift log's "
+        f"flags: {flags}; {len(stale)} products stale because of them; good-run list "
+        f"{grl.name}@{grl.version} ({len(grl)} runs, livetime {grl.livetime:.2f} s) and the "
+        f"density over it ({short(a.density_good.id)})."
+    )
     out.print(
         f"""
 Try:
@@ -239,6 +254,12 @@ Try:
   labledger config diff {first} {last}
   labledger config log
   labledger calib list
+  labledger products
+  labledger lineage {short(a.density_good.id)}
+  labledger stale ; labledger recompute
+  labledger reproduce {short(a.density.id)}
+  labledger flag list ; labledger goodruns standard
+  labledger events --level 4 --with-parent 2
 
 or, in Python:
 
@@ -249,5 +270,8 @@ or, in Python:
   run.machine.langmuir_probe.area               # from the testbed description
   run.machine.langmuir_probe.density()          # physics from the probe's I-V sweep
   la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))
-  la.config.diff({first}, {last})"""
+  la.config.diff({first}, {last})
+  la.lineage("{short(a.density_good.id)}")
+  la.stale()
+  la.events(level=4).with_parent(level=2).to_pandas()"""
     )

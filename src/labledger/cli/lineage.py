@@ -13,6 +13,7 @@ from rich.table import Table
 
 from labledger.cli.app import ArchiveOption, JsonOption, app, opened, out, print_json
 from labledger.errors import InvalidArgument
+from labledger.ids import short
 
 FORMATS = ("tree", "dot", "json")
 
@@ -40,7 +41,7 @@ def products(
     table = Table("id", "step", "version", "run", "kind", "made", "by", "error" if failed else "")
     for p in rows:
         table.add_row(
-            p["id"][:13], p["step"], p["step_version"], str(p["run"] or ""), p["kind"],
+            short(p["id"]), p["step"], p["step_version"], str(p["run"] or ""), p["kind"],
             p["created"][:19], p["author"], (p["error"] or "")[:60] if failed else "",
         )  # fmt: skip
     out.print(table)
@@ -87,7 +88,7 @@ def stale(archive: ArchiveOption, as_json: JsonOption = False) -> None:
         return
     for s in found:
         where = f" run {s['run']}" if s["run"] is not None else ""
-        out.print(f"{s['id'][:13]}  {s['step']}@{s['step_version']}{where} [{s['kind']}]")
+        out.print(f"{short(s['id'])}  {s['step']}@{s['step_version']}{where} [{s['kind']}]")
         for reason in s["reasons"]:
             out.print(f"    {reason}")
     out.print(f"{len(found)} stale; `labledger recompute` computes them again.")
@@ -104,7 +105,7 @@ def recompute(archive: ArchiveOption, as_json: JsonOption = False) -> None:
         return
     for p in made:
         where = f" run {p['run']}" if p["run"] is not None else ""
-        out.print(f"{p['id'][:13]}  {p['step']}@{p['step_version']}{where} [{p['kind']}]")
+        out.print(f"{short(p['id'])}  {p['step']}@{p['step_version']}{where} [{p['kind']}]")
     out.print(f"{len(made)} products made." if made else "Nothing was stale.")
 
 

@@ -29,7 +29,7 @@ from labledger import reads
 from labledger.catalog import ProductInputRow, ProductRow
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
-from labledger.ids import uuid7
+from labledger.ids import short, uuid7
 from labledger.lineage import outputs
 from labledger.lineage.canonical import canonical, decode, digest, encode
 from labledger.lineage.environment import environment
@@ -457,7 +457,7 @@ def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
         step = find(row.step)
         if step.version != row.step_version:
             raise InvalidArgument(
-                f"product {row.id[:13]} was made by {row.step} version {row.step_version}; the "
+                f"product {short(row.id)} was made by {row.step} version {row.step_version}; the "
                 f"code now says version {step.version}: compute it anew with la.compute"
             )
         params = decode(row.provenance["params"])

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, NotFound
+from labledger.ids import short
 from labledger.lineage.products import row_of
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def lineage(archive: Archive, ref: str | int, direction: str, depth: int | None)
             continue
         nodes[row.id] = _product_node(row)
         if row.newest is not None and row.newest != row.id:  # recomputed since
-            nodes[row.id].label += f"  (superseded by {row.newest[:13]})"
+            nodes[row.id].label += f"  (superseded by {short(row.newest)})"
             nodes[row.id].attrs["superseded_by"] = row.newest
     for run_id, number in runs.items():
         nodes.setdefault(run_id, Node(run_id, "run", f"run {number}", {"number": number}))
@@ -142,7 +143,7 @@ def lineage(archive: Archive, ref: str | int, direction: str, depth: int | None)
             edges.append((file_id, source.run_id))
     missing = ids - set(nodes)
     for i in missing:  # an input whose record is gone: shown, not hidden
-        nodes[i] = Node(i, "product", f"{i[:13]} (not in the catalog)", {"status": "missing"})
+        nodes[i] = Node(i, "product", f"{short(i)} (not in the catalog)", {"status": "missing"})
     return Lineage(root, direction, nodes, list(dict.fromkeys(edges)))
 
 
@@ -171,7 +172,7 @@ def _product_node(row: Any) -> Node:
     step = row.step.rpartition(":")[2]
     where = f" run {row.run_number}" if row.run_number is not None else ""
     status = "" if row.status == queries.COMPLETE else f" {row.status.upper()}"
-    label = f"{step}@{row.step_version}{where} [{row.kind}] {row.id[:13]}{status}"
+    label = f"{step}@{row.step_version}{where} [{row.kind}] {short(row.id)}{status}"
     attrs = {
         "step": row.step,
         "version": row.step_version,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from labledger.catalog import ProductRow
 from labledger.catalog import products as queries
 from labledger.errors import NotFound
+from labledger.ids import short
 from labledger.lineage import outputs
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Product:
     def __repr__(self) -> str:
         what = f"run {self.run}" if self.run is not None else f"{len(self)} parts"
         how = ", reused" if self.reused else ""
-        return f"<Product {self.id[:13]} {self.step}@{self.step_version} {what} {self.kind}{how}>"
+        return f"<Product {short(self.id)} {self.step}@{self.step_version} {what} {self.kind}{how}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Product) and other.id == self.id
@@ -120,7 +121,7 @@ class Product:
         for part in self:
             if part.run == run:
                 return part.value
-        raise NotFound(f"product {self.id[:13]} has no part for run {run}")
+        raise NotFound(f"product {short(self.id)} has no part for run {run}")
 
     def to_pandas(self) -> pandas.Series | pandas.DataFrame:
         """A set of single values (or of dicts of them) as a Series (DataFrame) by run."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from labledger.catalog import ProductRow
 from labledger.catalog import products as queries
+from labledger.ids import short
 from labledger.machine.calibration import in_force
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class Checker:
         what = _label(row)
         newest = self._newest.get(row.slot)
         if newest is not None and newest.id != row.id:
-            return [f"input {what} was recomputed as {newest.id[:13]}"]
+            return [f"input {what} was recomputed as {short(newest.id)}"]
         inherited = self.reasons(row)
         return [f"input {what} is stale: {inherited[0]}"] if inherited else []
 
@@ -171,4 +172,4 @@ def _products(row: ProductRow) -> list[dict[str, Any]]:
 
 def _label(row: ProductRow) -> str:
     where = f" of run {row.run_number}" if row.run_number is not None else ""
-    return f"{row.id[:13]} ({row.step.rpartition(':')[2]}{where})"
+    return f"{short(row.id)} ({row.step.rpartition(':')[2]}{where})"

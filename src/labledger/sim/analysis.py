@@ -10,11 +10,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from labledger.lineage import step
+
+if TYPE_CHECKING:
+    from labledger.archive import Archive
+    from labledger.lineage import Product
+    from labledger.quality import Flag, GoodRunList
 
 
 @step(version="1")
@@ -59,3 +66,46 @@ def bright_windows(level2: Any, *, quantile: float = 0.5) -> Any:
          "parent_event": bright["event"].to_numpy(), "parent_stream": bright["stream"].to_numpy()},
         level=4, parent_level=2, stream="bright",
     )  # fmt: skip
+
+
+@dataclass
+class Analysis:
+    """What :func:`analyse` made: products, flags and a good-run list."""
+
+    density: Product
+    windows: Product
+    bright: Product
+    flags: list[Flag]
+    good_runs: GoodRunList
+    density_good: Product
+
+
+def analyse(la: Archive, numbers: Sequence[int]) -> Analysis:
+    """The campaign's analysis as a lab would do it: the density of every shot, level-2
+    windows and level-4 bright windows; then the shift log's flags (an RF trip, a probe arc),
+    which make some of those products stale; a good-run list, and the density over it.
+
+    >>> a = analyse(la, range(1221, 1271))                                  # doctest: +SKIP
+    >>> len(la.stale())                                                     # doctest: +SKIP
+    """
+    first, last = numbers[0], numbers[-1]
+    runs = la.runs[first : last + 1]
+    made_density = la.compute(density, runs)
+    made_windows = la.compute(windows, runs)
+    made_bright = la.compute(bright_windows, inputs=made_windows)
+    flags = []
+    tripped = [n for n in numbers if n in TRIPPED]
+    if tripped:
+        flags.append(la.flag(runs=tripped, subsystem="power", severity="bad",
+                             reason="RF generator tripped"))  # fmt: skip
+    if ARCED in numbers:
+        flags.append(la.flag(run=ARCED, start=0.30, stop=0.35, subsystem="probe",
+                             severity="bad", reason="arc on the probe tip"))  # fmt: skip
+    good = la.good_runs("standard", require=["power", "probe"],
+                        reason="shots with power and the probe good")  # fmt: skip
+    return Analysis(made_density, made_windows, made_bright, flags, good,
+                    la.compute(density, good))  # fmt: skip
+
+
+TRIPPED = (1244, 1245)  # the shift log's RF trips
+ARCED = 1255  # and a probe arc
