@@ -100,19 +100,6 @@ class Run:
     def _sources(self) -> list[SourceRow]:
         return self._archive.catalog.sources(self.id)
 
-    @staticmethod
-    def prime_sources(runs: list[Run]) -> None:
-        """Fetch the raw-file records of many runs in one query rather than one query each."""
-        missing = {r.id: r for r in runs if "_sources" not in r.__dict__}
-        if not missing:
-            return
-        found: dict[str, list[SourceRow]] = {run_id: [] for run_id in missing}
-        archive = next(iter(missing.values()))._archive
-        for row in archive.catalog.sources_of(list(missing)):
-            found[row.run_id].append(row)
-        for run_id, rows in found.items():
-            missing[run_id].__dict__["_sources"] = sorted(rows, key=lambda s: s.position)
-
     @cached_property
     def sources(self) -> list[RawFile]:
         """The raw files the run was made from, with size, format and sha256."""

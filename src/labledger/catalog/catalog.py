@@ -291,6 +291,20 @@ class Catalog:
                 found += session.scalars(select(SourceRow).where(SourceRow.run_id.in_(batch)))
         return found
 
+    def source_hashes(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+        """The name, sha256 and store key of each raw file of many runs, by run id: only those
+        columns, for the keys of products (a source's structure tree is large to decode)."""
+        found: dict[str, list[dict[str, str]]] = {run_id: [] for run_id in run_ids}
+        columns = (SourceRow.run_id, SourceRow.name, SourceRow.sha256, SourceRow.store_key)
+        with self._session() as session:
+            for batch in batches(found):
+                query = (
+                    select(*columns).where(SourceRow.run_id.in_(batch)).order_by(SourceRow.position)
+                )
+                for run_id, name, sha256, key in session.execute(query):
+                    found[run_id].append({"name": name, "sha256": sha256, "key": key})
+        return found
+
     def source_by_sha256(self, sha256: str) -> tuple[SourceRow, RunRow] | None:
         with self._session() as session:
             query = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, insert, inspect, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from labledger.catalog.catalog import Catalog
@@ -37,9 +37,12 @@ def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[Produc
         return []
     try:
         with catalog.transaction(f"recording product {products[0][0].id}") as session:
-            session.add_all([row for row, _ in products])
-            session.flush()  # the products before their inputs: they refer to them
-            session.add_all([i for _, inputs in products for i in inputs])
+            # bulk inserts, the products before the inputs that refer to them: the unit of work
+            # would cost more than the commit
+            session.execute(insert(ProductRow), [_values(row) for row, _ in products])
+            inputs = [_values(i) for _, rows in products for i in rows]
+            if inputs:
+                session.execute(insert(ProductInputRow), inputs)
     except Conflict:
         if len(products) > 1:  # find which, one at a time
             return [publish(catalog, row, inputs) for row, inputs in products]
@@ -48,6 +51,10 @@ def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[Produc
             raise
         return [existing]
     return [row for row, _ in products]
+
+
+def _values(row: Any) -> dict[str, Any]:
+    return {a.key: getattr(row, a.key) for a in inspect(type(row)).column_attrs}
 
 
 def by_id(catalog: Catalog, product_id: str) -> ProductRow | None:

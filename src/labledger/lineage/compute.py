@@ -114,6 +114,7 @@ class _Job:
         self.pinned = pinned
         self._pending: list[tuple[ProductRow, list[ProductInputRow], str | None]] = []
         self._adopted: dict[str, Product] = {}  # published by another writer meanwhile
+        self._files: dict[str, list[dict[str, str]]] = {}  # raw files of the runs, by run id
         self._flushed = time.perf_counter()
 
     def slot(self, identity: dict[str, Any]) -> str:
@@ -137,11 +138,14 @@ class _Job:
 
     def _run_facts(self, run: Run) -> dict[str, Any]:
         self.checker.know([run])
+        files = self._files.get(run.id)
+        if files is None:  # a run the step read besides its own
+            files = [{"name": s.name, "sha256": s.sha256, "key": s.key} for s in run.sources]
         return {
             "id": run.id,
             "number": run.number,
             "config_version": run.config_version,
-            "sources": [{"name": s.name, "sha256": s.sha256, "key": s.key} for s in run.sources],
+            "sources": files,
             "flags": self.checker.flag_ids(run.number),
         }
 
@@ -150,7 +154,7 @@ class _Job:
         catalog knows of the inputs is asked once for all of them, and what is computed is
         published a batch at a time: one commit for many parts, not one each."""
         runs = [item.run for item in items if item.parent is None and item.run is not None]
-        Run.prime_sources(runs)
+        self._files.update(self.archive.catalog.source_hashes([r.id for r in runs]))
         self.checker.know(runs)
         known = [self.before(item) for item in items]
         candidates = queries.by_prekeys(self.archive.catalog, [prekey for _, prekey, _ in known])
