@@ -287,6 +287,24 @@ def test_events_whose_parents_do_not_exist_are_refused(la: ll.Archive) -> None:
     assert not la.store.list("events/level=4")
 
 
+@ll.step(version="1")
+def other_windows(run):  # type: ignore[no-untyped-def]
+    """Level-2 events in the stream the windows step uses already."""
+    return ll.Events({"event": [0, 1]}, level=2, stream="window")
+
+
+def test_events_of_a_stream_another_step_made_are_refused(la: ll.Archive) -> None:
+    first = la.compute(windows, [1233])
+    with pytest.raises(StepFailed, match=r"run 1233 has level-2 events of stream 'window' alre"):
+        la.compute(other_windows, [1233])
+    assert not la.products.search(step=other_windows)  # recorded as failed, nothing published
+    assert len(la.store.list("events/level=2/run=1233")) == 1
+    assert la.events(level=2).count() == first.value[1233].num_rows > 0
+    # the same step with other parameters is another product: its keys would clash too
+    with pytest.raises(StepFailed, match="give these another stream"):
+        la.compute(windows, [1233], width=0.02)
+
+
 def test_openlineage_events(la: ll.Archive) -> None:
     la.compute(density, [1233])
     with pytest.raises(StepFailed):

@@ -195,7 +195,7 @@ class _Job:
             with reads.recording(log):
                 value = self.step.fn(item.argument, **self.params)
             kind = outputs.kind_of(value)
-            table = self._event_table(item, value) if kind == "events" else None
+            table = self._event_table(item, slot, value) if kind == "events" else None
         except Exception as exc:
             return self._failed(item, slot, prekey, facts, product_id, started, t0, exc)
         written: str | None = None
@@ -229,15 +229,29 @@ class _Job:
         self._pending.append((row, _input_rows(product_id, inputs), written))
         return Product(self.archive, row)
 
-    def _event_table(self, item: _Item, value: Any) -> Any:
-        """The step's events as the table to keep, checked against their parents."""
+    def _event_table(self, item: _Item, slot: str, value: Any) -> Any:
+        """The step's events as the table to keep, checked against their parents and against
+        the other current events of their level and run: a key must name one event."""
+        import pyarrow.compute as pc
+
         from labledger.lineage.events import check_parents
 
         if item.run is None:
             raise InvalidArgument("events belong to a run, and this input has none")
-        table = value.table(item.run.number)
+        number = item.run.number
+        table = value.table(number)
+        streams = set(pc.unique(table.column("stream")).to_pylist())
+        for other in queries.current(self.archive.catalog, kind="events", level=value.level,
+                                     runs=[number]):  # fmt: skip
+            taken = sorted(streams & set(other.value.get("streams", ())))
+            if other.slot != slot and taken:
+                raise InvalidArgument(
+                    f"run {number} has level-{value.level} events of stream {taken[0]!r} "
+                    f"already, from product {short(other.id)} ({other.step}); the keys (run, "
+                    "event, sub_event, stream) would name two events: give these another stream"
+                )
         if value.parent_level is not None:
-            parents = event_files(self.archive, value.parent_level, [item.run.number])
+            parents = event_files(self.archive, value.parent_level, [number])
             check_parents(table, parents, self.archive.store)
         return table
 
