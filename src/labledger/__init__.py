@@ -19,6 +19,17 @@ from labledger.runs import Channel, Run, Runs, Tree
 __version__ = "0.1.0"
 
 
+def connect(url: str, api_key: str | None = None, **kwargs: Any) -> Any:
+    """The archive a labledger server serves at ``url``, with the interface of a local one
+    (see :func:`labledger.client.connect`).
+
+    >>> la = ll.connect("http://127.0.0.1:8000", api_key="ll_...")  # doctest: +SKIP
+    """
+    from labledger.client import connect
+
+    return connect(url, api_key, **kwargs)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Events":  # loaded on first use: it brings pyarrow
         from labledger.lineage.events import Events
@@ -36,6 +47,7 @@ __all__ = [
     "Runs",
     "Step",
     "Tree",
+    "connect",
     "init",
     "open",
     "step",

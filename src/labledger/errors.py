@@ -58,3 +58,15 @@ def first_line(exc: BaseException) -> str:
 
 class DataWarning(UserWarning):
     """Data that were read but are suspect: a calibration that yields NaN or inf, say."""
+
+
+class Unauthorized(LabledgerError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+
+class Forbidden(LabledgerError):
+    """Known credentials that do not allow what was asked."""
+
+
+class TooLarge(LabledgerError):
+    """A request or upload over the server's limits."""

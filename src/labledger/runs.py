@@ -156,17 +156,18 @@ class Run:
         *,
         calibration: str | None = None,
         time: tuple[float | None, float | None] | None = None,
+        points: int | None = None,
     ) -> xarray.DataArray:
         """The physical signal ``name``, calibrated, over time in s: whichever port it was wired
         to for this run, under the calibration in force for it (or ``calibration="name@N"``);
         ``time=(t0, t1)`` reads only that window. The attributes say how it was resolved.
+        ``points=2000``: a min/max decimation for plots, every peak and dip kept (through a
+        server, decimated there: only those points travel).
 
         >>> run.signal("Langmuir_I").attrs["calibration"]          # doctest: +SKIP
         'langmuir_i@2'
         """
-        from labledger.machine.signals import read
-
-        return read(self, name, calibration=calibration, time=time)
+        return self._archive._signal(self, name, calibration=calibration, time=time, points=points)
 
     @property
     def machine(self) -> Machine:

@@ -7,7 +7,7 @@ that stay in the low milliseconds with 100,000 runs, on SQLite and PostgreSQL (b
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,11 +113,11 @@ class Catalog:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def newest(self, offset: int = 0) -> RunRow | None:
-        """The newest closed run (latest start), or the one ``offset`` places before it."""
+    def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRow | None:
+        """The newest closed run (latest start), or the one ``offset`` places before it; of
+        ``projects`` only, if given."""
         query = (
-            select(RunRow)
-            .where(RunRow.state == CLOSED)
+            _of(select(RunRow).where(RunRow.state == CLOSED), projects)
             .order_by(RunRow.started.desc(), RunRow.number.desc())
             .offset(offset)
             .limit(1)
@@ -138,14 +138,15 @@ class Catalog:
             query = select(RunRow).where(RunRow.number.in_(list(numbers))).order_by(RunRow.number)
             return list(session.scalars(query))
 
-    def last(self, n: int) -> list[RunRow]:
+    def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRow]:
         """The closed runs with the ``n`` highest numbers, by number."""
-        query = select(RunRow).where(RunRow.state == CLOSED).order_by(RunRow.number.desc()).limit(n)
+        query = _of(select(RunRow).where(RunRow.state == CLOSED), projects)
+        query = query.order_by(RunRow.number.desc()).limit(n)
         with self._session() as session:
             return list(reversed(list(session.scalars(query))))
 
-    def count(self, state: str | None = CLOSED) -> int:
-        query = select(func.count()).select_from(RunRow)
+    def count(self, state: str | None = CLOSED, projects: Collection[str] | None = None) -> int:
+        query = _of(select(func.count()).select_from(RunRow), projects)
         if state is not None:
             query = query.where(RunRow.state == state)
         with self._session() as session:
@@ -167,6 +168,17 @@ class Catalog:
                 return
             after = rows[-1].number
 
+    def page(
+        self, after: int | None, limit: int, projects: Collection[str] | None = None
+    ) -> list[RunRow]:
+        """Up to ``limit`` closed runs numbered above ``after``, by number: a page of a
+        listing that stays right while runs are added."""
+        query = _of(select(RunRow).where(RunRow.state == CLOSED), projects)
+        if after is not None:
+            query = query.where(RunRow.number > after)
+        with self._session() as session:
+            return list(session.scalars(query.order_by(RunRow.number).limit(limit)))
+
     def next_number(self) -> int:
         with self._session() as session:
             return int(session.scalar(select(func.max(RunRow.number))) or 0) + 1
@@ -181,8 +193,9 @@ class Catalog:
         where: dict[str, Any] | None = None,
         limit: int | None = None,
         quality: str | None = None,
+        projects: Collection[str] | None = None,
     ) -> list[RunRow]:
-        """Runs matching every condition, by number.
+        """Runs matching every condition, by number (of ``projects`` only, if given).
 
         ``where`` maps metadata keys to a value (equality) or a list of values (any of them).
         ``source`` is a raw file's name or its sha256. ``quality`` "good" keeps runs that no
@@ -198,7 +211,7 @@ class Catalog:
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit={limit}: must not be negative")
         runs, sources = RunRow.__table__.c, SourceRow.__table__.c
-        query = select(RunRow)
+        query = _of(select(RunRow), projects)
         if state is not None:
             query = query.where(runs.state == state)
         if since is not None:
@@ -431,6 +444,11 @@ class Catalog:
             raise Conflict(f"another writer was {what} at the same moment; try again") from None
         except DataError as exc:  # a value the column cannot hold (PostgreSQL checks lengths)
             raise InvalidArgument(f"{what}: {first_line(exc.orig or exc)}") from None
+
+
+def _of(query: Any, projects: Collection[str] | None) -> Any:
+    """``query`` narrowed to runs of ``projects`` (None: all)."""
+    return query if projects is None else query.where(RunRow.project.in_(list(projects)))
 
 
 def metadata_rows(run: RunRow) -> list[MetadataRow]:

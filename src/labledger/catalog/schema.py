@@ -13,6 +13,10 @@ the hash of what went in; a failed computation is a row too, with its error and 
 quality flags (``flags``, their runs and intervals in ``flag_periods``) and good-run lists
 (``good_run_lists``) are append-only: a withdrawal or a correction is a new row naming the one it
 replaces.
+
+Who may do what through a server: ``users``, their role in each project (``memberships``), their
+API keys (``api_keys``: a hash, never the key; scopes; an expiry) and the ``audit`` log of every
+write made through it. A run belongs to one project (``runs.project``).
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ class RunRow(Base):
     n_channels: Mapped[int] = mapped_column(Integer)
     data_bytes: Mapped[int] = mapped_column(BigInteger)
     config_version: Mapped[int | None] = mapped_column(Integer)  # None: no configuration yet
+    project: Mapped[str] = mapped_column(String(64), index=True, default="default")
 
     __table_args__ = (Index("ix_runs_newest", "state", "started", "number"),)
 
@@ -277,3 +282,40 @@ class GoodRunListRow(Base):
     created: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("name", "version", name="uq_good_run_lists_name_version"),)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(Text)
+
+
+class MembershipRow(Base):
+    __tablename__ = "memberships"
+    user: Mapped[str] = mapped_column(ForeignKey("users.name"), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # reader, writer, admin
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the key's public part
+    user: Mapped[str] = mapped_column(ForeignKey("users.name"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column()
+    expires: Mapped[datetime | None] = mapped_column()
+    revoked: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)  # fmt: skip
+    at: Mapped[datetime] = mapped_column(index=True)
+    who: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,283 @@
+"""A server's archive, read through the same objects as a local one.
+
+The local code runs on the client: :class:`RemoteCatalog` answers the catalog's questions (runs,
+their raw files and channels, the machine's logs) from the server's JSON, as the same row
+classes; the store is the server's objects over HTTP (fsspec), read by byte ranges, so a slice
+fetches the compressed chunks it touches and nothing else, decoded here. Previews
+(``points=``) are decimated on the server. What the server does not offer yet (products,
+lineage, flags, ingest) fails with a message that says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import numpy as np
+
+from labledger.archive import Archive
+from labledger.catalog.schema import (
+    CalibrationRow,
+    ChannelRow,
+    ConfigChangeRow,
+    RunRow,
+    SourceRow,
+)
+from labledger.errors import (
+    CatalogUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    LabledgerError,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+)
+from labledger.runs import Run
+from labledger.store import ObjectStore
+from labledger.wire import decode_array, row_from_json
+
+API = "/api/v1"
+_ERRORS: dict[int, type[LabledgerError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound,
+                                           409: Conflict, 413: TooLarge}  # fmt: skip
+_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class _Http:
+    """One HTTP client to the server; its errors become labledger's, with the server's words."""
+
+    def __init__(self, url: str, api_key: str | None, transport: httpx.BaseTransport | None):
+        self.url = url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=self.url, headers=self.headers, timeout=_TIMEOUT,
+                                   transport=transport)  # fmt: skip
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            response = self.client.get(f"{API}{path}", params=query)
+        except httpx.HTTPError as exc:
+            raise CatalogUnavailable(f"server {self.url} did not answer: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text[:300]
+            if not isinstance(detail, str):
+                detail = json.dumps(detail)[:300]
+            kind = _ERRORS.get(response.status_code)
+            if kind is None:
+                kind = InvalidArgument if response.status_code < 500 else CatalogUnavailable
+            raise kind(f"{detail} (server {self.url}, HTTP {response.status_code})")
+        return response
+
+    def json(self, path: str, **params: Any) -> Any:
+        return self.get(path, **params).json()
+
+
+class RemoteCatalog:
+    """The catalog questions the local code asks, answered by a server."""
+
+    def __init__(self, http: _Http):
+        self._http = http
+        self.url = http.url
+
+    @property
+    def display_url(self) -> str:
+        return self.url
+
+    def close(self) -> None:
+        self._http.client.close()
+
+    def _runs(self, data: list[dict[str, Any]]) -> list[RunRow]:
+        return [row_from_json(RunRow, d) for d in data]
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRow | None:
+        found = self._http.json("/runs/newest", offset=offset)
+        return row_from_json(RunRow, found) if found else None
+
+    def by_number(self, number: int) -> RunRow | None:
+        try:
+            return row_from_json(RunRow, self._http.json(f"/runs/by-number/{int(number)}"))
+        except NotFound:
+            return None
+
+    def by_id(self, run_id: str) -> RunRow | None:
+        try:
+            return row_from_json(RunRow, self._http.json(f"/runs/by-id/{run_id}"))
+        except NotFound:
+            return None
+
+    def by_numbers(self, numbers: Iterable[int]) -> list[RunRow]:
+        wanted = [int(n) for n in numbers]
+        found: list[RunRow] = []
+        for start in range(0, len(wanted), 1000):
+            text = ",".join(str(n) for n in wanted[start : start + 1000])
+            found += self._runs(self._http.json("/runs/by-numbers", numbers=text))
+        return found
+
+    def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRow]:
+        return self._runs(self._http.json("/runs/last", n=n))
+
+    def count(self, state: str | None = "closed", projects: Collection[str] | None = None) -> int:
+        return int(self._http.json("/runs/count", state=state or ""))
+
+    def iter_runs(self, batch: int = 1000) -> Iterator[RunRow]:
+        after = None
+        while True:
+            page = self._http.json("/runs", after=after, limit=batch)
+            yield from self._runs(page["runs"])
+            if page["next"] is None:
+                return
+            after = page["next"]
+
+    def search(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source: str | None = None,
+        state: str | None = "closed",
+        where: dict[str, Any] | None = None,
+        limit: int | None = None,
+        quality: str | None = None,
+        projects: Collection[str] | None = None,
+    ) -> list[RunRow]:
+        found = self._http.json(
+            "/runs/search", since=since.isoformat() if since else None,
+            until=until.isoformat() if until else None, source=source, state=state or "",
+            where=json.dumps(where) if where else None, limit=limit, quality=quality,
+        )  # fmt: skip
+        return self._runs(found)
+
+    # -- what a run holds ----------------------------------------------------------------------
+
+    def sources(self, run_id: str) -> list[SourceRow]:
+        return sorted(self.sources_of([run_id]), key=lambda s: s.position)
+
+    def sources_of(self, run_ids: Iterable[str]) -> list[SourceRow]:
+        found: list[SourceRow] = []
+        for batch in _batches(list(run_ids)):
+            data = self._http.json("/runs/sources", runs=",".join(batch))
+            found += [row_from_json(SourceRow, d) for d in data]
+        return found
+
+    def source_hashes(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+        found: dict[str, list[dict[str, str]]] = {run_id: [] for run_id in run_ids}
+        for s in sorted(self.sources_of(list(found)), key=lambda s: s.position):
+            found[s.run_id].append({"name": s.name, "sha256": s.sha256, "key": s.store_key})
+        return found
+
+    def channels(self, run_id: str) -> list[ChannelRow]:
+        return self.channels_of([run_id])[run_id]
+
+    def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRow]]:
+        found: dict[str, list[ChannelRow]] = {run_id: [] for run_id in run_ids}
+        for batch in _batches(list(found)):
+            data = self._http.json("/runs/channels", runs=",".join(batch))
+            for run_id, rows in data.items():
+                found[run_id] = [row_from_json(ChannelRow, d) for d in rows]
+        return found
+
+    # -- the machine's logs --------------------------------------------------------------------
+
+    def machine_version(self) -> tuple[int, int]:
+        config, calibration = self._http.json("/machine/version")
+        return int(config), int(calibration)
+
+    def config_changes(self) -> list[ConfigChangeRow]:
+        return [
+            row_from_json(ConfigChangeRow, d) for d in self._http.json("/machine/config-changes")
+        ]
+
+    def calibrations(self) -> list[CalibrationRow]:
+        return [row_from_json(CalibrationRow, d) for d in self._http.json("/machine/calibrations")]
+
+    # -- what the server does not offer yet ----------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        raise _not_yet("products, lineage and data-quality flags")
+        yield
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[Any]:
+        raise _not_yet(what)
+        yield
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise _not_yet(name.replace("_", " "))
+
+
+class RemoteArchive(Archive):
+    """An archive on a labledger server (see :func:`connect`)."""
+
+    def __init__(self, http: _Http):
+        options = {"client_kwargs": {"headers": http.headers}}
+        store = ObjectStore(f"{http.url}{API}/store", storage_options=options)
+        super().__init__(RemoteCatalog(http), store)  # type: ignore[arg-type]
+        self._http = http
+
+    def __repr__(self) -> str:
+        return f"<RemoteArchive {self._http.url}>"
+
+    def ingest(self, *args: Any, **kwargs: Any) -> Any:
+        raise _not_yet("ingest (upload of raw files)")
+
+    def _signal(
+        self,
+        run: Run,
+        name: str,
+        *,
+        calibration: str | None,
+        time: tuple[float | None, float | None] | None,
+        points: int | None,
+    ) -> Any:
+        if points is None:  # read here from the stored chunks, as a local archive does
+            return super()._signal(run, name, calibration=calibration, time=time, points=None)
+        import xarray
+
+        start, stop = time if time is not None else (None, None)
+        response = self._http.get(f"/runs/{run.number}/signals/{name}", points=points,
+                                  start=start, stop=stop, calibration=calibration)  # fmt: skip
+        headers = response.headers
+        first, second = (int(n) for n in headers["X-Lengths"].split(","))
+        body = response.content
+        t = np.frombuffer(body[:first], dtype="<f8")
+        values = decode_array(body[first : first + second], headers)
+        attrs = json.loads(headers["X-Attrs"])
+        time_attrs = {"units": "s", "long_name": "time"}
+        return xarray.DataArray(values, coords={"time": ("time", t, time_attrs)}, dims="time",
+                                name=headers.get("X-Name", name), attrs=attrs)  # fmt: skip
+
+
+def connect(
+    url: str, api_key: str | None = None, *, transport: httpx.BaseTransport | None = None
+) -> RemoteArchive:
+    """The archive a labledger server serves at ``url``, with the interface of a local one.
+
+    >>> la = labledger.connect("http://127.0.0.1:8000", api_key="ll_...")  # doctest: +SKIP
+    >>> la.runs[-1].signal("Langmuir_I")                                  # doctest: +SKIP
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidArgument(f"url={url!r}: a server's http:// or https:// address")
+    http = _Http(url, api_key, transport)
+    http.json("/info")  # fail now, with the server's words, if the key or address is wrong
+    return RemoteArchive(http)
+
+
+def _batches(ids: list[str], size: int = 200) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _not_yet(what: str) -> LabledgerError:
+    return InvalidArgument(f"{what}: not available through a server yet; open the archive locally")

@@ -1,0 +1,396 @@
+"""The FastAPI application over one archive: the catalog's runs and the machine's logs as JSON,
+stored objects as they are stored (byte ranges, no decoding), channel slices and signal
+previews as binary arrays. OpenAPI at ``/docs``.
+
+Every route but ``/api/v1/health`` needs a principal (:mod:`labledger.access`); a run is
+answered only to those who may read its project, and one they may not read is "not found", as
+one that does not exist.
+"""
+
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from labledger.access import ANONYMOUS, Access, Principal
+from labledger.archive import Archive
+from labledger.errors import (
+    CatalogUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    LabledgerError,
+    NotFound,
+    StoreUnavailable,
+    TooLarge,
+    Unauthorized,
+)
+from labledger.runs import Run, parse_when
+from labledger.wire import compress, encode_array, negotiate, row_to_json
+
+API = "/api/v1"
+_STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+           (TooLarge, 413), (InvalidArgument, 400), (CatalogUnavailable, 503),
+           (StoreUnavailable, 503)]  # fmt: skip
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_response_bytes: int = 512 << 20
+    max_points: int = 1_000_000
+    max_page: int = 1000
+
+
+def create_app(archive: Archive, *, public: bool = False, limits: Limits | None = None) -> FastAPI:
+    """The ASGI app serving ``archive``. ``public``: anonymous requests may read."""
+    limits = limits or Limits()
+    access = Access(archive.catalog)
+    app = FastAPI(
+        title="labledger",
+        summary="Runs, channels, signals and their catalog, read remotely",
+        version="1",
+    )
+
+    def principal(
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        key = x_api_key
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise Unauthorized("Authorization takes 'Bearer <API key>'")
+            key = token.strip()
+        if not key:
+            if public:
+                return ANONYMOUS
+            raise Unauthorized(
+                "this server needs an API key: `labledger key create USER`, then send it as "
+                "'Authorization: Bearer <key>'"
+            )
+        return access.authenticate(key)
+
+    Who = Annotated[Principal, Depends(principal)]
+
+    @app.exception_handler(LabledgerError)
+    def labledger_error(_request: Request, exc: LabledgerError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    def readable(who: Principal) -> set[str] | None:
+        projects = who.projects("read")
+        if projects is not None and not projects:
+            raise Forbidden(f"{who.name} may not read any project of this archive")
+        return projects
+
+    def visible(who: Principal, row: Any, what: str) -> Any:
+        if row is None or not who.can("read", row.project):
+            raise NotFound(f"{what} does not exist (or is not yours to read)")
+        return row
+
+    def run_of(who: Principal, number: int) -> Run:
+        row = visible(who, archive.catalog.by_number(number), f"run {number}")
+        return Run(archive, row)
+
+    @app.get(f"{API}/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Whether the service is up (no key needed)."""
+        return {"status": "ok"}
+
+    @app.get(f"{API}/info", tags=["service"])
+    def info(who: Who) -> dict[str, Any]:
+        """Who you are here, and what you may read."""
+        projects = who.projects("read")
+        return {"user": who.user, "scopes": sorted(who.scopes), "public": public,
+                "projects": None if projects is None else sorted(projects),
+                "limits": limits.__dict__}  # fmt: skip
+
+    # -- runs --------------------------------------------------------------------------------
+
+    @app.get(f"{API}/runs", tags=["runs"])
+    def runs(
+        who: Who,
+        after: Annotated[int | None, Query(description="Cursor: the last number seen.")] = None,
+        limit: Annotated[int, Query(ge=1)] = 100,
+    ) -> dict[str, Any]:
+        """Closed runs by number, a page at a time: pass ``next`` as ``after`` for the next."""
+        limit = min(limit, limits.max_page)
+        rows = archive.catalog.page(after, limit, readable(who))
+        following = rows[-1].number if len(rows) == limit else None
+        return {"runs": [row_to_json(r) for r in rows], "next": following}
+
+    @app.get(f"{API}/runs/search", tags=["runs"])
+    def search(
+        who: Who,
+        since: str | None = None,
+        until: str | None = None,
+        source: str | None = None,
+        state: str | None = "closed",
+        where: Annotated[str | None, Query(description="JSON object: key -> value(s)")] = None,
+        limit: Annotated[int | None, Query(ge=0)] = None,
+        quality: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs matching every condition, by number (as ``la.runs.search``)."""
+        conditions = _json_object(where, "where")
+        rows = archive.catalog.search(
+            since=parse_when(since, "since"), until=parse_when(until, "until"), source=source,
+            state=state or None, where=conditions, limit=limit, quality=quality,
+            projects=readable(who),
+        )  # fmt: skip
+        return [row_to_json(r) for r in rows]
+
+    @app.get(f"{API}/runs/newest", tags=["runs"])
+    def newest(who: Who, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any] | None:
+        """The newest closed run, or the one ``offset`` places before it (null: none)."""
+        row = archive.catalog.newest(offset, readable(who))
+        return row_to_json(row) if row is not None else None
+
+    @app.get(f"{API}/runs/last", tags=["runs"])
+    def last(who: Who, n: Annotated[int, Query(ge=0)] = 10) -> list[dict[str, Any]]:
+        """The closed runs with the ``n`` highest numbers, by number."""
+        rows = archive.catalog.last(min(n, limits.max_page), readable(who))
+        return [row_to_json(r) for r in rows]
+
+    @app.get(f"{API}/runs/count", tags=["runs"])
+    def count(who: Who, state: str | None = "closed") -> int:
+        return archive.catalog.count(state or None, readable(who))
+
+    @app.get(f"{API}/runs/by-number/{{number}}", tags=["runs"])
+    def by_number(who: Who, number: int) -> dict[str, Any]:
+        return row_to_json(visible(who, archive.catalog.by_number(number), f"run {number}"))
+
+    @app.get(f"{API}/runs/by-id/{{run_id}}", tags=["runs"])
+    def by_id(who: Who, run_id: str) -> dict[str, Any]:
+        return row_to_json(visible(who, archive.catalog.by_id(run_id), f"run {run_id!r}"))
+
+    @app.get(f"{API}/runs/by-numbers", tags=["runs"])
+    def by_numbers(
+        who: Who, numbers: Annotated[str, Query(description="Comma-separated run numbers.")]
+    ) -> list[dict[str, Any]]:
+        wanted = _integers(numbers, "numbers", limits.max_page * 10)
+        rows = archive.catalog.by_numbers(wanted)
+        return [row_to_json(r) for r in rows if who.can("read", r.project)]
+
+    @app.get(f"{API}/runs/sources", tags=["runs"])
+    def sources(
+        who: Who, runs: Annotated[str, Query(description="Comma-separated run ids.")]
+    ) -> list[dict[str, Any]]:
+        """The raw-file records of these runs."""
+        ids = _visible_ids(who, runs)
+        return [row_to_json(r) for r in archive.catalog.sources_of(ids)]
+
+    @app.get(f"{API}/runs/channels", tags=["runs"])
+    def channels(
+        who: Who, runs: Annotated[str, Query(description="Comma-separated run ids.")]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The channel records of these runs, by run id."""
+        found = archive.catalog.channels_of(_visible_ids(who, runs))
+        return {run_id: [row_to_json(r) for r in rows] for run_id, rows in found.items()}
+
+    def _visible_ids(who: Principal, text: str) -> list[str]:
+        ids = [i for i in text.split(",") if i]
+        if not ids or len(ids) > limits.max_page:
+            raise InvalidArgument(f"runs: 1 to {limits.max_page} comma-separated run ids")
+        rows = [archive.catalog.by_id(i) for i in ids] if len(ids) < 4 else None
+        if rows is None:
+            allowed = who.projects("read")
+            found = {r.id: r for r in archive.catalog.search(state=None, projects=allowed)}
+            rows = [found.get(i) for i in ids]
+        return [r.id for r in rows if r is not None and who.can("read", r.project)]
+
+    # -- the machine's logs ------------------------------------------------------------------
+
+    @app.get(f"{API}/machine/version", tags=["machine"])
+    def machine_version(who: Who) -> list[int]:
+        """How many configuration changes and calibrations are recorded."""
+        readable(who)
+        return list(archive.catalog.machine_version())
+
+    @app.get(f"{API}/machine/config-changes", tags=["machine"])
+    def config_changes(who: Who) -> list[dict[str, Any]]:
+        readable(who)
+        return [row_to_json(r) for r in archive.catalog.config_changes()]
+
+    @app.get(f"{API}/machine/calibrations", tags=["machine"])
+    def calibrations(who: Who) -> list[dict[str, Any]]:
+        readable(who)
+        return [row_to_json(r) for r in archive.catalog.calibrations()]
+
+    # -- bytes -------------------------------------------------------------------------------
+
+    @app.get(f"{API}/store/{{key:path}}", tags=["data"], response_class=Response)
+    def store_object(who: Who, key: str, range: Annotated[str | None, Header()] = None) -> Response:
+        """A stored object as it is stored (a Zarr shard, a raw file), or a byte range of it
+        (``Range: bytes=a-b``, ``bytes=-n``): chunks travel compressed as they were written."""
+        key = _safe_key(key)
+        match = _RUN_KEY.match(key)
+        if match is None:
+            raise Forbidden(f"{key!r}: only the objects of runs are served")
+        visible(who, archive.catalog.by_id(match.group(1)), f"object {key!r}")
+        if not archive.store.exists(key):
+            raise NotFound(f"object {key!r} does not exist")
+        size = archive.store.fs.size(archive.store.path(key))
+        if range is None:
+            if size > limits.max_response_bytes:
+                raise TooLarge(f"{key!r} is {size} bytes; ask for byte ranges (Range header)")
+            return Response(archive.store.read(key), media_type="application/octet-stream",
+                            headers={"Accept-Ranges": "bytes"})  # fmt: skip
+        start, end = _byte_range(range, size)
+        if end - start > limits.max_response_bytes:
+            raise TooLarge(f"a range of {end - start} bytes; at most {limits.max_response_bytes}")
+        data = archive.store.read_range(key, start, end) if end > start else b""
+        return Response(data, status_code=206, media_type="application/octet-stream",
+                        headers={"Content-Range": f"bytes {start}-{end - 1}/{size}",
+                                 "Accept-Ranges": "bytes"})  # fmt: skip
+
+    @app.get(f"{API}/runs/{{number}}/channels/{{key:path}}", tags=["data"],
+             response_class=Response)  # fmt: skip
+    def channel_data(
+        who: Who,
+        request: Request,
+        number: int,
+        key: str,
+        slice: Annotated[str | None, Query(description="start:stop[:step] of axis 0")] = None,
+    ) -> Response:
+        """A channel's values (of ``slice``) as raw little-endian bytes, dtype and shape in
+        ``X-Dtype`` and ``X-Shape``; compressed as ``Accept-Encoding`` allows, when it pays."""
+        run = run_of(who, number)
+        channel = run.channels[key]
+        index = _slice(slice, channel.shape[0] if channel.shape else 0)
+        count = len(range(*index.indices(channel.shape[0]))) if channel.shape else 1
+        nbytes = count * int(np.prod(channel.shape[1:], dtype=np.int64)) * channel.dtype.itemsize
+        if nbytes > limits.max_response_bytes:
+            raise TooLarge(
+                f"{nbytes} bytes asked; at most {limits.max_response_bytes} in one response: "
+                "ask for slices"
+            )
+        values = channel[index] if channel.shape else channel[...]
+        return _binary(np.asarray(values), request.headers.get("accept-encoding"))
+
+    @app.get(f"{API}/runs/{{number}}/signals/{{name}}", tags=["data"], response_class=Response)
+    def signal(
+        who: Who,
+        request: Request,
+        number: int,
+        name: str,
+        points: Annotated[int | None, Query(ge=2)] = None,
+        start: float | None = None,
+        stop: float | None = None,
+        calibration: str | None = None,
+    ) -> Response:
+        """A signal by name, calibrated, as two arrays (time, then values) in one body: the
+        ``X-Lengths`` header says where the first ends; its attributes are JSON in
+        ``X-Attrs``. With ``points``, a min/max decimation to at most that many samples."""
+        if points is not None and points > limits.max_points:
+            raise TooLarge(f"points={points}: at most {limits.max_points}")
+        run = run_of(who, number)
+        window = None if start is None and stop is None else (start, stop)
+        data = run.signal(name, calibration=calibration, time=window, points=points)
+        t = np.asarray(data["time"].values, dtype=np.float64)
+        v = np.asarray(data.values)
+        tb, _ = encode_array(t)
+        vb, headers = encode_array(v)
+        attrs = {k: _jsonable(val) for k, val in data.attrs.items()}
+        headers = {**headers, "X-Lengths": f"{len(tb)},{len(vb)}", "X-Attrs": json.dumps(attrs),
+                   "X-Name": str(data.name)}  # fmt: skip
+        return _send(tb + vb, headers, request.headers.get("accept-encoding"))
+
+    return app
+
+
+def _binary(values: np.ndarray, accept: str | None) -> Response:
+    data, headers = encode_array(values)
+    return _send(data, headers, accept)
+
+
+def _send(data: bytes, headers: dict[str, str], accept: str | None) -> Response:
+    coding = negotiate(accept, data)
+    if coding is not None:
+        data = compress(data, coding)
+        headers = {**headers, "Content-Encoding": coding}
+    return Response(data, media_type="application/octet-stream",
+                    headers={**headers, "Vary": "Accept-Encoding"})  # fmt: skip
+
+
+def _safe_key(key: str) -> str:
+    """A store key that names an object below the store's root and nothing else."""
+    parts = key.split("/")
+    odd = not key or "\\" in key or "\x00" in key or posixpath.normpath(key) != key
+    if odd or any(p in ("", ".", "..") for p in parts):
+        raise InvalidArgument(f"{key!r} is not an object key (no '..', '.', '//' or leading '/')")
+    return key
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int]:
+    match = _RANGE.match(header.strip())
+    if match is None or match.groups() == ("", ""):
+        raise InvalidArgument(f"Range {header!r}: one range, 'bytes=a-b', 'bytes=a-' or 'bytes=-n'")
+    first, last = match.groups()
+    if first == "":
+        return max(0, size - int(last)), size
+    start = int(first)
+    end = size if last == "" else min(size, int(last) + 1)
+    if start > size or end < start:
+        raise InvalidArgument(f"Range {header!r} is outside the object's {size} bytes")
+    return start, end
+
+
+def _slice(text: str | None, length: int) -> slice:
+    if text is None:
+        return slice(None)
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        numbers = [int(p) if p.strip() else None for p in parts]
+    except ValueError:
+        raise InvalidArgument(f"slice={text!r}: write start:stop or start:stop:step") from None
+    if len(numbers) == 3 and numbers[2] is not None and numbers[2] <= 0:
+        raise InvalidArgument(f"slice={text!r}: the step must be positive")
+    return slice(*numbers)
+
+
+def _integers(text: str, name: str, most: int) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidArgument(f"{name}={text!r}: comma-separated whole numbers") from None
+    if not values or len(values) > most:
+        raise InvalidArgument(f"{name}: 1 to {most} numbers")
+    return values
+
+
+def _json_object(text: str | None, name: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidArgument(f"{name}: not JSON ({text[:80]!r})") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{name}: a JSON object of key -> value(s)")
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
