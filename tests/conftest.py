@@ -174,7 +174,7 @@ CAMPAIGN_SHOTS = [1225, 1233, 1239, 1240, 1249, 1250, 1259, 1260, 1265]
 
 
 @pytest.fixture(scope="session")
-def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
+def local_campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
     """The simulated ISHTAR campaign around its events (re-wiring at 1240, recalibration at
     1250, helium and a new probe tip at 1260), history recorded as it happened. Read only."""
     from labledger.sim import build
@@ -183,3 +183,30 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
     build(la, tmp_path_factory.mktemp("daq"), CAMPAIGN_SHOTS)
     yield la
     la.close()
+
+
+@pytest.fixture(scope="session")
+def served_campaign(local_campaign: ll.Archive) -> Iterator[tuple[str, str]]:
+    """The campaign served over HTTP on loopback (the real ASGI app under uvicorn): its URL
+    and a reader's API key."""
+    from labledger.access import Access
+    from labledger.server import create_app, serving
+
+    access = Access(local_campaign.catalog)
+    access.add_user("reader", project="default", role="reader", by="tests")
+    key = access.create_key("reader", scopes=["read"])
+    with serving(create_app(local_campaign)) as url:
+        yield url, key
+
+
+@pytest.fixture(scope="session", params=["local", "remote"])
+def campaign(request: pytest.FixtureRequest, local_campaign: ll.Archive) -> Iterator[ll.Archive]:
+    """The campaign opened locally, and through a server: the tests that take it run twice,
+    with the same assertions, to prove the remote archive is the local one."""
+    if request.param == "local":
+        yield local_campaign
+        return
+    url, key = request.getfixturevalue("served_campaign")
+    remote = ll.connect(url, api_key=key)
+    yield remote
+    remote.close()

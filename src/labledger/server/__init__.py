@@ -5,5 +5,6 @@
 """
 
 from labledger.server.app import Limits, create_app
+from labledger.server.threaded import serving
 
-__all__ = ["Limits", "create_app"]
+__all__ = ["Limits", "create_app", "serving"]

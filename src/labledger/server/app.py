@@ -7,7 +7,6 @@ answered only to those who may read its project, and one they may not read is "n
 one that does not exist.
 """
 
-
 import json
 import posixpath
 import re
@@ -16,11 +15,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from labledger.access import ANONYMOUS, Access, Principal
 from labledger.archive import Archive
+from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import (
     CatalogUnavailable,
     Conflict,
@@ -41,6 +41,7 @@ _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 40
            (StoreUnavailable, 503)]  # fmt: skip
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
+Number = Annotated[int, Path(ge=0, le=MAX_RUN_NUMBER, description="A run number.")]
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
     @app.get(f"{API}/runs", tags=["runs"])
     def runs(
         who: Who,
-        after: Annotated[int | None, Query(description="Cursor: the last number seen.")] = None,
-        limit: Annotated[int, Query(ge=1)] = 100,
+        after: Annotated[
+            int | None, Query(ge=-1, le=MAX_RUN_NUMBER, description="Cursor: the last number seen.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
     ) -> dict[str, Any]:
         """Closed runs by number, a page at a time: pass ``next`` as ``after`` for the next."""
         limit = min(limit, limits.max_page)
@@ -139,7 +142,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         source: str | None = None,
         state: str | None = "closed",
         where: Annotated[str | None, Query(description="JSON object: key -> value(s)")] = None,
-        limit: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
         quality: str | None = None,
     ) -> list[dict[str, Any]]:
         """Runs matching every condition, by number (as ``la.runs.search``)."""
@@ -152,13 +155,15 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         return [row_to_json(r) for r in rows]
 
     @app.get(f"{API}/runs/newest", tags=["runs"])
-    def newest(who: Who, offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any] | None:
+    def newest(
+        who: Who, offset: Annotated[int, Query(ge=0, le=MAX_RUN_NUMBER)] = 0
+    ) -> dict[str, Any] | None:
         """The newest closed run, or the one ``offset`` places before it (null: none)."""
         row = archive.catalog.newest(offset, readable(who))
         return row_to_json(row) if row is not None else None
 
     @app.get(f"{API}/runs/last", tags=["runs"])
-    def last(who: Who, n: Annotated[int, Query(ge=0)] = 10) -> list[dict[str, Any]]:
+    def last(who: Who, n: Annotated[int, Query(ge=0, le=100_000)] = 10) -> list[dict[str, Any]]:
         """The closed runs with the ``n`` highest numbers, by number."""
         rows = archive.catalog.last(min(n, limits.max_page), readable(who))
         return [row_to_json(r) for r in rows]
@@ -168,7 +173,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         return archive.catalog.count(state or None, readable(who))
 
     @app.get(f"{API}/runs/by-number/{{number}}", tags=["runs"])
-    def by_number(who: Who, number: int) -> dict[str, Any]:
+    def by_number(who: Who, number: Number) -> dict[str, Any]:
         return row_to_json(visible(who, archive.catalog.by_number(number), f"run {number}"))
 
     @app.get(f"{API}/runs/by-id/{{run_id}}", tags=["runs"])
@@ -179,6 +184,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
     def by_numbers(
         who: Who, numbers: Annotated[str, Query(description="Comma-separated run numbers.")]
     ) -> list[dict[str, Any]]:
+        readable(who)
         wanted = _integers(numbers, "numbers", limits.max_page * 10)
         rows = archive.catalog.by_numbers(wanted)
         return [row_to_json(r) for r in rows if who.can("read", r.project)]
@@ -200,6 +206,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         return {run_id: [row_to_json(r) for r in rows] for run_id, rows in found.items()}
 
     def _visible_ids(who: Principal, text: str) -> list[str]:
+        readable(who)
         ids = [i for i in text.split(",") if i]
         if not ids or len(ids) > limits.max_page:
             raise InvalidArgument(f"runs: 1 to {limits.max_page} comma-separated run ids")
@@ -260,7 +267,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
     def channel_data(
         who: Who,
         request: Request,
-        number: int,
+        number: Number,
         key: str,
         slice: Annotated[str | None, Query(description="start:stop[:step] of axis 0")] = None,
     ) -> Response:
@@ -283,7 +290,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
     def signal(
         who: Who,
         request: Request,
-        number: int,
+        number: Number,
         name: str,
         points: Annotated[int | None, Query(ge=2)] = None,
         start: float | None = None,
@@ -367,6 +374,8 @@ def _integers(text: str, name: str, most: int) -> list[int]:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InvalidArgument(f"{name}={text!r}: comma-separated whole numbers") from None
+    if any(abs(v) > MAX_RUN_NUMBER for v in values):
+        raise InvalidArgument(f"{name}: run numbers go up to {MAX_RUN_NUMBER}")
     if not values or len(values) > most:
         raise InvalidArgument(f"{name}: 1 to {most} numbers")
     return values

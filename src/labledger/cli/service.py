@@ -1,0 +1,116 @@
+"""The commands of the data service: ``serve``; ``user add|list``; ``key create|list|revoke``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from labledger.access import ROLES, SCOPES, Access
+from labledger.cli.app import ArchiveOption, JsonOption, app, opened, out, print_json
+from labledger.errors import InvalidArgument
+from labledger.ids import author
+
+user_app = typer.Typer(help="Users and their role in each project.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+
+
+@app.command()
+def serve(
+    archive: ArchiveOption,
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
+    public: Annotated[
+        bool, typer.Option("--public", help="Let requests without a key read everything.")
+    ] = False,
+) -> None:
+    """Serve the archive over HTTP (OpenAPI at /docs); remote users `labledger.connect` to it."""
+    import uvicorn
+
+    from labledger.server import create_app
+
+    with opened(archive) as la:
+        out.print(f"serving {la} on http://{host}:{port} (API docs at /docs)"
+                  + ("; anonymous read allowed" if public else ""))  # fmt: skip
+        uvicorn.run(create_app(la, public=public), host=host, port=port, log_level="warning")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    archive: ArchiveOption,
+    project: Annotated[str, typer.Option(help="The project the role is in.")] = "default",
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "reader",
+) -> None:
+    """Add a user, or change their role in a project."""
+    with opened(archive) as la:
+        Access(la.catalog).add_user(name, project=project, role=role, by=author())
+    out.print(f"{name} is {role} in project {project}")
+
+
+@user_app.command("list")
+def user_list(archive: ArchiveOption, as_json: JsonOption = False) -> None:
+    """The users and their roles."""
+    with opened(archive) as la:
+        users = Access(la.catalog).users()
+    if as_json:
+        print_json(users)
+        return
+    table = Table("user", "roles", "created", "by", box=None)
+    for u in users:
+        roles = ", ".join(f"{role} in {p}" for p, role in sorted(u["roles"].items()))
+        table.add_row(u["name"], roles, u["created"][:19], u["created_by"])
+    out.print(table)
+
+
+@key_app.command("create")
+def key_create(
+    user: Annotated[str, typer.Argument(help="Whose key.")],
+    archive: ArchiveOption,
+    scopes: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(SCOPES)}.")] = "read",
+    days: Annotated[int, typer.Option(help="Days until it expires.")] = 365,
+    note: Annotated[str, typer.Option(help="What it is for.")] = "",
+) -> None:
+    """Make an API key; it is printed once and kept only as a hash."""
+    if days < 1:
+        raise InvalidArgument(f"--days {days}: a key lives at least a day")
+    with opened(archive) as la:
+        key = Access(la.catalog).create_key(
+            user, scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+            expires=timedelta(days=days), note=note, by=author(),
+        )  # fmt: skip
+    out.print(key)
+
+
+@key_app.command("list")
+def key_list(
+    archive: ArchiveOption,
+    user: Annotated[str | None, typer.Option(help="Only this user's keys.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The keys (never their secrets)."""
+    with opened(archive) as la:
+        keys = Access(la.catalog).keys(user)
+    if as_json:
+        print_json(keys)
+        return
+    table = Table("id", "user", "scopes", "expires", "revoked", "note", box=None)
+    for k in keys:
+        table.add_row(k["id"], k["user"], ",".join(k["scopes"]), (k["expires"] or "never")[:19],
+                      (k["revoked"] or "")[:19], k["note"])  # fmt: skip
+    out.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (`labledger key list`).")],
+    archive: ArchiveOption,
+) -> None:
+    """Revoke a key at once."""
+    with opened(archive) as la:
+        Access(la.catalog).revoke_key(key_id, by=author())
+    out.print(f"key {key_id} revoked")

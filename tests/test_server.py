@@ -1,0 +1,315 @@
+"""The data service: who may read what, and every bad request a clear 4xx, never a 5xx. Over
+the real ASGI app under uvicorn on loopback, with httpx as the client. (That the remote archive
+gives what the local one gives is proved by the campaign tests, which run on both.)"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import update
+
+import labledger as ll
+from labledger.access import Access
+from labledger.catalog.schema import ApiKeyRow, RunRow
+from labledger.errors import InvalidArgument, NotFound, Unauthorized
+from labledger.server import Limits, create_app, serving
+from labledger.wire import decode_array, minmax
+from tests.conftest import cli
+
+SHOTS = [1233, 1240]
+CHANNEL = "PXI M6251/ai3"
+LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50)
+
+
+@dataclass
+class Served:
+    la: ll.Archive
+    url: str
+    keys: dict[str, str]  # who -> API key
+    run: Any  # run 1233 of project default
+
+    def get(self, path: str, who: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if who is not None:
+            headers["Authorization"] = f"Bearer {self.keys[who]}"
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from labledger.sim import build
+
+    la = ll.init(tmp_path_factory.mktemp("served") / "archive")
+    build(la, tmp_path_factory.mktemp("daq"), SHOTS)
+    with la.catalog.transaction("moving run 1240 to another project") as session:
+        session.execute(update(RunRow).where(RunRow.number == 1240).values(project="other"))
+    access = Access(la.catalog)
+    access.add_user("alice", project="default", role="reader", by="tests")
+    access.add_user("bob", project="other", role="reader", by="tests")
+    access.add_user("carol", project="default", role="writer", by="tests")
+    keys = {
+        "alice": access.create_key("alice", scopes=["read"]),
+        "bob": access.create_key("bob", scopes=["read"]),
+        "carol-write-only": access.create_key("carol", scopes=["write"]),
+        "expired": access.create_key("alice", scopes=["read"]),
+        "revoked": access.create_key("alice", scopes=["read"]),
+    }
+    expired_id = keys["expired"].split("_")[1]
+    with la.catalog.transaction("expiring a key") as session:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        session.execute(update(ApiKeyRow).where(ApiKeyRow.id == expired_id).values(expires=past))
+    access.revoke_key(keys["revoked"].split("_")[1], by="tests")
+    with serving(create_app(la, limits=LIMITS)) as url:
+        yield Served(la, url, keys, la.runs[1233])
+    la.close()
+
+
+def _routes(served: Served) -> list[str]:
+    """Every GET route of the OpenAPI schema, its parameters filled with real values."""
+    schema = httpx.get(f"{served.url}/openapi.json").json()
+    run = served.run
+    zarr_key = next(k for k in served.la.store.list(f"runs/{run.id}/data") if "zarr.json" in k)
+    values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I"}
+    query = {"numbers": "1233", "runs": run.id, "slice": "0:100"}
+    found = []
+    for path, operations in schema["paths"].items():
+        if "get" not in operations or path.endswith("/health"):
+            continue
+        fill = {**values, "key": zarr_key if "/store/" in path else CHANNEL}
+        url = re.sub(r"[{](\w+)(:path)?[}]", lambda m, fill=fill: fill[m.group(1)], path)
+        required = [p["name"] for p in operations["get"].get("parameters", [])
+                    if p.get("required") and p["in"] == "query"]  # fmt: skip
+        if path.endswith("/channels/{key}"):
+            required.append("slice")  # a whole channel is over this server's response limit
+        if required:
+            url += "?" + "&".join(f"{q}={query[q]}" for q in required)
+        found.append(url)
+    return found
+
+
+def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
+    routes = _routes(served)
+    assert len(routes) >= 14, routes  # the schema lists them all, not a hand-kept subset
+    run_id = served.run.id
+    for route in routes:
+        assert served.get(route).status_code == 401, route  # no key
+        for bad in ("expired", "revoked"):
+            answer = served.get(route, bad)
+            assert answer.status_code == 401 and "not valid" in answer.text, (route, bad)
+        for outsider in ("carol-write-only", "bob"):  # no read scope; another project's reader
+            answer = served.get(route, outsider)
+            if answer.status_code == 200:  # a listing of what they may read, or who they are
+                assert run_id not in answer.text and '"number":1233' not in answer.text, route
+                assert outsider == "bob" or route.endswith("/info"), route
+            else:
+                assert answer.status_code in (403, 404), (route, outsider)
+                assert list(answer.json()) == ["detail"], (route, outsider)
+        mine = served.get(route, "alice")
+        assert mine.status_code in (200, 206), (route, mine.status_code, mine.text[:200])
+    garbage = served.get("/api/v1/info", headers={"Authorization": "Bearer ll_nope"})
+    assert garbage.status_code == 401 and garbage.headers["WWW-Authenticate"] == "Bearer"
+    assert served.get("/api/v1/health").json() == {"status": "ok"}
+
+
+def test_a_reader_sees_only_the_runs_of_their_projects(served: Served) -> None:
+    alice = ll.connect(served.url, api_key=served.keys["alice"])
+    bob = ll.connect(served.url, api_key=served.keys["bob"])
+    assert [r.number for r in alice.runs] == [1233] and len(alice.runs) == 1
+    assert [r.number for r in bob.runs] == [1240] and bob.runs[-1].number == 1240
+    assert [r.number for r in bob.runs.search(gas="Ar")] == [1240]
+    with pytest.raises(NotFound, match="run 1233 does not exist"):
+        bob.runs[1233]
+    with pytest.raises(NotFound):
+        bob.runs[served.run.id]
+    with pytest.raises(Unauthorized, match="not valid"):
+        ll.connect(served.url, api_key=served.keys["revoked"])
+    with pytest.raises(InvalidArgument, match="http"):
+        ll.connect("ftp://somewhere")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../labledger.toml",
+        "runs/../labledger.toml",
+        "%2e%2e/catalog.sqlite",
+        "runs/%2e%2e/%2e%2e/catalog.sqlite",
+        "runs/{id}/../../../catalog.sqlite",
+        "runs/{id}/data/..%2f..%2f..%2f..%2fcatalog.sqlite",
+        "runs/{id}/%2e/data/zarr.json",
+        "runs/{id}//data/zarr.json",
+        "runs/{id}\\..\\..\\catalog.sqlite",
+        "%2fetc%2fpasswd",
+        "catalog.sqlite",
+        "runs/{id}/data/%00zarr.json",
+    ],
+)
+def test_store_keys_cannot_leave_the_runs(served: Served, key: str) -> None:
+    raw = f"{served.url}/api/v1/store/{key.format(id=served.run.id)}"
+    # no client-side normalisation of dots: the server must refuse what arrives as sent
+    request = httpx.Request("GET", raw, headers={"Authorization": f"Bearer {served.keys['alice']}"})
+    answer = httpx.Client().send(request)
+    assert 400 <= answer.status_code < 500, (key, answer.status_code)
+    assert b"SQLite format" not in answer.content and b"root:" not in answer.content
+
+
+def test_channel_keys_cannot_leave_the_run(served: Served) -> None:
+    for key in ("../../1240/channels/PXI M6251/ai3", "PXI M6251/../../../etc/passwd", "%2e%2e"):
+        answer = served.get(f"/api/v1/runs/1233/channels/{key}", "alice")
+        assert answer.status_code == 404, (key, answer.status_code)
+
+
+def test_too_large_is_413_with_what_to_do(served: Served) -> None:
+    whole = served.get(f"/api/v1/runs/1233/channels/{CHANNEL}", "alice")  # 70 kB > 50 kB limit
+    assert whole.status_code == 413 and "ask for slices" in whole.json()["detail"]
+    part = served.get(f"/api/v1/runs/1233/channels/{CHANNEL}", "alice", params={"slice": "0:1000"})
+    assert part.status_code == 200
+    many = served.get("/api/v1/runs/1233/signals/Langmuir_I", "alice", params={"points": 20_000})
+    assert many.status_code == 413 and "at most 10000" in many.text
+    store = served.la.store
+    keys = store.list(f"runs/{served.run.id}/data")
+    shard = next(k for k in keys if store.fs.size(store.path(k)) > LIMITS.max_response_bytes)
+    assert served.get(f"/api/v1/store/{shard}", "alice").status_code == 413
+    ranged = served.get(f"/api/v1/store/{shard}", "alice", headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and len(ranged.content) == 100
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "headers", "status", "says"),
+    [
+        (f"/runs/1233/channels/{CHANNEL}", {"slice": "abc"}, {}, 400, "start:stop"),
+        (f"/runs/1233/channels/{CHANNEL}", {"slice": "1:9:0"}, {}, 400, "positive"),
+        (f"/runs/1233/channels/{CHANNEL}", {"slice": "1:2:3:4"}, {}, 400, "start:stop"),
+        ("/runs/1233/channels/no/such", {}, {}, 404, "no/such"),
+        ("/runs/1233/signals/Langmuir_X", {}, {}, 404, "Langmuir_I"),
+        ("/runs/1233/signals/Langmuir_I", {"points": 1}, {}, 422, "greater"),
+        ("/runs/1233/signals/Langmuir_I", {"start": "x"}, {}, 422, "number"),
+        ("/runs/1233/signals/Langmuir_I", {"calibration": "nope@9"}, {}, 404, "nope"),
+        ("/runs/99999999999999999999", {}, {}, 404, "Not Found"),
+        ("/runs/by-number/99999999999999999999", {}, {}, 422, "less than"),
+        ("/runs/by-number/-1", {}, {}, 422, "greater"),
+        ("/runs/by-numbers", {"numbers": "1,x"}, {}, 400, "whole numbers"),
+        ("/runs/by-numbers", {"numbers": "99999999999999999999"}, {}, 400, "go up to"),
+        ("/runs/search", {"where": "{not json"}, {}, 400, "not JSON"),
+        ("/runs/search", {"where": "[1]"}, {}, 400, "JSON object"),
+        ("/runs/search", {"since": "yesterday-ish"}, {}, 400, "not a date"),
+        ("/runs/search", {"state": "melted"}, {}, 400, "melted"),
+        ("/runs/search", {"quality": "great"}, {}, 400, "great"),
+        ("/runs", {"limit": 0}, {}, 422, "greater"),
+        ("/runs/sources", {"runs": ""}, {}, 400, "run ids"),
+        ("/store/runs/{id}/data/zarr.json", {}, {"Range": "bytes=5"}, 400, "one range"),
+        ("/store/runs/{id}/data/zarr.json", {}, {"Range": "bytes=9999999-"}, 400, "outside"),
+        ("/store/runs/{id}/data/nothing", {}, {}, 404, "does not exist"),
+    ],
+)
+def test_malformed_requests_get_a_4xx_that_says_why(
+    served: Served, path: str, params: dict[str, Any], headers: dict[str, str], status: int,
+    says: str,
+) -> None:  # fmt: skip
+    answer = served.get(f"/api/v1{path.format(id=served.run.id)}", "alice", params=params,
+                        headers=headers)  # fmt: skip
+    assert answer.status_code == status, (answer.status_code, answer.text[:300])
+    assert says in answer.text
+
+
+def test_arrays_travel_as_bytes_compressed_when_it_pays(served: Served) -> None:
+    local = served.run.channels[CHANNEL][1000:5000]
+    path = f"/api/v1/runs/1233/channels/{CHANNEL}"
+    for coding in ("zstd", "lz4", "gzip"):
+        answer = httpx.get(f"{served.url}{path}", params={"slice": "1000:5000"},
+                           headers={"Authorization": f"Bearer {served.keys['alice']}",
+                                    "Accept-Encoding": coding})  # fmt: skip
+        assert answer.headers.get("Content-Encoding") == coding
+        assert answer.num_bytes_downloaded < local.nbytes  # ADC integers compress
+        from labledger.wire import decompress
+
+        body = answer.content if coding != "lz4" else decompress(answer.content, "lz4")
+        assert np.array_equal(decode_array(body, answer.headers), local)
+    plain = served.get(path, "alice", params={"slice": "1000:5000"},
+                       headers={"Accept-Encoding": "identity"})  # fmt: skip
+    assert "Content-Encoding" not in plain.headers and len(plain.content) == local.nbytes
+    assert plain.headers["X-Dtype"] == local.dtype.newbyteorder("<").str
+    assert plain.headers["X-Shape"] == "4000"
+
+
+def test_a_preview_is_decimated_on_the_server(served: Served) -> None:
+    remote = ll.connect(served.url, api_key=served.keys["alice"])
+    full = served.run.signal("Langmuir_I")
+    preview = remote.runs[1233].signal("Langmuir_I", points=500)
+    assert preview.sizes["time"] == 500 and preview.attrs["decimated_from"] == full.sizes["time"]
+    expected = full.isel(time=minmax(full.values, 500))
+    assert np.array_equal(preview.values, expected.values)
+    assert np.array_equal(preview["time"].values, expected["time"].values)
+    assert preview.values.max() == full.values.max() and preview.values.min() == full.values.min()
+    window = remote.runs[1233].signal("Langmuir_I", points=100, time=(0.1, 0.2))
+    assert float(window["time"].min()) >= 0.1 and float(window["time"].max()) <= 0.2
+
+
+def test_minmax_keeps_every_extreme_and_their_order() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=100_003)
+    values[[7, 50_000, 99_999]] = [50.0, -60.0, np.nan]
+    picked = minmax(values, 1000)
+    assert len(picked) == 1000 and np.all(np.diff(picked) > 0)
+    assert {7, 50_000} <= set(picked.tolist()) and 99_999 not in picked
+    assert minmax(values[:10], 1000).tolist() == list(range(10))
+    with pytest.raises(InvalidArgument, match="at least 2"):
+        minmax(values, 1)
+
+
+def test_public_serves_anonymous_readers_only(served: Served) -> None:
+    with serving(create_app(served.la, public=True)) as url:
+        anonymous = ll.connect(url)
+        assert sorted(r.number for r in anonymous.runs) == [1233, 1240]
+        assert httpx.get(f"{url}/api/v1/info").json()["user"] is None
+
+
+def test_users_and_keys_from_the_command_line_and_a_real_server(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    assert cli("init", str(folder)).returncode == 0
+    added = cli("user", "add", "dora", "-a", str(folder), "--role", "admin")
+    assert added.returncode == 0 and "dora is admin in project default" in added.stdout
+    made = cli("key", "create", "dora", "-a", str(folder), "--scopes", "read,admin")
+    key = made.stdout.strip()
+    assert made.returncode == 0 and re.fullmatch(r"ll_[0-9a-f]{12}_\S+", key)
+    listed = cli("key", "list", "-a", str(folder), "--json")
+    assert key.split("_")[2] not in listed.stdout  # the secret is never kept
+    bad = cli("key", "create", "nobody", "-a", str(folder))
+    assert bad.returncode == 1 and "no user 'nobody'" in bad.stderr
+    bad = cli("key", "create", "dora", "-a", str(folder), "--scopes", "root")
+    assert bad.returncode == 1 and "scopes" in bad.stderr
+    bad = cli("user", "add", "dora", "-a", str(folder), "--role", "king")
+    assert bad.returncode == 1 and "role 'king'" in bad.stderr
+    with ll.open(folder) as la:
+        audit = Access(la.catalog).audit()
+    assert [a["action"] for a in audit] == ["key.create", "user.add"]
+    assert audit[0]["detail"] == {"user": "dora", "scopes": ["admin", "read"]}
+
+
+def test_a_shared_deployment_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    from labledger.sim import build
+
+    la = ll.init(tmp_path / "archive", catalog=pg_url)
+    build(la, tmp_path / "daq", [1233])
+    access = Access(la.catalog)
+    access.add_user("erin", project="default", role="reader", by="tests")
+    key = access.create_key("erin", scopes=["read"], expires=timedelta(hours=1))
+    with serving(create_app(la)) as url:
+        remote = ll.connect(url, api_key=key)
+        run = remote.runs[-1]
+        assert run.number == 1233 and run.id == la.runs[1233].id
+        assert np.array_equal(
+            run.signal("Langmuir_I").values, la.runs[1233].signal("Langmuir_I").values
+        )
+        with pytest.raises(Unauthorized):
+            ll.connect(url, api_key=key[:-1] + ("A" if key[-1] != "A" else "B"))
+    assert [a["action"] for a in access.audit()] == ["key.create", "user.add"]
+    la.close()
