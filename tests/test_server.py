@@ -313,3 +313,24 @@ def test_a_shared_deployment_on_postgresql(pg_url: str, tmp_path: Path) -> None:
             ll.connect(url, api_key=key[:-1] + ("A" if key[-1] != "A" else "B"))
     assert [a["action"] for a in access.audit()] == ["key.create", "user.add"]
     la.close()
+
+
+def test_runs_are_ingested_into_a_project(tmp_path: Path) -> None:
+    from labledger.sim import write_shot
+    from tests.conftest import snapshot
+
+    la = ll.init(tmp_path / "archive")
+    la.ingest([write_shot(tmp_path, 1233)], project="lab-b")
+    assert la.runs[1233]._row.project == "lab-b"
+    before = snapshot(la)
+    with pytest.raises(InvalidArgument, match="project 'no such/project'"):
+        la.ingest([write_shot(tmp_path, 1234)], project="no such/project")
+    assert snapshot(la) == before
+    la.close()  # the command is another process: its catalog closes as it ends
+    folder = tmp_path / "archive"
+    with ll.open(folder) as again:
+        before = snapshot(again)
+    bad = cli("ingest", str(write_shot(tmp_path, 1235)), "-a", str(folder), "--project", "../x")
+    assert bad.returncode == 1 and "project '../x'" in bad.stderr
+    with ll.open(folder) as again:
+        assert snapshot(again) == before

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,11 +34,11 @@ from sqlalchemy import select
 from labledger.catalog import Catalog
 from labledger.catalog.schema import ApiKeyRow, AuditRow, MembershipRow, UserRow
 from labledger.errors import InvalidArgument, NotFound, Unauthorized
+from labledger.ids import check_name
 
 ROLES = ("reader", "writer", "admin")  # each can do what the ones before it can
 SCOPES = ("read", "write", "admin")
 _NEEDS = {"read": "reader", "write": "writer", "admin": "admin"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEY = re.compile(r"^ll_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 
 
@@ -85,8 +85,8 @@ class Access:
 
     def add_user(self, name: str, *, project: str, role: str, by: str) -> None:
         """Make ``name`` a user (if new) with ``role`` in ``project`` (replacing a former role)."""
-        _check_name(name, "user name")
-        _check_name(project, "project")
+        check_name(name, "user name")
+        check_name(project, "project")
         if role not in ROLES:
             raise InvalidArgument(f"role {role!r}: one of {', '.join(ROLES)}")
         with self._catalog.transaction(f"adding user {name}") as session:
@@ -212,16 +212,3 @@ def _hash(secret: str) -> str:
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
-
-
-def _check_name(name: Any, what: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidArgument(
-            f"{what} {name!r}: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter "
-            "or digit"
-        )
-
-
-def visible(principal: Principal, projects: Iterable[str], scope: str = "read") -> list[str]:
-    """Those of ``projects`` that ``principal`` may ``scope`` in."""
-    return [p for p in projects if principal.can(scope, p)]

@@ -105,14 +105,16 @@ class Archive:
         run: int | None = None,
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        project: str = "default",
     ) -> list[IngestResult]:
         """Ingest raw files: each becomes a run (numbered from ``run``, else from the digits in
         its name, else the next free number), or all of them one run when ``run`` is given.
 
         Bytes already kept are not ingested twice; a run is visible only once it is whole.
-        ``progress(done, total)`` is called with byte counts as the work goes.
+        ``progress(done, total)`` is called with byte counts as the work goes. The runs belong
+        to ``project`` (who may read them through a server depends on it).
         """
-        checked = plan(self.catalog, paths, run=run, format=format)
+        checked = plan(self.catalog, paths, run=run, format=format, project=project)
         total, done = checked.total_bytes, 0
 
         def advance(n: int) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import time
 import uuid
+
+from labledger.errors import InvalidArgument
 
 
 def uuid7() -> str:
@@ -24,6 +27,22 @@ def uuid7() -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return str(uuid.UUID(int=value))
+
+
+DEFAULT_PROJECT = "default"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: object, what: str) -> None:
+    """Refuse a name of a user or a project that is not 1 to 64 letters, digits, ``_.-``.
+
+    >>> check_name("ishtar-2026", "project")
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidArgument(
+            f"{what} {name!r}: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit"
+        )
 
 
 def short(record_id: str) -> str:

@@ -63,11 +63,14 @@ def ingest(
     format: Annotated[
         str | None, typer.Option("--format", help="Skip format detection: tdms, hdf5, csv.")
     ] = None,
+    project: Annotated[
+        str, typer.Option(help="The project the runs belong to (who may read them).")
+    ] = "default",
     as_json: JsonOption = False,
 ) -> None:
     """Ingest raw files: each becomes a run, kept byte for byte and catalogued."""
     with opened(archive) as la, progress_bar() as progress:
-        results = la.ingest(files, run=run, format=format, progress=progress)
+        results = la.ingest(files, run=run, format=format, progress=progress, project=project)
     if as_json:
         print_json([r.to_json() for r in results])
         return

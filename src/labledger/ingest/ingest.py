@@ -38,7 +38,7 @@ from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.formats import ChannelInfo, Format, Source, Unreadable, detect, get
 from labledger.formats.base import walk_tree
 from labledger.formats.registry import HEAD_BYTES
-from labledger.ids import author, uuid7
+from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
 from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
 from labledger.store.layout import data_path, node_name, run_prefix, source_key
@@ -64,6 +64,7 @@ class PlannedRun:
     number: int
     files: list[PlannedFile]
     already: int | None = None  # the run that already holds these exact bytes
+    project: str = DEFAULT_PROJECT
 
 
 @dataclass
@@ -105,11 +106,13 @@ def plan(
     *,
     run: int | None = None,
     format: str | None = None,
+    project: str = DEFAULT_PROJECT,
 ) -> IngestPlan:
-    """Check the files and decide their runs, writing nothing; raise :class:`BadInput` or
-    :class:`RunConflict` with the first problem found."""
+    """Check the files and decide their runs (in ``project``), writing nothing; raise
+    :class:`BadInput` or :class:`RunConflict` with the first problem found."""
     if not paths:
         raise BadInput("no files to ingest")
+    check_name(project, "project")
     if run is not None and not 0 <= run <= MAX_RUN_NUMBER:
         raise BadInput(f"run numbers go from 0 to {MAX_RUN_NUMBER}, not {run}")
     forced = get(format) if format else None
@@ -136,6 +139,7 @@ def plan(
         else:
             runs.append(PlannedRun(number, members))
     for planned in runs:
+        planned.project = project
         _same_bytes_twice(planned)
         _check_run(catalog, planned)
     return IngestPlan(catalog, runs)
@@ -387,6 +391,7 @@ def _write_objects(
     run = RunRow(
         id=run_id,
         number=planned.number,
+        project=planned.project,
         state=CLOSED,
         started=min(starts),
         ended=max(ends) if ends else None,
