@@ -26,7 +26,8 @@ from tests.conftest import cli
 
 SHOTS = [1233, 1240]
 CHANNEL = "PXI M6251/ai3"
-LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50)
+LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50,
+                max_upload_bytes=10_000_000)  # fmt: skip
 
 
 @dataclass
@@ -59,6 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "alice": access.create_key("alice", scopes=["read"]),
         "bob": access.create_key("bob", scopes=["read"]),
         "carol-write-only": access.create_key("carol", scopes=["write"]),
+        "carol": access.create_key("carol", scopes=["read", "write"]),
         "expired": access.create_key("alice", scopes=["read"]),
         "revoked": access.create_key("alice", scopes=["read"]),
     }
@@ -111,9 +113,15 @@ def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
                 assert outsider == "bob" or route.endswith("/info"), route
             else:
                 assert answer.status_code in (403, 404), (route, outsider)
-                assert list(answer.json()) == ["detail"], (route, outsider)
+                assert set(answer.json()) <= {"detail", "error"}, (route, outsider)
         mine = served.get(route, "alice")
         assert mine.status_code in (200, 206), (route, mine.status_code, mine.text[:200])
+    schema = httpx.get(f"{served.url}/openapi.json").json()
+    writes = [p for p, operations in schema["paths"].items() if set(operations) - {"get"}]
+    assert writes == ["/api/v1/ingest"]  # each write route is checked here by name
+    for who, status in ((None, 401), ("expired", 401), ("alice", 403), ("bob", 403),
+                        ("carol-write-only", 422)):  # fmt: skip  # a writer: its file is checked
+        assert _upload(served, who, [("01299_Data.tdms", b"x")]).status_code == status, who
     garbage = served.get("/api/v1/info", headers={"Authorization": "Bearer ll_nope"})
     assert garbage.status_code == 401 and garbage.headers["WWW-Authenticate"] == "Bearer"
     assert served.get("/api/v1/health").json() == {"status": "ok"}
@@ -334,3 +342,44 @@ def test_runs_are_ingested_into_a_project(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "project '../x'" in bad.stderr
     with ll.open(folder) as again:
         assert snapshot(again) == before
+
+
+def _upload(served: Served, who: str | None, files: list[tuple[str, bytes]], **form: str) -> Any:
+    headers = {"Authorization": f"Bearer {served.keys[who]}"} if who else {}
+    parts = [("files", (name, data)) for name, data in files]
+    return httpx.post(f"{served.url}/api/v1/ingest", headers=headers, files=parts, data=form,
+                      timeout=60)  # fmt: skip
+
+
+def test_writers_upload_raw_files_to_ingest(served: Served, tmp_path: Path) -> None:
+    from labledger.errors import BadInput, Forbidden
+    from labledger.sim import write_shot
+    from tests.conftest import snapshot
+
+    shot = write_shot(tmp_path, 1250)
+    carol = ll.connect(served.url, api_key=served.keys["carol"])
+    [made] = carol.ingest([shot])
+    assert made.number == 1250 and not made.already and made.channels > 0
+    assert carol.runs[1250].sources[0].sha256 == served.la.runs[1250].sources[0].sha256
+    [again] = carol.ingest([shot])
+    assert again.already and again.number == 1250
+    audit = Access(served.la.catalog).audit(limit=2)
+    assert [a["action"] for a in audit] == ["ingest", "ingest"] and audit[0]["who"] == "carol"
+    before = snapshot(served.la)
+    alice = ll.connect(served.url, api_key=served.keys["alice"])
+    with pytest.raises(Forbidden, match="alice may not write in project 'default'"):
+        alice.ingest([write_shot(tmp_path, 1251)])
+    bob = ll.connect(served.url, api_key=served.keys["bob"])
+    with pytest.raises(Forbidden, match="bob may not write"):
+        bob.ingest([write_shot(tmp_path, 1252)])
+    empty = tmp_path / "01253_Data.tdms"
+    empty.write_bytes(b"")
+    with pytest.raises(BadInput, match="empty"):
+        carol.ingest([empty])
+    assert _upload(served, None, [("a.tdms", b"x")]).status_code == 401
+    for name in ("../01254_Data.tdms", "..", "a/b.tdms", "a\\b.tdms"):
+        answer = _upload(served, "carol", [(name, shot.read_bytes())])
+        assert answer.status_code == 400 and "plain file name" in answer.text, name
+    big = _upload(served, "carol", [("01255_Data.tdms", b"\0" * 10_000_001)])
+    assert big.status_code == 413 and "Content-Length" in big.text
+    assert snapshot(served.la) == before

@@ -11,14 +11,17 @@ lineage, flags, ingest) fails with a message that says so.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
+from labledger import errors
 from labledger.archive import Archive
 from labledger.catalog.schema import (
     CalibrationRow,
@@ -28,6 +31,7 @@ from labledger.catalog.schema import (
     SourceRow,
 )
 from labledger.errors import (
+    BadInput,
     CatalogUnavailable,
     Conflict,
     Forbidden,
@@ -37,6 +41,8 @@ from labledger.errors import (
     TooLarge,
     Unauthorized,
 )
+from labledger.ids import DEFAULT_PROJECT
+from labledger.ingest import IngestResult
 from labledger.runs import Run
 from labledger.store import ObjectStore
 from labledger.wire import decode_array, row_from_json
@@ -58,18 +64,27 @@ class _Http:
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         query = {k: v for k, v in params.items() if v is not None}
+        return self._checked(lambda: self.client.get(f"{API}{path}", params=query))
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._checked(lambda: self.client.post(f"{API}{path}", timeout=None, **kwargs))
+
+    def _checked(self, send: Callable[[], httpx.Response]) -> httpx.Response:
         try:
-            response = self.client.get(f"{API}{path}", params=query)
+            response = send()
         except httpx.HTTPError as exc:
             raise CatalogUnavailable(f"server {self.url} did not answer: {exc}") from None
         if response.status_code >= 400:
             try:
-                detail = response.json().get("detail")
+                body = response.json()
             except ValueError:
-                detail = response.text[:300]
-            if not isinstance(detail, str):
+                body = {"detail": response.text[:300]}
+            detail = body.get("detail")
+            if not isinstance(detail, str):  # FastAPI's validation errors: a list
                 detail = json.dumps(detail)[:300]
-            kind = _ERRORS.get(response.status_code)
+            named = getattr(errors, str(body.get("error")), None)
+            kind = named if isinstance(named, type) and issubclass(named, LabledgerError) else None
+            kind = kind or _ERRORS.get(response.status_code)
             if kind is None:
                 kind = InvalidArgument if response.status_code < 500 else CatalogUnavailable
             raise kind(f"{detail} (server {self.url}, HTTP {response.status_code})")
@@ -229,8 +244,34 @@ class RemoteArchive(Archive):
     def __repr__(self) -> str:
         return f"<RemoteArchive {self._http.url}>"
 
-    def ingest(self, *args: Any, **kwargs: Any) -> Any:
-        raise _not_yet("ingest (upload of raw files)")
+    def ingest(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        run: int | None = None,
+        format: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        project: str = DEFAULT_PROJECT,
+    ) -> list[IngestResult]:
+        """Upload raw files for the server to ingest (needs the write scope and a writer's
+        role in ``project``)."""
+        files = [Path(p) for p in paths]
+        for path in files:
+            if not path.is_file():
+                raise BadInput(f"{path}: not a readable file")
+        form = {"project": project, **({"run": str(run)} if run is not None else {}),
+                **({"format": format} if format else {})}  # fmt: skip
+        with ExitStack() as stack:
+            parts = [("files", (p.name, stack.enter_context(p.open("rb")))) for p in files]
+            answer = self._http.post("/ingest", data=form, files=parts)
+        results = [IngestResult(number=r["run"], files=r["files"],
+                                already=r["status"] == "already ingested", run_id=r["id"],
+                                channels=r["channels"], data_bytes=r["data_bytes"],
+                                problems=r["problems"]) for r in answer.json()]  # fmt: skip
+        if progress is not None:
+            total = sum(p.stat().st_size for p in files)
+            progress(total, total)
+        return results
 
     def _signal(
         self,

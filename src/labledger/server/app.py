@@ -10,18 +10,22 @@ one that does not exist.
 import json
 import posixpath
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from labledger.access import ANONYMOUS, Access, Principal
 from labledger.archive import Archive
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import (
+    BadInput,
     CatalogUnavailable,
     Conflict,
     Forbidden,
@@ -32,12 +36,13 @@ from labledger.errors import (
     TooLarge,
     Unauthorized,
 )
+from labledger.ids import DEFAULT_PROJECT
 from labledger.runs import Run, parse_when
 from labledger.wire import compress, encode_array, negotiate, row_to_json
 
 API = "/api/v1"
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-           (TooLarge, 413), (InvalidArgument, 400), (CatalogUnavailable, 503),
+           (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),
            (StoreUnavailable, 503)]  # fmt: skip
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
@@ -51,6 +56,7 @@ class Limits:
     max_response_bytes: int = 512 << 20
     max_points: int = 1_000_000
     max_page: int = 1000
+    max_upload_bytes: int = 64 << 30
 
 
 def create_app(archive: Archive, *, public: bool = False, limits: Limits | None = None) -> FastAPI:
@@ -88,7 +94,8 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
     def labledger_error(_request: Request, exc: LabledgerError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        body = {"detail": str(exc), "error": type(exc).__name__}  # the client raises the same
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def readable(who: Principal) -> set[str] | None:
         projects = who.projects("read")
@@ -219,6 +226,40 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
 
     # -- the machine's logs ------------------------------------------------------------------
 
+    # -- writes ------------------------------------------------------------------------------
+
+    @app.post(f"{API}/ingest", tags=["runs"])
+    def ingest(
+        who: Who,
+        files: list[UploadFile],
+        content_length: Annotated[int | None, Header()] = None,
+        project: Annotated[str, Form()] = DEFAULT_PROJECT,
+        run: Annotated[int | None, Form(ge=0, le=MAX_RUN_NUMBER)] = None,
+        format: Annotated[str | None, Form()] = None,
+    ) -> list[dict[str, Any]]:
+        """Upload raw files to ingest (a writer of ``project``): as ``labledger ingest``, the
+        runs appear whole or not at all; the same bytes again are "already ingested"."""
+        if not who.can("write", project):
+            raise Forbidden(f"{who.name} may not write in project {project!r}")
+        if content_length is None or content_length > limits.max_upload_bytes:
+            raise TooLarge(
+                f"an upload needs a Content-Length of at most {limits.max_upload_bytes} bytes"
+            )
+        with tempfile.TemporaryDirectory(prefix="labledger-upload-") as folder:
+            paths = []
+            for upload in files:
+                name = _upload_name(upload.filename)
+                path = FilePath(folder, name)
+                if path.exists():
+                    raise InvalidArgument(f"{name!r} is uploaded twice")
+                with path.open("wb") as out:
+                    shutil.copyfileobj(upload.file, out, 1 << 20)
+                paths.append(path)
+            results = archive.ingest(paths, run=run, format=format, project=project)
+        made = [r.to_json() for r in results]
+        access.record(who.name, "ingest", project, {"runs": made})
+        return made
+
     @app.get(f"{API}/machine/version", tags=["machine"])
     def machine_version(who: Who) -> list[int]:
         """How many configuration changes and calibrations are recorded."""
@@ -329,6 +370,15 @@ def _send(data: bytes, headers: dict[str, str], accept: str | None) -> Response:
         headers = {**headers, "Content-Encoding": coding}
     return Response(data, media_type="application/octet-stream",
                     headers={**headers, "Vary": "Accept-Encoding"})  # fmt: skip
+
+
+def _upload_name(name: str | None) -> str:
+    """An uploaded file's name, as a plain file name (no folders, no '..')."""
+    if not name or "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
+        raise InvalidArgument(f"upload name {name!r}: a plain file name, without folders")
+    if len(name.encode()) > 255:
+        raise InvalidArgument("upload name: at most 255 bytes")
+    return name
 
 
 def _safe_key(key: str) -> str:
