@@ -80,7 +80,7 @@ def _routes(served: Served) -> list[str]:
     run = served.run
     zarr_key = next(k for k in served.la.store.list(f"runs/{run.id}/data") if "zarr.json" in k)
     values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I"}
-    query = {"numbers": "1233", "runs": run.id, "slice": "0:100"}
+    query = {"numbers": "1233", "runs": run.id, "slice": "0:100", "timeout": "0.3"}
     found = []
     for path, operations in schema["paths"].items():
         if "get" not in operations or path.endswith("/health"):
@@ -91,6 +91,8 @@ def _routes(served: Served) -> list[str]:
                     if p.get("required") and p["in"] == "query"]  # fmt: skip
         if path.endswith("/channels/{key}"):
             required.append("slice")  # a whole channel is over this server's response limit
+        if path.endswith("/notifications"):
+            required.append("timeout")  # a stream: ended, or the answer never completes
         if required:
             url += "?" + "&".join(f"{q}={query[q]}" for q in required)
         found.append(url)
@@ -383,3 +385,40 @@ def test_writers_upload_raw_files_to_ingest(served: Served, tmp_path: Path) -> N
     big = _upload(served, "carol", [("01255_Data.tdms", b"\0" * 10_000_001)])
     assert big.status_code == 413 and "Content-Length" in big.text
     assert snapshot(served.la) == before
+
+
+def test_subscribers_hear_of_runs_flags_and_products_of_their_projects(
+    served: Served, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    from labledger.sim import write_shot
+    from labledger.sim.analysis import density
+
+    heard: dict[str, list[dict[str, Any]]] = {}
+
+    def listen(who: str, archive: Any) -> None:
+        heard[who] = list(archive.subscribe(timeout=6))
+
+    listeners = [
+        threading.Thread(
+            target=listen, args=(who, ll.connect(served.url, api_key=served.keys[who]))
+        )
+        for who in ("alice", "bob")
+    ] + [threading.Thread(target=listen, args=("local", served.la))]
+    for t in listeners:
+        t.start()
+    time.sleep(1.5)  # subscribed: what happens from now on is news
+    carol = ll.connect(served.url, api_key=served.keys["carol"])
+    carol.ingest([write_shot(tmp_path, 1260)])  # through the server
+    served.la.flag(run=1260, subsystem="probe", severity="bad", reason="arc")  # not through it
+    served.la.compute(density, 1260)
+    for t in listeners:
+        t.join(timeout=30)
+    alice = [(e["kind"], e.get("number") or e.get("runs") or e.get("run")) for e in heard["alice"]]
+    assert alice == [("run", 1260), ("flag", [1260]), ("product", 1260)]
+    assert heard["local"] == heard["alice"]
+    assert heard["bob"] == []  # of project other: nothing of project default
+    with pytest.raises(InvalidArgument, match="kinds"):
+        next(served.la.subscribe(["runs"]))

@@ -11,7 +11,7 @@ import functools
 import os
 import re
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +124,19 @@ class Archive:
                 progress(min(done, total), total)
 
         return checked.execute(self.store, advance)
+
+    def subscribe(
+        self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Events from now on, as they are recorded by any process: a run closed, a flag
+        added or withdrawn, a product made (dicts with ``kind``); for ``timeout`` s, or for ever.
+
+        >>> for event in la.subscribe(["run"]):                        # doctest: +SKIP
+        ...     print("new run", event["number"])
+        """
+        from labledger.notifications import watch
+
+        return watch(self.catalog, kinds=kinds, timeout=timeout)
 
     def _signal(
         self,

@@ -75,6 +75,12 @@ class _Http:
         except httpx.HTTPError as exc:
             raise CatalogUnavailable(f"server {self.url} did not answer: {exc}") from None
         if response.status_code >= 400:
+            self.raise_for(response)
+        return response
+
+    def raise_for(self, response: httpx.Response) -> None:
+        """Raise the labledger error an error response stands for."""
+        if response.status_code >= 400:
             try:
                 body = response.json()
             except ValueError:
@@ -88,7 +94,6 @@ class _Http:
             if kind is None:
                 kind = InvalidArgument if response.status_code < 500 else CatalogUnavailable
             raise kind(f"{detail} (server {self.url}, HTTP {response.status_code})")
-        return response
 
     def json(self, path: str, **params: Any) -> Any:
         return self.get(path, **params).json()
@@ -272,6 +277,21 @@ class RemoteArchive(Archive):
             total = sum(p.stat().st_size for p in files)
             progress(total, total)
         return results
+
+    def subscribe(
+        self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The server's notifications (server-sent events), as :meth:`Archive.subscribe`."""
+        params = {"kinds": ",".join(kinds), **({"timeout": timeout} if timeout else {})}
+        forever = httpx.Timeout(None, connect=5.0)
+        url = f"{API}/notifications"
+        with self._http.client.stream("GET", url, params=params, timeout=forever) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._http.raise_for(response)
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    yield json.loads(line[6:])
 
     def _signal(
         self,

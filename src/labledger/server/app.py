@@ -12,6 +12,7 @@ import posixpath
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path as FilePath
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from labledger.access import ANONYMOUS, Access, Principal
 from labledger.archive import Archive
@@ -37,6 +38,7 @@ from labledger.errors import (
     Unauthorized,
 )
 from labledger.ids import DEFAULT_PROJECT
+from labledger.notifications import watch
 from labledger.runs import Run, parse_when
 from labledger.wire import compress, encode_array, negotiate, row_to_json
 
@@ -225,6 +227,31 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         return [r.id for r in rows if r is not None and who.can("read", r.project)]
 
     # -- the machine's logs ------------------------------------------------------------------
+
+    @app.get(f"{API}/notifications", tags=["service"], response_class=StreamingResponse)
+    def notifications(
+        who: Who,
+        kinds: Annotated[str, Query(description="Comma-separated: run, flag, product.")] = (
+            "run,flag,product"
+        ),
+        timeout: Annotated[float | None, Query(gt=0, le=86_400)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events from now on: a run closed, a flag added or withdrawn, a product
+        made (each a JSON ``data:`` line), about the runs you may read; a comment line every
+        few seconds keeps the connection open."""
+        projects = readable(who)
+        events = watch(
+            archive.catalog, kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+            readable=lambda p: projects is None or p in projects, timeout=timeout,
+        )  # fmt: skip
+
+        def stream() -> Iterator[str]:
+            yield ": labledger notifications\n\n"
+            for event in events:
+                yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})  # fmt: skip
 
     # -- writes ------------------------------------------------------------------------------
 
