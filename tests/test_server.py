@@ -36,6 +36,7 @@ class Served:
     url: str
     keys: dict[str, str]  # who -> API key
     run: Any  # run 1233 of project default
+    product: str  # the id of a product of run 1233
 
     def get(self, path: str, who: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
@@ -69,8 +70,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         past = datetime.now(UTC) - timedelta(seconds=1)
         session.execute(update(ApiKeyRow).where(ApiKeyRow.id == expired_id).values(expires=past))
     access.revoke_key(keys["revoked"].split("_")[1], by="tests")
+    from labledger.sim.analysis import density
+
+    made = la.compute(density, 1233)
     with serving(create_app(la, limits=LIMITS)) as url:
-        yield Served(la, url, keys, la.runs[1233])
+        yield Served(la, url, keys, la.runs[1233], made.id)
     la.close()
 
 
@@ -79,7 +83,7 @@ def _routes(served: Served) -> list[str]:
     schema = httpx.get(f"{served.url}/openapi.json").json()
     run = served.run
     zarr_key = next(k for k in served.la.store.list(f"runs/{run.id}/data") if "zarr.json" in k)
-    values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I"}
+    values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I", "ref": served.product}
     query = {"numbers": "1233", "runs": run.id, "slice": "0:100", "timeout": "0.3"}
     found = []
     for path, operations in schema["paths"].items():
@@ -120,10 +124,16 @@ def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
         assert mine.status_code in (200, 206), (route, mine.status_code, mine.text[:200])
     schema = httpx.get(f"{served.url}/openapi.json").json()
     writes = [p for p, operations in schema["paths"].items() if set(operations) - {"get"}]
-    assert writes == ["/api/v1/ingest"]  # each write route is checked here by name
+    assert writes == ["/api/v1/compute", "/api/v1/ingest"]  # each is checked here by name
     for who, status in ((None, 401), ("expired", 401), ("alice", 403), ("bob", 403),
                         ("carol-write-only", 422)):  # fmt: skip  # a writer: its file is checked
         assert _upload(served, who, [("01299_Data.tdms", b"x")]).status_code == status, who
+    step = {"step": "labledger.sim.analysis:density", "runs": 1233}
+    for who, status in ((None, 401), ("expired", 401), ("alice", 403), ("bob", 403),
+                        ("carol-write-only", 200)):  # fmt: skip
+        headers = {"Authorization": f"Bearer {served.keys[who]}"} if who else {}
+        answer = httpx.post(f"{served.url}/api/v1/compute", json=step, headers=headers)
+        assert answer.status_code == status, (who, answer.text[:200])
     garbage = served.get("/api/v1/info", headers={"Authorization": "Bearer ll_nope"})
     assert garbage.status_code == 401 and garbage.headers["WWW-Authenticate"] == "Bearer"
     assert served.get("/api/v1/health").json() == {"status": "ok"}
@@ -422,3 +432,48 @@ def test_subscribers_hear_of_runs_flags_and_products_of_their_projects(
     assert heard["bob"] == []  # of project other: nothing of project default
     with pytest.raises(InvalidArgument, match="kinds"):
         next(served.la.subscribe(["runs"]))
+
+
+def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) -> None:
+    from labledger.errors import Forbidden
+    from labledger.sim.analysis import density, windows
+
+    carol = ll.connect(served.url, api_key=served.keys["carol"])
+    made = carol.compute(density, [1233], where="server")
+    assert not made.reused and made.kind == "set" and made.author.startswith(made.author)
+    local = served.la.compute(density, [1233])
+    assert local.id == made.id and local.reused  # the same product: computed once
+    assert made.value == local.value and made.parts[0].run == 1233
+    assert made.parts[0].provenance["inputs"]["runs"][0]["signals"] == ["Langmuir_I", "Langmuir_V"]
+    assert carol.compute(density, [1233], where="server").reused
+    events = carol.compute(windows, 1233, where="server")  # a table in the store, read over HTTP
+    assert events.value.num_rows == served.la.compute(windows, 1233).value.num_rows > 0
+    graph = carol.lineage(made.id)
+    assert {n.kind for n in graph.nodes.values()} == {"product", "run", "file"}
+    assert str(graph) == str(served.la.lineage(made.id))
+    down = carol.lineage("1233", direction="down")
+    assert made.id in down.nodes
+    alice = ll.connect(served.url, api_key=served.keys["alice"])
+    assert alice.product(made.id[:13]).value == made.value
+    with pytest.raises(Forbidden, match="alice may not compute in project 'default'"):
+        alice.compute(density, [1233], where="server", window=(-40.0, 10.0))
+    bob = ll.connect(served.url, api_key=served.keys["bob"])
+    with pytest.raises(NotFound, match="not yours to read"):
+        bob.product(made.id)
+    with pytest.raises(NotFound):
+        bob.lineage(made.id)
+    with pytest.raises(Forbidden, match="bob may not compute in project 'default'"):
+        bob.compute(density, [1233], where="server")
+    carol_key = {"Authorization": f"Bearer {served.keys['carol']}"}
+    nowhere = {"step": "nowhere:thing", "runs": 1233}
+    unknown = httpx.post(f"{served.url}/api/v1/compute", json=nowhere, headers=carol_key)
+    assert unknown.status_code == 404 and "step nowhere:thing cannot be found" in unknown.text
+    for body in ({"step": "x:y"}, {"step": "x:y", "runs": [-1]}, {"runs": 1233}, []):
+        bad = httpx.post(f"{served.url}/api/v1/compute", json=body, headers=carol_key)
+        assert bad.status_code in (400, 404, 422), body
+    with pytest.raises(NotFound, match="run 4242 does not exist"):
+        carol.compute(density, [4242], where="server")
+    with pytest.raises(InvalidArgument, match="where='server'"):
+        carol.compute(density, [1233])
+    with pytest.raises(InvalidArgument, match="opened here"):
+        served.la.compute(density, [1233], where="server")

@@ -199,18 +199,30 @@ class Archive:
         return Products(self)
 
     def compute(
-        self, step: Step, runs: Any = None, *, inputs: Any = None, **params: Any
+        self,
+        step: Step,
+        runs: Any = None,
+        *,
+        inputs: Any = None,
+        where: str = "here",
+        **params: Any,
     ) -> Product:
         """Apply ``step`` to each of ``runs`` (runs, run numbers, a good-run list) or to each
         part of ``inputs`` (products), with ``params``; keep each result as a product with its
         provenance. What was computed before from the same inputs, code and parameters is
         reused, not computed again (``product.reused`` says so). One run or one product in,
-        one product out; a list in, a set whose parts are the products.
+        one product out; a list in, a set whose parts are the products. ``where="server"``
+        computes next to the data, for an archive opened with ``labledger.connect``.
 
         >>> p = la.compute(density_profile, la.runs.search(gas="Ar"))  # doctest: +SKIP
         """
         from labledger.lineage.compute import compute
 
+        if where != "here":
+            raise InvalidArgument(
+                f"where={where!r}: this archive is opened here, next to its data; "
+                "where='server' is for an archive opened with labledger.connect"
+            )
         return compute(self, step, runs=runs, inputs=inputs, params=params)
 
     def lineage(self, ref: str | int, direction: str = "up", depth: int | None = None) -> Lineage:

@@ -10,6 +10,7 @@ lineage, flags, ingest) fails with a message that says so.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -27,6 +28,8 @@ from labledger.catalog.schema import (
     CalibrationRow,
     ChannelRow,
     ConfigChangeRow,
+    ProductInputRow,
+    ProductRow,
     RunRow,
     SourceRow,
 )
@@ -43,6 +46,7 @@ from labledger.errors import (
 )
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult
+from labledger.lineage.products import Product
 from labledger.runs import Run
 from labledger.store import ObjectStore
 from labledger.wire import decode_array, row_from_json
@@ -278,6 +282,50 @@ class RemoteArchive(Archive):
             progress(total, total)
         return results
 
+    def compute(
+        self,
+        step: Any,
+        runs: Any = None,
+        *,
+        inputs: Any = None,
+        where: str = "here",
+        **params: Any,
+    ) -> Product:
+        """``where="server"``: run ``step`` next to the data, on the server (which must be able
+        to import it: ``module:function``); the product comes back as a local one does."""
+        from labledger.lineage.canonical import encode
+        from labledger.lineage.step import as_step
+
+        if where != "server":
+            raise InvalidArgument(
+                f"where={where!r}: an archive on a server computes there, where='server' (the "
+                "step must be importable on the server)"
+            )
+        step = as_step(step)
+        step.check(params)
+        body: dict[str, Any] = {"step": step.name, "params": encode(params)}
+        if isinstance(runs, (Run, int)):  # one run: one product, as locally
+            body["runs"] = runs.number if isinstance(runs, Run) else int(runs)
+        elif runs is not None:
+            body["runs"] = [r.number if isinstance(r, Run) else int(r) for r in runs]
+        if inputs is not None:
+            body["inputs"] = inputs.id if isinstance(inputs, Product) else str(inputs)
+        answer = self._http.post("/compute", json=body).json()
+        return RemoteProduct(self, row_from_json(ProductRow, answer["product"]),
+                             reused=answer["reused"])  # fmt: skip
+
+    def lineage(self, ref: str | int, direction: str = "up", depth: int | None = None) -> Any:
+        from labledger.lineage.graph import Lineage
+
+        return Lineage.from_dict(
+            self._http.json(f"/lineage/{ref}", direction=direction, depth=depth)
+        )
+
+    def product(self, ref: str) -> Product:
+        """A product by id (or its first characters)."""
+        answer = self._http.json(f"/products/{ref}")
+        return RemoteProduct(self, row_from_json(ProductRow, answer["product"]))
+
     def subscribe(
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -318,6 +366,34 @@ class RemoteArchive(Archive):
         time_attrs = {"units": "s", "long_name": "time"}
         return xarray.DataArray(values, coords={"time": ("time", t, time_attrs)}, dims="time",
                                 name=headers.get("X-Name", name), attrs=attrs)  # fmt: skip
+
+
+class RemoteProduct(Product):
+    """A product on a server: its record, inputs and parts asked of the server, its value read
+    from the server's store (or from its record, when small)."""
+
+    _archive: RemoteArchive
+
+    def _details(self) -> dict[str, Any]:
+        return self._archive._http.json(f"/products/{self.id}")
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        rows = [row_from_json(ProductInputRow, d) for d in self._details()["inputs"]]
+        return [{"kind": r.kind, "id": r.ref, "run": r.run_number} for r in rows]
+
+    def _part_rows(self) -> list[ProductRow]:
+        return [row_from_json(ProductRow, d) for d in self._details()["parts"]]
+
+    @functools.cached_property
+    def parts(self) -> list[Product]:
+        if self.kind != "set":
+            return []
+        return [RemoteProduct(self._archive, row) for row in self._part_rows()]
+
+    @property
+    def stale(self) -> list[str]:
+        raise _not_yet("staleness")
 
 
 def connect(

@@ -98,6 +98,16 @@ class Lineage:
         lines.append("}")
         return "\n".join(lines)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Lineage:
+        """The graph :meth:`to_dict` gave (as a server sends it)."""
+        nodes = {}
+        for n in data["nodes"]:
+            attrs = {k: v for k, v in n.items() if k not in ("id", "kind", "label")}
+            nodes[n["id"]] = Node(n["id"], n["kind"], n["label"], attrs)
+        edges = [(e["from"], e["to"]) for e in data["edges"]]
+        return cls(data["root"], data["direction"], nodes, edges)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "root": self.root,

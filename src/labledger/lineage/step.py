@@ -118,7 +118,7 @@ def find(name: str) -> Step:
         found: Any = importlib.import_module(module)
         for part in qualname.split("."):
             found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: an empty module name
         raise NotFound(
             f"step {name} cannot be found here ({exc}); import or define it in this Python "
             "session first"

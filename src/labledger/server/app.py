@@ -21,10 +21,13 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from labledger.access import ANONYMOUS, Access, Principal
 from labledger.archive import Archive
 from labledger.catalog import MAX_RUN_NUMBER
+from labledger.catalog import products as product_queries
 from labledger.errors import (
     BadInput,
     CatalogUnavailable,
@@ -38,6 +41,9 @@ from labledger.errors import (
     Unauthorized,
 )
 from labledger.ids import DEFAULT_PROJECT
+from labledger.lineage.canonical import decode
+from labledger.lineage.products import row_of
+from labledger.lineage.step import find
 from labledger.notifications import watch
 from labledger.runs import Run, parse_when
 from labledger.wire import compress, encode_array, negotiate, row_to_json
@@ -48,7 +54,24 @@ _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 40
            (StoreUnavailable, 503)]  # fmt: skip
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
+_PRODUCT_KEY = re.compile(r"^products/([0-9a-f-]{36})/")
+_EVENTS_KEY = re.compile(r"^events/level=\d/run=(\d{1,19})/[0-9a-f-]{36}\.parquet$")
 Number = Annotated[int, Path(ge=0, le=MAX_RUN_NUMBER, description="A run number.")]
+
+
+class ComputeRequest(BaseModel):
+    """A step to run on the server: its name, its runs or input product, its parameters (as
+    :func:`labledger.lineage.canonical.encode` writes them)."""
+
+    step: str = PydanticField(max_length=500)
+    # one run number (one product), or a list of them (a set)
+    runs: (
+        Annotated[int, PydanticField(ge=0, le=MAX_RUN_NUMBER)]
+        | list[Annotated[int, PydanticField(ge=0, le=MAX_RUN_NUMBER)]]
+        | None
+    ) = PydanticField(default=None)
+    inputs: str | None = PydanticField(default=None, max_length=64)
+    params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +276,92 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})  # fmt: skip
 
+    # -- products and lineage ----------------------------------------------------------------
+
+    def product_projects(row: Any) -> set[str]:
+        """The projects of the runs a product was computed over (a set: over its parts)."""
+        numbers = {row.run_number} if row.run_number is not None else set()
+        if row.kind == "set":
+            inputs = product_queries.inputs_of(archive.catalog, [row.id])[row.id]
+            numbers |= {i.run_number for i in inputs if i.run_number is not None}
+        return {r.project for r in archive.catalog.by_numbers(sorted(numbers))}
+
+    def product_of(who: Principal, ref: str) -> Any:
+        readable(who)
+        try:
+            row = row_of(archive, ref)
+        except NotFound:
+            row = None
+        projects = product_projects(row) if row is not None else set()
+        if row is None or not projects or not all(who.can("read", p) for p in projects):
+            raise NotFound(f"product {ref!r} does not exist (or is not yours to read)")
+        return row
+
+    @app.get(f"{API}/products/{{ref}}", tags=["products"])
+    def product(who: Who, ref: str) -> dict[str, Any]:
+        """A product's record, its inputs and, for a set, its parts' records."""
+        row = product_of(who, ref)
+        inputs = product_queries.inputs_of(archive.catalog, [row.id])[row.id]
+        parts = [i.ref for i in inputs if i.kind == "product"] if row.kind == "set" else []
+        found = product_queries.by_ids(archive.catalog, parts)
+        return {"product": row_to_json(row), "inputs": [row_to_json(i) for i in inputs],
+                "parts": [row_to_json(found[p]) for p in parts if p in found]}  # fmt: skip
+
+    @app.get(f"{API}/lineage/{{ref}}", tags=["products"])
+    def lineage(
+        who: Who,
+        ref: str,
+        direction: Annotated[str, Query(pattern="^(up|down)$")] = "up",
+        depth: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    ) -> dict[str, Any]:
+        """What a product came from (up), or what a product or run fed (down)."""
+        if direction == "down" and ref.isdigit():
+            root: Any = run_of(who, int(ref)).id if int(ref) <= MAX_RUN_NUMBER else ref
+        elif direction == "down" and archive.catalog.by_id(ref) is not None:
+            root = visible(who, archive.catalog.by_id(ref), f"run {ref!r}").id
+        else:
+            root = product_of(who, ref).id
+        graph = archive.lineage(root, direction=direction, depth=depth).to_dict()
+        allowed = readable(who)
+        if allowed is not None:  # runs of projects the caller may not read: named, not shown
+            numbers = [n["number"] for n in graph["nodes"] if n["kind"] == "run"]
+            projects = {r.number: r.project for r in archive.catalog.by_numbers(numbers)}
+            for node in graph["nodes"]:
+                if node["kind"] == "run" and projects.get(node["number"]) not in allowed:
+                    node.update(label="a run you may not read", number=None)
+        return graph
+
+    @app.post(f"{API}/compute", tags=["products"])
+    def compute(who: Who, request: ComputeRequest) -> dict[str, Any]:
+        """Run a step the server can import (``module:function``) over runs or the parts of
+        a product, next to the data; a writer of every project involved."""
+        step = find(request.step)
+        if (request.runs is None) == (request.inputs is None):
+            raise InvalidArgument("give the step runs or inputs (one of them)")
+        if request.runs is not None:
+            numbers = [request.runs] if isinstance(request.runs, int) else request.runs
+            if len(numbers) > limits.max_page * 100:
+                raise TooLarge(f"{len(numbers)} runs; at most {limits.max_page * 100} a call")
+            runs = archive.catalog.by_numbers(numbers)
+            missing = sorted(set(numbers) - {r.number for r in runs})
+            if missing:
+                raise NotFound(f"run {missing[0]} does not exist")
+            projects = {r.project for r in runs}
+            target: dict[str, Any] = {"runs": request.runs}
+        else:
+            parent = product_of(who, str(request.inputs))
+            projects = product_projects(parent)
+            target = {"inputs": archive.products[parent.id]}
+        for project in sorted(projects):
+            if not who.can("write", project):
+                raise Forbidden(f"{who.name} may not compute in project {project!r}")
+        params = decode(request.params or {})
+        if not isinstance(params, dict):
+            raise InvalidArgument("params: a JSON object of the step's parameters")
+        made = archive.compute(step, **target, **params)
+        access.record(who.name, "compute", made.id, {"step": step.name, **request.model_dump()})
+        return {"product": row_to_json(made._row), "reused": made.reused}
+
     # -- writes ------------------------------------------------------------------------------
 
     @app.post(f"{API}/ingest", tags=["runs"])
@@ -310,10 +419,15 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         """A stored object as it is stored (a Zarr shard, a raw file), or a byte range of it
         (``Range: bytes=a-b``, ``bytes=-n``): chunks travel compressed as they were written."""
         key = _safe_key(key)
-        match = _RUN_KEY.match(key)
-        if match is None:
-            raise Forbidden(f"{key!r}: only the objects of runs are served")
-        visible(who, archive.catalog.by_id(match.group(1)), f"object {key!r}")
+        match, made, events = (p.match(key) for p in (_RUN_KEY, _PRODUCT_KEY, _EVENTS_KEY))
+        if match is not None:
+            visible(who, archive.catalog.by_id(match.group(1)), f"object {key!r}")
+        elif made is not None:
+            product_of(who, made.group(1))
+        elif events is not None and int(events.group(1)) <= MAX_RUN_NUMBER:
+            visible(who, archive.catalog.by_number(int(events.group(1))), f"object {key!r}")
+        else:
+            raise Forbidden(f"{key!r}: only the objects of runs, products and events are served")
         if not archive.store.exists(key):
             raise NotFound(f"object {key!r} does not exist")
         size = archive.store.fs.size(archive.store.path(key))
