@@ -149,14 +149,8 @@ class Archive:
     ) -> xarray.DataArray:
         """:meth:`Run.signal`, here where the data are (a remote archive asks its server)."""
         from labledger.machine.signals import read
-        from labledger.wire import minmax
 
-        data = read(run, name, calibration=calibration, time=time)
-        if points is None:
-            return data
-        decimated = data.isel(time=minmax(data.values, points))
-        decimated.attrs.update(decimated_from=data.sizes["time"], points=points)
-        return decimated
+        return read(run, name, calibration=calibration, time=time, points=points)
 
     def signals(
         self,

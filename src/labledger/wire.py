@@ -119,9 +119,11 @@ def minmax(values: np.ndarray, points: int) -> np.ndarray:
         return np.arange(n)
     buckets = points // 2
     edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    # NaN would win every argmin and argmax: a gap in the data is not its extreme
-    low = np.where(np.isnan(values), np.inf, values) if values.dtype.kind == "f" else values
-    high = np.where(np.isnan(values), -np.inf, values) if values.dtype.kind == "f" else values
+    low = high = values
+    if values.dtype.kind == "f":  # NaN would win every argmin and argmax: a gap is no extreme
+        gaps = np.isnan(values)
+        if gaps.any():  # the copies only when there are gaps (they cost 3/4 of the time)
+            low, high = np.where(gaps, np.inf, values), np.where(gaps, -np.inf, values)
     width = edges[1:] - edges[:-1]
     if np.all(width == width[0]):  # equal buckets: one reshape, no Python loop
         size = int(width[0])

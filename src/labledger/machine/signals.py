@@ -90,8 +90,10 @@ def read(
     calibration: str | None = None,
     time: TimeWindow | None = None,
     snapshot: Snapshot | None = None,
+    points: int | None = None,
 ) -> xarray.DataArray:
-    """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s)."""
+    """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s); with
+    ``points``, its min/max decimation (the times of the kept samples only are computed)."""
     snapshot = snapshot or run._archive._logs.current()
     config = resolve(snapshot, run.number, run.started, run._row.config_version)
     log = reads.current()
@@ -99,7 +101,23 @@ def read(
     found = resolver.value(name, calibration, ())
     if log is not None:
         log.signals(run, [name], resolver.used, resolver.channels)
+    if points is not None:
+        found = _decimated(found, points)
     return _to_xarray(run, name, config, found)
+
+
+def _decimated(found: Values, points: int) -> Values:
+    from labledger.wire import minmax
+
+    kept = minmax(found.values, points)
+    axis: Any = found.axis
+    if isinstance(axis, tuple):  # a regular axis: the kept samples' times, not all of them
+        start, step, first, _ = axis
+        axis = start + (first + kept) * step
+    elif axis is not None:
+        axis = axis[kept]
+    attrs = {**found.attrs, "decimated_from": int(found.values.size), "points": points}
+    return Values(found.values[kept], axis, found.unit, attrs)
 
 
 def read_many(

@@ -12,6 +12,7 @@ import posixpath
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,7 @@ API = "/api/v1"
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
            (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),
            (StoreUnavailable, 503)]  # fmt: skip
+_PRINCIPAL_TTL_S = 5.0
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
 _PRODUCT_KEY = re.compile(r"^products/([0-9a-f-]{36})/")
@@ -88,6 +90,7 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
     """The ASGI app serving ``archive``. ``public``: anonymous requests may read."""
     limits = limits or Limits()
     access = Access(archive.catalog)
+    principals: dict[str, tuple[float, Principal]] = {}
     app = FastAPI(
         title="labledger",
         summary="Runs, channels, signals and their catalog, read remotely",
@@ -111,7 +114,17 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
                 "this server needs an API key: `labledger key create USER`, then send it as "
                 "'Authorization: Bearer <key>'"
             )
-        return access.authenticate(key)
+        # two catalog queries per request would be most of a small slice's time: a key's
+        # principal is kept a few seconds (a revocation or a new role takes that long)
+        now = time.monotonic()
+        known = principals.get(key)
+        if known is not None and now - known[0] < _PRINCIPAL_TTL_S:
+            return known[1]
+        who = access.authenticate(key)
+        if len(principals) > 10_000:
+            principals.clear()
+        principals[key] = (now, who)
+        return who
 
     Who = Annotated[Principal, Depends(principal)]
 
@@ -428,9 +441,10 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
             visible(who, archive.catalog.by_number(int(events.group(1))), f"object {key!r}")
         else:
             raise Forbidden(f"{key!r}: only the objects of runs, products and events are served")
-        if not archive.store.exists(key):
-            raise NotFound(f"object {key!r} does not exist")
-        size = archive.store.fs.size(archive.store.path(key))
+        try:
+            size = archive.store.fs.size(archive.store.path(key))
+        except FileNotFoundError:
+            raise NotFound(f"object {key!r} does not exist") from None
         if range is None:
             if size > limits.max_response_bytes:
                 raise TooLarge(f"{key!r} is {size} bytes; ask for byte ranges (Range header)")

@@ -21,7 +21,7 @@ def upgrade() -> None:
         runs.add_column(
             sa.Column("project", sa.String(length=64), nullable=False, server_default="default")
         )
-        runs.create_index("ix_runs_project", ["project"])
+        runs.create_index("ix_runs_project_newest", ["project", "state", "started", "number"])
     op.create_table(
         "users",
         sa.Column("name", sa.String(length=64), primary_key=True),
@@ -69,5 +69,5 @@ def downgrade() -> None:
     op.drop_table("memberships")
     op.drop_table("users")
     with op.batch_alter_table("runs") as runs:
-        runs.drop_index("ix_runs_project")
+        runs.drop_index("ix_runs_project_newest")
         runs.drop_column("project")
