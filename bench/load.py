@@ -40,8 +40,8 @@ def main() -> None:
                                       seconds=args.seconds))  # fmt: skip
             took = time.perf_counter() - started
         print(f"{args.clients} clients for {took:.0f} s against `labledger serve`: {report}")
-        print(f"{report.requests / took:.0f} requests/s; p50 "
-              f"{1e3 * report.percentile(50):.1f} ms, p99 {1e3 * report.percentile(99):.1f} ms")  # fmt: skip
+        p50, p99 = (1e3 * report.percentile(q) for q in (50, 99))
+        print(f"{report.requests / took:.0f} requests/s; p50 {p50:.1f} ms, p99 {p99:.1f} ms")
         ok = report.errors == 0 and report.mismatches == 0 and report.requests > 0
         print("no errors, no lost or mixed responses (target: " + ("met)" if ok else "MISSED)"))
         for problem in report.problems:
