@@ -37,6 +37,7 @@ class Served:
     keys: dict[str, str]  # who -> API key
     run: Any  # run 1233 of project default
     product: str  # the id of a product of run 1233
+    flag: int  # a (withdrawn) flag on run 1233
 
     def get(self, path: str, who: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
@@ -73,8 +74,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from labledger.sim.analysis import density
 
     made = la.compute(density, 1233)
+    flag = la.flag(run=1233, subsystem="power", severity="warning", reason="a test flag")
+    la.flags.withdraw(flag.id, reason="withdrawn at once")
     with serving(create_app(la, limits=LIMITS)) as url:
-        yield Served(la, url, keys, la.runs[1233], made.id)
+        yield Served(la, url, keys, la.runs[1233], made.id, flag.id)
     la.close()
 
 
@@ -83,7 +86,8 @@ def _routes(served: Served) -> list[str]:
     schema = httpx.get(f"{served.url}/openapi.json").json()
     run = served.run
     zarr_key = next(k for k in served.la.store.list(f"runs/{run.id}/data") if "zarr.json" in k)
-    values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I", "ref": served.product}
+    values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I", "ref": served.product,
+              "flag_id": str(served.flag)}  # fmt: skip
     query = {"numbers": "1233", "runs": run.id, "slice": "0:100", "timeout": "0.3"}
     found = []
     for path, operations in schema["paths"].items():
@@ -97,8 +101,9 @@ def _routes(served: Served) -> list[str]:
             required.append("slice")  # a whole channel is over this server's response limit
         if path.endswith("/notifications"):
             required.append("timeout")  # a stream: ended, or the answer never completes
+        given = {**query, "runs": "1233"} if path.endswith("/flags/active") else query
         if required:
-            url += "?" + "&".join(f"{q}={query[q]}" for q in required)
+            url += "?" + "&".join(f"{q}={given[q]}" for q in required)
         found.append(url)
     return found
 
@@ -124,7 +129,15 @@ def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
         assert mine.status_code in (200, 206), (route, mine.status_code, mine.text[:200])
     schema = httpx.get(f"{served.url}/openapi.json").json()
     writes = [p for p, operations in schema["paths"].items() if set(operations) - {"get"}]
-    assert writes == ["/api/v1/compute", "/api/v1/ingest"]  # each is checked here by name
+    assert sorted(writes) == ["/api/v1/compute", "/api/v1/flags",
+                              "/api/v1/flags/{flag_id}/withdraw", "/api/v1/ingest"]  # fmt: skip
+    for path, body in (("/api/v1/flags", {"run": 1233, "subsystem": "x", "severity": "bad",
+                                          "reason": "r"}),
+                       (f"/api/v1/flags/{served.flag}/withdraw", {"reason": "r"})):  # fmt: skip
+        for who, status in ((None, 401), ("expired", 401), ("alice", 403), ("bob", 404)):
+            headers = {"Authorization": f"Bearer {served.keys[who]}"} if who else {}
+            answer = httpx.post(f"{served.url}{path}", json=body, headers=headers)
+            assert answer.status_code == status, (path, who, answer.text[:200])
     for who, status in ((None, 401), ("expired", 401), ("alice", 403), ("bob", 403),
                         ("carol-write-only", 422)):  # fmt: skip  # a writer: its file is checked
         assert _upload(served, who, [("01299_Data.tdms", b"x")]).status_code == status, who
@@ -477,3 +490,36 @@ def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) 
         carol.compute(density, [1233])
     with pytest.raises(InvalidArgument, match="opened here"):
         served.la.compute(density, [1233], where="server")
+
+
+def test_flags_through_the_server(served: Served) -> None:
+    from labledger.errors import Forbidden
+
+    carol = ll.connect(served.url, api_key=served.keys["carol"])
+    alice = ll.connect(served.url, api_key=served.keys["alice"])
+    bob = ll.connect(served.url, api_key=served.keys["bob"])
+    flag = carol.flag(run=1233, start=0.2, stop=0.3, subsystem="probe", severity="bad",
+                      reason="arc on the tip")  # fmt: skip
+    assert flag.author == "carol (through the server)" and flag.runs == [1233]
+    assert [f.id for f in alice.runs[1233].flags] == [flag.id]
+    assert served.la.flags[flag.id].reason == "arc on the tip"  # the same log as local
+    assert alice.flags.list(run=1233)[0].where == "run 1233 from 0.2 to 0.3 s"
+    assert flag.id not in [f.id for f in bob.flags.list()]
+    before = served.la.flags.version
+    with pytest.raises(Forbidden, match="alice may not flag runs of project 'default'"):
+        alice.flag(run=1233, subsystem="probe", severity="bad", reason="no")
+    with pytest.raises(NotFound, match="run 1233 does not exist"):
+        bob.flag(run=1233, subsystem="probe", severity="bad", reason="no")
+    with pytest.raises(InvalidArgument, match="reason"):
+        carol.flag(run=1233, subsystem="probe", severity="bad")
+    with pytest.raises(InvalidArgument, match="stop"):
+        carol.flag(run=1233, start=0.5, stop=0.1, subsystem="probe", severity="bad", reason="x")
+    with pytest.raises(NotFound, match="4242"):
+        carol.flag(runs=[1233, 4242], subsystem="probe", severity="bad", reason="x")
+    with pytest.raises(NotFound):
+        bob.flags[flag.id]
+    assert served.la.flags.version == before  # nothing of those was written
+    carol.flags.withdraw(flag.id, reason="it was the cable")
+    assert alice.flags[flag.id].status == "withdrawn" and alice.runs[1233].flags == []
+    actions = [a["action"] for a in Access(served.la.catalog).audit(limit=2)]
+    assert actions == ["flag.withdraw", "flag.add"]

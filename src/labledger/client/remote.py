@@ -47,6 +47,7 @@ from labledger.errors import (
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult
 from labledger.lineage.products import Product
+from labledger.quality.flags import Flag, run_refs
 from labledger.runs import Run
 from labledger.store import ObjectStore
 from labledger.wire import decode_array, row_from_json
@@ -314,6 +315,11 @@ class RemoteArchive(Archive):
         return RemoteProduct(self, row_from_json(ProductRow, answer["product"]),
                              reused=answer["reused"])  # fmt: skip
 
+    @functools.cached_property
+    def flags(self) -> Any:  # type: ignore[override]
+        """The server's data-quality flags (``list``, ``active``, ``add``, ``withdraw``)."""
+        return RemoteFlags(self._http)
+
     def lineage(self, ref: str | int, direction: str = "up", depth: int | None = None) -> Any:
         from labledger.lineage.graph import Lineage
 
@@ -366,6 +372,52 @@ class RemoteArchive(Archive):
         time_attrs = {"units": "s", "long_name": "time"}
         return xarray.DataArray(values, coords={"time": ("time", t, time_attrs)}, dims="time",
                                 name=headers.get("X-Name", name), attrs=attrs)  # fmt: skip
+
+
+class RemoteFlags:
+    """A server's data-quality flags, as :class:`labledger.quality.Flags`: ``list``,
+    ``active``, ``add``, ``withdraw``, ``[id]``, ``version``."""
+
+    def __init__(self, http: _Http):
+        self._http = http
+
+    def __repr__(self) -> str:
+        return f"<Flags on {self._http.url}>"
+
+    @property
+    def version(self) -> int:
+        return int(self._http.json("/flags/version"))
+
+    def list(
+        self, *, run: Any = None, subsystem: str | None = None, include_inactive: bool = False
+    ) -> list[Flag]:
+        number = run.number if isinstance(run, Run) else run
+        found = self._http.json("/flags", run=number, subsystem=subsystem,
+                                include_inactive=include_inactive)  # fmt: skip
+        return [Flag.from_dict(f) for f in found]
+
+    def active(self, run_numbers: Any) -> dict[int, list[Flag]]:
+        numbers = list(run_refs(run_numbers, "run_numbers", allow_empty=True))
+        found: dict[int, list[Flag]] = {n: [] for n in numbers}
+        for start in range(0, len(numbers), 1000):
+            text = ",".join(str(n) for n in numbers[start : start + 1000])
+            for n, flags in self._http.json("/flags/active", runs=text).items():
+                found[int(n)] = [Flag.from_dict(f) for f in flags]
+        return found
+
+    def __getitem__(self, flag_id: int) -> Flag:
+        return Flag.from_dict(self._http.json(f"/flags/{int(flag_id)}"))
+
+    def add(self, *, runs: Any = None, run: Any = None, **fields: Any) -> Flag:
+        body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        if runs is not None:
+            body["runs"] = list(run_refs(runs, "runs"))
+        if run is not None:
+            body["run"] = run.number if isinstance(run, Run) else run
+        return Flag.from_dict(self._http.post("/flags", json=body).json())
+
+    def withdraw(self, flag_id: int, *, reason: str) -> None:
+        self._http.post(f"/flags/{int(flag_id)}/withdraw", json={"reason": reason})
 
 
 class RemoteProduct(Product):

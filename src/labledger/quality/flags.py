@@ -142,6 +142,18 @@ class Flag:
             f"({self.reason}), {self.status}>"
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Flag:
+        """The flag :meth:`to_dict` gave (as a server sends it)."""
+        return cls(
+            id=data["id"], subsystem=data["subsystem"], severity=data["severity"],
+            reason=data["reason"], author=data["author"],
+            created=datetime.fromisoformat(data["created"]),
+            periods=tuple(Period(p["run"], p["start"], p["stop"]) for p in data["periods"]),
+            supersedes=data["supersedes"], status=data["status"],
+            replaced_by=data["replaced_by"],
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -168,8 +180,9 @@ class Flags:
     {1205: [<Flag 1: power bad on runs 1200-1209 (outage), active>]}
     """
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, *, by: str | None = None):
         self._catalog = catalog
+        self._by = by  # who flags: a server's caller; else this process's user@host
 
     def __repr__(self) -> str:
         return f"<Flags: {self.version} rows in {self._catalog.display_url}>"
@@ -243,7 +256,7 @@ class Flags:
             subsystem=subsystem,
             severity=severity,
             reason=reason,
-            author=author(),
+            author=self._by or author(),
             created=datetime.now(UTC),
         )
         periods = [
@@ -266,7 +279,7 @@ class Flags:
             subsystem=None,
             severity=None,
             reason=reason,
-            author=author(),
+            author=self._by or author(),
             created=datetime.now(UTC),
         )
         records.append_withdrawal(self._catalog, row)

@@ -46,6 +46,7 @@ from labledger.lineage.canonical import decode
 from labledger.lineage.products import row_of
 from labledger.lineage.step import find
 from labledger.notifications import watch
+from labledger.quality import Flag, Flags
 from labledger.runs import Run, parse_when
 from labledger.wire import compress, encode_array, negotiate, row_to_json
 
@@ -74,6 +75,25 @@ class ComputeRequest(BaseModel):
     ) = PydanticField(default=None)
     inputs: str | None = PydanticField(default=None, max_length=64)
     params: dict[str, Any] | None = None
+
+
+class FlagRequest(BaseModel):
+    """A flag to add: on ``runs`` or one ``run``, whole or from ``start`` to ``stop`` s."""
+
+    runs: list[Annotated[int, PydanticField(ge=0, le=MAX_RUN_NUMBER)]] | None = PydanticField(
+        default=None, max_length=100_000
+    )
+    run: Annotated[int, PydanticField(ge=0, le=MAX_RUN_NUMBER)] | None = None
+    start: float | None = None
+    stop: float | None = None
+    subsystem: str | None = PydanticField(default=None, max_length=64)
+    severity: str | None = PydanticField(default=None, max_length=16)
+    reason: str | None = PydanticField(default=None, max_length=10_000)
+    supersedes: Annotated[int, PydanticField(ge=1, le=2**62)] | None = None
+
+
+class WithdrawRequest(BaseModel):
+    reason: str = PydanticField(max_length=10_000)
 
 
 @dataclass(frozen=True)
@@ -374,6 +394,91 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         made = archive.compute(step, **target, **params)
         access.record(who.name, "compute", made.id, {"step": step.name, **request.model_dump()})
         return {"product": row_to_json(made._row), "reused": made.reused}
+
+    # -- data quality --------------------------------------------------------------------------
+
+    def flags_for(who: Principal) -> Flags:
+        return Flags(archive.catalog, by=f"{who.name} (through the server)")
+
+    def flag_readable(who: Principal, flag: Flag) -> bool:
+        projects = {r.project for r in archive.catalog.by_numbers(flag.runs)}
+        return bool(projects) and all(who.can("read", p) for p in projects)
+
+    def check_writable(who: Principal, numbers: list[int]) -> None:
+        rows = archive.catalog.by_numbers(numbers)
+        for row in rows:
+            if not who.can("read", row.project):
+                raise NotFound(f"run {row.number} does not exist (or is not yours to read)")
+        for project in sorted({r.project for r in rows}):
+            if not who.can("write", project):
+                raise Forbidden(f"{who.name} may not flag runs of project {project!r}")
+
+    @app.get(f"{API}/flags", tags=["quality"])
+    def flags(
+        who: Who,
+        run: Annotated[int | None, Query(ge=0, le=MAX_RUN_NUMBER)] = None,
+        subsystem: Annotated[str | None, Query(max_length=64)] = None,
+        include_inactive: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The active flags (with ``include_inactive``, the whole history), of a run or a
+        subsystem, on runs you may read."""
+        readable(who)
+        if run is not None:
+            run_of(who, run)
+        found = flags_for(who).list(run=run, subsystem=subsystem, include_inactive=include_inactive)
+        return [f.to_dict() for f in found if flag_readable(who, f)]
+
+    @app.get(f"{API}/flags/active", tags=["quality"])
+    def active_flags(
+        who: Who, runs: Annotated[str, Query(description="Comma-separated run numbers.")]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The active flags on each run, by run number."""
+        readable(who)
+        numbers = _integers(runs, "runs", limits.max_page * 10)
+        visible_runs = {r.number for r in archive.catalog.by_numbers(numbers)
+                        if who.can("read", r.project)}  # fmt: skip
+        found = flags_for(who).active(sorted(visible_runs)) if visible_runs else {}
+        return {str(n): [f.to_dict() for f in found.get(n, []) if flag_readable(who, f)]
+                for n in numbers if n in visible_runs}  # fmt: skip
+
+    @app.get(f"{API}/flags/version", tags=["quality"])
+    def flags_version(who: Who) -> int:
+        readable(who)
+        return flags_for(who).version
+
+    @app.get(f"{API}/flags/{{flag_id}}", tags=["quality"])
+    def flag(who: Who, flag_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
+        readable(who)
+        found = flags_for(who)[flag_id]
+        if not flag_readable(who, found):
+            raise NotFound(f"there is no flag {flag_id} (or it is not yours to read)")
+        return found.to_dict()
+
+    @app.post(f"{API}/flags", tags=["quality"])
+    def add_flag(who: Who, request: FlagRequest) -> dict[str, Any]:
+        """Flag runs, or an interval of them (a writer of their projects); audited."""
+        if request.runs is not None and request.run is not None:
+            raise InvalidArgument("give run for one run or runs for several, not both")
+        numbers = request.runs or ([request.run] if request.run is not None else [])
+        if request.supersedes is not None:
+            old = flags_for(who)[request.supersedes]
+            numbers = numbers or old.runs
+            check_writable(who, old.runs)
+        check_writable(who, numbers)
+        made = flags_for(who).add(**request.model_dump())
+        access.record(who.name, "flag.add", str(made.id), request.model_dump())
+        return made.to_dict()
+
+    @app.post(f"{API}/flags/{{flag_id}}/withdraw", tags=["quality"])
+    def withdraw_flag(
+        who: Who, flag_id: Annotated[int, Path(ge=1, le=2**62)], request: WithdrawRequest
+    ) -> dict[str, Any]:
+        """Withdraw an active flag (a writer of its runs' projects); audited."""
+        found = flags_for(who)[flag_id]
+        check_writable(who, found.runs)
+        flags_for(who).withdraw(flag_id, reason=request.reason)
+        access.record(who.name, "flag.withdraw", str(flag_id), {"reason": request.reason})
+        return flags_for(who)[flag_id].to_dict()
 
     # -- writes ------------------------------------------------------------------------------
 
