@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 from sqlalchemy import update
 
@@ -88,7 +89,7 @@ def _routes(served: Served) -> list[str]:
     zarr_key = next(k for k in served.la.store.list(f"runs/{run.id}/data") if "zarr.json" in k)
     values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I", "ref": served.product,
               "flag_id": str(served.flag)}  # fmt: skip
-    query = {"numbers": "1233", "runs": run.id, "slice": "0:100", "timeout": "0.3"}
+    query = {"numbers": "1233", "runs": run.id, "slice": "0:100", "timeout": "0.3", "level": "2"}
     found = []
     for path, operations in schema["paths"].items():
         if "get" not in operations or path.endswith("/health"):
@@ -523,3 +524,23 @@ def test_flags_through_the_server(served: Served) -> None:
     assert alice.flags[flag.id].status == "withdrawn" and alice.runs[1233].flags == []
     actions = [a["action"] for a in Access(served.la.catalog).audit(limit=2)]
     assert actions == ["flag.withdraw", "flag.add"]
+
+
+def test_events_queried_on_the_server(served: Served) -> None:
+    from labledger.sim.analysis import bright_windows, windows
+
+    level2 = served.la.compute(windows, [1233, 1240])
+    served.la.compute(bright_windows, inputs=level2)
+    local = served.la.events(level=4).with_parent(level=2).to_arrow()
+    carol = ll.connect(served.url, api_key=served.keys["carol"])
+    remote = carol.events(level=4).with_parent(level=2).to_arrow()
+    mine = local.filter(pc.equal(local.column("run"), 1233))  # carol reads 1233 only
+    assert remote.equals(mine) and remote.num_rows > 0
+    assert carol.events(level=4).count() == mine.num_rows
+    assert carol.events(level=4, runs=[1240]).count() == 0  # another project's run
+    bob = ll.connect(served.url, api_key=served.keys["bob"])
+    assert set(bob.events(level=2).to_pandas()["run"]) == {1240}
+    with pytest.raises(InvalidArgument, match="with_parent"):
+        carol.events(level=2).with_parent(level=4)
+    answer = served.get("/api/v1/events", "alice", params={"level": 4, "with_parent": "x"})
+    assert answer.status_code == 400

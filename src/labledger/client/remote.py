@@ -315,6 +315,12 @@ class RemoteArchive(Archive):
         return RemoteProduct(self, row_from_json(ProductRow, answer["product"]),
                              reused=answer["reused"])  # fmt: skip
 
+    def events(
+        self, level: int, *, runs: Sequence[int] | None = None, stream: str | None = None
+    ) -> Any:
+        """The events of a level, queried on the server (see :meth:`Archive.events`)."""
+        return RemoteEventQuery(self._http, level, runs, stream)
+
     @functools.cached_property
     def flags(self) -> Any:  # type: ignore[override]
         """The server's data-quality flags (``list``, ``active``, ``add``, ``withdraw``)."""
@@ -418,6 +424,46 @@ class RemoteFlags:
 
     def withdraw(self, flag_id: int, *, reason: str) -> None:
         self._http.post(f"/flags/{int(flag_id)}/withdraw", json={"reason": reason})
+
+
+class RemoteEventQuery:
+    """``la.events(level=4)`` of a server: the same calls as
+    :class:`labledger.lineage.events.EventQuery` (``with_parent``, ``to_arrow``, ``to_pandas``,
+    ``count``); the query runs on the server, and only its rows travel (Arrow IPC)."""
+
+    def __init__(self, http: _Http, level: int, runs: Sequence[int] | None, stream: str | None,
+                 ancestors: tuple[int, ...] = ()) -> None:  # fmt: skip
+        self._http, self.level, self.stream, self.ancestors = http, level, stream, ancestors
+        self.runs = None if runs is None else [int(n) for n in runs]
+
+    def __repr__(self) -> str:
+        return f"RemoteEventQuery(level={self.level}, with_parent={list(self.ancestors)})"
+
+    def with_parent(self, level: int) -> RemoteEventQuery:
+        ancestors = tuple(sorted({*self.ancestors, int(level)}, reverse=True))
+        query = RemoteEventQuery(self._http, self.level, self.runs, self.stream, ancestors)
+        query.count()  # refused now, as locally, if the chain cannot give it
+        return query
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        return {"level": self.level, "stream": self.stream,
+                "runs": None if self.runs is None else ",".join(map(str, self.runs)),
+                "with_parent": ",".join(map(str, self.ancestors)) or None, **extra}  # fmt: skip
+
+    def to_arrow(self) -> Any:
+        import pyarrow as pa
+
+        body = self._http.get("/events", **self._params()).content
+        return pa.ipc.open_stream(body).read_all()
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+    def count(self) -> int:
+        return int(self._http.json("/events", **self._params(count="true")))
+
+    def __len__(self) -> int:
+        return self.count()
 
 
 class RemoteProduct(Product):

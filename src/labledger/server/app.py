@@ -20,6 +20,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import numpy as np
+import pyarrow as pa
 from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
@@ -51,6 +52,7 @@ from labledger.runs import Run, parse_when
 from labledger.wire import compress, encode_array, negotiate, row_to_json
 
 API = "/api/v1"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
            (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),
            (StoreUnavailable, 503)]  # fmt: skip
@@ -394,6 +396,35 @@ def create_app(archive: Archive, *, public: bool = False, limits: Limits | None 
         made = archive.compute(step, **target, **params)
         access.record(who.name, "compute", made.id, {"step": step.name, **request.model_dump()})
         return {"product": row_to_json(made._row), "reused": made.reused}
+
+    @app.get(f"{API}/events", tags=["products"], response_class=Response)
+    def events(
+        who: Who,
+        level: Annotated[int, Query(ge=0, le=9)],
+        runs: Annotated[str | None, Query(description="Comma-separated run numbers.")] = None,
+        stream: Annotated[str | None, Query(max_length=200)] = None,
+        with_parent: Annotated[
+            str | None, Query(description="Comma-separated ancestor levels to join.")
+        ] = None,
+        count: bool = False,
+    ) -> Response:
+        """The current events of a level (of runs you may read), joined to their ancestors'
+        columns, as an Arrow IPC stream (or, with ``count``, their number as JSON)."""
+        allowed = readable(who)
+        numbers = None if runs is None else _integers(runs, "runs", limits.max_page * 100)
+        if allowed is not None:  # only the runs of the caller's projects
+            mine = {r.number for r in archive.catalog.search(state=None, projects=allowed)}
+            numbers = sorted(mine if numbers is None else mine & set(numbers))
+        query = archive.events(level, runs=numbers, stream=stream)
+        for ancestor in _integers(with_parent, "with_parent", 9) if with_parent else []:
+            query = query.with_parent(ancestor)
+        if count:
+            return JSONResponse(query.count())
+        table = query.to_arrow()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM)
 
     # -- data quality --------------------------------------------------------------------------
 
