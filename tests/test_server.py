@@ -544,3 +544,19 @@ def test_events_queried_on_the_server(served: Served) -> None:
         carol.events(level=2).with_parent(level=4)
     answer = served.get("/api/v1/events", "alice", params={"level": 4, "with_parent": "x"})
     assert answer.status_code == 400
+
+
+def test_another_front_can_authenticate(served: Served) -> None:
+    from labledger.access import Principal
+
+    def hub(headers: Any) -> Principal:  # what a JupyterHub front would do with its token
+        if headers.get("x-hub-user") != "dora":
+            raise Unauthorized("no hub user")
+        return Principal(user="dora", scopes=frozenset({"read"}), roles={"default": "reader"})
+
+    with serving(create_app(served.la, authenticate=hub)) as url:
+        mine = httpx.get(f"{url}/api/v1/runs/by-number/1233", headers={"X-Hub-User": "dora"})
+        assert mine.status_code == 200 and mine.json()["number"] == 1233
+        assert httpx.get(f"{url}/api/v1/runs/by-number/1240",
+                         headers={"X-Hub-User": "dora"}).status_code == 404  # fmt: skip
+        assert httpx.get(f"{url}/api/v1/runs/by-number/1233").status_code == 401

@@ -24,7 +24,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,3 +213,45 @@ def _hash(secret: str) -> str:
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
+
+
+class ApiKeys:
+    """Authentication by API key: a request's principal from its ``Authorization: Bearer``
+    (or ``X-API-Key``) header; anonymous if it has none and ``public``, else refused. A key's
+    principal is kept a few seconds: two catalog queries per request would be most of a small
+    read's time (so a revocation or a new role takes that long to count).
+
+    >>> ApiKeys(Access(la.catalog))({"authorization": f"Bearer {key}"}).user   # doctest: +SKIP
+    'alice'
+    """
+
+    keep_s = 5.0
+
+    def __init__(self, access: Access, *, public: bool = False):
+        self._access, self._public = access, public
+        self._known: dict[str, tuple[float, Principal]] = {}
+
+    def __call__(self, headers: Mapping[str, str]) -> Principal:
+        key = headers.get("x-api-key")
+        authorization = headers.get("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("Authorization takes 'Bearer <API key>'")
+            key = token.strip()
+        if not key:
+            if self._public:
+                return ANONYMOUS
+            raise Unauthorized(
+                "this server needs an API key: `labledger key create USER`, then send it as "
+                "'Authorization: Bearer <key>'"
+            )
+        now = time.monotonic()
+        known = self._known.get(key)
+        if known is not None and now - known[0] < self.keep_s:
+            return known[1]
+        who = self._access.authenticate(key)
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = (now, who)
+        return who

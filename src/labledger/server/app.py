@@ -12,8 +12,7 @@ import posixpath
 import re
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path as FilePath
@@ -26,7 +25,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
-from labledger.access import ANONYMOUS, Access, Principal
+from labledger.access import Access, ApiKeys, Principal
 from labledger.archive import Archive
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog import products as product_queries
@@ -56,7 +55,6 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
            (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),
            (StoreUnavailable, 503)]  # fmt: skip
-_PRINCIPAL_TTL_S = 5.0
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
 _PRODUCT_KEY = re.compile(r"^products/([0-9a-f-]{36})/")
@@ -108,45 +106,29 @@ class Limits:
     max_upload_bytes: int = 64 << 30
 
 
-def create_app(archive: Archive, *, public: bool = False, limits: Limits | None = None) -> FastAPI:
-    """The ASGI app serving ``archive``. ``public``: anonymous requests may read."""
+def create_app(
+    archive: Archive,
+    *,
+    public: bool = False,
+    limits: Limits | None = None,
+    authenticate: Callable[[Mapping[str, str]], Principal] | None = None,
+) -> FastAPI:
+    """The ASGI app serving ``archive``. ``public``: anonymous requests may read.
+    ``authenticate`` maps a request's headers to a :class:`~labledger.access.Principal` (or
+    raises :class:`~labledger.errors.Unauthorized`): API keys unless another front (a
+    JupyterHub token, say) is given."""
     limits = limits or Limits()
     access = Access(archive.catalog)
-    principals: dict[str, tuple[float, Principal]] = {}
     app = FastAPI(
         title="labledger",
         summary="Runs, channels, signals and their catalog, read remotely",
         version="1",
     )
 
-    def principal(
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> Principal:
-        key = x_api_key
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise Unauthorized("Authorization takes 'Bearer <API key>'")
-            key = token.strip()
-        if not key:
-            if public:
-                return ANONYMOUS
-            raise Unauthorized(
-                "this server needs an API key: `labledger key create USER`, then send it as "
-                "'Authorization: Bearer <key>'"
-            )
-        # two catalog queries per request would be most of a small slice's time: a key's
-        # principal is kept a few seconds (a revocation or a new role takes that long)
-        now = time.monotonic()
-        known = principals.get(key)
-        if known is not None and now - known[0] < _PRINCIPAL_TTL_S:
-            return known[1]
-        who = access.authenticate(key)
-        if len(principals) > 10_000:
-            principals.clear()
-        principals[key] = (now, who)
-        return who
+    authenticate = authenticate or ApiKeys(access, public=public)
+
+    def principal(request: Request) -> Principal:
+        return authenticate(request.headers)
 
     Who = Annotated[Principal, Depends(principal)]
 
