@@ -560,3 +560,42 @@ def test_another_front_can_authenticate(served: Served) -> None:
         assert httpx.get(f"{url}/api/v1/runs/by-number/1240",
                          headers={"X-Hub-User": "dora"}).status_code == 404  # fmt: skip
         assert httpx.get(f"{url}/api/v1/runs/by-number/1233").status_code == 401
+
+
+def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from labledger.sim import build
+
+    with ll.init(tmp_path / "archive") as la:
+        build(la, tmp_path / "daq", [1233])
+        access = Access(la.catalog)
+        access.add_user("erin", project="default", role="reader", by="tests")
+        key = access.create_key("erin", scopes=["read"])
+        expected = la.runs[1233].signal("Langmuir_I").values
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "labledger.cli", "serve", "-a", str(tmp_path / "archive"),
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/api/v1/health").is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        remote = ll.connect(url, api_key=key)
+        assert np.array_equal(remote.runs[-1].signal("Langmuir_I").values, expected)
+        assert httpx.get(f"{url}/docs").status_code == 200  # OpenAPI's pages
+        assert httpx.get(f"{url}/api/v1/runs").status_code == 401  # not --public
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert f"serving <Archive {tmp_path / 'archive'}> on {url}" in out
