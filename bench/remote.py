@@ -42,6 +42,7 @@ from labledger.access import Access
 from labledger.server import create_app, serving
 from labledger.sim.campaign import record_history
 from labledger.sim.testbed import VOLTS_PER_COUNT
+from signal_read import DAQMX
 from timing import median_time
 
 BIG, LONG = 1, 2  # run numbers: the 100 MB channel, the long signal
@@ -67,15 +68,7 @@ def write_big(path: Path, mb: float) -> None:
 def write_long_signal(path: Path, samples: int) -> None:
     """A long acquisition of the RF forward power on its ISHTAR port: int16 counts with the
     DAQmx linear scaling to volts, 50 kHz waveform timing."""
-    props = {
-        "NI_Number_Of_Scales": 1,
-        "NI_Scale[0]_Scale_Type": "Linear",
-        "NI_Scale[0]_Linear_Slope": VOLTS_PER_COUNT,
-        "NI_Scale[0]_Linear_Y_Intercept": 0.0,
-        "unit_string": "V",
-        "wf_increment": 2e-5,
-        "wf_start_offset": 0.0,
-    }
+    props = DAQMX
     rng = np.random.default_rng(1)
     segment = 1 << 20
     with TdmsWriter(path) as writer:

@@ -29,18 +29,22 @@ from timing import median_time
 SIGNAL, CHANNEL, CALIBRATION = "RF_Pfwd", "PXI M6251/ai0", "rf_pfwd"
 
 
+# a DAQmx channel's properties: counts with linear scaling to volts, 50 kHz waveform timing
+DAQMX = {
+    "NI_Number_Of_Scales": 1,
+    "NI_Scale[0]_Scale_Type": "Linear",
+    "NI_Scale[0]_Linear_Slope": VOLTS_PER_COUNT,
+    "NI_Scale[0]_Linear_Y_Intercept": 0.0,
+    "unit_string": "V",
+    "wf_increment": 2e-5,
+    "wf_start_offset": 0.0,
+}
+
+
 def write_long_shot(path: Path, samples: int) -> None:
     """A long acquisition on the ISHTAR DAQ card: ai0..ai7, counts with DAQmx linear scaling."""
     rng = np.random.default_rng(0)
-    props = {
-        "NI_Number_Of_Scales": 1,
-        "NI_Scale[0]_Scale_Type": "Linear",
-        "NI_Scale[0]_Linear_Slope": VOLTS_PER_COUNT,
-        "NI_Scale[0]_Linear_Y_Intercept": 0.0,
-        "unit_string": "V",
-        "wf_increment": 2e-5,
-        "wf_start_offset": 0.0,
-    }
+    props = DAQMX
     segment = 1 << 20
     with TdmsWriter(path) as writer:
         for start in range(0, samples, segment):

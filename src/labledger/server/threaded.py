@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from labledger.errors import StoreUnavailable
-
 
 @contextmanager
 def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -33,7 +31,7 @@ def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise StoreUnavailable(f"the server on {host}:{port} did not start")
+            raise OSError(f"the server on {host}:{port} did not start (is the port taken?)")
         time.sleep(0.01)
     try:
         yield f"http://{host}:{port}"
