@@ -133,6 +133,14 @@ class Catalog:
         with self._session() as session:
             return session.get(RunRow, run_id)
 
+    def by_ids(self, run_ids: Iterable[str]) -> list[RunRow]:
+        """The runs of these ids (those that exist), in a few queries."""
+        found: list[RunRow] = []
+        with self._session() as session:
+            for batch in batches(run_ids):
+                found += session.scalars(select(RunRow).where(RunRow.id.in_(batch)))
+        return found
+
     def by_numbers(self, numbers: Iterable[int]) -> list[RunRow]:
         with self._session() as session:
             query = select(RunRow).where(RunRow.number.in_(list(numbers))).order_by(RunRow.number)

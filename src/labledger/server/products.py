@@ -1,0 +1,137 @@
+"""Routes of results: products and their parts, lineage, computing a step next to the data, and
+event queries answered as Arrow."""
+
+from typing import Annotated, Any
+
+import pyarrow as pa
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
+
+from labledger.catalog import MAX_RUN_NUMBER
+from labledger.catalog import products as product_queries
+from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
+from labledger.lineage.canonical import decode
+from labledger.lineage.step import find
+from labledger.server.context import Context
+from labledger.server.params import API, integers
+from labledger.wire import row_to_json
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+class ComputeRequest(BaseModel):
+    """A step to run on the server: its name, its runs or input product, its parameters (as
+    :func:`labledger.lineage.canonical.encode` writes them)."""
+
+    step: str = PydanticField(max_length=500)
+    # one run number (one product), or a list of them (a set)
+    runs: (
+        Annotated[int, PydanticField(ge=0, le=MAX_RUN_NUMBER)]
+        | list[Annotated[int, PydanticField(ge=0, le=MAX_RUN_NUMBER)]]
+        | None
+    ) = PydanticField(default=None)
+    inputs: str | None = PydanticField(default=None, max_length=64)
+    params: dict[str, Any] | None = None
+
+
+def router(ctx: Context) -> APIRouter:
+    router = APIRouter(prefix=API)
+    Who = ctx.who
+
+    @router.get("/products/{ref}", tags=["products"])
+    def product(who: Who, ref: str) -> dict[str, Any]:
+        """A product's record, its inputs and, for a set, its parts' records."""
+        row = ctx.product_of(who, ref)
+        inputs = product_queries.inputs_of(ctx.archive.catalog, [row.id])[row.id]
+        parts = [i.ref for i in inputs if i.kind == "product"] if row.kind == "set" else []
+        found = product_queries.by_ids(ctx.archive.catalog, parts)
+        return {"product": row_to_json(row), "inputs": [row_to_json(i) for i in inputs],
+                "parts": [row_to_json(found[p]) for p in parts if p in found]}  # fmt: skip
+
+    @router.get("/lineage/{ref}", tags=["products"])
+    def lineage(
+        who: Who,
+        ref: str,
+        direction: Annotated[str, Query(pattern="^(up|down)$")] = "up",
+        depth: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    ) -> dict[str, Any]:
+        """What a product came from (up), or what a product or run fed (down)."""
+        if direction == "down" and ref.isdigit():
+            root: Any = ctx.run_of(who, int(ref)).id if int(ref) <= MAX_RUN_NUMBER else ref
+        elif direction == "down" and ctx.archive.catalog.by_id(ref) is not None:
+            root = ctx.visible(who, ctx.archive.catalog.by_id(ref), f"run {ref!r}").id
+        else:
+            root = ctx.product_of(who, ref).id
+        graph = ctx.archive.lineage(root, direction=direction, depth=depth).to_dict()
+        allowed = ctx.readable(who)
+        if allowed is not None:  # runs of projects the caller may not read: named, not shown
+            numbers = [n["number"] for n in graph["nodes"] if n["kind"] == "run"]
+            projects = {r.number: r.project for r in ctx.archive.catalog.by_numbers(numbers)}
+            for node in graph["nodes"]:
+                if node["kind"] == "run" and projects.get(node["number"]) not in allowed:
+                    node.update(label="a run you may not read", number=None)
+        return graph
+
+    @router.post("/compute", tags=["products"])
+    def compute(who: Who, request: ComputeRequest) -> dict[str, Any]:
+        """Run a step the server can import (``module:function``) over runs or the parts of
+        a product, next to the data; a writer of every project involved."""
+        step = find(request.step)
+        if (request.runs is None) == (request.inputs is None):
+            raise InvalidArgument("give the step runs or inputs (one of them)")
+        if request.runs is not None:
+            numbers = [request.runs] if isinstance(request.runs, int) else request.runs
+            if len(numbers) > ctx.limits.max_page * 100:
+                raise TooLarge(f"{len(numbers)} runs; at most {ctx.limits.max_page * 100} a call")
+            runs = ctx.archive.catalog.by_numbers(numbers)
+            missing = sorted(set(numbers) - {r.number for r in runs})
+            if missing:
+                raise NotFound(f"run {missing[0]} does not exist")
+            projects = {r.project for r in runs}
+            target: dict[str, Any] = {"runs": request.runs}
+        else:
+            parent = ctx.product_of(who, str(request.inputs))
+            projects = ctx.product_projects(parent)
+            target = {"inputs": ctx.archive.products[parent.id]}
+        for project in sorted(projects):
+            if not who.can("write", project):
+                raise Forbidden(f"{who.name} may not compute in project {project!r}")
+        params = decode(request.params or {})
+        if not isinstance(params, dict):
+            raise InvalidArgument("params: a JSON object of the step's parameters")
+        made = ctx.archive.compute(step, **target, **params)
+        ctx.access.record(who.name, "compute", made.id, {"step": step.name, **request.model_dump()})
+        return {"product": row_to_json(made._row), "reused": made.reused}
+
+    @router.get("/events", tags=["products"], response_class=Response)
+    def events(
+        who: Who,
+        level: Annotated[int, Query(ge=0, le=9)],
+        runs: Annotated[str | None, Query(description="Comma-separated run numbers.")] = None,
+        stream: Annotated[str | None, Query(max_length=200)] = None,
+        with_parent: Annotated[
+            str | None, Query(description="Comma-separated ancestor levels to join.")
+        ] = None,
+        count: bool = False,
+    ) -> Response:
+        """The current events of a level (of runs you may read), joined to their ancestors'
+        columns, as an Arrow IPC stream (or, with ``count``, their number as JSON)."""
+        allowed = ctx.readable(who)
+        numbers = None if runs is None else integers(runs, "runs", ctx.limits.max_page * 100)
+        if allowed is not None:  # only the runs of the caller's projects
+            mine = {r.number for r in ctx.archive.catalog.search(state=None, projects=allowed)}
+            numbers = sorted(mine if numbers is None else mine & set(numbers))
+        query = ctx.archive.events(level, runs=numbers, stream=stream)
+        for ancestor in integers(with_parent, "with_parent", 9) if with_parent else []:
+            query = query.with_parent(ancestor)
+        if count:
+            return JSONResponse(query.count())
+        table = query.to_arrow()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM)
+
+    return router

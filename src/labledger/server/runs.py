@@ -1,0 +1,157 @@
+"""Routes of the catalog: runs (a page at a time, searched, by number or id, their raw-file and
+channel records), the machine's logs, and the upload of raw files for ingest."""
+
+import shutil
+import tempfile
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Header, Query, UploadFile
+
+from labledger.catalog import MAX_RUN_NUMBER
+from labledger.errors import Forbidden, InvalidArgument, TooLarge
+from labledger.ids import DEFAULT_PROJECT
+from labledger.runs import parse_when
+from labledger.server.context import Context
+from labledger.server.params import API, Number, integers, json_object, upload_name
+from labledger.wire import row_to_json
+
+
+def router(ctx: Context) -> APIRouter:
+    router = APIRouter(prefix=API)
+    Who = ctx.who
+
+    @router.get("/runs", tags=["runs"])
+    def runs(
+        who: Who,
+        after: Annotated[
+            int | None, Query(ge=-1, le=MAX_RUN_NUMBER, description="Cursor: the last number seen.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
+    ) -> dict[str, Any]:
+        """Closed runs by number, a page at a time: pass ``next`` as ``after`` for the next."""
+        limit = min(limit, ctx.limits.max_page)
+        rows = ctx.archive.catalog.page(after, limit, ctx.readable(who))
+        following = rows[-1].number if len(rows) == limit else None
+        return {"runs": [row_to_json(r) for r in rows], "next": following}
+
+    @router.get("/runs/search", tags=["runs"])
+    def search(
+        who: Who,
+        since: str | None = None,
+        until: str | None = None,
+        source: str | None = None,
+        state: str | None = "closed",
+        where: Annotated[str | None, Query(description="JSON object: key -> value(s)")] = None,
+        limit: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+        quality: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs matching every condition, by number (as ``la.runs.search``)."""
+        conditions = json_object(where, "where")
+        rows = ctx.archive.catalog.search(
+            since=parse_when(since, "since"), until=parse_when(until, "until"), source=source,
+            state=state or None, where=conditions, limit=limit, quality=quality,
+            projects=ctx.readable(who),
+        )  # fmt: skip
+        return [row_to_json(r) for r in rows]
+
+    @router.get("/runs/newest", tags=["runs"])
+    def newest(
+        who: Who, offset: Annotated[int, Query(ge=0, le=MAX_RUN_NUMBER)] = 0
+    ) -> dict[str, Any] | None:
+        """The newest closed run, or the one ``offset`` places before it (null: none)."""
+        row = ctx.archive.catalog.newest(offset, ctx.readable(who))
+        return row_to_json(row) if row is not None else None
+
+    @router.get("/runs/last", tags=["runs"])
+    def last(who: Who, n: Annotated[int, Query(ge=0, le=100_000)] = 10) -> list[dict[str, Any]]:
+        """The closed runs with the ``n`` highest numbers, by number."""
+        rows = ctx.archive.catalog.last(min(n, ctx.limits.max_page), ctx.readable(who))
+        return [row_to_json(r) for r in rows]
+
+    @router.get("/runs/count", tags=["runs"])
+    def count(who: Who, state: str | None = "closed") -> int:
+        return ctx.archive.catalog.count(state or None, ctx.readable(who))
+
+    @router.get("/runs/by-number/{number}", tags=["runs"])
+    def by_number(who: Who, number: Number) -> dict[str, Any]:
+        return row_to_json(ctx.visible(who, ctx.archive.catalog.by_number(number), f"run {number}"))
+
+    @router.get("/runs/by-id/{run_id}", tags=["runs"])
+    def by_id(who: Who, run_id: str) -> dict[str, Any]:
+        return row_to_json(ctx.visible(who, ctx.archive.catalog.by_id(run_id), f"run {run_id!r}"))
+
+    @router.get("/runs/by-numbers", tags=["runs"])
+    def by_numbers(
+        who: Who, numbers: Annotated[str, Query(description="Comma-separated run numbers.")]
+    ) -> list[dict[str, Any]]:
+        ctx.readable(who)
+        wanted = integers(numbers, "numbers", ctx.limits.max_page * 10)
+        rows = ctx.archive.catalog.by_numbers(wanted)
+        return [row_to_json(r) for r in rows if who.can("read", r.project)]
+
+    @router.get("/runs/sources", tags=["runs"])
+    def sources(
+        who: Who, runs: Annotated[str, Query(description="Comma-separated run ids.")]
+    ) -> list[dict[str, Any]]:
+        """The raw-file records of these runs."""
+        ids = ctx.visible_ids(who, runs)
+        return [row_to_json(r) for r in ctx.archive.catalog.sources_of(ids)]
+
+    @router.get("/runs/channels", tags=["runs"])
+    def channels(
+        who: Who, runs: Annotated[str, Query(description="Comma-separated run ids.")]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The channel records of these runs, by run id."""
+        found = ctx.archive.catalog.channels_of(ctx.visible_ids(who, runs))
+        return {run_id: [row_to_json(r) for r in rows] for run_id, rows in found.items()}
+
+    @router.get("/machine/version", tags=["machine"])
+    def machine_version(who: Who) -> list[int]:
+        """How many configuration changes and calibrations are recorded."""
+        ctx.readable(who)
+        return list(ctx.archive.catalog.machine_version())
+
+    @router.get("/machine/config-changes", tags=["machine"])
+    def config_changes(who: Who) -> list[dict[str, Any]]:
+        ctx.readable(who)
+        return [row_to_json(r) for r in ctx.archive.catalog.config_changes()]
+
+    @router.get("/machine/calibrations", tags=["machine"])
+    def calibrations(who: Who) -> list[dict[str, Any]]:
+        ctx.readable(who)
+        return [row_to_json(r) for r in ctx.archive.catalog.calibrations()]
+
+    @router.post("/ingest", tags=["runs"])
+    def ingest(
+        who: Who,
+        files: list[UploadFile],
+        content_length: Annotated[int | None, Header()] = None,
+        project: Annotated[str, Form()] = DEFAULT_PROJECT,
+        run: Annotated[int | None, Form(ge=0, le=MAX_RUN_NUMBER)] = None,
+        format: Annotated[str | None, Form()] = None,
+    ) -> list[dict[str, Any]]:
+        """Upload raw files to ingest (a writer of ``project``): as ``labledger ingest``, the
+        runs appear whole or not at all; the same bytes again are "already ingested"."""
+        if not who.can("write", project):
+            raise Forbidden(f"{who.name} may not write in project {project!r}")
+        if content_length is None or content_length > ctx.limits.max_upload_bytes:
+            raise TooLarge(
+                f"an upload needs a Content-Length of at most {ctx.limits.max_upload_bytes} bytes"
+            )
+        with tempfile.TemporaryDirectory(prefix="labledger-upload-") as folder:
+            paths = []
+            for upload in files:
+                name = upload_name(upload.filename)
+                path = FilePath(folder, name)
+                if path.exists():
+                    raise InvalidArgument(f"{name!r} is uploaded twice")
+                with path.open("wb") as out:
+                    shutil.copyfileobj(upload.file, out, 1 << 20)
+                paths.append(path)
+            results = ctx.archive.ingest(paths, run=run, format=format, project=project)
+        made = [r.to_json() for r in results]
+        ctx.access.record(who.name, "ingest", project, {"runs": made})
+        return made
+
+    return router
