@@ -468,12 +468,14 @@ def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) 
     down = carol.lineage("1233", direction="down")
     assert made.id in down.nodes
     alice = ll.connect(served.url, api_key=served.keys["alice"])
-    assert alice.product(made.id[:13]).value == made.value
+    assert alice.products[made.id[:18]].value == made.value
+    assert [p.id for p in alice.products.search(step=density, run=None)][:1] == [made.id]
     with pytest.raises(Forbidden, match="alice may not compute in project 'default'"):
         alice.compute(density, [1233], where="server", window=(-40.0, 10.0))
     bob = ll.connect(served.url, api_key=served.keys["bob"])
     with pytest.raises(NotFound, match="not yours to read"):
-        bob.product(made.id)
+        bob.products[made.id]
+    assert made.id not in [p.id for p in bob.products.search(status=None)]
     with pytest.raises(NotFound):
         bob.lineage(made.id)
     with pytest.raises(Forbidden, match="bob may not compute in project 'default'"):

@@ -333,10 +333,10 @@ class RemoteArchive(Archive):
             self._http.json(f"/lineage/{ref}", direction=direction, depth=depth)
         )
 
-    def product(self, ref: str) -> Product:
-        """A product by id (or its first characters)."""
-        answer = self._http.json(f"/products/{ref}")
-        return RemoteProduct(self, row_from_json(ProductRow, answer["product"]))
+    @functools.cached_property
+    def products(self) -> Any:  # type: ignore[override]
+        """The server's products: ``la.products[id]``, ``la.products.search(...)``."""
+        return RemoteProducts(self)
 
     def subscribe(
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
@@ -464,6 +464,33 @@ class RemoteEventQuery:
 
     def __len__(self) -> int:
         return self.count()
+
+
+class RemoteProducts:
+    """A server's products, as :class:`labledger.lineage.products.Products`."""
+
+    def __init__(self, archive: RemoteArchive):
+        self._archive = archive
+
+    def __getitem__(self, ref: str) -> Product:
+        """A product by id (or its first characters)."""
+        answer = self._archive._http.json(f"/products/{ref}")
+        return RemoteProduct(self._archive, row_from_json(ProductRow, answer["product"]))
+
+    def search(
+        self,
+        *,
+        step: Any = None,
+        run: int | None = None,
+        status: str | None = "complete",
+        limit: int | None = None,
+    ) -> list[Product]:
+        """Products newest first: of a step, of a run, of a status (None: any)."""
+        found = self._archive._http.json(
+            "/products", step=getattr(step, "name", step), run=run, status=status or "any",
+            limit=limit or 1000,
+        )  # fmt: skip
+        return [RemoteProduct(self._archive, row_from_json(ProductRow, d)) for d in found]
 
 
 class RemoteProduct(Product):

@@ -40,6 +40,23 @@ def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
     Who = ctx.who
 
+    @router.get("/products", tags=["products"])
+    def products(
+        who: Who,
+        step: Annotated[str | None, Query(max_length=500)] = None,
+        run: Annotated[int | None, Query(ge=0, le=MAX_RUN_NUMBER)] = None,
+        status: Annotated[str | None, Query(pattern="^(complete|failed|any)$")] = "complete",
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Products newest first, of a step, of a run, of a status, that you may read."""
+        allowed = ctx.readable(who)
+        rows = product_queries.listing(ctx.archive.catalog, step=step, run=run,
+                                       status=None if status == "any" else status,
+                                       limit=min(limit, ctx.limits.max_page))  # fmt: skip
+        if allowed is not None:
+            rows = [r for r in rows if (p := ctx.product_projects(r)) and p <= allowed]
+        return [row_to_json(r) for r in rows]
+
     @router.get("/products/{ref}", tags=["products"])
     def product(who: Who, ref: str) -> dict[str, Any]:
         """A product's record, its inputs and, for a set, its parts' records."""
