@@ -26,6 +26,7 @@ from sqlalchemy import inspect
 
 from labledger.errors import InvalidArgument
 
+API = "/api/v1"  # where the server's routes are, below its address
 CODINGS = ("zstd", "lz4", "gzip")  # in the server's order of preference
 _SMALL = 4096  # bytes: not worth compressing
 _PROBE = 256 << 10  # a sample of this much decides whether compression pays

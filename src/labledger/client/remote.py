@@ -4,8 +4,10 @@ The local code runs on the client: :class:`RemoteCatalog` answers the catalog's 
 their raw files and channels, the machine's logs) from the server's JSON, as the same row
 classes; the store is the server's objects over HTTP (fsspec), read by byte ranges, so a slice
 fetches the compressed chunks it touches and nothing else, decoded here. Previews
-(``points=``) are decimated on the server. What the server does not offer yet (products,
-lineage, flags, ingest) fails with a message that says so.
+(``points=``) are decimated and event queries run on the server; products, lineage and flags
+come back as the local classes; ingest uploads, compute runs on the server. What the server
+does not offer yet (staleness, good-run lists, configuration changes) fails with a message
+that says so.
 """
 
 from __future__ import annotations
@@ -50,9 +52,8 @@ from labledger.lineage.products import Product
 from labledger.quality.flags import Flag, run_refs
 from labledger.runs import Run
 from labledger.store import ObjectStore
-from labledger.wire import decode_array, row_from_json
+from labledger.wire import API, decode_array, row_from_json
 
-API = "/api/v1"
 _ERRORS: dict[int, type[LabledgerError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound,
                                            409: Conflict, 413: TooLarge}  # fmt: skip
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)

@@ -30,7 +30,7 @@ from labledger.errors import (
 from labledger.notifications import watch
 from labledger.server import data, products, quality, runs
 from labledger.server.context import Context, Limits
-from labledger.server.params import API
+from labledger.wire import API
 
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
            (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),

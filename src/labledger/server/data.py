@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import Forbidden, NotFound, TooLarge
 from labledger.server.context import Context
-from labledger.server.params import API, Number, byte_range, jsonable, safe_key, slice_of
-from labledger.wire import compress, encode_array, negotiate
+from labledger.server.params import Number, byte_range, jsonable, safe_key, slice_of
+from labledger.wire import API, compress, encode_array, negotiate
 
 _RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
 _PRODUCT_KEY = re.compile(r"^products/([0-9a-f-]{36})/")

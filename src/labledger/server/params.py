@@ -15,7 +15,6 @@ from fastapi import Path
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import InvalidArgument
 
-API = "/api/v1"
 Number = Annotated[int, Path(ge=0, le=MAX_RUN_NUMBER, description="A run number.")]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -15,8 +15,8 @@ from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
 from labledger.lineage.canonical import decode
 from labledger.lineage.step import find
 from labledger.server.context import Context
-from labledger.server.params import API, integers
-from labledger.wire import row_to_json
+from labledger.server.params import integers
+from labledger.wire import API, row_to_json
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 

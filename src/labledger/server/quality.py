@@ -10,7 +10,8 @@ from pydantic import Field as PydanticField
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import InvalidArgument, NotFound
 from labledger.server.context import Context
-from labledger.server.params import API, integers
+from labledger.server.params import integers
+from labledger.wire import API
 
 
 class FlagRequest(BaseModel):

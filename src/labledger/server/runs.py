@@ -13,8 +13,8 @@ from labledger.errors import Forbidden, InvalidArgument, TooLarge
 from labledger.ids import DEFAULT_PROJECT
 from labledger.runs import parse_when
 from labledger.server.context import Context
-from labledger.server.params import API, Number, integers, json_object, upload_name
-from labledger.wire import row_to_json
+from labledger.server.params import Number, integers, json_object, upload_name
+from labledger.wire import API, row_to_json
 
 
 def router(ctx: Context) -> APIRouter:
