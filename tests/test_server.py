@@ -77,6 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     made = la.compute(density, 1233)
     flag = la.flag(run=1233, subsystem="power", severity="warning", reason="a test flag")
     la.flags.withdraw(flag.id, reason="withdrawn at once")
+    la.good_runs("fixture-list", query={"source": la.runs[1233].sources[0].sha256})
     with serving(create_app(la, limits=LIMITS)) as url:
         yield Served(la, url, keys, la.runs[1233], made.id, flag.id)
     la.close()
@@ -95,6 +96,8 @@ def _routes(served: Served) -> list[str]:
         if "get" not in operations or path.endswith("/health"):
             continue
         fill = {**values, "key": zarr_key if "/store/" in path else CHANNEL}
+        if "/good-runs/" in path:
+            fill["name"] = "fixture-list"
         url = re.sub(r"[{](\w+)(:path)?[}]", lambda m, fill=fill: fill[m.group(1)], path)
         required = [p["name"] for p in operations["get"].get("parameters", [])
                     if p.get("required") and p["in"] == "query"]  # fmt: skip
@@ -601,3 +604,33 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
         server.terminate()
         out, _ = server.communicate(timeout=10)
     assert f"serving <Archive {tmp_path / 'archive'}> on {url}" in out
+
+
+def test_good_run_lists_and_staleness_through_the_server(served: Served) -> None:
+    from labledger.sim.analysis import density
+
+    sha = served.la.runs[1233].sources[0].sha256
+    mine = served.la.good_runs("just-1233", query={"source": sha}, reason="one run")
+    served.la.good_runs("everything", require=["power"], reason="all runs")
+    alice = ll.connect(served.url, api_key=served.keys["alice"])
+    assert (
+        list(alice.good_runs("just-1233")) == [1233]
+        and alice.good_runs("just-1233@1").hash == mine.hash
+    )
+    with pytest.raises(NotFound, match="not yours to read"):
+        alice.good_runs("everything")  # it holds a run of another project
+    with pytest.raises(NotFound):
+        alice.good_runs("no-such-list")
+    with pytest.raises(InvalidArgument, match="not available through a server"):
+        alice.good_runs("new", require=["power"])
+    carol = ll.connect(served.url, api_key=served.keys["carol"])
+    over = carol.compute(density, carol.good_runs("just-1233"), where="server")
+    assert over.provenance["inputs"]["good_runs"]["name"] == "just-1233"
+    assert [p.run for p in over.parts] == [1233]
+    served.la.flag(run=1233, subsystem="probe", severity="bad", reason="probe tip burnt")
+    stale = {s.product.id: s.reasons for s in carol.stale()}
+    local = {s.product.id: s.reasons for s in served.la.stale() if s.product.run in (1233, None)}
+    assert over.id in stale and any("probe tip burnt" in r for r in stale[over.parts[0].id])
+    assert set(stale) <= set(local)
+    bob = ll.connect(served.url, api_key=served.keys["bob"])
+    assert not set(stale) & {s.product.id for s in bob.stale()}

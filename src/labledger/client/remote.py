@@ -30,6 +30,7 @@ from labledger.catalog.schema import (
     CalibrationRow,
     ChannelRow,
     ConfigChangeRow,
+    GoodRunListRow,
     ProductInputRow,
     ProductRow,
     RunRow,
@@ -50,6 +51,7 @@ from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult
 from labledger.lineage.products import Product
 from labledger.quality.flags import Flag, run_refs
+from labledger.quality.goodruns import GoodRunList
 from labledger.runs import Run
 from labledger.store import ObjectStore
 from labledger.wire import API, decode_array, row_from_json
@@ -306,7 +308,9 @@ class RemoteArchive(Archive):
         step = as_step(step)
         step.check(params)
         body: dict[str, Any] = {"step": step.name, "params": encode(params)}
-        if isinstance(runs, (Run, int)):  # one run: one product, as locally
+        if isinstance(runs, GoodRunList):  # its version is recorded with the product
+            body["good_runs"] = runs.label
+        elif isinstance(runs, (Run, int)):  # one run: one product, as locally
             body["runs"] = runs.number if isinstance(runs, Run) else int(runs)
         elif runs is not None:
             body["runs"] = [r.number if isinstance(r, Run) else int(r) for r in runs]
@@ -333,6 +337,21 @@ class RemoteArchive(Archive):
         return Lineage.from_dict(
             self._http.json(f"/lineage/{ref}", direction=direction, depth=depth)
         )
+
+    def good_runs(self, name: str, *, version: int | None = None, **making: Any) -> Any:
+        """A recorded good-run list of the server (making one is not through a server yet)."""
+        if any(v for v in making.values()):
+            raise _not_yet("making a good-run list")
+        data = self._http.json(f"/good-runs/{name}", version=version)
+        return GoodRunList.from_row(row_from_json(GoodRunListRow, data))
+
+    def stale(self) -> list[Any]:
+        """The server's stale products (of runs you may read), with the reasons."""
+        from labledger.lineage.staleness import Stale
+
+        found = self._http.json("/stale")
+        return [Stale(RemoteProduct(self, row_from_json(ProductRow, s["product"])), s["reasons"])
+                for s in found]  # fmt: skip
 
     @functools.cached_property
     def products(self) -> Any:  # type: ignore[override]

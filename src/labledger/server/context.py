@@ -14,7 +14,7 @@ from labledger.archive import Archive
 from labledger.catalog import products as product_queries
 from labledger.errors import Forbidden, InvalidArgument, NotFound
 from labledger.lineage.products import row_of
-from labledger.quality import Flag, Flags
+from labledger.quality import Flag, Flags, GoodRunList, GoodRunLists
 from labledger.runs import Run
 
 
@@ -95,3 +95,12 @@ class Context:
         for project in sorted({r.project for r in rows}):
             if not who.can("write", project):
                 raise Forbidden(f"{who.name} may not flag runs of project {project!r}")
+
+    def good_runs_of(self, who: Principal, label: str) -> GoodRunList:
+        """A recorded good-run list, if every run of it is the caller's to read."""
+        self.readable(who)
+        found = GoodRunLists(self.archive).get(label)
+        projects = {r.project for r in self.archive.catalog.by_numbers(found.runs)}
+        if not all(who.can("read", p) for p in projects):
+            raise NotFound(f"good-run list {label!r} does not exist (or is not yours to read)")
+        return found

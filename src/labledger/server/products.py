@@ -11,6 +11,7 @@ from pydantic import Field as PydanticField
 
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog import products as product_queries
+from labledger.catalog import quality as quality_records
 from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
 from labledger.lineage.canonical import decode
 from labledger.lineage.step import find
@@ -33,6 +34,7 @@ class ComputeRequest(BaseModel):
         | None
     ) = PydanticField(default=None)
     inputs: str | None = PydanticField(default=None, max_length=64)
+    good_runs: str | None = PydanticField(default=None, max_length=200)  # over "name@N"
     params: dict[str, Any] | None = None
 
 
@@ -56,6 +58,26 @@ def router(ctx: Context) -> APIRouter:
         if allowed is not None:
             rows = [r for r in rows if (p := ctx.product_projects(r)) and p <= allowed]
         return [row_to_json(r) for r in rows]
+
+    @router.get("/stale", tags=["products"])
+    def stale(who: Who) -> list[dict[str, Any]]:
+        """The current products (of runs you may read) that no longer reflect their inputs,
+        with the reasons."""
+        allowed = ctx.readable(who)
+        found = ctx.archive.stale()
+        if allowed is not None:
+            found = [s for s in found if (p := ctx.product_projects(s.product._row)) <= allowed
+                     and p]  # fmt: skip
+        return [{"product": row_to_json(s.product._row), "reasons": s.reasons} for s in found]
+
+    @router.get("/good-runs/{name}", tags=["products"])
+    def good_runs(
+        who: Who, name: str, version: Annotated[int | None, Query(ge=1, le=2**31)] = None
+    ) -> dict[str, Any]:
+        """A recorded version of a good-run list (the newest unless ``version``)."""
+        found = ctx.good_runs_of(who, name if version is None else f"{name}@{version}")
+        return row_to_json(quality_records.good_run_list(ctx.archive.catalog, found.name,
+                                                         found.version))  # fmt: skip
 
     @router.get("/products/{ref}", tags=["products"])
     def product(who: Who, ref: str) -> dict[str, Any]:
@@ -96,9 +118,14 @@ def router(ctx: Context) -> APIRouter:
         """Run a step the server can import (``module:function``) over runs or the parts of
         a product, next to the data; a writer of every project involved."""
         step = find(request.step)
-        if (request.runs is None) == (request.inputs is None):
-            raise InvalidArgument("give the step runs or inputs (one of them)")
-        if request.runs is not None:
+        given = [request.runs, request.inputs, request.good_runs]
+        if sum(g is not None for g in given) != 1:
+            raise InvalidArgument("give the step runs, inputs or good_runs (one of them)")
+        if request.good_runs is not None:
+            grl = ctx.good_runs_of(who, request.good_runs)
+            projects = {r.project for r in ctx.archive.catalog.by_numbers(grl.runs)}
+            target: dict[str, Any] = {"runs": grl}
+        elif request.runs is not None:
             numbers = [request.runs] if isinstance(request.runs, int) else request.runs
             if len(numbers) > ctx.limits.max_page * 100:
                 raise TooLarge(f"{len(numbers)} runs; at most {ctx.limits.max_page * 100} a call")
@@ -107,7 +134,7 @@ def router(ctx: Context) -> APIRouter:
             if missing:
                 raise NotFound(f"run {missing[0]} does not exist")
             projects = {r.project for r in runs}
-            target: dict[str, Any] = {"runs": request.runs}
+            target = {"runs": request.runs}
         else:
             parent = ctx.product_of(who, str(request.inputs))
             projects = ctx.product_projects(parent)
