@@ -90,7 +90,14 @@ def _routes(served: Served) -> list[str]:
     zarr_key = next(k for k in served.la.store.list(f"runs/{run.id}/data") if "zarr.json" in k)
     values = {"number": "1233", "run_id": run.id, "name": "Langmuir_I", "ref": served.product,
               "flag_id": str(served.flag)}  # fmt: skip
-    query = {"numbers": "1233", "runs": run.id, "slice": "0:100", "timeout": "0.3", "level": "2"}
+    query = {
+        "numbers": "1233",
+        "runs": run.id,
+        "slice": "0:100",
+        "timeout": "0.3",
+        "level": "2",
+        "points": "100",
+    }
     found = []
     for path, operations in schema["paths"].items():
         if "get" not in operations or path.endswith("/health"):
@@ -103,6 +110,8 @@ def _routes(served: Served) -> list[str]:
                     if p.get("required") and p["in"] == "query"]  # fmt: skip
         if path.endswith("/channels/{key}"):
             required.append("slice")  # a whole channel is over this server's response limit
+        if path.endswith("/signals/{name}"):
+            required.append("points")  # a whole signal too is over the response limit
         if path.endswith("/notifications"):
             required.append("timeout")  # a stream: ended, or the answer never completes
         given = {**query, "runs": "1233"} if path.endswith("/flags/active") else query
@@ -147,7 +156,7 @@ def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
         assert _upload(served, who, [("01299_Data.tdms", b"x")]).status_code == status, who
     step = {"step": "labledger.sim.analysis:density", "runs": 1233}
     for who, status in ((None, 401), ("expired", 401), ("alice", 403), ("bob", 403),
-                        ("carol-write-only", 200)):  # fmt: skip
+                        ("carol-write-only", 403), ("carol", 200)):  # fmt: skip
         headers = {"Authorization": f"Bearer {served.keys[who]}"} if who else {}
         answer = httpx.post(f"{served.url}/api/v1/compute", json=step, headers=headers)
         assert answer.status_code == status, (who, answer.text[:200])
@@ -439,16 +448,38 @@ def test_subscribers_hear_of_runs_flags_and_products_of_their_projects(
     time.sleep(1.5)  # subscribed: what happens from now on is news
     carol = ll.connect(served.url, api_key=served.keys["carol"])
     carol.ingest([write_shot(tmp_path, 1260)])  # through the server
-    served.la.flag(run=1260, subsystem="probe", severity="bad", reason="arc")  # not through it
+    arc = served.la.flag(run=1260, subsystem="probe", severity="bad", reason="arc")  # not via it
     served.la.compute(density, 1260)
+    served.la.flags.withdraw(arc.id, reason="it was noise")
+    served.la.compute(density, [1260])  # a set: its part is made already
     for t in listeners:
         t.join(timeout=30)
     alice = [(e["kind"], e.get("number") or e.get("runs") or e.get("run")) for e in heard["alice"]]
-    assert alice == [("run", 1260), ("flag", [1260]), ("product", 1260)]
+    # a new part too: the flag's withdrawal changed what the part is computed from
+    assert alice == [("run", 1260), ("flag", [1260]), ("product", 1260), ("flag", [1260]),
+                     ("product", 1260), ("product", None)]  # fmt: skip
+    assert heard["alice"][3]["action"] == "withdraw" and heard["alice"][5]["product_kind"] == "set"
     assert heard["local"] == heard["alice"]
     assert heard["bob"] == []  # of project other: nothing of project default
     with pytest.raises(InvalidArgument, match="kinds"):
         next(served.la.subscribe(["runs"]))
+
+
+def test_many_idle_streams_do_not_starve_the_server(served: Served) -> None:
+    import contextlib
+    import time
+
+    headers = {"Authorization": f"Bearer {served.keys['alice']}"}
+    with contextlib.ExitStack() as streams:
+        for _ in range(60):  # more than the server's worker threads
+            client = streams.enter_context(httpx.Client(timeout=30))
+            response = streams.enter_context(
+                client.stream("GET", f"{served.url}/api/v1/notifications", headers=headers)
+            )
+            assert response.status_code == 200
+        started = time.monotonic()
+        assert served.get("/api/v1/runs/by-number/1233", "alice").status_code == 200
+        assert time.monotonic() - started < 5
 
 
 def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) -> None:
@@ -473,7 +504,7 @@ def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) 
     alice = ll.connect(served.url, api_key=served.keys["alice"])
     assert alice.products[made.id[:18]].value == made.value
     assert [p.id for p in alice.products.search(step=density, run=None)][:1] == [made.id]
-    with pytest.raises(Forbidden, match="alice may not compute in project 'default'"):
+    with pytest.raises(Forbidden, match="alice may not write in any project"):
         alice.compute(density, [1233], where="server", window=(-40.0, 10.0))
     bob = ll.connect(served.url, api_key=served.keys["bob"])
     with pytest.raises(NotFound, match="not yours to read"):
@@ -481,12 +512,22 @@ def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) 
     assert made.id not in [p.id for p in bob.products.search(status=None)]
     with pytest.raises(NotFound):
         bob.lineage(made.id)
-    with pytest.raises(Forbidden, match="bob may not compute in project 'default'"):
-        bob.compute(density, [1233], where="server")
+    with pytest.raises(Forbidden, match="bob may not write in any project"):
+        bob.compute(density, [1233], where="server")  # a reader of another project
     carol_key = {"Authorization": f"Bearer {served.keys['carol']}"}
     nowhere = {"step": "nowhere:thing", "runs": 1233}
     unknown = httpx.post(f"{served.url}/api/v1/compute", json=nowhere, headers=carol_key)
-    assert unknown.status_code == 404 and "step nowhere:thing cannot be found" in unknown.text
+    assert unknown.status_code == 404 and "'nowhere:thing' is not known here" in unknown.text
+    import sys
+
+    # nothing is imported for a caller: a module name runs no code on the server
+    sneaky = httpx.post(f"{served.url}/api/v1/compute", headers=carol_key,
+                        json={"step": "antigravity:x", "runs": 1233})  # fmt: skip
+    assert sneaky.status_code == 404 and "antigravity" not in sys.modules
+    for params in ({"x": {"$float": "abc"}}, {"x": {"$set": [[1]]}}, {"runs": [1]}, {"no_such": 1}):
+        bad = httpx.post(f"{served.url}/api/v1/compute", headers=carol_key,
+                         json={"step": density.name, "runs": 1233, "params": params})  # fmt: skip
+        assert bad.status_code == 400, (params, bad.text)
     for body in ({"step": "x:y"}, {"step": "x:y", "runs": [-1]}, {"runs": 1233}, []):
         bad = httpx.post(f"{served.url}/api/v1/compute", json=body, headers=carol_key)
         assert bad.status_code in (400, 404, 422), body
@@ -512,7 +553,7 @@ def test_flags_through_the_server(served: Served) -> None:
     assert alice.flags.list(run=1233)[0].where == "run 1233 from 0.2 to 0.3 s"
     assert flag.id not in [f.id for f in bob.flags.list()]
     before = served.la.flags.version
-    with pytest.raises(Forbidden, match="alice may not flag runs of project 'default'"):
+    with pytest.raises(Forbidden, match="alice may not write in project 'default'"):
         alice.flag(run=1233, subsystem="probe", severity="bad", reason="no")
     with pytest.raises(NotFound, match="run 1233 does not exist"):
         bob.flag(run=1233, subsystem="probe", severity="bad", reason="no")
@@ -578,15 +619,16 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
     with ll.init(tmp_path / "archive") as la:
         build(la, tmp_path / "daq", [1233])
         access = Access(la.catalog)
-        access.add_user("erin", project="default", role="reader", by="tests")
-        key = access.create_key("erin", scopes=["read"])
+        access.add_user("erin", project="default", role="writer", by="tests")
+        key = access.create_key("erin", scopes=["read", "write"])
         expected = la.runs[1233].signal("Langmuir_I").values
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "labledger.cli", "serve", "-a", str(tmp_path / "archive"),
-         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         "--port", str(port), "--steps", "labledger.sim.analysis"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -600,10 +642,16 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
         assert np.array_equal(remote.runs[-1].signal("Langmuir_I").values, expected)
         assert httpx.get(f"{url}/docs").status_code == 200  # OpenAPI's pages
         assert httpx.get(f"{url}/api/v1/runs").status_code == 401  # not --public
+        from labledger.sim.analysis import density
+
+        made = remote.compute(density, 1233, where="server")  # a step of --steps
+        assert made.value > 1e17 and made.provenance["host"]
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=10)
     assert f"serving <Archive {tmp_path / 'archive'}> on {url}" in out
+    bad = cli("serve", "-a", str(tmp_path / "archive"), "--steps", "no.such.module")
+    assert bad.returncode == 1 and "--steps no.such.module: cannot be imported" in bad.stderr
 
 
 def test_good_run_lists_and_staleness_through_the_server(served: Served) -> None:
@@ -634,3 +682,31 @@ def test_good_run_lists_and_staleness_through_the_server(served: Served) -> None
     assert set(stale) <= set(local)
     bob = ll.connect(served.url, api_key=served.keys["bob"])
     assert not set(stale) & {s.product.id for s in bob.stale()}
+
+
+def test_what_is_refused_before_the_body_is_read(served: Served) -> None:
+    big = b'{"step": "' + b"x" * 2_000_000 + b'"}'
+    carol = {"Authorization": f"Bearer {served.keys['carol']}"}
+    for headers, status in (({}, 401), (carol, 413)):
+        answer = httpx.post(f"{served.url}/api/v1/compute", content=big,
+                            headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+        assert answer.status_code == status, answer.text[:200]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: a chunked upload
+        yield b"--x\r\n"
+
+    form = {**carol, "Content-Type": "multipart/form-data; boundary=x"}
+    chunked = httpx.post(f"{served.url}/api/v1/ingest", content=chunks(), headers=form)
+    assert chunked.status_code == 413 and "Content-Length" in chunked.text
+    for path in ("/api/v1/runs/by-id/a%00b", "/api/v1/runs/search?source=a%00b"):
+        assert served.get(path, "alice").status_code == 400, path
+    folder = f"/api/v1/store/runs/{served.run.id}/data"
+    assert served.get(folder, "alice").status_code == 404
+    assert served.get(folder, "alice", headers={"Range": "bytes=0-9"}).status_code == 404
+    assert served.get("/api/v1/lineage/²", "alice", params={"direction": "down"}).status_code == 404
+    assert (
+        served.get("/api/v1/lineage/1²", "alice", params={"direction": "down"}).status_code == 404
+    )
+    # another project's objects: refused (403), never "missing" (a reader would fill zeros)
+    other = served.la.runs[1240].id
+    assert served.get(f"/api/v1/store/runs/{other}/data/zarr.json", "alice").status_code == 403

@@ -1,6 +1,6 @@
 """What happens in an archive, as it happens: a run closed, a flag added or withdrawn, a product
-made. :func:`watch` polls the catalog, so it sees what any process records (an ingest from the
-command line, a computation in a notebook), not only what passes through one server.
+made. A :class:`Watcher` polls the catalog, so it sees what any process records (an ingest from
+the command line, a computation in a notebook), not only what passes through one server.
 
 >>> for event in la.subscribe():                                    # doctest: +SKIP
 ...     print(event["kind"], event)
@@ -23,93 +23,81 @@ KINDS = ("run", "flag", "product")
 _WINDOW = timedelta(hours=1)
 
 
+class Watcher:
+    """The events recorded since it was made, a poll at a time; only those about runs that
+    ``readable(runs)`` accepts (all of a flag's runs, all of a set's parts).
+
+    >>> watcher = Watcher(la.catalog, kinds=["run"])                  # doctest: +SKIP
+    >>> watcher.poll()                                                # doctest: +SKIP
+    []
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        kinds: Collection[str] = KINDS,
+        readable: Callable[[list[int]], bool] = lambda runs: True,
+    ):
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown or not kinds:
+            raise InvalidArgument(f"kinds {unknown or list(kinds)}: some of {', '.join(KINDS)}")
+        self._catalog, self._kinds, self._readable = catalog, set(kinds), readable
+        self._started = datetime.now(UTC)
+        now = self._started
+        # what existed before: not news
+        self._seen = {e["key"]: now for e in self._events(recent(catalog, now - _WINDOW))}
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The events recorded since the last poll (oldest first)."""
+        now = datetime.now(UTC)
+        news = []
+        for event in self._events(recent(self._catalog, max(self._started, now) - _WINDOW)):
+            if event["key"] in self._seen:
+                continue
+            self._seen[event["key"]] = now
+            if event["kind"] in self._kinds and self._readable(event["_runs"]):
+                news.append(event)
+        news.sort(key=lambda e: e["_at"])  # in the order they were recorded, whatever the kind
+        for key in [k for k, when in self._seen.items() if when < now - 2 * _WINDOW]:
+            del self._seen[key]
+        return [{k: v for k, v in e.items() if not k.startswith("_") and k != "key"} for e in news]
+
+    def _events(self, found: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+        for r in found["run"]:
+            yield {"key": f"run:{r.id}", "kind": "run", "number": r.number, "id": r.id,
+                   "project": r.project, "started": r.started.isoformat(),
+                   "_runs": [r.number], "_at": r.created}  # fmt: skip
+        for row, runs in found["flag"]:
+            yield {"key": f"flag:{row.id}", "kind": "flag", "id": row.id, "action": row.action,
+                   "target": row.target, "subsystem": row.subsystem, "severity": row.severity,
+                   "reason": row.reason, "author": row.author, "runs": runs,
+                   "_runs": runs, "_at": row.created}  # fmt: skip
+        for p, runs in found["product"]:
+            yield {"key": f"product:{p.id}", "kind": "product", "id": p.id, "step": p.step,
+                   "version": p.step_version, "product_kind": p.kind, "status": p.status,
+                   "run": p.run_number, "level": p.level, "_runs": runs,
+                   "_at": p.created}  # fmt: skip
+
+
 def watch(
     catalog: Catalog,
     *,
     kinds: Collection[str] = KINDS,
-    readable: Callable[[str], bool] = lambda project: True,
+    readable: Callable[[list[int]], bool] = lambda runs: True,
     interval: float = 0.5,
     timeout: float | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Events from now on, as dicts with ``kind`` ("run", "flag", "product"); only about runs
-    of projects ``readable`` accepts. Stops after ``timeout`` s if given. Bad arguments are
-    refused here, not at the first event."""
-    unknown = sorted(set(kinds) - set(KINDS))
-    if unknown or not kinds:
-        raise InvalidArgument(f"kinds {unknown or list(kinds)}: some of {', '.join(KINDS)}")
+    """Events from now on (see :class:`Watcher`), polled every ``interval`` s; stops after
+    ``timeout`` s if given. Bad arguments are refused here, not at the first event."""
     if interval <= 0:
         raise InvalidArgument(f"interval={interval}: a positive number of seconds")
-    return _watch(catalog, kinds, readable, interval, timeout)
+    watcher = Watcher(catalog, kinds=kinds, readable=readable)
+    return _polled(watcher, interval, timeout)
 
 
-def _watch(
-    catalog: Catalog,
-    kinds: Collection[str],
-    readable: Callable[[str], bool],
-    interval: float,
-    timeout: float | None,
-) -> Iterator[dict[str, Any]]:
-    started = datetime.now(UTC)
-    seen = _told(catalog, started - _WINDOW)  # what existed before: not news
+def _polled(watcher: Watcher, interval: float, timeout: float | None) -> Iterator[dict[str, Any]]:
     deadline = None if timeout is None else clock.monotonic() + timeout
-    projects: dict[int, str] = {}
     while deadline is None or clock.monotonic() < deadline:
-        now = datetime.now(UTC)
-        found = recent(catalog, max(started, now) - _WINDOW)
-        for row in found["run"]:
-            projects[row.number] = row.project
-        _learn_projects(catalog, found, projects)
-        for event in _events(catalog, found, kinds, projects):
-            if event["key"] not in seen:
-                seen[event["key"]] = now
-                if _allowed(event, readable, projects):
-                    yield {k: v for k, v in event.items() if k != "key"}
-        for key in [k for k, when in seen.items() if when < now - 2 * _WINDOW]:
-            del seen[key]
+        yield from watcher.poll()
         clock.sleep(interval)
-
-
-def _learn_projects(
-    catalog: Catalog, found: dict[str, list[Any]], projects: dict[int, str]
-) -> None:
-    """The projects of the runs flags and products name, asked once per run."""
-    named = {n for _, runs in found["flag"] for n in runs}
-    named |= {p.run_number for p in found["product"] if p.run_number is not None}
-    missing = sorted(named - set(projects))
-    if missing:
-        projects.update({r.number: r.project for r in catalog.by_numbers(missing)})
-
-
-def _told(catalog: Catalog, since: datetime) -> dict[str, datetime]:
-    now = datetime.now(UTC)
-    return {event["key"]: now for event in _events(catalog, recent(catalog, since), KINDS, {})}
-
-
-def _events(
-    catalog: Catalog, found: dict[str, list[Any]], kinds: Collection[str], projects: dict[int, str]
-) -> Iterator[dict[str, Any]]:
-    if "run" in kinds:
-        for r in found["run"]:
-            yield {"key": f"run:{r.id}", "kind": "run", "number": r.number, "id": r.id,
-                   "project": r.project, "started": r.started.isoformat()}  # fmt: skip
-    if "flag" in kinds:
-        for row, runs in found["flag"]:
-            yield {"key": f"flag:{row.id}", "kind": "flag", "id": row.id, "action": row.action,
-                   "target": row.target, "subsystem": row.subsystem, "severity": row.severity,
-                   "reason": row.reason, "author": row.author, "runs": runs}  # fmt: skip
-    if "product" in kinds:
-        for p in found["product"]:
-            yield {"key": f"product:{p.id}", "kind": "product", "id": p.id, "step": p.step,
-                   "version": p.step_version, "product_kind": p.kind, "status": p.status,
-                   "run": p.run_number, "level": p.level}  # fmt: skip
-
-
-def _allowed(
-    event: dict[str, Any], readable: Callable[[str], bool], projects: dict[int, str]
-) -> bool:
-    if event["kind"] == "run":
-        return readable(event["project"])
-    runs = event["runs"] if event["kind"] == "flag" else [event["run"]]
-    if not runs or None in runs:  # a product over several runs, a withdrawal: who may see all
-        return readable("*")
-    return all(readable(projects.get(n, "")) for n in runs)

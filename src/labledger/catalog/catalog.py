@@ -142,9 +142,12 @@ class Catalog:
         return found
 
     def by_numbers(self, numbers: Iterable[int]) -> list[RunRow]:
+        """The runs of these numbers (those that exist), by number, in a few queries."""
+        found: list[RunRow] = []
         with self._session() as session:
-            query = select(RunRow).where(RunRow.number.in_(list(numbers))).order_by(RunRow.number)
-            return list(session.scalars(query))
+            for batch in batches(numbers):
+                found += session.scalars(select(RunRow).where(RunRow.number.in_(batch)))
+        return sorted(found, key=lambda r: r.number)
 
     def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRow]:
         """The closed runs with the ``n`` highest numbers, by number."""

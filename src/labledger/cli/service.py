@@ -27,11 +27,23 @@ def serve(
     public: Annotated[
         bool, typer.Option("--public", help="Let requests without a key read everything.")
     ] = False,
+    steps: Annotated[
+        list[str] | None,
+        typer.Option("--steps", help="A module whose steps remote writers may compute."),
+    ] = None,
 ) -> None:
     """Serve the archive over HTTP (OpenAPI at /docs); remote users `labledger.connect` to it."""
+    import importlib
+
     import uvicorn
 
     from labledger.server import create_app
+
+    for module in steps or []:  # the server computes only the steps it has imported
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise InvalidArgument(f"--steps {module}: cannot be imported ({exc})") from None
 
     with opened(archive) as la:
         out.print(f"serving {la} on http://{host}:{port} (API docs at /docs)"

@@ -245,12 +245,37 @@ class RemoteCatalog:
         raise _not_yet(name.replace("_", " "))
 
 
+class _RemoteStore(ObjectStore):
+    """The server's objects over HTTP: a refusal (401, 403, 413...) is raised as labledger's
+    error; only a 404 stays a missing object (a Zarr chunk never written)."""
+
+    def read(self, key: str) -> bytes:
+        return self._mapped(super().read, key)
+
+    def read_range(self, key: str, start: int, end: int | None) -> bytes:
+        return self._mapped(super().read_range, key, start, end)
+
+    def _fetch(self, ranges: Any) -> list[bytes]:
+        return self._mapped(super()._fetch, ranges)
+
+    def _mapped(self, call: Callable[..., Any], *args: Any) -> Any:
+        import aiohttp
+
+        try:
+            return call(*args)
+        except aiohttp.ClientResponseError as exc:
+            kind = _ERRORS.get(exc.status, CatalogUnavailable)
+            raise kind(
+                f"server {self.url}: HTTP {exc.status} {exc.message} for {args[0]!r}"
+            ) from None
+
+
 class RemoteArchive(Archive):
     """An archive on a labledger server (see :func:`connect`)."""
 
     def __init__(self, http: _Http):
         options = {"client_kwargs": {"headers": http.headers}}
-        store = ObjectStore(f"{http.url}{API}/store", storage_options=options)
+        store = _RemoteStore(f"{http.url}{API}/store", storage_options=options)
         super().__init__(RemoteCatalog(http), store)  # type: ignore[arg-type]
         self._http = http
 

@@ -109,6 +109,23 @@ def as_step(value: Any) -> Step:
     )
 
 
+def known_step(name: str) -> Step:
+    """The step called ``name`` if this process has defined it (imported its module), without
+    importing anything: what a server runs for a remote caller.
+
+    >>> known_step("nowhere:thing")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    labledger.errors.NotFound: step 'nowhere:thing' is not known here; ...
+    """
+    found = _DEFINED.get(name)
+    if found is None:
+        raise NotFound(
+            f"step {name!r} is not known here; the server imports the modules of its steps "
+            "(`labledger serve --steps MODULE`)"
+        )
+    return found
+
+
 def find(name: str) -> Step:
     """The step called ``name`` (``module:function``): defined in this process, or imported."""
     if name in _DEFINED:

@@ -7,9 +7,11 @@ Every route but ``/api/v1/health`` needs a principal (:mod:`labledger.access`).
 """
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -27,11 +29,12 @@ from labledger.errors import (
     TooLarge,
     Unauthorized,
 )
-from labledger.notifications import watch
+from labledger.notifications import Watcher
 from labledger.server import data, products, quality, runs
 from labledger.server.context import Context, Limits
 from labledger.wire import API
 
+_POLL_S, _HEARTBEAT_S, _STREAM_MOST_S = 0.5, 15.0, 86_400.0
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
            (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),
            (StoreUnavailable, 503)]  # fmt: skip
@@ -65,9 +68,7 @@ def create_app(
 
     @app.exception_handler(LabledgerError)
     def labledger_error(_request: Request, exc: LabledgerError) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        body = {"detail": str(exc), "error": type(exc).__name__}  # the client raises the same
+        status, body, headers = _answer(exc)  # the client raises the same error, by name
         return JSONResponse(body, status_code=status, headers=headers)
 
     ctx = Context(archive, access, limits, public, Who)
@@ -88,28 +89,91 @@ def create_app(
     @app.get(f"{API}/notifications", tags=["service"], response_class=StreamingResponse)
     def notifications(
         who: Who,
+        request: Request,
         kinds: Annotated[str, Query(description="Comma-separated: run, flag, product.")] = (
             "run,flag,product"
         ),
-        timeout: Annotated[float | None, Query(gt=0, le=86_400)] = None,
+        timeout: Annotated[float | None, Query(gt=0, le=_STREAM_MOST_S)] = None,
     ) -> StreamingResponse:
         """Server-sent events from now on: a run closed, a flag added or withdrawn, a product
-        made (each a JSON ``data:`` line), about the runs you may read; ``timeout`` s ends
-        the stream."""
-        projects = ctx.readable(who)
-        events = watch(
-            ctx.archive.catalog, kinds=[k.strip() for k in kinds.split(",") if k.strip()],
-            readable=lambda p: projects is None or p in projects, timeout=timeout,
-        )  # fmt: skip
+        made (each a JSON ``data:`` line), about the runs you may read; a comment line every
+        15 s keeps proxies from closing it. It ends after ``timeout`` s (at most a day), when
+        the client goes, or when its key stops being valid."""
+        ctx.readable(who)
+        watcher = Watcher(ctx.archive.catalog,
+                          kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+                          readable=lambda numbers: ctx.may_read(who, numbers))  # fmt: skip
+        ends = time.monotonic() + (timeout or _STREAM_MOST_S)
 
-        def stream() -> Iterator[str]:
+        def poll() -> list[dict[str, Any]]:
+            authenticate(request.headers)  # a revoked key ends its streams
+            return watcher.poll()
+
+        async def stream() -> AsyncIterator[str]:
+            # async, polling in a worker thread: a stream never holds a thread while it waits
             yield ": labledger notifications\n\n"
-            for event in events:
-                yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n"
+            beat = time.monotonic()
+            while time.monotonic() < ends and not await request.is_disconnected():
+                try:
+                    events = await anyio.to_thread.run_sync(poll)
+                except LabledgerError:
+                    return
+                for event in events:
+                    yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n"
+                if time.monotonic() - beat > _HEARTBEAT_S:
+                    beat = time.monotonic()
+                    yield ": still here\n\n"
+                await anyio.sleep(_POLL_S)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})  # fmt: skip
 
     for part in (runs, data, products, quality):
         app.include_router(part.router(ctx))
+    app.add_middleware(_Gate, authenticate=authenticate, limits=limits)
     return app
+
+
+class _Gate:
+    """What is refused before a request's body is read: a write without valid credentials, a
+    body without a Content-Length or over the limit (uploads: ``max_upload_bytes``; JSON:
+    ``max_json_bytes``), a NUL anywhere in the path or query (PostgreSQL cannot hold one)."""
+
+    def __init__(self, app: Any, *, authenticate: Callable[..., Principal], limits: Limits):
+        self.app, self.authenticate, self.limits = app, authenticate, limits
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        query = scope.get("query_string", b"").lower()
+        if "\x00" in scope["path"] or b"%00" in query or b"%00" in scope.get("raw_path", b""):
+            return await _refuse(send, InvalidArgument("a NUL character in the request"))
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            try:
+                await anyio.to_thread.run_sync(self.authenticate, headers)
+            except LabledgerError as exc:
+                return await _refuse(send, exc)
+            upload = scope["path"].endswith("/ingest")
+            most = self.limits.max_upload_bytes if upload else self.limits.max_json_bytes
+            length = headers.get("content-length", "")
+            if not length.isdigit() or int(length) > most:
+                what = "an upload" if upload else "a request body"
+                return await _refuse(send, TooLarge(
+                    f"{what} needs a Content-Length of at most {most} bytes"))  # fmt: skip
+        return await self.app(scope, receive, send)
+
+
+async def _refuse(send: Any, exc: LabledgerError) -> None:
+    status, body, headers = _answer(exc)
+    raw = [(b"content-type", b"application/json")]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def _answer(exc: LabledgerError) -> tuple[int, dict[str, str], dict[str, str]]:
+    """The status, JSON body and headers a labledger error is answered with."""
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return status, {"detail": str(exc), "error": type(exc).__name__}, headers

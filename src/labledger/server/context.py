@@ -6,13 +6,14 @@ found", as one that does not exist; a product, flag or event file follows the ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from labledger.access import Access, Principal
 from labledger.archive import Archive
 from labledger.catalog import products as product_queries
-from labledger.errors import Forbidden, InvalidArgument, NotFound
+from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
 from labledger.lineage.products import row_of
 from labledger.quality import Flag, Flags, GoodRunList, GoodRunLists
 from labledger.runs import Run
@@ -26,6 +27,9 @@ class Limits:
     max_points: int = 1_000_000
     max_page: int = 1000
     max_upload_bytes: int = 64 << 30
+    max_runs: int = 10_000  # run numbers named in one request
+    max_search: int = 100_000  # runs a search answers
+    max_json_bytes: int = 1 << 20  # a request's JSON body
 
 
 @dataclass
@@ -39,10 +43,35 @@ class Context:
     who: Any  # the route parameter type that gives a request's Principal
 
     def readable(self, who: Principal) -> set[str] | None:
+        """The projects ``who`` may read (None: all); refused if none."""
         projects = who.projects("read")
         if projects is not None and not projects:
             raise Forbidden(f"{who.name} may not read any project of this archive")
         return projects
+
+    def require(self, who: Principal, numbers: Iterable[int], scope: str = "read") -> list[Any]:
+        """The runs ``numbers``, if ``who`` may read every one and ``scope`` them all; a run
+        that does not exist and one of another project are refused alike."""
+        wanted = sorted(set(numbers))
+        if len(wanted) > self.limits.max_runs:
+            raise TooLarge(f"{len(wanted)} runs; at most {self.limits.max_runs} in one request")
+        rows = self.archive.catalog.by_numbers(wanted)
+        seen = {r.number for r in rows if who.can("read", r.project)}
+        missing = [n for n in wanted if n not in seen]
+        if missing:
+            raise NotFound(f"run {missing[0]} does not exist (or is not yours to read)")
+        if scope != "read":  # they may read them all: naming their projects tells nothing
+            for project in sorted({r.project for r in rows}):
+                if not who.can(scope, project):
+                    raise Forbidden(f"{who.name} may not {scope} in project {project!r}")
+        return rows
+
+    def may_read(self, who: Principal, numbers: Iterable[int]) -> bool:
+        """Whether ``who`` may read every one of these runs (and there is at least one)."""
+        try:
+            return bool(self.require(who, numbers))
+        except (NotFound, TooLarge):
+            return False
 
     def visible(self, who: Principal, row: Any, what: str) -> Any:
         if row is None or not who.can("read", row.project):
@@ -61,46 +90,45 @@ class Context:
         rows = self.archive.catalog.by_ids(ids)
         return [r.id for r in rows if who.can("read", r.project)]
 
-    def product_projects(self, row: Any) -> set[str]:
-        """The projects of the runs a product was computed over (a set: over its parts)."""
+    def product_runs(self, row: Any) -> set[int]:
+        """The runs a product was computed over (a set: over its parts)."""
         numbers = {row.run_number} if row.run_number is not None else set()
         if row.kind == "set":
             inputs = product_queries.inputs_of(self.archive.catalog, [row.id])[row.id]
             numbers |= {i.run_number for i in inputs if i.run_number is not None}
-        return {r.project for r in self.archive.catalog.by_numbers(sorted(numbers))}
+        return numbers
 
     def product_of(self, who: Principal, ref: str) -> Any:
+        """The product ``ref`` (an id or its first characters), if its runs are readable."""
         self.readable(who)
         try:
             row = row_of(self.archive, ref)
         except NotFound:
             row = None
-        projects = self.product_projects(row) if row is not None else set()
-        if row is None or not projects or not all(who.can("read", p) for p in projects):
+        if row is None or not self.may_read(who, self.product_runs(row)):
             raise NotFound(f"product {ref!r} does not exist (or is not yours to read)")
         return row
 
     def flags_for(self, who: Principal) -> Flags:
         return Flags(self.archive.catalog, by=f"{who.name} (through the server)")
 
-    def flag_readable(self, who: Principal, flag: Flag) -> bool:
-        projects = {r.project for r in self.archive.catalog.by_numbers(flag.runs)}
-        return bool(projects) and all(who.can("read", p) for p in projects)
-
-    def check_writable(self, who: Principal, numbers: list[int]) -> None:
-        rows = self.archive.catalog.by_numbers(numbers)
-        for row in rows:
-            if not who.can("read", row.project):
-                raise NotFound(f"run {row.number} does not exist (or is not yours to read)")
-        for project in sorted({r.project for r in rows}):
-            if not who.can("write", project):
-                raise Forbidden(f"{who.name} may not flag runs of project {project!r}")
+    def flag_of(self, who: Principal, flag_id: int) -> Flag:
+        """Flag ``flag_id``, if its runs are readable (one answer for unknown and unreadable)."""
+        try:
+            found = self.flags_for(who)[flag_id]
+        except NotFound:
+            found = None
+        if found is None or not self.may_read(who, found.runs):
+            raise NotFound(f"flag {flag_id} does not exist (or is not yours to read)")
+        return found
 
     def good_runs_of(self, who: Principal, label: str) -> GoodRunList:
-        """A recorded good-run list, if every run of it is the caller's to read."""
+        """A recorded good-run list, if it has runs and every one is the caller's to read."""
         self.readable(who)
-        found = GoodRunLists(self.archive).get(label)
-        projects = {r.project for r in self.archive.catalog.by_numbers(found.runs)}
-        if not all(who.can("read", p) for p in projects):
+        try:
+            found = GoodRunLists(self.archive).get(label)
+        except NotFound:  # its message lists the names there are: not for every caller
+            found = None
+        if found is None or not (self.readable(who) is None or self.may_read(who, found.runs)):
             raise NotFound(f"good-run list {label!r} does not exist (or is not yours to read)")
         return found

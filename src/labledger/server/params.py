@@ -43,15 +43,17 @@ def byte_range(header: str, size: int) -> tuple[int, int]:
         raise InvalidArgument(f"Range {header!r}: one range, 'bytes=a-b', 'bytes=a-' or 'bytes=-n'")
     first, last = match.groups()
     if first == "":
+        if int(last) == 0 or size == 0:
+            raise InvalidArgument(f"Range {header!r} asks for no bytes of {size}")
         return max(0, size - int(last)), size
     start = int(first)
     end = size if last == "" else min(size, int(last) + 1)
-    if start > size or end < start:
+    if start >= size or end <= start:
         raise InvalidArgument(f"Range {header!r} is outside the object's {size} bytes")
     return start, end
 
 
-def slice_of(text: str | None, length: int) -> slice:
+def slice_of(text: str | None) -> slice:
     if text is None:
         return slice(None)
     parts = text.split(":")

@@ -1,6 +1,7 @@
 """Routes of results: products and their parts, lineage, computing a step next to the data, and
 event queries answered as Arrow."""
 
+import re
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -12,14 +13,17 @@ from pydantic import Field as PydanticField
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog import products as product_queries
 from labledger.catalog import quality as quality_records
-from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
+from labledger.errors import Forbidden, InvalidArgument, LabledgerError, NotFound, TooLarge
 from labledger.lineage.canonical import decode
-from labledger.lineage.step import find
+from labledger.lineage.step import known_step
 from labledger.server.context import Context
 from labledger.server.params import integers
 from labledger.wire import API, row_to_json
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+_FLAG_REASON = re.compile(r"flag (\d+) (?:added|withdrawn)")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_RESERVED = {"runs", "inputs", "good_runs", "where", "step"}  # la.compute's own arguments
 
 
 class ComputeRequest(BaseModel):
@@ -52,23 +56,41 @@ def router(ctx: Context) -> APIRouter:
     ) -> list[dict[str, Any]]:
         """Products newest first, of a step, of a run, of a status, that you may read."""
         allowed = ctx.readable(who)
-        rows = product_queries.listing(ctx.archive.catalog, step=step, run=run,
-                                       status=None if status == "any" else status,
-                                       limit=min(limit, ctx.limits.max_page))  # fmt: skip
-        if allowed is not None:
-            rows = [r for r in rows if (p := ctx.product_projects(r)) and p <= allowed]
-        return [row_to_json(r) for r in rows]
+        limit = min(limit, ctx.limits.max_page)
+        query = {"step": step, "run": run, "status": None if status == "any" else status}
+        if allowed is None:
+            rows = product_queries.listing(ctx.archive.catalog, **query, limit=limit)
+            return [row_to_json(r) for r in rows]
+        # the caller's among everyone's: newest first until the page is full
+        everyone = product_queries.listing(ctx.archive.catalog, **query)
+        mine = (r for r in everyone if ctx.may_read(who, ctx.product_runs(r)))
+        return [row_to_json(r) for r, _ in zip(mine, range(limit), strict=False)]
 
     @router.get("/stale", tags=["products"])
     def stale(who: Who) -> list[dict[str, Any]]:
         """The current products (of runs you may read) that no longer reflect their inputs,
-        with the reasons."""
+        with the reasons (a flag you may not read is not described)."""
         allowed = ctx.readable(who)
         found = ctx.archive.stale()
-        if allowed is not None:
-            found = [s for s in found if (p := ctx.product_projects(s.product._row)) <= allowed
-                     and p]  # fmt: skip
-        return [{"product": row_to_json(s.product._row), "reasons": s.reasons} for s in found]
+        answer = []
+        for item in found:
+            reasons = item.reasons
+            if allowed is not None:
+                if not ctx.may_read(who, ctx.product_runs(item.product._row)):
+                    continue
+                reasons = [_redacted(who, r) for r in reasons]
+            answer.append({"product": row_to_json(item.product._row), "reasons": reasons})
+        return answer
+
+    def _redacted(who: Any, reason: str) -> str:
+        match = _FLAG_REASON.search(reason)
+        if match is None:
+            return reason
+        try:
+            ctx.flag_of(who, int(match.group(1)))
+            return reason
+        except NotFound:
+            return reason[: match.end(1)] + " changed (a flag on runs you may not read)"
 
     @router.get("/good-runs/{name}", tags=["products"])
     def good_runs(
@@ -97,54 +119,66 @@ def router(ctx: Context) -> APIRouter:
         depth: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     ) -> dict[str, Any]:
         """What a product came from (up), or what a product or run fed (down)."""
-        if direction == "down" and ref.isdigit():
-            root: Any = ctx.run_of(who, int(ref)).id if int(ref) <= MAX_RUN_NUMBER else ref
-        elif direction == "down" and ctx.archive.catalog.by_id(ref) is not None:
-            root = ctx.visible(who, ctx.archive.catalog.by_id(ref), f"run {ref!r}").id
+        allowed = ctx.readable(who)
+        run = ctx.archive.catalog.by_id(ref) if direction == "down" else None
+        if direction == "down" and _DIGITS.fullmatch(ref):
+            root = ctx.run_of(who, int(ref)).id if int(ref) <= MAX_RUN_NUMBER else ref
+        elif run is not None:
+            root = ctx.visible(who, run, f"run {ref!r}").id
         else:
             root = ctx.product_of(who, ref).id
         graph = ctx.archive.lineage(root, direction=direction, depth=depth).to_dict()
-        allowed = ctx.readable(who)
-        if allowed is not None:  # runs of projects the caller may not read: named, not shown
-            numbers = [n["number"] for n in graph["nodes"] if n["kind"] == "run"]
-            projects = {r.number: r.project for r in ctx.archive.catalog.by_numbers(numbers)}
-            for node in graph["nodes"]:
-                if node["kind"] == "run" and projects.get(node["number"]) not in allowed:
-                    node.update(label="a run you may not read", number=None)
+        if allowed is None:
+            return graph
+        # down from a run, products over other projects' runs too may show: keep the caller's
+        numbers = [n["number"] for n in graph["nodes"] if n["kind"] == "run"]
+        runs = {r.number: r.id for r in ctx.archive.catalog.by_numbers(numbers)
+                if who.can("read", r.project)}  # fmt: skip
+        kept = {n["id"] for n in graph["nodes"] if (n["kind"] == "run" and n["number"] in runs)
+                or (n["kind"] == "product" and ctx.may_read(who, _node_runs(n)))}  # fmt: skip
+        files = {a for a, b in ((e["from"], e["to"]) for e in graph["edges"]) if b in kept}
+        kept |= {i for i in files if i.startswith("sha256:")}
+        graph["nodes"] = [n for n in graph["nodes"] if n["id"] in kept]
+        graph["edges"] = [e for e in graph["edges"] if e["from"] in kept and e["to"] in kept]
         return graph
+
+    def _node_runs(node: dict[str, Any]) -> set[int]:
+        row = product_queries.by_id(ctx.archive.catalog, node["id"])
+        return ctx.product_runs(row) if row is not None else set()
 
     @router.post("/compute", tags=["products"])
     def compute(who: Who, request: ComputeRequest) -> dict[str, Any]:
-        """Run a step the server can import (``module:function``) over runs or the parts of
-        a product, next to the data; a writer of every project involved."""
-        step = find(request.step)
+        """Run a step the server knows (defined or imported in the server, ``labledger serve
+        --steps MODULE``) over runs, the parts of a product or a good-run list, next to the
+        data; the caller must read and write every project involved."""
+        ctx.readable(who)
+        if not who.projects("write") and who.projects("write") is not None:
+            raise Forbidden(f"{who.name} may not write in any project of this archive")
+        step = known_step(request.step)
         given = [request.runs, request.inputs, request.good_runs]
         if sum(g is not None for g in given) != 1:
             raise InvalidArgument("give the step runs, inputs or good_runs (one of them)")
         if request.good_runs is not None:
             grl = ctx.good_runs_of(who, request.good_runs)
-            projects = {r.project for r in ctx.archive.catalog.by_numbers(grl.runs)}
+            numbers: set[int] = set(grl.runs)
             target: dict[str, Any] = {"runs": grl}
         elif request.runs is not None:
-            numbers = [request.runs] if isinstance(request.runs, int) else request.runs
-            if len(numbers) > ctx.limits.max_page * 100:
-                raise TooLarge(f"{len(numbers)} runs; at most {ctx.limits.max_page * 100} a call")
-            runs = ctx.archive.catalog.by_numbers(numbers)
-            missing = sorted(set(numbers) - {r.number for r in runs})
-            if missing:
-                raise NotFound(f"run {missing[0]} does not exist")
-            projects = {r.project for r in runs}
+            numbers = {request.runs} if isinstance(request.runs, int) else set(request.runs)
             target = {"runs": request.runs}
         else:
             parent = ctx.product_of(who, str(request.inputs))
-            projects = ctx.product_projects(parent)
+            numbers = ctx.product_runs(parent)
             target = {"inputs": ctx.archive.products[parent.id]}
-        for project in sorted(projects):
-            if not who.can("write", project):
-                raise Forbidden(f"{who.name} may not compute in project {project!r}")
-        params = decode(request.params or {})
-        if not isinstance(params, dict):
-            raise InvalidArgument("params: a JSON object of the step's parameters")
+        ctx.require(who, numbers, "write")
+        try:
+            params = decode(request.params or {})
+        except (TypeError, ValueError, KeyError, AttributeError, LabledgerError) as exc:
+            raise InvalidArgument(f"params: not as the client encodes them ({exc})") from None
+        if not isinstance(params, dict) or set(params) & _RESERVED:
+            raise InvalidArgument(
+                f"params: a JSON object of the step's parameters, none named {sorted(_RESERVED)}"
+            )
+        step.check(params)
         made = ctx.archive.compute(step, **target, **params)
         ctx.access.record(who.name, "compute", made.id, {"step": step.name, **request.model_dump()})
         return {"product": row_to_json(made._row), "reused": made.reused}
@@ -173,6 +207,8 @@ def router(ctx: Context) -> APIRouter:
         if count:
             return JSONResponse(query.count())
         table = query.to_arrow()
+        if table.nbytes > ctx.limits.max_response_bytes:
+            raise TooLarge(f"{table.nbytes} bytes of events; ask for fewer runs (runs=...)")
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 from labledger.catalog import MAX_RUN_NUMBER
-from labledger.errors import InvalidArgument, NotFound
+from labledger.errors import InvalidArgument
 from labledger.server.context import Context
 from labledger.server.params import integers
 from labledger.wire import API
@@ -51,7 +51,7 @@ def router(ctx: Context) -> APIRouter:
             ctx.run_of(who, run)
         flags = ctx.flags_for(who)
         found = flags.list(run=run, subsystem=subsystem, include_inactive=include_inactive)
-        return [f.to_dict() for f in found if ctx.flag_readable(who, f)]
+        return [f.to_dict() for f in found if ctx.may_read(who, f.runs)]
 
     @router.get("/flags/active", tags=["quality"])
     def active_flags(
@@ -59,11 +59,11 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, list[dict[str, Any]]]:
         """The active flags on each run, by run number."""
         ctx.readable(who)
-        numbers = integers(runs, "runs", ctx.limits.max_page * 10)
+        numbers = integers(runs, "runs", ctx.limits.max_runs)
         visible_runs = {r.number for r in ctx.archive.catalog.by_numbers(numbers)
                         if who.can("read", r.project)}  # fmt: skip
         found = ctx.flags_for(who).active(sorted(visible_runs)) if visible_runs else {}
-        return {str(n): [f.to_dict() for f in found.get(n, []) if ctx.flag_readable(who, f)]
+        return {str(n): [f.to_dict() for f in found.get(n, []) if ctx.may_read(who, f.runs)]
                 for n in numbers if n in visible_runs}  # fmt: skip
 
     @router.get("/flags/version", tags=["quality"])
@@ -74,22 +74,18 @@ def router(ctx: Context) -> APIRouter:
     @router.get("/flags/{flag_id}", tags=["quality"])
     def flag(who: Who, flag_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
         ctx.readable(who)
-        found = ctx.flags_for(who)[flag_id]
-        if not ctx.flag_readable(who, found):
-            raise NotFound(f"there is no flag {flag_id} (or it is not yours to read)")
-        return found.to_dict()
+        return ctx.flag_of(who, flag_id).to_dict()
 
     @router.post("/flags", tags=["quality"])
     def add_flag(who: Who, request: FlagRequest) -> dict[str, Any]:
         """Flag runs, or an interval of them (a writer of their projects); audited."""
         if request.runs is not None and request.run is not None:
             raise InvalidArgument("give run for one run or runs for several, not both")
+        ctx.readable(who)
         numbers = request.runs or ([request.run] if request.run is not None else [])
-        if request.supersedes is not None:
-            old = ctx.flags_for(who)[request.supersedes]
-            numbers = numbers or old.runs
-            ctx.check_writable(who, old.runs)
-        ctx.check_writable(who, numbers)
+        if request.supersedes is not None:  # the old flag's runs are written on too
+            numbers = [*numbers, *ctx.flag_of(who, request.supersedes).runs]
+        ctx.require(who, numbers, "write")
         made = ctx.flags_for(who).add(**request.model_dump())
         ctx.access.record(who.name, "flag.add", str(made.id), request.model_dump())
         return made.to_dict()
@@ -99,8 +95,8 @@ def router(ctx: Context) -> APIRouter:
         who: Who, flag_id: Annotated[int, Path(ge=1, le=2**62)], request: WithdrawRequest
     ) -> dict[str, Any]:
         """Withdraw an active flag (a writer of its runs' projects); audited."""
-        found = ctx.flags_for(who)[flag_id]
-        ctx.check_writable(who, found.runs)
+        ctx.readable(who)
+        ctx.require(who, ctx.flag_of(who, flag_id).runs, "write")
         ctx.flags_for(who).withdraw(flag_id, reason=request.reason)
         ctx.access.record(who.name, "flag.withdraw", str(flag_id), {"reason": request.reason})
         return ctx.flags_for(who)[flag_id].to_dict()

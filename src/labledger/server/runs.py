@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Query, UploadFile
 
 from labledger.catalog import MAX_RUN_NUMBER
-from labledger.errors import Forbidden, InvalidArgument, TooLarge
+from labledger.errors import Conflict, Forbidden, InvalidArgument, TooLarge
 from labledger.ids import DEFAULT_PROJECT
 from labledger.runs import parse_when
 from labledger.server.context import Context
@@ -48,11 +48,14 @@ def router(ctx: Context) -> APIRouter:
     ) -> list[dict[str, Any]]:
         """Runs matching every condition, by number (as ``la.runs.search``)."""
         conditions = json_object(where, "where")
+        most = ctx.limits.max_search
         rows = ctx.archive.catalog.search(
             since=parse_when(since, "since"), until=parse_when(until, "until"), source=source,
-            state=state or None, where=conditions, limit=limit, quality=quality,
-            projects=ctx.readable(who),
+            state=state or None, where=conditions, limit=min(most + 1, limit or most + 1),
+            quality=quality, projects=ctx.readable(who),
         )  # fmt: skip
+        if len(rows) > most:
+            raise TooLarge(f"more than {most} runs match; narrow the search or give a limit")
         return [row_to_json(r) for r in rows]
 
     @router.get("/runs/newest", tags=["runs"])
@@ -86,7 +89,7 @@ def router(ctx: Context) -> APIRouter:
         who: Who, numbers: Annotated[str, Query(description="Comma-separated run numbers.")]
     ) -> list[dict[str, Any]]:
         ctx.readable(who)
-        wanted = integers(numbers, "numbers", ctx.limits.max_page * 10)
+        wanted = integers(numbers, "numbers", ctx.limits.max_runs)
         rows = ctx.archive.catalog.by_numbers(wanted)
         return [row_to_json(r) for r in rows if who.can("read", r.project)]
 
@@ -149,8 +152,19 @@ def router(ctx: Context) -> APIRouter:
                 with path.open("wb") as out:
                     shutil.copyfileobj(upload.file, out, 1 << 20)
                 paths.append(path)
-            results = ctx.archive.ingest(paths, run=run, format=format, project=project)
+            try:
+                results = ctx.archive.ingest(paths, run=run, format=format, project=project)
+            except Conflict as exc:  # it may name another project's run and files
+                raise Conflict(
+                    "the run number is taken, or these bytes were ingested meanwhile: ingest "
+                    "without --run, or ask an admin"
+                ) from exc
         made = [r.to_json() for r in results]
+        readable = {row.number for row in ctx.archive.catalog.by_numbers([r["run"] for r in made])
+                    if who.can("read", row.project)}  # fmt: skip
+        for r in made:  # the same bytes kept already, in a run the caller may not read
+            if r["run"] not in readable:
+                r.update(run=None, id=None, status="already ingested, in a run you may not read")
         ctx.access.record(who.name, "ingest", project, {"runs": made})
         return made
 
