@@ -14,7 +14,6 @@ code.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import itertools
 from collections.abc import Mapping
@@ -145,15 +144,11 @@ def _little() -> bool:
 
 
 def row_to_json(row: Any) -> dict[str, Any]:
-    """A catalog row as a JSON object of its columns (times ISO 8601, bytes base64)."""
+    """A catalog row as a JSON object of its columns (times in ISO 8601)."""
     out = {}
     for attr in inspect(type(row)).column_attrs:
         value = getattr(row, attr.key)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, bytes):
-            value = base64.b64encode(value).decode()
-        out[attr.key] = value
+        out[attr.key] = value.isoformat() if isinstance(value, datetime) else value
     return out
 
 

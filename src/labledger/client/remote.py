@@ -230,8 +230,8 @@ class RemoteCatalog:
     # -- what the server does not offer yet ----------------------------------------------------
 
     @contextmanager
-    def reading(self) -> Iterator[Any]:
-        raise _not_yet("products, lineage and data-quality flags")
+    def reading(self) -> Iterator[Any]:  # what RemoteArchive does not route to the server
+        raise _not_yet("this question of the catalog")
         yield
 
     @contextmanager
@@ -563,7 +563,9 @@ class RemoteProduct(Product):
 
     @property
     def stale(self) -> list[str]:
-        raise _not_yet("staleness")
+        """Why this product no longer reflects its inputs (empty: it does)."""
+        found = self._archive.stale()
+        return next((s.reasons for s in found if s.product.id == self.id), [])
 
 
 def connect(

@@ -71,7 +71,7 @@ def create_app(
         status, body, headers = _answer(exc)  # the client raises the same error, by name
         return JSONResponse(body, status_code=status, headers=headers)
 
-    ctx = Context(archive, access, limits, public, Who)
+    ctx = Context(archive, access, limits, Who)
 
     @app.get(f"{API}/health", tags=["service"])
     def health() -> dict[str, str]:

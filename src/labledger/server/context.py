@@ -39,7 +39,6 @@ class Context:
     archive: Archive
     access: Access
     limits: Limits
-    public: bool
     who: Any  # the route parameter type that gives a request's Principal
 
     def readable(self, who: Principal) -> set[str] | None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from labledger.wire import decode_array
+from labledger.wire import API, decode_array
 
 
 @dataclass
@@ -61,7 +61,7 @@ async def load(
     report = Report()
     deadline = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {api_key}", "Accept-Encoding": "zstd, gzip"}
-    path = f"{url}/api/v1/runs/{expected.run}/channels/{expected.channel}"
+    path = f"{url}{API}/runs/{expected.run}/channels/{expected.channel}"
     n = len(expected.values)
 
     async def ask(http: httpx.AsyncClient, rng: random.Random) -> tuple[httpx.Response, bool]:
@@ -71,7 +71,7 @@ async def load(
             answer = await http.get(path, params={"slice": f"{a}:{b}"})
             got = decode_array(answer.content, answer.headers) if answer.is_success else None
             return answer, got is not None and np.array_equal(got, expected.values[a:b])
-        answer = await http.get(f"{url}/api/v1/runs/search", params=expected.search)
+        answer = await http.get(f"{url}{API}/runs/search", params=expected.search)
         found = [r["number"] for r in answer.json()] if answer.is_success else None
         return answer, found == expected.found
 
