@@ -21,6 +21,7 @@ import tomli_w
 from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
 from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
+from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult, plan
 from labledger.runs import Run, Runs
 from labledger.store import ObjectStore
@@ -105,7 +106,7 @@ class Archive:
         run: int | None = None,
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
-        project: str = "default",
+        project: str = DEFAULT_PROJECT,
     ) -> list[IngestResult]:
         """Ingest raw files: each becomes a run (numbered from ``run``, else from the digits in
         its name, else the next free number), or all of them one run when ``run`` is given.

@@ -113,7 +113,7 @@ def minmax(values: np.ndarray, points: int) -> np.ndarray:
     [0, 1, 4, 5]
     """
     n = len(values)
-    if points < 2:
+    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 2:
         raise InvalidArgument(f"points={points}: at least 2 (a minimum and a maximum)")
     if n <= points:
         return np.arange(n)

@@ -40,6 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from labledger.ids import DEFAULT_PROJECT
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Times are stored in UTC and come back timezone-aware, on SQLite (which keeps no zone)
@@ -87,7 +89,7 @@ class RunRow(Base):
     n_channels: Mapped[int] = mapped_column(Integer)
     data_bytes: Mapped[int] = mapped_column(BigInteger)
     config_version: Mapped[int | None] = mapped_column(Integer)  # None: no configuration yet
-    project: Mapped[str] = mapped_column(String(64), default="default")
+    project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT)
 
     __table_args__ = (
         Index("ix_runs_newest", "state", "started", "number"),
