@@ -7,7 +7,7 @@ found", as one that does not exist; a product, flag or event file follows the ru
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from labledger.access import Access, Principal
@@ -40,6 +40,7 @@ class Context:
     access: Access
     limits: Limits
     who: Any  # the route parameter type that gives a request's Principal
+    _projects: dict[str, str] = field(default_factory=dict)  # run id -> project
 
     def readable(self, who: Principal) -> set[str] | None:
         """The projects ``who`` may read (None: all); refused if none."""
@@ -64,6 +65,19 @@ class Context:
                 if not who.can(scope, project):
                     raise Forbidden(f"{who.name} may not {scope} in project {project!r}")
         return rows
+
+    def project_of(self, run_id: str) -> str | None:
+        """The project of run ``run_id`` (None: no such run), kept once asked: a run changes
+        project only by an admin's hand, and a remote read asks for every chunk it reads."""
+        found = self._projects.get(run_id)
+        if found is None:
+            row = self.archive.catalog.by_id(run_id)
+            if row is None:
+                return None
+            if len(self._projects) > 100_000:
+                self._projects.clear()
+            found = self._projects[run_id] = row.project
+        return found
 
     def may_read(self, who: Principal, numbers: Iterable[int]) -> bool:
         """Whether ``who`` may read every one of these runs (and there is at least one)."""

@@ -33,8 +33,9 @@ def router(ctx: Context) -> APIRouter:
         # object for a chunk never written and fills it, where it must fail
         try:
             match, made, events = (p.match(key) for p in (_RUN_KEY, _PRODUCT_KEY, _EVENTS_KEY))
-            if match is not None:
-                ctx.visible(who, ctx.archive.catalog.by_id(match.group(1)), f"object {key!r}")
+            if match is not None:  # a shard read is a few requests: its run's project is kept
+                if not who.can("read", ctx.project_of(match.group(1))):
+                    raise NotFound(key)
             elif made is not None:
                 ctx.product_of(who, made.group(1))
             elif events is not None and int(events.group(1)) <= MAX_RUN_NUMBER:
@@ -45,11 +46,12 @@ def router(ctx: Context) -> APIRouter:
         except NotFound:
             raise Forbidden(f"object {key!r} is not yours to read (or not served)") from None
         try:
-            size = ctx.archive.store.fs.size(ctx.archive.store.path(key))
-            if not ctx.archive.store.fs.isfile(ctx.archive.store.path(key)):
-                raise FileNotFoundError(key)
+            info = ctx.archive.store.fs.info(ctx.archive.store.path(key))  # one stat
         except FileNotFoundError:
-            raise NotFound(f"object {key!r} does not exist") from None
+            info = {}
+        if info.get("type") != "file":
+            raise NotFound(f"object {key!r} does not exist")
+        size = int(info["size"])
         if range is None:
             if size > ctx.limits.max_response_bytes:
                 raise TooLarge(f"{key!r} is {size} bytes; ask for byte ranges (Range header)")
