@@ -26,6 +26,7 @@ import numpy as np
 
 from labledger import errors
 from labledger.archive import Archive
+from labledger.catalog.database import batches
 from labledger.catalog.schema import (
     CalibrationRow,
     ChannelRow,
@@ -59,6 +60,7 @@ from labledger.wire import API, decode_array, row_from_json
 _ERRORS: dict[int, type[LabledgerError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound,
                                            409: Conflict, 413: TooLarge}  # fmt: skip
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+_IDS_A_REQUEST, _NUMBERS_A_REQUEST = 200, 1000  # run ids and numbers named in one request
 
 
 class _Http:
@@ -143,10 +145,9 @@ class RemoteCatalog:
             return None
 
     def by_numbers(self, numbers: Iterable[int]) -> list[RunRow]:
-        wanted = [int(n) for n in numbers]
         found: list[RunRow] = []
-        for start in range(0, len(wanted), 1000):
-            text = ",".join(str(n) for n in wanted[start : start + 1000])
+        for batch in batches((int(n) for n in numbers), _NUMBERS_A_REQUEST):
+            text = ",".join(map(str, batch))
             found += self._runs(self._http.json("/runs/by-numbers", numbers=text))
         return found
 
@@ -191,7 +192,7 @@ class RemoteCatalog:
 
     def sources_of(self, run_ids: Iterable[str]) -> list[SourceRow]:
         found: list[SourceRow] = []
-        for batch in _batches(list(run_ids)):
+        for batch in batches(run_ids, _IDS_A_REQUEST):
             data = self._http.json("/runs/sources", runs=",".join(batch))
             found += [row_from_json(SourceRow, d) for d in data]
         return found
@@ -207,7 +208,7 @@ class RemoteCatalog:
 
     def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRow]]:
         found: dict[str, list[ChannelRow]] = {run_id: [] for run_id in run_ids}
-        for batch in _batches(list(found)):
+        for batch in batches(found, _IDS_A_REQUEST):
             data = self._http.json("/runs/channels", runs=",".join(batch))
             for run_id, rows in data.items():
                 found[run_id] = [row_from_json(ChannelRow, d) for d in rows]
@@ -450,8 +451,8 @@ class RemoteFlags:
     def active(self, run_numbers: Any) -> dict[int, list[Flag]]:
         numbers = list(run_refs(run_numbers, "run_numbers", allow_empty=True))
         found: dict[int, list[Flag]] = {n: [] for n in numbers}
-        for start in range(0, len(numbers), 1000):
-            text = ",".join(str(n) for n in numbers[start : start + 1000])
+        for batch in batches(numbers, _NUMBERS_A_REQUEST):
+            text = ",".join(map(str, batch))
             for n, flags in self._http.json("/flags/active", runs=text).items():
                 found[int(n)] = [Flag.from_dict(f) for f in flags]
         return found
@@ -581,11 +582,6 @@ def connect(
     http = _Http(url, api_key, transport)
     http.json("/info")  # fail now, with the server's words, if the key or address is wrong
     return RemoteArchive(http)
-
-
-def _batches(ids: list[str], size: int = 200) -> Iterator[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def _not_yet(what: str) -> LabledgerError:
