@@ -353,6 +353,10 @@ class Catalog:
         Raises :class:`RunConflict` if, meanwhile, another ingest took the run number or kept
         the same bytes.
         """
+        for source, channels in new.sources:  # the database's to give, afresh on a retry
+            source.id = None
+            for channel in channels:
+                channel.id = None
         try:
             with self._write.begin() as session:
                 # the configuration in force is whatever the log holds as the run becomes visible
