@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labledger.catalog import CLOSED, ChannelRow, RunRow, SourceRow
+from labledger.catalog import CLOSED, ChannelRow, SourceRow
 from labledger.errors import InvalidArgument, first_line
 from labledger.ids import made_at
 from labledger.ingest import sha256_file
@@ -115,20 +115,18 @@ def check(
     # the store first, then the catalog: a folder whose run commits in between is named
     folders = store.children(RUNS)
     report = CheckReport(repair=repair)
-    named: set[str] = set()
-    closed: list[RunRow] = []
+    named: set[str] = set()  # by runs of every state: a live run's folder is no orphan
+    total = catalog.raw_bytes()
     for run in catalog.iter_runs(state=None):
         named.add(run.store_prefix)
-        if run.state == CLOSED:
-            closed.append(run)
-    total = catalog.raw_bytes() + sum(r.data_bytes for r in closed)
+        total += run.data_bytes if run.state == CLOSED else 0
 
     def advance(n: int) -> None:
         report.bytes_read += n
         if progress is not None:
             progress(min(report.bytes_read, total), total)
 
-    for run in closed:
+    for run in catalog.iter_runs():  # read again, a batch at a time: not all held at once
         report.runs += 1
         for source in catalog.sources(run.id):
             report.files += 1
