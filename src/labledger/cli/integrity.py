@@ -43,13 +43,13 @@ def check(
     if as_json:
         print_json(report.to_json())
     else:
-        for line in lines(report):
+        for line in lines(report, older_than):
             out.print(line)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def lines(report: CheckReport) -> list[str]:
+def lines(report: CheckReport, older_than: float) -> list[str]:
     """The report as a person reads it: what is damaged, the orphans, then a summary."""
     found = [p.message() for p in report.problems] + [_orphan(o) for o in report.orphans]
     summary = (
@@ -60,7 +60,10 @@ def lines(report: CheckReport) -> list[str]:
     if report.orphans:
         removed = sum(o.removed for o in report.orphans)
         summary += f"; {len(report.orphans)} orphan folders"
-        summary += f", {removed} removed" if report.repair else " (--repair removes them)"
+        if report.repair:
+            summary += f", {removed} removed"
+        else:
+            summary += f" (--repair removes those untouched for {older_than:g} min)"
     return [*found, summary]
 
 
