@@ -142,8 +142,12 @@ def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
         assert mine.status_code in (200, 206), (route, mine.status_code, mine.text[:200])
     schema = httpx.get(f"{served.url}/openapi.json").json()
     writes = [p for p, operations in schema["paths"].items() if set(operations) - {"get"}]
-    assert sorted(writes) == ["/api/v1/compute", "/api/v1/flags",
+    assert sorted(writes) == ["/api/v1/check", "/api/v1/compute", "/api/v1/flags",
                               "/api/v1/flags/{flag_id}/withdraw", "/api/v1/ingest"]  # fmt: skip
+    for who in (None, "expired", "alice", "bob", "carol-write-only", "carol"):  # no admins
+        headers = {"Authorization": f"Bearer {served.keys[who]}"} if who else {}
+        answer = httpx.post(f"{served.url}/api/v1/check?repair=true", headers=headers)
+        assert answer.status_code == (401 if who in (None, "expired") else 403), who
     for path, body in (("/api/v1/flags", {"run": 1233, "subsystem": "x", "severity": "bad",
                                           "reason": "r"}),
                        (f"/api/v1/flags/{served.flag}/withdraw", {"reason": "r"})):  # fmt: skip

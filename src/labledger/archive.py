@@ -23,6 +23,7 @@ from labledger.catalog.database import display_url
 from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult, plan
+from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, check
 from labledger.runs import Run, Runs
 from labledger.store import ObjectStore
 
@@ -125,6 +126,24 @@ class Archive:
                 progress(min(done, total), total)
 
         return checked.execute(self.store, advance)
+
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        older_than: float = OLDER_THAN_MINUTES,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CheckReport:
+        """Check every run against the catalog: each raw file's sha256, each array's shape,
+        dtype and chunks; list the folders no run names (left by killed ingests). With
+        ``repair``, remove those of them untouched for ``older_than`` minutes (an ingest
+        writes its folder before the catalog names it). ``report.ok``: nothing damaged.
+
+        >>> report = la.check()                                           # doctest: +SKIP
+        >>> report.ok, [p.message() for p in report.problems]             # doctest: +SKIP
+        (False, ['run 1234: raw file 01234_Data.tdms: bytes changed: ...'])
+        """
+        return check(self, repair=repair, older_than=older_than, progress=progress)
 
     def subscribe(
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None

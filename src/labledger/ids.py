@@ -29,6 +29,19 @@ def uuid7() -> str:
     return str(uuid.UUID(int=value))
 
 
+def made_at(record_id: str) -> float | None:
+    """When a UUIDv7 was made (Unix seconds, to the millisecond); None if it is not one.
+
+    >>> made_at("019ad2fc-5f18-7abc-8def-0123456789ab"), made_at("runs")
+    (1764476346.136, None)
+    """
+    try:
+        value = uuid.UUID(record_id)
+    except ValueError:
+        return None
+    return (value.int >> 80) / 1000 if value.version == 7 else None
+
+
 DEFAULT_PROJECT = "default"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -163,13 +163,13 @@ class Catalog:
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
-    def iter_runs(self, batch: int = 1000) -> Iterator[RunRow]:
-        """Every closed run by number, read a batch at a time."""
+    def iter_runs(self, batch: int = 1000, state: str | None = CLOSED) -> Iterator[RunRow]:
+        """Every closed run (every run, with ``state=None``) by number, a batch at a time."""
         after: int | None = None
         while True:
-            query = (
-                select(RunRow).where(RunRow.state == CLOSED).order_by(RunRow.number).limit(batch)
-            )
+            query = select(RunRow).order_by(RunRow.number).limit(batch)
+            if state is not None:
+                query = query.where(RunRow.state == state)
             if after is not None:
                 query = query.where(RunRow.number > after)
             with self._session() as session:
@@ -189,6 +189,22 @@ class Catalog:
             query = query.where(RunRow.number > after)
         with self._session() as session:
             return list(session.scalars(query.order_by(RunRow.number).limit(limit)))
+
+    def run_at(self, store_prefix: str) -> RunRow | None:
+        """The run whose objects are below ``store_prefix``, if one is recorded."""
+        with self._session() as session:
+            query = select(RunRow).where(RunRow.store_prefix == store_prefix)
+            return session.scalars(query).first()
+
+    def raw_bytes(self) -> int:
+        """The bytes of every raw file kept."""
+        with self._session() as session:
+            return int(session.scalar(select(func.sum(SourceRow.size))) or 0)
+
+    def projects(self) -> set[str]:
+        """The projects that have runs."""
+        with self._session() as session:
+            return set(session.scalars(select(RunRow.project).distinct()))
 
     def next_number(self) -> int:
         with self._session() as session:
@@ -353,6 +369,10 @@ class Catalog:
         Raises :class:`RunConflict` if, meanwhile, another ingest took the run number or kept
         the same bytes.
         """
+        for source, channels in new.sources:  # the database's to give, afresh on a retry
+            source.id = None
+            for channel in channels:
+                channel.id = None
         try:
             with self._write.begin() as session:
                 # the configuration in force is whatever the log holds as the run becomes visible

@@ -102,13 +102,13 @@ def human_size(n: float) -> str:
 
 
 @contextmanager
-def progress_bar() -> Iterator[Any]:
+def progress_bar(what: str = "ingesting") -> Iterator[Any]:
     """A byte progress bar on a terminal; nothing at all in a pipe."""
     if not err.is_terminal:
         yield None
         return
     columns = (
-        TextColumn("ingesting"),
+        TextColumn(what),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),

@@ -50,6 +50,7 @@ from labledger.errors import (
 )
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult
+from labledger.integrity import OLDER_THAN_MINUTES, CheckReport
 from labledger.lineage.products import Product
 from labledger.quality.flags import Flag, run_refs
 from labledger.quality.goodruns import GoodRunList
@@ -370,6 +371,18 @@ class RemoteArchive(Archive):
             raise _not_yet("making a good-run list")
         data = self._http.json(f"/good-runs/{name}", version=version)
         return GoodRunList.from_row(row_from_json(GoodRunListRow, data))
+
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        older_than: float = OLDER_THAN_MINUTES,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CheckReport:
+        """The server checks its archive (see :meth:`Archive.check`); for an admin of every
+        project. ``progress`` is not called: the server reports once, at the end."""
+        answer = self._http.post("/check", params={"repair": repair, "older_than": older_than})
+        return CheckReport.from_json(answer.json())
 
     def stale(self) -> list[Any]:
         """The server's stale products (of runs you may read), with the reasons."""

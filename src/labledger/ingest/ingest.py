@@ -65,6 +65,7 @@ class PlannedRun:
     files: list[PlannedFile]
     already: int | None = None  # the run that already holds these exact bytes
     project: str = DEFAULT_PROJECT
+    allocated: bool = False  # numbered here (not by --run or a file name): renumbered if taken
 
 
 @dataclass
@@ -134,7 +135,7 @@ def plan(
     for number, members in groups.items():
         if number is None:  # files whose names carry no number: each its own new run
             for f in members:
-                runs.append(PlannedRun(next_free, [f]))
+                runs.append(PlannedRun(next_free, [f], allocated=True))
                 next_free += 1
         else:
             runs.append(PlannedRun(number, members))
@@ -252,6 +253,8 @@ def _check_run(catalog: Catalog, planned: PlannedRun) -> None:
             f"{f.path} is already ingested as run {number}; a run is not extended once "
             "closed: ingest the other files as a run of their own"
         )
+    if planned.allocated:  # taken meanwhile by another ingest: the write takes the next one
+        return
     existing = catalog.by_number(planned.number)
     if existing is not None:
         kept = catalog.sources(existing.id)
@@ -292,25 +295,52 @@ def _write_run(
     except BaseException as exc:
         _remove(store, prefix, exc)
         raise
-    try:
-        catalog.add_run(new)
-    except RunConflict as exc:  # someone else ingested meanwhile: say what happened
-        _remove(store, prefix, exc)
-        _check_run(catalog, planned)
-        if planned.already is not None:
-            return IngestResult(planned.already, _names(planned), already=True)
-        raise
-    except BaseException as exc:
-        # the commit may have reached the database before the failure (a lost connection,
-        # Ctrl-C): remove the data only if the run is surely not recorded
+    while True:
         try:
-            recorded = catalog.by_id(run_id) is not None
-        except Exception:
-            recorded = True  # cannot tell: an unreferenced folder is harmless, lost data is not
-        if not recorded:
+            catalog.add_run(new)
+            return result
+        except RunConflict as exc:  # someone else ingested meanwhile
+            try:
+                renumbered = planned.allocated and _renumber(catalog, store, planned, new)
+            except BaseException as failure:
+                _remove(store, prefix, failure)
+                raise
+            if renumbered:
+                result.number = planned.number
+                continue
             _remove(store, prefix, exc)
-        raise
-    return result
+            _check_run(catalog, planned)
+            if planned.already is not None:
+                return IngestResult(planned.already, _names(planned), already=True)
+            raise
+        except BaseException as exc:
+            # the commit may have reached the database before the failure (a lost connection,
+            # Ctrl-C): remove the data only if the run is surely not recorded
+            try:
+                recorded = catalog.by_id(run_id) is not None
+            except Exception:
+                recorded = True  # cannot tell: an unreferenced folder is harmless, lost data is not
+            if not recorded:
+                _remove(store, prefix, exc)
+            raise
+
+
+def _renumber(catalog: Catalog, store: ObjectStore, planned: PlannedRun, new: NewRun) -> bool:
+    """Give a run whose number another ingest took meanwhile the next free one (True); False
+    if the conflict was another (the same bytes kept meanwhile), for the caller to say.
+
+    Numbers are read as max + 1 while planning, without a lock, so two ingests at the same
+    moment pick the same one; the catalog's unique number decides, and the loser moves on.
+    """
+    if catalog.by_number(planned.number) is None:
+        return False
+    if any(catalog.source_by_sha256(source.sha256) for source, _ in new.sources):
+        return False
+    planned.number = new.run.number = max(catalog.next_number(), planned.number + 1)
+    # the stored tree says its run number too: rewritten, durably, before the catalog names it
+    write_group(store, data_path(new.run.store_prefix), {"run": planned.number, "id": new.run.id})
+    store.persist(new.run.store_prefix)
+    return True
 
 
 def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:

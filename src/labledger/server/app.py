@@ -30,7 +30,7 @@ from labledger.errors import (
     Unauthorized,
 )
 from labledger.notifications import Watcher
-from labledger.server import data, products, quality, runs
+from labledger.server import admin, data, products, quality, runs
 from labledger.server.context import Context, Limits
 from labledger.wire import API
 
@@ -130,6 +130,7 @@ def create_app(
 
     for part in (runs, data, products, quality):
         app.include_router(part.router(ctx))
+    app.include_router(admin.router(ctx))
     app.add_middleware(_Gate, authenticate=authenticate, limits=limits)
     return app
 

@@ -567,7 +567,12 @@ AnyArray = StoredArray | TextArray | ZarrArray
 
 def open_array(store: ObjectStore, path: str) -> AnyArray:
     """The array stored at ``path``, by the fastest reader that understands its layout."""
-    meta = _stored_metadata(store, path)
+    return array_of(store, path, _stored_metadata(store, path))
+
+
+def array_of(store: ObjectStore, path: str, meta: dict[str, Any]) -> AnyArray:
+    """The array at ``path`` whose ``zarr.json`` is ``meta`` (read by the caller: a check
+    reads it afresh, where :func:`open_array` remembers it)."""
     layout = _layout(meta)
     if layout == "sharded":
         return StoredArray(store, path, meta)

@@ -16,6 +16,7 @@ import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -128,6 +129,36 @@ class ObjectStore:
             return []
         cut = len(self.root) + 1
         return sorted(p[cut:] if p.startswith(self.root) else p for p in found)
+
+    def children(self, prefix: str) -> list[str]:
+        """The keys of the objects and folders right below ``prefix``, sorted; read afresh
+        (other processes write here too)."""
+        base = self.path(prefix)
+        self.fs.invalidate_cache(base)
+        try:
+            found = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(f"{prefix}/{posixpath.basename(p.rstrip('/'))}" for p in found)
+
+    def usage(self, prefix: str) -> tuple[int, float | None]:
+        """The bytes of the objects below ``prefix`` and when the newest of them was written
+        (Unix seconds; None if there is none), read afresh."""
+        base = self.path(prefix)
+        self.fs.invalidate_cache(base)
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return 0, None
+        size, newest = 0, None
+        for info in found.values():
+            size += int(info.get("size") or 0)
+            when = info.get("mtime", info.get("LastModified"))  # a folder's, an object store's
+            if isinstance(when, datetime):
+                when = when.timestamp()
+            if when is not None:
+                newest = max(newest or 0.0, float(when))
+        return size, newest
 
     # -- writing -------------------------------------------------------------------------------
 

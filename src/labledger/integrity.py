@@ -1,0 +1,213 @@
+"""The archive checked against its catalog: every raw file re-hashed, every array read through,
+and the store folders no run names (what a killed ingest leaves), which a repair removes.
+
+What is checked, for each recorded run:
+
+- each raw file's stored copy: its sha256 is computed again and compared with the catalog's;
+- each channel's stored array: its ``zarr.json`` is there, with the catalog's shape and dtype,
+  and every chunk decodes (a shard's index carries a crc32c; blosc refuses a chunk whose
+  header or compressed stream is damaged).
+
+Then the folders below ``runs/`` that no run names. An ingest writes its folder before the
+catalog commit that names it, so a folder seen without a row may be an ingest still running:
+a repair removes only folders whose newest object, and whose name (a UUIDv7, the time the
+ingest began), are older than ``older_than`` minutes, and asks the catalog once more just
+before removing each. Nothing a run names is ever removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labledger.catalog import CLOSED, ChannelRow, SourceRow
+from labledger.errors import InvalidArgument, first_line
+from labledger.ids import made_at
+from labledger.ingest import sha256_file
+from labledger.store import ObjectStore
+from labledger.store.arrays import array_of
+from labledger.store.dtypes import to_text
+from labledger.store.layout import RUNS
+
+if TYPE_CHECKING:
+    from labledger.archive import Archive
+
+Advance = Callable[[int], None]
+OLDER_THAN_MINUTES = 60.0  # far longer than an ingest goes without writing an object
+_READ_BLOCK = 8 << 20
+
+
+@dataclass
+class Problem:
+    """Something recorded that the store does not hold as recorded."""
+
+    run: int
+    file: str  # a raw file's name, or a channel's key
+    what: str  # "raw file" or "array"
+    reason: str
+
+    def message(self) -> str:
+        return f"run {self.run}: {self.what} {self.file}: {self.reason}"
+
+
+@dataclass
+class Orphan:
+    """A folder below ``runs/`` that no run names."""
+
+    key: str
+    bytes: int
+    age_s: float | None  # since its newest object was written (None: it holds none)
+    removed: bool = False
+    kept: str | None = None  # why a repair left it
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check` found. ``ok``: every recorded byte is there as recorded (orphan
+    folders are waste, not damage)."""
+
+    runs: int = 0
+    files: int = 0
+    arrays: int = 0
+    bytes_read: int = 0
+    repair: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    orphans: list[Orphan] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckReport:
+        return cls(
+            runs=data["runs"],
+            files=data["files"],
+            arrays=data["arrays"],
+            bytes_read=data["bytes_read"],
+            repair=data["repair"],
+            problems=[Problem(**p) for p in data["problems"]],
+            orphans=[Orphan(**o) for o in data["orphans"]],
+        )
+
+
+def check(
+    archive: Archive,
+    *,
+    repair: bool = False,
+    older_than: float = OLDER_THAN_MINUTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
+    """Check every closed run's raw files and arrays against the catalog and list the orphan
+    folders; with ``repair``, remove those orphans older than ``older_than`` minutes.
+    ``progress(done, total)`` is called with byte counts as the work goes."""
+    if not older_than >= 0:
+        raise InvalidArgument(f"older_than={older_than}: minutes, 0 or more")
+    catalog, store = archive.catalog, archive.store
+    # the store first, then the catalog: a folder whose run commits in between is named
+    folders = store.children(RUNS)
+    report = CheckReport(repair=repair)
+    named: set[str] = set()  # by runs of every state: a live run's folder is no orphan
+    total = catalog.raw_bytes()
+    for run in catalog.iter_runs(state=None):
+        named.add(run.store_prefix)
+        total += run.data_bytes if run.state == CLOSED else 0
+
+    def advance(n: int) -> None:
+        report.bytes_read += n
+        if progress is not None:
+            progress(min(report.bytes_read, total), total)
+
+    for run in catalog.iter_runs():  # read again, a batch at a time: not all held at once
+        report.runs += 1
+        for source in catalog.sources(run.id):
+            report.files += 1
+            reason = _raw_problem(store, source, advance)
+            if reason:
+                report.problems.append(Problem(run.number, source.name, "raw file", reason))
+        for channel in catalog.channels(run.id):
+            report.arrays += 1
+            reason = _array_problem(store, channel, advance)
+            if reason:
+                report.problems.append(Problem(run.number, channel.key, "array", reason))
+    now = time.time()
+    for key in folders:
+        if key in named:
+            continue
+        size, newest = store.usage(key)
+        times = [t for t in (newest, made_at(key.rsplit("/", 1)[-1])) if t is not None]
+        orphan = Orphan(key, size, now - max(times) if times else None)
+        if repair:
+            _repair(archive, orphan, older_than)
+        report.orphans.append(orphan)
+    return report
+
+
+def _repair(archive: Archive, orphan: Orphan, older_than: float) -> None:
+    if orphan.age_s is not None and orphan.age_s < older_than * 60:
+        orphan.kept = (
+            f"younger than {older_than:g} min, an ingest may still be writing it; "
+            "--older-than sets the limit"
+        )
+    elif archive.catalog.run_at(orphan.key) is not None:  # committed since it was listed
+        orphan.kept = "a run names it now"
+    else:
+        archive.store.delete(orphan.key)
+        orphan.removed = True
+
+
+def _raw_problem(store: ObjectStore, source: SourceRow, advance: Advance) -> str | None:
+    try:
+        digest = _sha256(store, source.store_key, advance)
+    except FileNotFoundError:
+        return f"missing from the store ({source.store_key})"
+    except OSError as exc:
+        return f"cannot be read ({first_line(exc)})"
+    if digest != source.sha256:
+        return (
+            f"bytes changed: its sha256 is now {digest[:16]}…, the catalog recorded "
+            f"{source.sha256[:16]}…; restore it from a backup or the original "
+            f"({source.original_path})"
+        )
+    return None
+
+
+def _sha256(store: ObjectStore, key: str, advance: Advance) -> str:
+    if store.is_local:  # memory-mapped, as ingest hashes
+        return sha256_file(Path(store.path(key)), advance)
+    digest = hashlib.sha256()
+    with store.open_read(key) as f:
+        while block := f.read(_READ_BLOCK):
+            digest.update(block)
+            advance(len(block))
+    return digest.hexdigest()
+
+
+def _array_problem(store: ObjectStore, channel: ChannelRow, advance: Advance) -> str | None:
+    try:
+        meta = json.loads(store.read(f"{channel.store_path}/zarr.json"))
+    except FileNotFoundError:
+        return f"missing from the store ({channel.store_path})"
+    except (OSError, ValueError) as exc:
+        return f"its zarr.json cannot be read ({first_line(exc)})"
+    try:
+        array = array_of(store, channel.store_path, meta)
+        shape, dtype = [int(n) for n in array.shape], to_text(array.dtype)
+        if shape != channel.shape or dtype != channel.dtype:
+            return (
+                f"the store holds shape {shape} {dtype}, the catalog recorded "
+                f"{channel.shape} {channel.dtype}"
+            )
+        for block in array.iter_blocks():  # a shard at a time: every chunk decoded
+            advance(getattr(block, "nbytes", 0))
+    except Exception as exc:  # codecs raise what they like; any of it means damage
+        return f"cannot be decoded ({type(exc).__name__}: {first_line(exc)})"
+    return None
