@@ -172,6 +172,12 @@ def test_a_virtual_dataset_over_the_files_of_the_same_ingest_is_read(
     results = sqlite_archive.ingest(given)
     assert [r.number for r in results] == [100, 101, 102, 103] and not results[0].problems
     assert np.array_equal(sqlite_archive.runs[100].channels["entry/data/data"][:], rows)
+    # sources named by absolute paths; the data files are kept already, and still given
+    absolute = tmp_path / "absolute_300.h5"
+    _virtual(absolute, [(str(p), f"frames_{i}") for i, p in enumerate(given[1:])], (3, 1000))
+    results = sqlite_archive.ingest([absolute, *given[1:]])
+    assert [r.already for r in results] == [False, True, True, True]
+    assert np.array_equal(sqlite_archive.runs[300].channels["entry/data/data"][:], rows)
     # "." is the master file itself; a source in a given file but reached through a link, or
     # storing its values elsewhere, is not read
     secret = _outside(tmp_path)
@@ -193,6 +199,20 @@ def test_a_virtual_dataset_over_the_files_of_the_same_ingest_is_read(
     assert "is reached through a link" in _node(run, "via_link")["reason"]
     assert "stores its values in other files" in _node(run, "via_ext")["reason"]
     assert SENTINEL[:64] not in _stored_bytes(sqlite_archive)
+
+
+def test_no_virtual_dataset_is_read_where_hdf5_would_search_elsewhere_first(
+    sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with h5py.File(tmp_path / "frames_11.h5", "w") as f:
+        f["frames"] = np.arange(10.0)
+    master = tmp_path / "master_10.h5"
+    _virtual(master, [("frames_11.h5", "frames")], (1, 10))
+    monkeypatch.setenv("HDF5_VDS_PREFIX", str(_outside(tmp_path).parent))
+    sqlite_archive.ingest([master, tmp_path / "frames_11.h5"])
+    run = sqlite_archive.runs[10]
+    assert "entry/data/data" not in run.channels
+    assert "HDF5_VDS_PREFIX is set" in _node(run, "entry/data/data")["reason"]
 
 
 def test_external_links_are_never_followed_even_for_times(
