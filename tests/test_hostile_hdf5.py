@@ -201,6 +201,34 @@ def test_a_virtual_dataset_over_the_files_of_the_same_ingest_is_read(
     assert SENTINEL[:64] not in _stored_bytes(sqlite_archive)
 
 
+def test_a_master_file_uploaded_with_its_data_files_is_read(tmp_path: Path) -> None:
+    from labledger.server import create_app, serving
+
+    la = ll.init(tmp_path / "archive")
+    access = Access(la.catalog)
+    access.add_user("carol", project="default", role="writer", by="tests")
+    key = access.create_key("carol", scopes=["read", "write"])
+    rows = np.arange(20.0).reshape(2, 10)
+    for i, row in enumerate(rows):
+        with h5py.File(tmp_path / f"frames_{21 + i}.h5", "w") as f:
+            f[f"frames_{i}"] = row
+    master = tmp_path / "master_20.h5"
+    _virtual(master, [(f"frames_{21 + i}.h5", f"frames_{i}") for i in range(2)], (2, 10))
+    with serving(create_app(la)) as url:
+        carol = ll.connect(url, api_key=key)
+        carol.ingest([master, tmp_path / "frames_21.h5", tmp_path / "frames_22.h5"])
+        assert np.array_equal(carol.runs[20].channels["entry/data/data"][:], rows)
+        alone = tmp_path / "master_30.h5"  # the same sources, but uploaded alone
+        _virtual(alone, [(f"frames_{21 + i}.h5", f"frames_{i}") for i in range(2)], (2, 10))
+        with h5py.File(alone, "a") as f:
+            f.attrs["scan"] = 30  # other bytes than master_20.h5
+        [made] = carol.ingest([alone])
+        assert "frames_21.h5 was not given" in " ".join(made.problems)
+        assert "entry/data/data" not in carol.runs[30].channels
+        carol.close()
+    la.close()
+
+
 def test_no_virtual_dataset_is_read_where_hdf5_would_search_elsewhere_first(
     sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
