@@ -116,7 +116,9 @@ class Archive:
         ``progress(done, total)`` is called with byte counts as the work goes. The runs belong
         to ``project`` (who may read them through a server depends on it).
         """
-        checked = plan(self.catalog, paths, run=run, format=format, project=project)
+        checked = plan(
+            self.catalog, paths, run=run, format=format, project=project, own=self._own_files()
+        )
         total, done = checked.total_bytes, 0
 
         def advance(n: int) -> None:
@@ -144,6 +146,17 @@ class Archive:
         (False, ['run 1234: raw file 01234_Data.tdms: bytes changed: ...'])
         """
         return check(self, repair=repair, older_than=older_than, progress=progress)
+
+    def _own_files(self) -> list[Path]:
+        """The archive's folder, a local store and an SQLite catalog with its journals: only
+        the store and the catalog open them, never ingest."""
+        own = [self.path] if self.path is not None else []
+        if self.store.is_local:
+            own.append(Path(self.store.root))
+        url = self.catalog.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            own += [Path(f"{url.database}{end}") for end in ("", "-wal", "-shm", "-journal")]
+        return own
 
     def subscribe(
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None

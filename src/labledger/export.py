@@ -112,6 +112,8 @@ def _write_dataset(group: h5py.Group, name: str, channel: Channel) -> None:
 
 
 def _make_link(where: h5py.Group, path: str, node: dict[str, Any]) -> None:
+    if "reason" in node:  # a dataset whose values lie in other files: not read, not exported
+        return
     if node.get("link") == "external":
         where[path] = h5py.ExternalLink(node["file"], "/" + node["target"])
         return

@@ -280,7 +280,7 @@ class Channels(Mapping[str, "Channel"]):
         i = 1
         while i <= len(parts):
             link = self._links.get("/".join(parts[:i]))
-            if link is not None and link.get("link") != "external":
+            if link is not None and link.get("link", "soft") in ("soft", "hard"):
                 hops += 1
                 if hops > 32:  # a cycle of soft links
                     return None
@@ -299,6 +299,9 @@ class Channels(Mapping[str, "Channel"]):
                 f"run {run}: {key} is an external link to {link['file']}:/{link['target']}, "
                 "a file that is not part of this run"
             )
+        if link is not None and "reason" in link:  # a dataset whose values lie elsewhere
+            files = ", ".join(link.get("files", []))
+            return f"run {run}: {key} ({link['link']} in {files}) was not read: {link['reason']}"
         close = difflib.get_close_matches(key, list(self._all()), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"run {run} has no channel {key!r}{hint} (list them with `labledger show {run}`)"
@@ -477,6 +480,9 @@ def _label(node: dict[str, Any]) -> str:
     if kind == "channel":
         shape = "×".join(map(str, node.get("shape", []))) or "scalar"
         return f"{name}  [{shape} {node.get('dtype', '')}]"
+    if kind == "link" and "reason" in node:  # values in other files: external, virtual
+        files = ", ".join(node.get("files", [])) + (" …" if node.get("files_total") else "")
+        return f"{name} → {files}  ({node['link']}, not read: {node['reason']})"
     if kind == "link":
         where = f"{node['file']}:/" if node.get("file") else "/"
         return f"{name} → {where}{node['target']}  ({node.get('link', 'soft')} link)"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -117,12 +117,33 @@ class Format(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadsAmong(Protocol):
+    """A format whose files may name other files to read (HDF5: a detector's master file, a
+    virtual dataset over its data files). Told the files ingested with it, it reads none but
+    those; through :meth:`Format.open` alone, none but the file itself."""
+
+    def open_among(self, path: Path, together: frozenset[Path]) -> Source:
+        """Describe ``path``; ``together`` are the real paths of the files of the same ingest."""
+        ...
+
+
+def open_source(fmt: Format, path: Path, together: frozenset[Path] = frozenset()) -> Source:
+    """``path`` opened by ``fmt``, told ``together`` (the real paths of the files ingested with
+    it) if its files can name others."""
+    if isinstance(fmt, ReadsAmong):
+        return fmt.open_among(path, together)
+    return fmt.open(path)
+
+
 def tree_node(name: str, kind: str, attrs: dict[str, Any] | None = None, **extra: Any) -> dict:
     """A node of a source's structure tree (a plain dict, stored as JSON in the catalog).
 
     ``kind`` is ``file``, ``group``, ``channel`` (with ``key``, ``shape``, ``dtype``), ``link``
-    (with ``target``; ``file`` for an external link, ``path`` as the source wrote it) or
-    ``dataset`` (found but not kept as a channel: ``empty``, or with the ``problem``).
+    (with ``target``; ``file`` for an external link, ``path`` as the source wrote it; a
+    dataset whose values lie in other files, not read, is a ``link`` "external storage" or
+    "virtual" with its ``files`` and the ``reason``) or ``dataset`` (found but not kept as a
+    channel: ``empty``, or with the ``problem``).
     """
     node: dict[str, Any] = {"name": name, "kind": kind}
     if attrs:

@@ -4,10 +4,19 @@ The whole tree is kept: groups with their attributes (``NX_class`` among them), 
 channels keyed by their path, soft and external links recorded as links, and a second path to an
 object already seen (an HDF5 hard link, as NeXus uses for NXdata) recorded as a link to the
 first. What cannot be read is reported, not fatal: the rest of the file is ingested.
+
+A file is hostile until proven otherwise, and HDF5 reads other files for it if asked: external
+links, datasets whose raw data lie in other files (external storage) and virtual datasets over
+other files' datasets. None of them is followed: each is kept in the tree as a link naming its
+target files, and said not read; only a virtual dataset whose every source is a plain dataset
+of a file of the same ingest (a detector's master file given with its data files) is read, as
+data. Reading a dataset is the only thing that makes HDF5 open another file, and only datasets
+checked here are read.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +31,9 @@ from labledger.formats.values import decode_text, parse_time, scalars, single, t
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _BLOCK_BYTES = 32 << 20  # rows read per h5py call
+_MAX_VIRTUAL_SOURCES = 100_000  # mappings of one virtual dataset checked before it is read
+_NAMED = 20  # target files named in a link node; the rest counted
+_OWN = "ingest reads only the files it is given"
 
 
 class Hdf5Format:
@@ -35,6 +47,12 @@ class Hdf5Format:
         return len(head) >= 512 and h5py.is_hdf5(str(path))
 
     def open(self, path: Path) -> Hdf5Source:
+        """Describe the file; it may read no other file."""
+        return self.open_among(path, frozenset())
+
+    def open_among(self, path: Path, together: frozenset[Path]) -> Hdf5Source:
+        """Describe the file; its virtual datasets may read the files ``together`` (real
+        paths: the files of the same ingest), and nothing else."""
         try:
             f = h5py.File(path, "r")
         except OSError as exc:
@@ -46,16 +64,18 @@ class Hdf5Format:
                 ) from None
             raise BadInput(f"{path}: HDF5 cannot open it ({text.split('(')[0].strip()})") from None
         try:
-            return Hdf5Source(path, f)
+            return Hdf5Source(path, f, together)
         except BaseException:
             f.close()
             raise
 
 
 class Hdf5Source(Source):
-    def __init__(self, path: Path, f: h5py.File):
+    def __init__(self, path: Path, f: h5py.File, together: frozenset[Path] = frozenset()):
         super().__init__(path=path, format="hdf5")
         self._file = f
+        self._together = together
+        self._folder = Path(os.path.abspath(path)).parent  # where HDF5 looks for relative names
         self._seen: dict[tuple[int, int], str] = {}
         self._datasets: dict[str, h5py.Dataset] = {}
         self.metadata.update(scalars(f.attrs))
@@ -116,6 +136,16 @@ class Hdf5Source(Source):
                 self.metadata.update(scalars(obj.attrs, f"{path}@"))
                 self._walk(obj, path, child)
             elif isinstance(obj, h5py.Dataset):
+                try:
+                    elsewhere = self._elsewhere(obj, path)
+                except Exception as exc:  # a damaged layout message: neither read nor followed
+                    self.problems.append(f"{path}: cannot be read ({first_line(exc)})")
+                    continue
+                if elsewhere is not None:
+                    node["children"].append(tree_node(name, "link", attrs, **elsewhere))
+                    continue
+                if obj.is_virtual:  # every source checked: read with the search pinned here
+                    obj = _reopen(group, name, self._folder)
                 self._add_dataset(obj, path, name, attrs, node, _nxdata_axes(node))
             else:
                 self.problems.append(f"{path}: a named datatype, not data; kept in the raw file")
@@ -163,19 +193,85 @@ class Hdf5Source(Source):
             if value is not None:
                 self.metadata.setdefault(path, value)
 
+    def _elsewhere(self, ds: h5py.Dataset, path: str) -> dict[str, Any] | None:
+        """For a dataset whose values lie in other files and are not read: its link node's
+        fields (the files named, why not read), reported among the problems. None for a
+        dataset to read: its own bytes, or a virtual dataset over files of this ingest."""
+        plist = ds.id.get_create_plist()
+        shape = list(ds.shape) if ds.shape is not None else None
+        if plist.get_external_count():
+            slots = [plist.get_external(i) for i in range(plist.get_external_count())]
+            files = list(dict.fromkeys(decode_text(name) for name, _, _ in slots))
+            self.problems.append(f"{path}: raw data stored in {_named(files)}, not read: {_OWN}")
+            return _link("external storage", files, "", shape, ds.dtype, _OWN)
+        if not ds.is_virtual:
+            return None
+        count = plist.get_virtual_count()
+        if count > _MAX_VIRTUAL_SOURCES:
+            why = f"it has {count} mappings, over the {_MAX_VIRTUAL_SOURCES} checked"
+            self.problems.append(f"{path}: a virtual dataset, not read: {why}")
+            return _link("virtual", [], "", shape, ds.dtype, why)
+        sources = list(
+            dict.fromkeys(
+                (plist.get_virtual_filename(i), plist.get_virtual_dsetname(i)) for i in range(count)
+            )
+        )
+        why = self._unreadable_sources(sources)
+        if why is None:
+            return None
+        files = list(dict.fromkeys(name for name, _ in sources))
+        self.problems.append(f"{path}: a virtual dataset over {_named(files)}, not read: {why}")
+        target = sources[0][1].lstrip("/") if sources else ""
+        return _link("virtual", files, target, shape, ds.dtype, why)
+
+    def _unreadable_sources(self, sources: list[tuple[str, str]]) -> str | None:
+        """Why a virtual dataset's ``(file, dataset)`` sources cannot all be read from the
+        files of this ingest, or None when they can."""
+        if os.environ.get("HDF5_VDS_PREFIX"):  # HDF5 would search there first
+            return "HDF5_VDS_PREFIX is set: HDF5 would look for its sources there first"
+        opened: dict[Path, h5py.File] = {}
+        try:
+            for file_name, dataset in sources:
+                if "%" in file_name or "%" in dataset:  # printf-style names, one file per block
+                    return f"its source names are patterns ({file_name}:{dataset})"
+                if file_name == ".":
+                    f = self._file
+                else:
+                    real = Path(os.path.realpath(_source_file(self._folder, file_name)))
+                    if real not in self._together:
+                        return f"its source file {file_name} was not given with it ({_OWN})"
+                    if real not in opened:
+                        try:
+                            opened[real] = h5py.File(real, "r")
+                        except OSError:
+                            return f"its source file {file_name} is not an HDF5 file"
+                    f = opened[real]
+                why = _not_plain(f, dataset)
+                if why is not None:
+                    return f"its source {file_name}:{dataset} {why}"
+            return None
+        finally:
+            for f in opened.values():
+                f.close()
+
     def _times(self) -> tuple[Any, Any]:
-        """Acquisition start and end: the first NXentry's start_time/end_time, else file_time."""
-        for obj in self._file.values():
+        """Acquisition start and end: the first NXentry's start_time/end_time, else file_time.
+        Read from the datasets kept as channels only: those were checked to lie in this file."""
+        for top in self.tree["children"]:
+            if top["kind"] != "group":
+                continue
             try:
-                if not isinstance(obj, h5py.Group) or "start_time" not in obj:
-                    continue
-                start = parse_time(obj["start_time"][()])
-                end = parse_time(obj["end_time"][()]) if "end_time" in obj else None
+                start = self._value(f"{top['name']}/start_time")
+                end = self._value(f"{top['name']}/end_time")
             except Exception:
                 continue
             if start is not None:
-                return start, end
+                return parse_time(start), (parse_time(end) if end is not None else None)
         return parse_time(self._file.attrs.get("file_time")), None
+
+    def _value(self, key: str) -> Any:
+        ds = self._datasets.get(key)
+        return None if ds is None else ds[()]
 
     def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
         for info in self.channels:
@@ -187,6 +283,69 @@ class Hdf5Source(Source):
 
     def close(self) -> None:
         self._file.close()
+
+
+def _source_file(folder: Path, name: str) -> str:
+    """The file HDF5 opens for a virtual source named ``name`` in a file of ``folder``. HDF5
+    tries an absolute name as written, then its last part, as every other name, in the
+    HDF5_VDS_PREFIX folders (refused before), the access list's prefix (``folder``: see
+    :func:`_reopen`), the file's folder, the working directory: the first file that opens
+    wins, so the first that exists here is the one checked."""
+    if os.path.isabs(name):
+        if os.path.exists(name):
+            return name
+        name = os.path.basename(name)
+    return os.path.join(folder, name)
+
+
+def _not_plain(f: h5py.File, name: str) -> str | None:
+    """Why dataset ``name`` of ``f`` is not a plain dataset of that file (reached by hard
+    links only, its values stored in it), or None."""
+    obj: h5py.Group | h5py.Dataset = f
+    for part in [p for p in name.split("/") if p]:
+        if not isinstance(obj, h5py.Group):
+            return "is not a dataset"
+        link = obj.get(part, getlink=True)
+        if link is None:
+            return "does not exist"
+        if not isinstance(link, h5py.HardLink):  # a soft or external link may lead anywhere
+            return "is reached through a link"
+        obj = obj[part]
+    if not isinstance(obj, h5py.Dataset):
+        return "is not a dataset"
+    if obj.is_virtual or obj.id.get_create_plist().get_external_count():
+        return "stores its values in other files"
+    return None
+
+
+def _reopen(group: h5py.Group, name: str, folder: Path) -> h5py.Dataset:
+    """``group[name]``, a virtual dataset whose sources were checked, with HDF5's search for
+    them pinned to ``folder``, where they were checked, before any other place it would try."""
+    dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    dapl.set_virtual_prefix(os.fsencode(folder))
+    return h5py.Dataset(h5py.h5d.open(group.id, name.encode("utf-8", "surrogateescape"), dapl))
+
+
+def _link(
+    kind: str, files: list[str], target: str, shape: list[int] | None, dtype: np.dtype, why: str
+) -> dict[str, Any]:
+    """The fields of the link node kept for a dataset whose values lie in ``files``, not
+    read: the first files named, the rest counted, and the reason."""
+    return {
+        "link": kind,
+        "file": files[0] if files else "",
+        "files": files[:_NAMED],
+        "files_total": len(files) if len(files) > _NAMED else None,
+        "target": target,
+        "shape": shape,
+        "dtype": dtype.str,
+        "reason": why,
+    }
+
+
+def _named(files: list[str]) -> str:
+    more = len(files) - _NAMED
+    return ", ".join(files[:_NAMED]) + (f" and {more} more" if more > 0 else "")
 
 
 def _nxdata_axes(group: dict[str, Any]) -> dict[str, list[str]]:

@@ -36,7 +36,7 @@ from labledger.catalog import (
 )
 from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.formats import ChannelInfo, Format, Source, Unreadable, detect, get
-from labledger.formats.base import walk_tree
+from labledger.formats.base import open_source, walk_tree
 from labledger.formats.registry import HEAD_BYTES
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
 from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
@@ -57,6 +57,7 @@ class PlannedFile:
     format: Format
     data_bytes: int = 0  # what its arrays hold, decoded
     sha256: str | None = None  # hashed while planning only when a duplicate was possible
+    together: frozenset[Path] = frozenset()  # the files of the ingest, the only ones it may read
 
 
 @dataclass
@@ -108,16 +109,20 @@ def plan(
     run: int | None = None,
     format: str | None = None,
     project: str = DEFAULT_PROJECT,
+    own: Sequence[Path] = (),
 ) -> IngestPlan:
     """Check the files and decide their runs (in ``project``), writing nothing; raise
-    :class:`BadInput` or :class:`RunConflict` with the first problem found."""
+    :class:`BadInput` or :class:`RunConflict` with the first problem found. ``own`` are the
+    archive's own files and folders (catalog, store): a file among them is refused unread."""
     if not paths:
         raise BadInput("no files to ingest")
     check_name(project, "project")
     if run is not None and not 0 <= run <= MAX_RUN_NUMBER:
         raise BadInput(f"run numbers go from 0 to {MAX_RUN_NUMBER}, not {run}")
     forced = get(format) if format else None
-    files = [_check_file(p, forced) for p in _without_tdms_indexes(paths)]
+    given = _without_tdms_indexes(paths)
+    together = frozenset(Path(os.path.realpath(p)) for p in given)
+    files = [_check_file(p, forced, together, own) for p in given]
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
         if f.identity in seen:
@@ -201,7 +206,9 @@ class IngestPlan:
         return results
 
 
-def _check_file(path: Path, forced: Format | None) -> PlannedFile:
+def _check_file(
+    path: Path, forced: Format | None, together: frozenset[Path], own: Sequence[Path]
+) -> PlannedFile:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -212,6 +219,7 @@ def _check_file(path: Path, forced: Format | None) -> PlannedFile:
         raise BadInput(f"{path} is a directory; pass the files in it (for example {path}/*)")
     if not stat.S_ISREG(st.st_mode):
         raise BadInput(f"{path} is not a regular file")
+    _outside(path, st, own)
     try:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
@@ -220,9 +228,29 @@ def _check_file(path: Path, forced: Format | None) -> PlannedFile:
     if st.st_size == 0:
         raise BadInput(f"{path} is empty (0 bytes); there is nothing to ingest")
     fmt = forced or detect(path, head)
-    with fmt.open(path) as source:  # read the header now: damage is refused before any write
+    # read the header now: damage is refused before any write
+    with open_source(fmt, path, together) as source:
         data_bytes = source.data_bytes
-    return PlannedFile(path, st.st_size, st.st_mtime, (st.st_dev, st.st_ino), fmt, data_bytes)
+    identity = (st.st_dev, st.st_ino)
+    return PlannedFile(path, st.st_size, st.st_mtime, identity, fmt, data_bytes, together=together)
+
+
+def _outside(path: Path, st: os.stat_result, own: Sequence[Path]) -> None:
+    """Refuse, before opening it, a file of the archive itself. Reading the catalog's database
+    under another name, then closing it, would drop the locks SQLite holds on it in this
+    process: another process would then take the database for unused and remove the journal
+    it is writing to, losing confirmed writes."""
+    real = Path(os.path.realpath(path))
+    for mine in own:
+        try:
+            same = os.path.samestat(st, mine.stat())  # a hard link to it too
+        except OSError:
+            same = False
+        if same or Path(os.path.realpath(mine)) in real.parents:
+            raise BadInput(
+                f"{path}: a file of the archive itself ({mine}); ingest does not read the "
+                "archive's own files: ingest a copy made outside it"
+            )
 
 
 def _number_from_name(path: Path) -> int | None:
@@ -368,7 +396,7 @@ def _write_objects(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="labledger-raw") as raw:
         for position, f in enumerate(planned.files):
             key = source_key(prefix, position, f.path.name)
-            with f.format.open(f.path) as source:
+            with open_source(f.format, f.path, f.together) as source:
                 copy = raw.submit(store.put_file, f.path, key)
                 digest = raw.submit(sha256_file, f.path, advance)
                 try:
