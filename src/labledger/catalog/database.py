@@ -84,6 +84,32 @@ def connect(url: str) -> Engine:
     return engine
 
 
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement over its timeout
+
+
+def limit_statements(engine: Engine, seconds: float) -> None:
+    """Have PostgreSQL cancel any statement of ``engine`` that runs longer than ``seconds``
+    (a server's guard against queries that outlive their client); SQLite has no such limit.
+    Connections opened before are closed, so that every one has it."""
+    if engine.dialect.name != "postgresql":
+        return
+    milliseconds = max(1, round(seconds * 1000))
+
+    def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        autocommit = dbapi_connection.autocommit  # SET in a transaction would be rolled back
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(f"SET statement_timeout = {milliseconds}")
+        dbapi_connection.autocommit = autocommit
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()
+
+
+def canceled(exc: BaseException) -> bool:
+    """Whether a database error is a statement cancelled for running over its timeout."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == QUERY_CANCELED
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
