@@ -179,3 +179,14 @@ def _eventually(condition: Any, within: float = 20.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_revoked_key_ends_its_streams(sqlite_archive: ll.Archive) -> None:
+    [key] = _reader(sqlite_archive)
+    with serving(create_app(sqlite_archive)) as url, contextlib.ExitStack() as streams:
+        held = _hold(streams, url, key)  # it would last 30 s
+        assert held.status_code == 200
+        started = time.monotonic()
+        Access(sqlite_archive.catalog).revoke_key(key.split("_")[1], by="tests")
+        assert list(held.iter_lines())[:1] == [": labledger notifications"]
+        assert time.monotonic() - started < 25  # ended by the revocation, not its timeout

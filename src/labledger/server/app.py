@@ -121,7 +121,7 @@ def create_app(
         on the server and ``max_streams_per_key`` with one key: beyond, 429."""
         ctx.readable(who)
         subscriber = streams.open(who, request.headers, kinds)
-        return streams.response(subscriber, request, time.monotonic() + (timeout or _STREAM_MOST_S))
+        return streams.response(subscriber, time.monotonic() + (timeout or _STREAM_MOST_S))
 
     for part in (runs, data, products, quality):
         app.include_router(part.router(ctx))

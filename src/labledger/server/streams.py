@@ -10,6 +10,7 @@ queues each subscriber the events it may read; a subscriber only waits on its qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -44,6 +44,11 @@ class Subscriber:
         default_factory=lambda: asyncio.Queue(_QUEUED_MOST)
     )
     ended: bool = False
+
+    def end(self) -> None:
+        self.ended = True
+        with contextlib.suppress(asyncio.QueueFull):  # full: it ends once it reads them
+            self.queue.put_nowait({})  # wakes it
 
     def may_read(self, projects: frozenset[str] | None) -> bool:
         return projects is not None and all(self.who.can("read", p) for p in projects)
@@ -102,31 +107,31 @@ class Streams:
             if self._keys[subscriber.key] <= 0:
                 del self._keys[subscriber.key]
 
-    def response(self, subscriber: Subscriber, request: Request, ends: float) -> StreamingResponse:
+    def response(self, subscriber: Subscriber, ends: float) -> StreamingResponse:
         """The stream's HTTP response: it holds its place until the response is done, however
         it ends (timeout, client gone, key revoked)."""
         return _Held(
-            self._events(subscriber, request, ends),
+            self._events(subscriber, ends),
             release=lambda: self.close(subscriber),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
 
-    async def _events(
-        self, subscriber: Subscriber, request: Request, ends: float
-    ) -> AsyncIterator[str]:
+    async def _events(self, subscriber: Subscriber, ends: float) -> AsyncIterator[str]:
+        # it waits on its queue only: the server ends it when the client goes (Starlette
+        # listens for the disconnect, or a heartbeat's write fails), the poller when its key
+        # stops being valid
         yield ": labledger notifications\n\n"
         beat = time.monotonic()
-        while time.monotonic() < ends and not subscriber.ended:
-            if await request.is_disconnected():
-                return
-            event = None
-            with anyio.move_on_after(min(POLL_S, max(0.0, ends - time.monotonic()))):
+        while not subscriber.ended and time.monotonic() < ends:
+            wait = min(ends, beat + HEARTBEAT_S) - time.monotonic()
+            event: dict[str, Any] = {}
+            with anyio.move_on_after(max(0.0, wait)):
                 event = await subscriber.queue.get()
-            while event is not None:
+            while event and not subscriber.ended:
                 yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n"
-                event = None if subscriber.queue.empty() else subscriber.queue.get_nowait()
-            if time.monotonic() - beat > HEARTBEAT_S:
+                event = {} if subscriber.queue.empty() else subscriber.queue.get_nowait()
+            if time.monotonic() - beat >= HEARTBEAT_S:
                 beat = time.monotonic()
                 yield ": still here\n\n"
 
@@ -140,11 +145,13 @@ class Streams:
                 recheck = time.monotonic() - checked > REAUTHENTICATE_S
                 checked = time.monotonic() if recheck else checked
                 try:
-                    news = await anyio.to_thread.run_sync(
+                    news, invalid = await anyio.to_thread.run_sync(
                         self._round, watcher, subscribers if recheck else []
                     )
                 except LabledgerError:  # the catalog did not answer: the next round asks again
-                    news = []
+                    news, invalid = [], []
+                for subscriber in invalid:  # a revoked or expired key ends its streams
+                    subscriber.end()
                 for subscriber in subscribers:
                     for event, projects in news:
                         if event["kind"] in subscriber.kinds and subscriber.may_read(projects):
@@ -152,20 +159,23 @@ class Streams:
                                 subscriber.queue.put_nowait(event)
                             except asyncio.QueueFull:  # it does not read: it ends
                                 subscriber.ended = True
+                                break
                 await anyio.sleep(POLL_S)
         finally:
             self._poller = None
 
     def _round(
         self, watcher: Watcher, recheck: list[Subscriber]
-    ) -> list[tuple[dict[str, Any], frozenset[str] | None]]:
+    ) -> tuple[list[tuple[dict[str, Any], frozenset[str] | None]], list[Subscriber]]:
         """In a worker thread: the news, each with the projects of its runs (None: no runs,
-        or some that do not exist), and the subscribers whose key stopped being valid ended."""
+        or some that do not exist); and of ``recheck``, those whose key is no longer valid
+        (the others get their principal afresh: roles may have changed)."""
+        invalid = []
         for subscriber in recheck:
             try:
                 subscriber.who = self._authenticate(subscriber.headers)
-            except LabledgerError:  # a revoked or expired key ends its streams
-                subscriber.ended = True
+            except LabledgerError:
+                invalid.append(subscriber)
         news = watcher.news()
         numbers = sorted({n for event in news for n in event["_runs"]})
         project = {r.number: r.project for r in self._catalog.by_numbers(numbers)}
@@ -174,7 +184,7 @@ class Streams:
             runs = event["_runs"]
             known = bool(runs) and all(n in project for n in runs)
             found.append((public(event), frozenset(project[n] for n in runs) if known else None))
-        return found
+        return found, invalid
 
 
 class _Held(StreamingResponse):
