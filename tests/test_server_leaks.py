@@ -95,6 +95,11 @@ def test_a_product_prefix_answers_only_among_the_callers_products(two: Two) -> N
     )
     with pytest.raises(NotFound, match="not yours to read"):
         two.remote("alice").products[only_theirs]
+    # listings are chosen in SQL among the caller's products
+    listed = {who: [p["id"] for p in two.get("/products", who, status="any").json()]
+              for who in ("alice", "bob")}  # fmt: skip
+    assert mine in listed["alice"] and theirs not in listed["alice"]
+    assert theirs in listed["bob"] and mine not in listed["bob"]
 
 
 def test_the_flags_version_counts_what_the_caller_can_see(two: Two) -> None:

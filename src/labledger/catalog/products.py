@@ -176,9 +176,13 @@ def listing(
     run: int | None = None,
     status: str | None = COMPLETE,
     limit: int | None = None,
+    projects: Collection[str] | None = None,
 ) -> list[ProductRow]:
-    """Products newest first, of a step, of a run, of a status (None: any)."""
-    query = select(ProductRow)
+    """Products newest first, of a step, of a run, of a status (None: any), over runs of
+    ``projects`` only if given (:func:`of_projects`)."""
+    query = (
+        select(ProductRow) if projects is None else select(ProductRow).where(of_projects(projects))
+    )
     if step is not None:
         query = query.where(ProductRow.step == step)
     if run is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 
 from labledger.access import Principal
@@ -71,9 +72,6 @@ class Streams:
         self._open: set[Subscriber] = set()
         self._keys: Counter[str] = Counter()
         self._poller: asyncio.Task[None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._open)
 
     def open(self, who: Principal, headers: Mapping[str, str], kinds: str) -> Subscriber:
         """A new subscriber, or :class:`Busy` naming the cap it is over. Called in the event
@@ -138,18 +136,20 @@ class Streams:
     async def _poll(self) -> None:
         """Poll while any stream is open; news is what is recorded after the poller starts."""
         try:
-            watcher = await anyio.to_thread.run_sync(lambda: Watcher(self._catalog))
+            watcher: Watcher | None = None
             checked = time.monotonic()
             while self._open:
                 subscribers = list(self._open)
                 recheck = time.monotonic() - checked > REAUTHENTICATE_S
                 checked = time.monotonic() if recheck else checked
                 try:
+                    if watcher is None:  # what is recorded before it is made is not news
+                        watcher = await anyio.to_thread.run_sync(Watcher, self._catalog)
                     news, invalid = await anyio.to_thread.run_sync(
                         self._round, watcher, subscribers if recheck else []
                     )
-                except LabledgerError:  # the catalog did not answer: the next round asks again
-                    news, invalid = [], []
+                except (LabledgerError, SQLAlchemyError):  # the catalog did not answer: the
+                    news, invalid = [], []  # streams stay open, the next round asks again
                 for subscriber in invalid:  # a revoked or expired key ends its streams
                     subscriber.end()
                 for subscriber in subscribers:
