@@ -70,3 +70,7 @@ class Forbidden(LabledgerError):
 
 class TooLarge(LabledgerError):
     """A request or upload over the server's limits."""
+
+
+class Busy(LabledgerError):
+    """A server at one of its limits of concurrent work (open notification streams, say)."""

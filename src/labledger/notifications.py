@@ -50,18 +50,24 @@ class Watcher:
 
     def poll(self) -> list[dict[str, Any]]:
         """The events recorded since the last poll (oldest first)."""
+        return [public(e) for e in self.news() if self._readable(e["_runs"])]
+
+    def news(self) -> list[dict[str, Any]]:
+        """The events of its kinds recorded since the last poll, oldest first, whoever may
+        read them: each with the run numbers it is about in ``_runs`` (for a server that
+        polls once for many subscribers and tells each what it may read)."""
         now = datetime.now(UTC)
         news = []
         for event in self._events(recent(self._catalog, max(self._started, now) - _WINDOW)):
             if event["key"] in self._seen:
                 continue
             self._seen[event["key"]] = now
-            if event["kind"] in self._kinds and self._readable(event["_runs"]):
+            if event["kind"] in self._kinds:
                 news.append(event)
         news.sort(key=lambda e: e["_at"])  # in the order they were recorded, whatever the kind
         for key in [k for k, when in self._seen.items() if when < now - 2 * _WINDOW]:
             del self._seen[key]
-        return [{k: v for k, v in e.items() if not k.startswith("_") and k != "key"} for e in news]
+        return news
 
     def _events(self, found: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
         for r in found["run"]:
@@ -78,6 +84,11 @@ class Watcher:
                    "version": p.step_version, "product_kind": p.kind, "status": p.status,
                    "run": p.run_number, "level": p.level, "_runs": runs,
                    "_at": p.created}  # fmt: skip
+
+
+def public(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as subscribers get it: without the watcher's own bookkeeping."""
+    return {k: v for k, v in event.items() if not k.startswith("_") and k != "key"}
 
 
 def watch(

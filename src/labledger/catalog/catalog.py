@@ -7,6 +7,7 @@ that stay in the low milliseconds with 100,000 runs, on SQLite and PostgreSQL (b
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
 QUALITIES = ("good", "bad")
 _MAX_KEY = 255
+# what one search may ask: each key is a join, each value a comparison (SQLite refuses an
+# expression tree deeper than 1000; PostgreSQL plans hundreds of joins for minutes)
+MAX_WHERE_KEYS = 16
+MAX_WHERE_VALUES = 1000  # per key
+MAX_VALUE_CHARS = 4096  # a text value; what is indexed longer than this is found by a prefix
+_INT64 = 2**63
 _PROBE = 1000  # how far a search looks to tell a selective condition from a broad one
 # counts, not newest ids: ids are taken at insert and may commit out of order (PostgreSQL), but
 # an append-only log's count grows with every commit
@@ -246,12 +253,17 @@ class Catalog:
         if until is not None:
             query = query.where(runs.started < until)
         if source is not None:
+            if len(source) > MAX_VALUE_CHARS or "\x00" in source:
+                raise InvalidArgument(
+                    f"source: a file name or sha256, at most {MAX_VALUE_CHARS} characters, "
+                    "without NUL"
+                )
             named = or_(sources.name == source, sources.sha256 == source)
             query = query.where(runs.id.in_(select(sources.run_id).where(named)))
         if quality is not None:  # one correlated EXISTS per run, on the indexed run number
             flagged = bad_whole_run(RunRow.__table__)
             query = query.where(flagged if quality == "bad" else ~flagged)
-        conditions = [(key, _values(wanted)) for key, wanted in (where or {}).items()]
+        conditions = _conditions(where or {})
         with self._session() as session:
             if conditions:
                 query = query.where(runs.id.in_(self._matching(session, conditions, since, until)))
@@ -275,7 +287,7 @@ class Catalog:
         meta = MetadataRow.__table__
 
         def rows(table: Any, key: str, values: list[Any]) -> list[Any]:
-            found = [table.c.key == key, or_(*(_matches(table, v) for v in values))]
+            found = [table.c.key == key, _matches(table, values)]
             if since is not None:
                 found.append(table.c.started >= since)
             if until is not None:
@@ -505,17 +517,60 @@ def _alias(i: int) -> Any:
     return MetadataRow.__table__.alias(f"m{i}")
 
 
-def _values(wanted: Any) -> list[Any]:
-    values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
-    for value in values:
-        if not isinstance(value, (str, bool, int, float)):
+def _conditions(where: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """``where`` checked against what a search may ask (the same locally and through a
+    server): its keys, how many values each, and what each value may be."""
+    if not isinstance(where, dict):
+        raise InvalidArgument("where: a mapping of metadata key -> value or list of values")
+    if len(where) > MAX_WHERE_KEYS:
+        raise InvalidArgument(
+            f"where: {len(where)} keys; a search takes at most {MAX_WHERE_KEYS} (search with "
+            "the most selective ones, then filter the runs it gives)"
+        )
+    conditions = []
+    for key, wanted in where.items():
+        if not isinstance(key, str) or not key or len(key) > _MAX_KEY or "\x00" in key:
             raise InvalidArgument(
-                f"metadata values are text, numbers or booleans, not {type(value).__name__}"
+                f"where: key {str(key)[:40]!r}: 1 to {_MAX_KEY} characters without NUL "
+                "(longer keys are kept in a run's metadata, not indexed for search)"
+            )
+        conditions.append((key, _values(key, wanted)))
+    return conditions
+
+
+def _values(key: str, wanted: Any) -> list[Any]:
+    values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+    if not values:  # "any of none" is nothing: refused, rather than quietly matching nothing
+        raise InvalidArgument(f"where[{key!r}]: an empty list of values; give at least one")
+    if len(values) > MAX_WHERE_VALUES:
+        raise InvalidArgument(
+            f"where[{key!r}]: {len(values)} values; at most {MAX_WHERE_VALUES} per key"
+        )
+    for value in values:
+        if isinstance(value, str):
+            if len(value) > MAX_VALUE_CHARS or "\x00" in value:
+                raise InvalidArgument(
+                    f"where[{key!r}]: a text value of at most {MAX_VALUE_CHARS} characters, "
+                    "without NUL"
+                )
+        elif isinstance(value, int):  # bool too
+            if not -_INT64 <= value < _INT64:
+                raise InvalidArgument(f"where[{key!r}]: integers between -2**63 and 2**63-1")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidArgument(f"where[{key!r}]: {value} matches nothing; give a number")
+        else:
+            raise InvalidArgument(
+                f"where[{key!r}]: metadata values are text, numbers or booleans, not "
+                f"{type(value).__name__}"
             )
     return values
 
 
-def _matches(table: Any, value: Any) -> Any:
-    if isinstance(value, str):
-        return table.c.text == value
-    return table.c.number == float(value)
+def _matches(table: Any, values: list[Any]) -> Any:
+    """Any of ``values``: IN lists, not a chain of ORs (a chain is as deep as it is long)."""
+    texts = [v for v in values if isinstance(v, str)]
+    numbers = sorted({float(v) for v in values if not isinstance(v, str)})
+    found = [table.c.text.in_(texts)] if texts else []
+    found += [table.c.number.in_(numbers)] if numbers else []
+    return or_(*found)

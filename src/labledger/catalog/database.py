@@ -6,6 +6,7 @@ SQLite (embedded, one file, in WAL mode so readers never wait for a writer) and 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,35 @@ def connect(url: str) -> Engine:
             "server is running and the URL is right"
         ) from None
     return engine
+
+
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement over its timeout
+_STATEMENT_MS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def limit_statements(engine: Engine, seconds: float) -> None:
+    """Have PostgreSQL cancel any statement of ``engine`` that runs longer than ``seconds``
+    (a server's guard against queries that outlive their client); SQLite has no such limit.
+    Connections opened before are closed, so that every one has it; asked again, the newest
+    limit holds."""
+    if engine.dialect.name != "postgresql":
+        return
+    if engine not in _STATEMENT_MS:
+
+        def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            autocommit = dbapi_connection.autocommit  # SET in a transaction can roll back
+            dbapi_connection.autocommit = True
+            dbapi_connection.execute(f"SET statement_timeout = {_STATEMENT_MS[engine]}")
+            dbapi_connection.autocommit = autocommit
+
+        event.listen(engine, "connect", on_connect)
+    _STATEMENT_MS[engine] = max(1, round(seconds * 1000))
+    engine.dispose()
+
+
+def canceled(exc: BaseException) -> bool:
+    """Whether a database error is a statement cancelled for running over its timeout."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == QUERY_CANCELED
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

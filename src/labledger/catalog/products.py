@@ -7,7 +7,7 @@ overwrites, so the old product stays readable and its lineage intact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, insert, inspect, literal, or_, select
@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from labledger.catalog.catalog import Catalog
 from labledger.catalog.database import batches
-from labledger.catalog.schema import ProductInputRow, ProductRow
+from labledger.catalog.schema import ProductInputRow, ProductRow, RunRow
 from labledger.errors import Conflict
 
 COMPLETE, FAILED = "complete", "failed"
@@ -62,11 +62,32 @@ def by_id(catalog: Catalog, product_id: str) -> ProductRow | None:
         return session.get(ProductRow, product_id)
 
 
-def by_prefix(catalog: Catalog, prefix: str, limit: int = 2) -> list[ProductRow]:
-    """Products whose id starts with ``prefix`` (people type the first 8 characters)."""
+def by_prefix(
+    catalog: Catalog, prefix: str, limit: int = 2, projects: Collection[str] | None = None
+) -> list[ProductRow]:
+    """Products whose id starts with ``prefix`` (people type the first 8 characters); with
+    ``projects``, only those over runs of those projects (see :func:`of_projects`), so that
+    another project's products neither answer nor make a prefix ambiguous."""
+    query = select(ProductRow).where(ProductRow.id.startswith(prefix, autoescape=True))
+    if projects is not None:
+        query = query.where(of_projects(projects))
     with catalog.reading() as session:
-        query = select(ProductRow).where(ProductRow.id.startswith(prefix, autoescape=True))
-        return list(session.scalars(query.limit(limit)))
+        return list(session.scalars(query.order_by(ProductRow.id).limit(limit)))
+
+
+def of_projects(projects: Collection[str]) -> Any:
+    """The SQL condition "this product is over runs of ``projects`` only, and at least one":
+    its own run, and for a set the runs of its parts (as the server's visibility rule)."""
+    mine = select(RunRow.number).where(RunRow.project.in_(list(projects)))
+    part = ProductInputRow.__table__.c
+    of_set = ProductRow.kind == "set"
+    parts = select(part.product_id).where(part.product_id == ProductRow.id,
+                                          part.run_number.is_not(None))  # fmt: skip
+    return and_(
+        or_(ProductRow.run_number.is_(None), ProductRow.run_number.in_(mine)),
+        or_(~of_set, ~exists(parts.where(part.run_number.not_in(mine)))),
+        or_(ProductRow.run_number.is_not(None), and_(of_set, exists(parts))),
+    )
 
 
 def by_ids(catalog: Catalog, ids: Iterable[str]) -> dict[str, ProductRow]:
@@ -155,9 +176,13 @@ def listing(
     run: int | None = None,
     status: str | None = COMPLETE,
     limit: int | None = None,
+    projects: Collection[str] | None = None,
 ) -> list[ProductRow]:
-    """Products newest first, of a step, of a run, of a status (None: any)."""
-    query = select(ProductRow)
+    """Products newest first, of a step, of a run, of a status (None: any), over runs of
+    ``projects`` only if given (:func:`of_projects`)."""
+    query = (
+        select(ProductRow) if projects is None else select(ProductRow).where(of_projects(projects))
+    )
     if step is not None:
         query = query.where(ProductRow.step == step)
     if run is not None:

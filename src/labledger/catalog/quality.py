@@ -17,11 +17,11 @@ transaction that records it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -179,12 +179,22 @@ def flag_row(catalog: Catalog, flag_id: int) -> FlagRow | None:
         return session.get(FlagRow, flag_id)
 
 
-def flags_seen(catalog: Catalog) -> int:
+def flags_seen(catalog: Catalog, projects: Collection[str] | None = None) -> int:
     """How many rows the flags log holds: it grows with every flag, supersession and
     withdrawal, so a changed count means the quality of some run may have changed. (A count,
-    not the newest id: PostgreSQL hands ids out at insert, and commits may land out of order.)"""
+    not the newest id: PostgreSQL hands ids out at insert, and commits may land out of order.)
+    With ``projects``, only the rows about runs of those projects (a withdrawal is about its
+    flag's runs): a reader's count moves with what the reader can see, nothing else."""
+    query = select(func.count()).select_from(FlagRow)
+    if projects is not None:
+        mine = select(RunRow.number).where(RunRow.project.in_(list(projects)))
+        about = case((FlagRow.action == WITHDRAW, FlagRow.target), else_=FlagRow.id)
+        elsewhere = select(FlagPeriodRow.flag_id).where(
+            FlagPeriodRow.flag_id == about, FlagPeriodRow.run_number.not_in(mine)
+        )
+        query = query.where(~exists(elsewhere))
     with catalog.reading() as session:
-        return int(session.scalar(select(func.count()).select_from(FlagRow)) or 0)
+        return int(session.scalar(query) or 0)
 
 
 def bad_whole_run(runs: Any = None) -> Any:

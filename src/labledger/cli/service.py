@@ -31,13 +31,23 @@ def serve(
         list[str] | None,
         typer.Option("--steps", help="A module whose steps remote writers may compute."),
     ] = None,
+    statement_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a catalog query may run on PostgreSQL [30].", min=0.001),
+    ] = None,
+    max_streams: Annotated[
+        int | None, typer.Option(help="Notification streams open at once [1000].", min=1)
+    ] = None,
+    max_streams_per_key: Annotated[
+        int | None, typer.Option(help="Notification streams open with one key [100].", min=1)
+    ] = None,
 ) -> None:
     """Serve the archive over HTTP (OpenAPI at /docs); remote users `labledger.connect` to it."""
     import importlib
 
     import uvicorn
 
-    from labledger.server import create_app
+    from labledger.server import Limits, create_app
 
     for module in steps or []:  # the server computes only the steps it has imported
         try:
@@ -48,7 +58,11 @@ def serve(
     with opened(archive) as la:
         out.print(f"serving {la} on http://{host}:{port} (API docs at /docs)"
                   + ("; anonymous read allowed" if public else ""))  # fmt: skip
-        uvicorn.run(create_app(la, public=public), host=host, port=port, log_level="warning")
+        given = {"statement_timeout_s": statement_timeout, "max_streams": max_streams,
+                 "max_streams_per_key": max_streams_per_key}  # fmt: skip
+        limits = Limits(**{k: v for k, v in given.items() if v is not None})
+        app = create_app(la, public=public, limits=limits)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @user_app.command("add")

@@ -39,6 +39,7 @@ from labledger.catalog.schema import (
 )
 from labledger.errors import (
     BadInput,
+    Busy,
     CatalogUnavailable,
     Conflict,
     Forbidden,
@@ -59,7 +60,7 @@ from labledger.store import ObjectStore
 from labledger.wire import API, decode_array, row_from_json
 
 _ERRORS: dict[int, type[LabledgerError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound,
-                                           409: Conflict, 413: TooLarge}  # fmt: skip
+                                           409: Conflict, 413: TooLarge, 429: Busy}  # fmt: skip
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 _IDS_A_REQUEST, _NUMBERS_A_REQUEST = 200, 1000  # run ids and numbers named in one request
 

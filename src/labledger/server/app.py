@@ -8,17 +8,20 @@ Every route but ``/api/v1/health`` needs a principal (:mod:`labledger.access`).
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.exc import OperationalError
 
 from labledger.access import Access, ApiKeys, Principal
 from labledger.archive import Archive
+from labledger.catalog import database
 from labledger.errors import (
     BadInput,
+    Busy,
     CatalogUnavailable,
     Conflict,
     Forbidden,
@@ -28,16 +31,17 @@ from labledger.errors import (
     StoreUnavailable,
     TooLarge,
     Unauthorized,
+    first_line,
 )
-from labledger.notifications import Watcher
 from labledger.server import admin, data, products, quality, runs
 from labledger.server.context import Context, Limits
+from labledger.server.streams import Streams
 from labledger.wire import API
 
-_POLL_S, _HEARTBEAT_S, _STREAM_MOST_S = 0.5, 15.0, 86_400.0
+_STREAM_MOST_S = 86_400.0
 _STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-           (TooLarge, 413), (InvalidArgument, 400), (BadInput, 422), (CatalogUnavailable, 503),
-           (StoreUnavailable, 503)]  # fmt: skip
+           (TooLarge, 413), (Busy, 429), (InvalidArgument, 400), (BadInput, 422),
+           (CatalogUnavailable, 503), (StoreUnavailable, 503)]  # fmt: skip
 
 
 def create_app(
@@ -71,7 +75,22 @@ def create_app(
         status, body, headers = _answer(exc)  # the client raises the same error, by name
         return JSONResponse(body, status_code=status, headers=headers)
 
+    @app.exception_handler(OperationalError)
+    def database_error(_request: Request, exc: OperationalError) -> JSONResponse:
+        if database.canceled(exc):  # over the statement timeout: the request asked too much
+            error: LabledgerError = TooLarge(
+                f"the query ran over the server's statement timeout ({limits.statement_timeout_s}"
+                " s, statement_timeout_s); narrow it (fewer conditions, a time range, a limit)"
+            )
+        else:
+            error = CatalogUnavailable(f"the catalog failed ({first_line(exc.orig or exc)})")
+        status, body, headers = _answer(error)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    database.limit_statements(archive.catalog.engine, limits.statement_timeout_s)
     ctx = Context(archive, access, limits, Who)
+    streams = Streams(archive.catalog, authenticate, total=limits.max_streams,
+                      per_key=limits.max_streams_per_key)  # fmt: skip
 
     @app.get(f"{API}/health", tags=["service"])
     def health() -> dict[str, str]:
@@ -87,7 +106,7 @@ def create_app(
                 "limits": limits.__dict__}  # fmt: skip
 
     @app.get(f"{API}/notifications", tags=["service"], response_class=StreamingResponse)
-    def notifications(
+    async def notifications(
         who: Who,
         request: Request,
         kinds: Annotated[str, Query(description="Comma-separated: run, flag, product.")] = (
@@ -98,35 +117,11 @@ def create_app(
         """Server-sent events from now on: a run closed, a flag added or withdrawn, a product
         made (each a JSON ``data:`` line), about the runs you may read; a comment line every
         15 s keeps proxies from closing it. It ends after ``timeout`` s (at most a day), when
-        the client goes, or when its key stops being valid."""
+        the client goes, or when its key stops being valid. At most ``max_streams`` are open
+        on the server and ``max_streams_per_key`` with one key: beyond, 429."""
         ctx.readable(who)
-        watcher = Watcher(ctx.archive.catalog,
-                          kinds=[k.strip() for k in kinds.split(",") if k.strip()],
-                          readable=lambda numbers: ctx.may_read(who, numbers))  # fmt: skip
-        ends = time.monotonic() + (timeout or _STREAM_MOST_S)
-
-        def poll() -> list[dict[str, Any]]:
-            authenticate(request.headers)  # a revoked key ends its streams
-            return watcher.poll()
-
-        async def stream() -> AsyncIterator[str]:
-            # async, polling in a worker thread: a stream never holds a thread while it waits
-            yield ": labledger notifications\n\n"
-            beat = time.monotonic()
-            while time.monotonic() < ends and not await request.is_disconnected():
-                try:
-                    events = await anyio.to_thread.run_sync(poll)
-                except LabledgerError:
-                    return
-                for event in events:
-                    yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n"
-                if time.monotonic() - beat > _HEARTBEAT_S:
-                    beat = time.monotonic()
-                    yield ": still here\n\n"
-                await anyio.sleep(_POLL_S)
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})  # fmt: skip
+        subscriber = streams.open(who, request.headers, kinds)
+        return streams.response(subscriber, time.monotonic() + (timeout or _STREAM_MOST_S))
 
     for part in (runs, data, products, quality):
         app.include_router(part.router(ctx))

@@ -14,7 +14,6 @@ from labledger.access import Access, Principal
 from labledger.archive import Archive
 from labledger.catalog import products as product_queries
 from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
-from labledger.lineage.products import row_of
 from labledger.quality import Flag, Flags, GoodRunList, GoodRunLists
 from labledger.runs import Run
 
@@ -30,6 +29,9 @@ class Limits:
     max_runs: int = 10_000  # run numbers named in one request
     max_search: int = 100_000  # runs a search answers
     max_json_bytes: int = 1 << 20  # a request's JSON body
+    max_streams: int = 1000  # notification streams open on the server
+    max_streams_per_key: int = 100  # ... and with one key
+    statement_timeout_s: float = 30.0  # a catalog query on PostgreSQL, then it is cancelled
 
 
 @dataclass
@@ -113,11 +115,14 @@ class Context:
 
     def product_of(self, who: Principal, ref: str) -> Any:
         """The product ``ref`` (an id or its first characters), if its runs are readable."""
-        self.readable(who)
-        try:
-            row = row_of(self.archive, ref)
-        except NotFound:
-            row = None
+        allowed = self.readable(who)
+        row = product_queries.by_id(self.archive.catalog, ref) if isinstance(ref, str) else None
+        if row is None and isinstance(ref, str) and len(ref) >= 8:
+            # among the caller's products only: another's must not make a prefix ambiguous
+            found = product_queries.by_prefix(self.archive.catalog, ref, projects=allowed)
+            if len(found) > 1:
+                raise NotFound(f"{ref!r} begins the ids of several products; give more of it")
+            row = found[0] if found else None
         if row is None or not self.may_read(who, self.product_runs(row)):
             raise NotFound(f"product {ref!r} does not exist (or is not yours to read)")
         return row

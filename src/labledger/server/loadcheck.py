@@ -55,9 +55,17 @@ class Report:
 
 
 async def load(
-    url: str, api_key: str, expected: Expected, *, clients: int = 50, seconds: float = 60.0
+    url: str,
+    api_key: str,
+    expected: Expected,
+    *,
+    clients: int = 50,
+    seconds: float = 60.0,
+    each: int | None = None,
 ) -> Report:
-    """``clients`` concurrent clients, each with its own connection, for ``seconds``."""
+    """``clients`` concurrent clients, each with its own connection, for ``seconds`` or, given
+    ``each``, for that many requests each (a fixed amount of work, whatever the machine's speed).
+    """
     report = Report()
     deadline = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {api_key}", "Accept-Encoding": "zstd, gzip"}
@@ -78,7 +86,9 @@ async def load(
     async def client(seed: int) -> None:
         rng = random.Random(seed)
         async with httpx.AsyncClient(headers=headers, timeout=60) as http:
-            while time.monotonic() < deadline:
+            asked = 0
+            while (asked < each) if each is not None else (time.monotonic() < deadline):
+                asked += 1
                 started = time.perf_counter()
                 try:
                     answer, right = await ask(http, rng)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 from labledger.catalog import MAX_RUN_NUMBER
+from labledger.catalog import quality as quality_records
 from labledger.errors import InvalidArgument
 from labledger.server.context import Context
 from labledger.server.params import integers
@@ -68,8 +69,9 @@ def router(ctx: Context) -> APIRouter:
 
     @router.get("/flags/version", tags=["quality"])
     def flags_version(who: Who) -> int:
-        ctx.readable(who)
-        return ctx.flags_for(who).version
+        """How many rows of the flags log are about runs you may read: it moves with every
+        flag, supersession or withdrawal you can see, and with nothing else."""
+        return quality_records.flags_seen(ctx.archive.catalog, ctx.readable(who))
 
     @router.get("/flags/{flag_id}", tags=["quality"])
     def flag(who: Who, flag_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Routes of the catalog: runs (a page at a time, searched, by number or id, their raw-file and
 channel records), the machine's logs, and the upload of raw files for ingest."""
 
+import os
 import shutil
 import tempfile
 from pathlib import Path as FilePath
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Query, UploadFile
 
 from labledger.catalog import MAX_RUN_NUMBER
-from labledger.errors import Conflict, Forbidden, InvalidArgument, TooLarge
+from labledger.errors import Conflict, Forbidden, InvalidArgument, LabledgerError, TooLarge
 from labledger.ids import DEFAULT_PROJECT
 from labledger.runs import parse_when
 from labledger.server.context import Context
@@ -159,6 +160,8 @@ def router(ctx: Context) -> APIRouter:
                     "the run number is taken, or these bytes were ingested meanwhile: ingest "
                     "without --run, or ask an admin"
                 ) from exc
+            except LabledgerError as exc:  # said of the uploaded file, not of where it was put
+                raise type(exc)(_unplaced(str(exc), folder)) from None
         made = [r.to_json() for r in results]
         readable = {row.number for row in ctx.archive.catalog.by_numbers([r["run"] for r in made])
                     if who.can("read", row.project)}  # fmt: skip
@@ -169,3 +172,8 @@ def router(ctx: Context) -> APIRouter:
         return made
 
     return router
+
+
+def _unplaced(message: str, folder: str) -> str:
+    """``message`` without the server's temporary folder: the uploaded file's name only."""
+    return message.replace(f"{folder}{os.sep}", "").replace(folder, "<upload>")

@@ -1,0 +1,192 @@
+"""What a reader can make the server do is bounded (issue 11, item 6): a search's keys, values
+and their sizes, the time a statement may run on PostgreSQL, and how many notification
+streams one key and the whole server hold open; beyond a bound, a 4xx that names it, and the
+same refusal from the local API where it protects the database."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+import labledger as ll
+from labledger.access import Access
+from labledger.errors import Busy, InvalidArgument, TooLarge
+from labledger.server import Limits, create_app, serving
+from labledger.sim import build
+
+
+@pytest.fixture
+def shots(archive: ll.Archive, tmp_path: Path) -> ll.Archive:
+    """Two shots: argon (1233) and helium (1260), on SQLite and on PostgreSQL."""
+    build(archive, tmp_path / "daq", [1233, 1260])
+    return archive
+
+
+def _reader(la: ll.Archive, name: str = "alice", keys: int = 1) -> list[str]:
+    access = Access(la.catalog)
+    access.add_user(name, project="default", role="reader", by="tests")
+    return [access.create_key(name, scopes=["read"]) for _ in range(keys)]
+
+
+def _search(url: str, key: str, where: str) -> httpx.Response:
+    return httpx.get(f"{url}/api/v1/runs/search", params={"where": where},
+                     headers={"Authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+
+
+# (what the JSON says, what the refusal names)
+HOSTILE = [
+    (json.dumps({f"key{i}": "x" for i in range(300)}), "at most 16"),
+    (json.dumps({"gas": [str(i) for i in range(1001)]}), "1001 values; at most 1000 per key"),
+    ('{"shot": 1' + "0" * 400 + "}", "between -2**63 and 2**63-1"),
+    ('{"gas": "A\\u0000r"}', "without NUL"),
+    ('{"ga\\u0000s": "Ar"}', "without NUL"),
+    (json.dumps({"gas": "A" * 5000}), "at most 4096 characters"),
+    (json.dumps({"k" * 300: "x"}), "1 to 255 characters"),
+    ('{"shot": NaN}', "matches nothing"),
+    ('{"gas": []}', "an empty list of values"),
+    ('{"gas": {"$ne": 1}}', "text, numbers or booleans"),
+]
+
+
+def test_searches_are_bounded_locally_and_through_the_server(shots: ll.Archive) -> None:
+    [key] = _reader(shots)
+    with serving(create_app(shots)) as url:
+        remote = ll.connect(url, api_key=key)
+        for where, named in HOSTILE:
+            answer = _search(url, key, where)
+            assert answer.status_code == 400, (where[:60], answer.text)
+            assert named in answer.json()["detail"], (where[:60], answer.text)
+            for archive in (shots, remote):  # the same refusal, in the same words
+                with pytest.raises(InvalidArgument, match=named.replace("*", r"\*")):
+                    archive.runs.search(where=json.loads(where))
+        # at the bounds, the answer is right: 16 keys, 1000 values for one of them
+        meta = {n: shots.runs[n].metadata for n in (1233, 1260)}
+        keys = [k for k, v in meta[1233].items() if isinstance(v, str) and len(k) <= 255][:15]
+        where: dict[str, Any] = {k: meta[1233][k] for k in keys}
+        where["gas"] = ["Ar", "He", *(f"x{i}" for i in range(998))]
+        assert len(where) <= 16 and len(where["gas"]) == 1000
+        expected = [n for n in (1233, 1260)
+                    if all(meta[n].get(k) == v for k, v in where.items() if k != "gas")
+                    and meta[n]["gas"] in ("Ar", "He")]  # fmt: skip
+        assert expected  # run 1233 at least: the keys are its own
+        for archive in (shots, remote):
+            assert [r.number for r in archive.runs.search(where=where)] == expected
+        numbers = {"shot": [1233, 1260, 2**63 - 1, -(2**63)]}
+        assert [r.number for r in remote.runs.search(where=numbers)] == [1233, 1260]
+
+
+def test_postgresql_cancels_a_statement_over_the_servers_timeout(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    la = ll.init(tmp_path / "archive", catalog=pg_url)
+    [key] = _reader(la)
+    app = create_app(la, limits=Limits(statement_timeout_s=0.25))
+    with la.catalog.engine.connect() as conn:
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "250ms"
+
+    def slow(**_: Any) -> None:  # a search that would run for minutes
+        with la.catalog.reading() as session:
+            session.execute(text("SELECT pg_sleep(60)"))
+
+    monkeypatch.setattr(la.catalog, "search", slow)
+    with serving(app) as url:
+        answer = _search(url, key, '{"gas": "Ar"}')
+        assert answer.status_code == 413
+        assert "statement timeout (0.25 s, statement_timeout_s)" in answer.json()["detail"]
+        with pytest.raises(TooLarge, match="statement timeout"):
+            ll.connect(url, api_key=key).runs.search(gas="Ar")
+        monkeypatch.undo()
+        assert ll.connect(url, api_key=key).runs.search(gas="Ar") == []  # still serving
+    la.close()
+
+
+def _hold(streams: contextlib.ExitStack, url: str, key: str) -> httpx.Response:
+    client = streams.enter_context(httpx.Client(timeout=30))
+    return streams.enter_context(
+        client.stream(
+            "GET",
+            f"{url}/api/v1/notifications",
+            params={"timeout": 30},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    )
+
+
+def _opens(url: str, key: str) -> bool:
+    """Whether a new stream is let in now (it is closed at once)."""
+    with contextlib.ExitStack() as streams:
+        return _hold(streams, url, key).status_code == 200
+
+
+def test_streams_are_capped_and_the_server_answers_while_they_are_held(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    la = sqlite_archive
+    build(la, tmp_path / "daq", [1233])
+    first, second, third = _reader(la, keys=3)
+    limits = Limits(max_streams=5, max_streams_per_key=3)
+    with serving(create_app(la, limits=limits)) as url, contextlib.ExitStack() as streams:
+        held = [_hold(streams, url, first) for _ in range(3)]
+        assert [r.status_code for r in held] == [200, 200, 200]
+        over_key = _hold(streams, url, first)
+        over_key.read()
+        assert over_key.status_code == 429
+        assert "max_streams_per_key=3" in over_key.json()["detail"]
+        held += [_hold(streams, url, second) for _ in range(2)]
+        assert [r.status_code for r in held] == [200] * 5
+        over_all = _hold(streams, url, third)
+        over_all.read()
+        assert over_all.status_code == 429 and "max_streams=5" in over_all.json()["detail"]
+        with pytest.raises(Busy, match="max_streams=5"):
+            next(iter(ll.connect(url, api_key=third).subscribe()))
+        # while they are held: the service answers, and answers right
+        assert httpx.get(f"{url}/api/v1/health", timeout=30).json() == {"status": "ok"}
+        run = httpx.get(f"{url}/api/v1/runs/by-number/1233", timeout=30,
+                        headers={"Authorization": f"Bearer {third}"}).json()  # fmt: skip
+        assert (run["number"], run["id"]) == (1233, la.runs[1233].id)
+        # and the held streams hear what happens, from one shared poller
+        flag = la.flag(run=1233, subsystem="probe", severity="warning", reason="heard?")
+        heard = _first_event(held[0])
+        assert (heard["kind"], heard["id"], heard["runs"]) == ("flag", flag.id, [1233])
+        assert _first_event(held[4])["id"] == flag.id
+    # once a stream ends, its place is free again (the server notices the client left)
+    with serving(create_app(la, limits=Limits(max_streams=1))) as url:
+        with contextlib.ExitStack() as streams:
+            assert _hold(streams, url, first).status_code == 200
+            assert not _opens(url, second)
+        assert _eventually(lambda: _opens(url, second))
+
+
+def _first_event(response: httpx.Response) -> dict[str, Any]:
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            return dict(json.loads(line[6:]))
+    raise AssertionError("the stream ended without an event")
+
+
+def _eventually(condition: Any, within: float = 20.0) -> bool:
+    """Whether ``condition()`` holds before ``within`` s pass (asked every 0.1 s)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_revoked_key_ends_its_streams(sqlite_archive: ll.Archive) -> None:
+    [key] = _reader(sqlite_archive)
+    with serving(create_app(sqlite_archive)) as url, contextlib.ExitStack() as streams:
+        held = _hold(streams, url, key)  # it would last 30 s
+        assert held.status_code == 200
+        started = time.monotonic()
+        Access(sqlite_archive.catalog).revoke_key(key.split("_")[1], by="tests")
+        assert list(held.iter_lines())[:1] == [": labledger notifications"]
+        assert time.monotonic() - started < 25  # ended by the revocation, not its timeout
