@@ -8,6 +8,7 @@ first. What cannot be read is reported, not fatal: the rest of the file is inges
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,20 @@ from typing import Any, ClassVar
 
 import h5py
 import numpy as np
+from h5py import h5d
 
 from labledger.errors import BadInput, first_line
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
-from labledger.formats.values import decode_text, parse_time, scalars, single, to_json, to_scalar
+from labledger.formats.base import Axis, ChannelInfo, Fill, Source, Unreadable, tree_node
+from labledger.formats.limits import Limits
+from labledger.formats.values import (
+    decode_text,
+    parse_time,
+    scalars,
+    single,
+    to_json,
+    to_scalar,
+    without_metadata,
+)
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _BLOCK_BYTES = 32 << 20  # rows read per h5py call
@@ -34,7 +45,7 @@ class Hdf5Format:
         # after a user block the superblock sits at 512, 1024, 2048, ...: let HDF5 look
         return len(head) >= 512 and h5py.is_hdf5(str(path))
 
-    def open(self, path: Path) -> Hdf5Source:
+    def open(self, path: Path, limits: Limits | None = None) -> Hdf5Source:
         try:
             f = h5py.File(path, "r")
         except OSError as exc:
@@ -58,6 +69,7 @@ class Hdf5Source(Source):
         self._file = f
         self._seen: dict[tuple[int, int], str] = {}
         self._datasets: dict[str, h5py.Dataset] = {}
+        self._written: dict[str, set[int] | None] = {}  # see _fill_only
         self.metadata.update(scalars(f.attrs))
         self.tree = tree_node(path.name, "file", _attrs(f, "", self.problems))
         self._walk(f, "", self.tree)
@@ -150,6 +162,7 @@ class Hdf5Source(Source):
             attrs=attrs,
             axes=_axes(path, shape, axes.get(name), node),
         )
+        self._written[path] = _fill_only(ds, info)
         self.channels.append(info)
         self._datasets[path] = ds
         node["children"].append(
@@ -165,8 +178,12 @@ class Hdf5Source(Source):
 
     def _times(self) -> tuple[Any, Any]:
         """Acquisition start and end: the first NXentry's start_time/end_time, else file_time."""
-        for obj in self._file.values():
+        for name in self._file:
             try:
+                # through soft and external links never: a loop of them, or another file
+                if not isinstance(self._file.get(name, getlink=True), h5py.HardLink):
+                    continue
+                obj = self._file[name]
                 if not isinstance(obj, h5py.Group) or "start_time" not in obj:
                     continue
                 start = parse_time(obj["start_time"][()])
@@ -177,10 +194,14 @@ class Hdf5Source(Source):
                 return start, end
         return parse_time(self._file.attrs.get("file_time")), None
 
-    def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+    def blocks(self) -> Iterator[tuple[str, np.ndarray | Fill | Unreadable]]:
         for info in self.channels:
             ds = self._datasets[info.key]
+            written = self._written[info.key]
             try:
+                if written is not None:
+                    yield from ((info.key, b) for b in _written_blocks(ds, written))
+                    continue
                 yield from ((info.key, b) for b in _read_blocks(ds, info.dtype))
             except Exception as exc:
                 yield info.key, Unreadable(first_line(exc))
@@ -234,6 +255,74 @@ def _read_blocks(ds: h5py.Dataset, dtype: np.dtype) -> Iterator[np.ndarray]:
         yield ds[i : i + step]
 
 
+def _fill_only(ds: h5py.Dataset, info: ChannelInfo) -> set[int] | None:
+    """Which parts of a dataset the file holds, where it holds less than it declares: the
+    indexes along the first axis of its chunks that were ever written (an empty set when none
+    were, or a contiguous dataset has no storage yet); None when it is all there to be read
+    (and for virtual, external or compact storage). The rest is the fill value, which the store
+    keeps by writing nothing; ``info`` learns how many values are held, and that fill value."""
+    if ds.ndim == 0 or ds.size == 0 or info.dtype.kind not in "biufcM" or info.dtype.fields:
+        return None  # text and compounds are held whole, fill values and all
+    plist = ds.id.get_create_plist()
+    layout = plist.get_layout()
+    if plist.get_external_count() or layout not in (h5d.CHUNKED, h5d.CONTIGUOUS):
+        return None
+    if layout == h5d.CONTIGUOUS:
+        if ds.id.get_storage_size():
+            return None
+        written: set[int] = set()
+        info.held = 0
+    else:
+        chunks = ds.chunks
+        grid = [-(-n // c) for n, c in zip(ds.shape, chunks)]
+        count = ds.id.get_num_chunks()
+        if count == math.prod(grid):
+            return None
+        written = set()
+        if count:
+            ds.id.chunk_iter(lambda chunk: written.add(chunk.chunk_offset[0] // chunks[0]))
+        info.held = min(ds.size, count * math.prod(chunks))
+    fill = np.asarray(ds.fillvalue, info.dtype)[()]
+    info.fill = None if fill == 0 else fill
+    return written
+
+
+def _written_blocks(ds: h5py.Dataset, written: set[int]) -> Iterator[np.ndarray | Fill]:
+    """The chunk rows ``written`` read in blocks, the rows between them as :class:`Fill`."""
+    length = ds.shape[0]
+    height = ds.chunks[0] if ds.chunks else length
+    row_bytes = max(1, ds.dtype.itemsize * math.prod(ds.shape[1:]))
+    step = max(1, _BLOCK_BYTES // (row_bytes * height)) * height
+    done = 0
+    for first, last in _runs(sorted(written)):
+        start, stop = first * height, min(length, (last + 1) * height)
+        if start > done:
+            yield Fill(start - done)
+        for i in range(start, stop, step):
+            yield ds[i : min(stop, i + step)]
+        done = stop
+    if done < length:
+        yield Fill(length - done)
+
+
+def _runs(indexes: list[int]) -> Iterator[tuple[int, int]]:
+    """Sorted integers as runs of consecutive ones, (first, last) each.
+
+    >>> list(_runs([0, 1, 2, 5, 7, 8]))
+    [(0, 2), (5, 5), (7, 8)]
+    """
+    start = prev = None
+    for i in indexes:
+        if prev is not None and i == prev + 1:
+            prev = i
+            continue
+        if start is not None:
+            yield start, prev
+        start = prev = i
+    if start is not None:
+        yield start, prev  # type: ignore[misc]
+
+
 def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:
     """The type the dataset is kept as, or None: labledger keeps numbers of standard widths,
     text, and compounds of those (not float128, references, opaque or variable-length data)."""
@@ -243,7 +332,7 @@ def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:
     if _plain(dt):
         return dt
     if dt.kind == "V" and dt.fields and all(_plain(f[0]) for f in dt.fields.values()):
-        return dt  # a compound of plain fields
+        return without_metadata(dt)  # a compound of plain fields, packed
     return None
 
 

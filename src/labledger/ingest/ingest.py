@@ -12,11 +12,12 @@ unreferenced folder, and the same ingest can simply be run again.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import mmap
 import os
 import re
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +36,12 @@ from labledger.catalog import (
     SourceRow,
 )
 from labledger.errors import BadInput, LabledgerError, RunConflict
-from labledger.formats import ChannelInfo, Format, Source, Unreadable, detect, get
+from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import walk_tree
+from labledger.formats.limits import OBJECT_BYTES, Limits, check, refusal
+from labledger.formats.limits import SETTING as LIMITS_SETTING
 from labledger.formats.registry import HEAD_BYTES
+from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
 from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
@@ -107,16 +111,19 @@ def plan(
     run: int | None = None,
     format: str | None = None,
     project: str = DEFAULT_PROJECT,
+    limits: Mapping[str, Any] | None = None,
 ) -> IngestPlan:
     """Check the files and decide their runs (in ``project``), writing nothing; raise
-    :class:`BadInput` or :class:`RunConflict` with the first problem found."""
+    :class:`BadInput` or :class:`RunConflict` with the first problem found. What a file may
+    declare is bounded by the archive's limits, raised by ``limits`` (:class:`Limits` names)."""
     if not paths:
         raise BadInput("no files to ingest")
     check_name(project, "project")
     if run is not None and not 0 <= run <= MAX_RUN_NUMBER:
         raise BadInput(f"run numbers go from 0 to {MAX_RUN_NUMBER}, not {run}")
     forced = get(format) if format else None
-    files = [_check_file(p, forced) for p in _without_tdms_indexes(paths)]
+    bounds = Limits.resolve(catalog.settings().get(LIMITS_SETTING), limits)
+    files = [_check_file(p, forced, bounds) for p in _without_tdms_indexes(paths)]
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
         if f.identity in seen:
@@ -142,7 +149,7 @@ def plan(
         planned.project = project
         _same_bytes_twice(planned)
         _check_run(catalog, planned)
-    return IngestPlan(catalog, runs)
+    return IngestPlan(catalog, runs, bounds)
 
 
 def _without_tdms_indexes(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -171,9 +178,10 @@ def _same_bytes_twice(planned: PlannedRun) -> None:
 class IngestPlan:
     """Runs checked and numbered, ready to be written."""
 
-    def __init__(self, catalog: Catalog, runs: list[PlannedRun]):
+    def __init__(self, catalog: Catalog, runs: list[PlannedRun], limits: Limits):
         self.catalog = catalog
         self.runs = runs
+        self.limits = limits
 
     @property
     def total_bytes(self) -> int:
@@ -191,7 +199,7 @@ class IngestPlan:
                 results.append(IngestResult(planned.already, _names(planned), already=True))
                 continue
             try:
-                results.append(_write_run(self.catalog, store, planned, advance))
+                results.append(_write_run(self.catalog, store, planned, self.limits, advance))
             except LabledgerError as exc:
                 made = [r.message() for r in results if not r.already]
                 if made:
@@ -200,7 +208,7 @@ class IngestPlan:
         return results
 
 
-def _check_file(path: Path, forced: Format | None) -> PlannedFile:
+def _check_file(path: Path, forced: Format | None, limits: Limits) -> PlannedFile:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -219,9 +227,19 @@ def _check_file(path: Path, forced: Format | None) -> PlannedFile:
     if st.st_size == 0:
         raise BadInput(f"{path} is empty (0 bytes); there is nothing to ingest")
     fmt = forced or detect(path, head)
-    with fmt.open(path) as source:  # read the header now: damage is refused before any write
+    # read the header now: damage, and sizes over the limits, are refused before any write
+    with _open(fmt, path, limits) as source:
+        check(source, limits)
         data_bytes = source.data_bytes
     return PlannedFile(path, st.st_size, st.st_mtime, (st.st_dev, st.st_ino), fmt, data_bytes)
+
+
+def _open(fmt: Format, path: Path, limits: Limits) -> Source:
+    """Open a file with its format, which may check ``limits`` as it reads (a lab's own format
+    written before formats took them is opened without)."""
+    if "limits" in inspect.signature(fmt.open).parameters:
+        return fmt.open(path, limits=limits)
+    return fmt.open(path)
 
 
 def _number_from_name(path: Path) -> int | None:
@@ -282,12 +300,12 @@ def sha256_file(path: Path, advance: Advance | None = None) -> str:
 
 
 def _write_run(
-    catalog: Catalog, store: ObjectStore, planned: PlannedRun, advance: Advance
+    catalog: Catalog, store: ObjectStore, planned: PlannedRun, limits: Limits, advance: Advance
 ) -> IngestResult:
     run_id = uuid7()
     prefix = run_prefix(run_id)
     try:
-        new, result = _write_objects(store, planned, run_id, prefix, advance)
+        new, result = _write_objects(store, planned, run_id, prefix, limits, advance)
         store.persist(prefix)
     except BaseException as exc:
         _remove(store, prefix, exc)
@@ -321,11 +339,16 @@ def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:
 
 
 def _names(planned: PlannedRun) -> list[str]:
-    return [f.path.name for f in planned.files]
+    return [path_text(f.path.name) for f in planned.files]
 
 
 def _write_objects(
-    store: ObjectStore, planned: PlannedRun, run_id: str, prefix: str, advance: Advance
+    store: ObjectStore,
+    planned: PlannedRun,
+    run_id: str,
+    prefix: str,
+    limits: Limits,
+    advance: Advance,
 ) -> tuple[NewRun, IngestResult]:
     now = datetime.now(UTC)
     who = author()
@@ -338,12 +361,12 @@ def _write_objects(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="labledger-raw") as raw:
         for position, f in enumerate(planned.files):
             key = source_key(prefix, position, f.path.name)
-            with f.format.open(f.path) as source:
+            with _open(f.format, f.path, limits) as source:
                 copy = raw.submit(store.put_file, f.path, key)
                 digest = raw.submit(sha256_file, f.path, advance)
                 try:
                     root = data_path(prefix, position)
-                    channels = _write_channels(store, source, root, advance)
+                    channels = _write_channels(store, source, root, limits, advance)
                 finally:
                     copy.result()
                     sha256 = digest.result()
@@ -362,7 +385,7 @@ def _write_objects(
                         f"{planned.number}; ingest the files as separate runs"
                     )
                 keys.update(c.key for c in channels)
-                _merge(metadata, source.metadata, f.path.name)
+                _merge(metadata, source.metadata, path_text(f.path.name))
                 starts.append(source.started or datetime.fromtimestamp(f.mtime, UTC))
                 if source.ended:
                     ends.append(source.ended)
@@ -370,12 +393,12 @@ def _write_objects(
                 row = SourceRow(
                     run_id=run_id,
                     position=position,
-                    name=f.path.name,
+                    name=path_text(f.path.name),
                     size=f.size,
                     format=source.format,
                     sha256=sha256,
                     store_key=key,
-                    original_path=str(f.path.resolve()),
+                    original_path=path_text(str(f.path.resolve())),
                     modified=datetime.fromtimestamp(f.mtime, UTC),
                     ingested=now,
                     ingested_by=who,
@@ -405,7 +428,7 @@ def _write_objects(
 
 
 def _write_channels(
-    store: ObjectStore, source: Source, root: str, advance: Advance
+    store: ObjectStore, source: Source, root: str, limits: Limits, advance: Advance
 ) -> list[ChannelRow]:
     """Stream a source's blocks into stored arrays below ``root``; return their catalog rows."""
     infos = {c.key: c for c in source.channels}
@@ -419,9 +442,12 @@ def _write_channels(
         if is_streamed(info.dtype) and info.shape:
             row_shape = tuple(int(n) for n in info.shape[1:])  # type: ignore[arg-type]
             path = paths[info.key]
-            streamed[info.key] = ArrayWriter(store, path, row_shape, info.dtype, info.attrs)
+            streamed[info.key] = ArrayWriter(
+                store, path, row_shape, info.dtype, info.attrs, fill=info.fill
+            )
         else:
             whole[info.key] = []
+    held = dict.fromkeys(whole, 0)  # bytes held of each whole array: a CSV says none in advance
     dropped: dict[str, str] = {}
     try:
         for key, block in source.blocks():
@@ -434,10 +460,20 @@ def _write_channels(
                 whole.pop(key, None)
                 store.delete(paths[key])
                 continue
+            if isinstance(block, Fill):
+                if key in streamed:
+                    streamed[key].skip(block.rows)
+                else:
+                    whole[key].append(_filled(infos[key], block.rows))
+                continue
             if key in streamed:
                 streamed[key].write(block)
             else:
                 whole[key].append(block)
+                held[key] += block.nbytes if block.dtype.kind != "O" else OBJECT_BYTES * block.size
+                if held[key] > limits.whole_bytes:
+                    what = f"{key[:80]!r} holds over {held[key]} bytes of {infos[key].dtype}"
+                    raise refusal(source.path, "", what, "whole_bytes", limits.whole_bytes)
             advance(block.nbytes if block.dtype.kind != "O" else 8 * block.size)
         for writer in streamed.values():
             writer.close()
@@ -485,11 +521,17 @@ def _below(root: str, segments: Sequence[str]) -> str:
     return "/".join([root, *(node_name(s) for s in segments)])
 
 
+def _filled(info: ChannelInfo, rows: int) -> np.ndarray:
+    """``rows`` rows that hold only the channel's fill value (small: a whole array's limit)."""
+    shape = (rows, *(int(n or 0) for n in info.shape[1:]))
+    return np.full(shape, 0 if info.fill is None else info.fill, info.dtype)
+
+
 def _whole(blocks: list[Any], info: ChannelInfo, source: Source) -> np.ndarray:
-    if len(blocks) > 1:
-        return np.concatenate(blocks)
     if blocks:
-        return np.asarray(blocks[0])
+        value = np.concatenate(blocks) if len(blocks) > 1 else np.asarray(blocks[0])
+        # a compound as the format declared it: packed, without its reader's annotations
+        return value.astype(info.dtype) if info.dtype.fields else value
     if info.shape and 0 in info.shape:  # declared empty
         return np.zeros([n or 0 for n in info.shape], info.dtype)
     raise BadInput(f"{source.path}: no values could be read for {info.key}; the file is damaged")
