@@ -14,7 +14,6 @@ process, then the same for a normal file of similar on-disk size and the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -110,20 +109,40 @@ def normal_csv(folder: Path, size: int) -> Path:
     return path
 
 
+# The ingest's own peak: VmHWM of its process, read as it exits. (ru_maxrss of a child would
+# also count the RSS this process had when it forked it.)
+_MEASURED = """
+import atexit, sys
+def peak():
+    status = open("/proc/self/status").read().split("VmHWM:")[1]
+    sys.stderr.write(f"\\npeak {int(status.split()[0]) * 1024}\\n")
+atexit.register(peak)
+from labledger.cli import main
+sys.argv[0] = "labledger"
+main()
+"""
+
+
 def ingest(archive: Path, path: Path) -> tuple[str, float, int]:
     """Outcome, wall time and peak RSS (bytes) of one `labledger ingest` process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labledger.cli", "ingest", "--archive", str(archive), str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURED, "ingest", "--archive", str(archive), str(path)],
+        capture_output=True,
+        text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    outcome = "ingested" if proc.returncode == 0 else "refused: " + err.strip()[:90]
-    return outcome, elapsed, usage.ru_maxrss * 1024
+    err, _, peak = proc.stderr.rpartition("\npeak ")
+    outcome = "ingested" if proc.returncode == 0 else "refused: " + err.strip()[:300]
+    return outcome, elapsed, int(peak)
+
+
+def size(n: float) -> str:
+    return next(
+        f"{n / s:.1f} {u}"
+        for s, u in [(1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")]
+        if n >= s or s == 1
+    )
 
 
 def main() -> None:
@@ -148,8 +167,8 @@ def main() -> None:
         )
         for label, make, kind in shapes:
             hostile = make(folder)
-            size = hostile.stat().st_size
-            plain = normal_csv(folder, size) if kind == "csv" else normal(folder, size, kind)
+            on_disk = hostile.stat().st_size
+            plain = normal_csv(folder, on_disk) if kind == "csv" else normal(folder, on_disk, kind)
             results = []
             for path in (hostile, plain):
                 archive = folder / f"archive-{path.stem}"
@@ -162,8 +181,9 @@ def main() -> None:
                 shutil.rmtree(archive)
             (outcome, t, rss), (_, t0, rss0) = results
             print(
-                f"{label:34} {size / 1e6:7.2f}MB {t:6.2f}s {rss / 2**20:5.0f}MB  | "
-                f"{t0:14.2f}s {rss0 / 2**20:5.0f}MB | {t / t0:4.1f}x {rss / rss0:4.1f}x  {outcome}"
+                f"{label:34} {size(on_disk):>9} {t:6.2f}s {rss / 2**20:5.0f}MB | "
+                f"{t0:13.2f}s {rss0 / 2**20:5.0f}MB | {t / t0:11.1f}x {rss / rss0:4.1f}x | "
+                f"{outcome}"
             )
             hostile.unlink()
             plain.unlink()

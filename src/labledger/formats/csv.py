@@ -62,7 +62,8 @@ class CsvSource(Source):
         delimiter = _delimiter(body[:20])
         columns = _count_columns(path, skip, delimiter, limits.columns)
         if columns > limits.columns:
-            raise refusal(path, "", f"its header has {columns} columns", "columns", limits.columns)
+            what = f"its header has {columns} columns or more"  # counting stopped there
+            raise refusal(path, "", what, "columns", limits.columns)
         # a file object, not a path: pyarrow cannot open a name that is not UTF-8
         self._handle = open(path, "rb")  # noqa: SIM115 (closed with the source)
         try:

@@ -134,7 +134,8 @@ def check(source: Source, limits: Limits) -> None:
             raise refusal(path, where, what, "dataset_bytes", limits.dataset_bytes)
         whole = elements * _itemsize(info)  # fill values and all: nothing skips them
         if not _streamed(info) and whole > limits.whole_bytes:
-            what = f"is {whole} bytes of {info.dtype}, which is held whole in memory"
+            kind = "compound records" if fields else "text"
+            what = f"is {whole} bytes of {kind}, which are held whole in memory to be stored"
             raise refusal(path, where, what, "whole_bytes", limits.whole_bytes)
         total += held
     if total > limits.file_bytes:

@@ -108,7 +108,7 @@ class ArrayWriter:
         slab_bytes = self.chunks[0] * math.prod(self.grid) * math.prod(self.chunks[1:])
         self.slabs_per_shard = max(1, shard_bytes // max(1, slab_bytes * self.dtype.itemsize))
         self.rows = 0
-        self._buf = np.empty((self.chunks[0], *self.row_shape), self.dtype)
+        self._buf = np.empty((0, *self.row_shape), self.dtype)  # grown by _room
         self._nbuf = 0
         self._slabs = 0  # slabs emitted in all
         self._shard: ExitStack | None = None
@@ -140,6 +140,7 @@ class ArrayWriter:
         c0, n, i = self.chunks[0], len(block), 0
         if self._nbuf:
             take = min(c0 - self._nbuf, n)
+            self._room(self._nbuf + take)
             self._buf[self._nbuf : self._nbuf + take] = block[:take]
             self._nbuf += take
             i = take
@@ -150,6 +151,7 @@ class ArrayWriter:
             self._emit(block[i : i + c0])
             i += c0
         if i < n:
+            self._room(n - i)
             self._buf[: n - i] = block[i:]
             self._nbuf = n - i
         self.rows += n
@@ -160,6 +162,7 @@ class ArrayWriter:
         c0 = self.chunks[0]
         if self._nbuf:  # complete the chunk under way
             take = min(c0 - self._nbuf, n)
+            self._room(self._nbuf + take)
             self._buf[self._nbuf : self._nbuf + take] = self.fill
             self._nbuf += take
             self.rows += take
@@ -177,6 +180,7 @@ class ArrayWriter:
             self._slabs += slabs
             self.rows += slabs * c0
         if rest:
+            self._room(rest)
             self._buf[:rest] = self.fill
             self._nbuf = rest
             self.rows += rest
@@ -188,7 +192,7 @@ class ArrayWriter:
         if self._nbuf:
             if self._slabs == 0:  # everything fits in one short chunk: shrink it to fit
                 self.chunks[0] = self._nbuf
-            self._emit(self._buf[: self._nbuf].copy())
+            self._emit(self._buf[: self._nbuf].copy(), last=True)
             self._nbuf = 0
         self._drain(0)
         if self._slabs < self.slabs_per_shard:  # a single short shard: declare no empty slots
@@ -216,7 +220,16 @@ class ArrayWriter:
 
     # -- inside --------------------------------------------------------------------------------
 
-    def _emit(self, slab: np.ndarray) -> None:
+    def _room(self, rows: int) -> None:
+        """Grow the buffer of the chunk under way to hold ``rows`` rows: a short array (one of
+        a file's many thousands, say) never holds a whole chunk's worth of memory."""
+        if rows > len(self._buf):
+            size = min(self.chunks[0], max(rows, 2 * len(self._buf)))
+            grown = np.empty((size, *self.row_shape), self.dtype)
+            grown[: self._nbuf] = self._buf[: self._nbuf]
+            self._buf = grown
+
+    def _emit(self, slab: np.ndarray, last: bool = False) -> None:
         c0 = self.chunks[0]
         if len(slab) < c0:  # the last rows: pad the chunk to its full shape, as Zarr stores it
             full = np.full((c0, *self.row_shape), self.fill, self.dtype)
@@ -235,7 +248,12 @@ class ArrayWriter:
             if self._shard_index is None:
                 self._open_shard()
             data = _bytes_view(np.ascontiguousarray(piece))
-            self._pending.append((_encoders.submit(self._blosc.encode, data), (slot, *coord)))
+            if last:  # nothing left to overlap with: a thread's hand-off would cost more
+                encoded: Future[bytes] = Future()
+                encoded.set_result(self._blosc.encode(data))
+            else:
+                encoded = _encoders.submit(self._blosc.encode, data)
+            self._pending.append((encoded, (slot, *coord)))
             self._drain(_ENCODE_AHEAD)
         self._slabs += 1
         if self._slabs % self.slabs_per_shard == 0:
