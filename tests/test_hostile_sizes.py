@@ -166,6 +166,28 @@ def test_counts_and_names_over_the_limits(sqlite_archive: ll.Archive, tmp_path: 
     )
 
 
+def test_a_tree_too_big_or_too_deep_is_refused_while_it_is_walked(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    groups = tmp_path / "groups_13.h5"
+    with h5py.File(groups, "w") as f:
+        for i in range(300):
+            f.create_group(f"g{i}")
+    _refused(sqlite_archive, groups, "over 100 groups", "nodes=100", limits={"nodes": 100})
+
+    deep = tmp_path / "deep_14.h5"
+    with h5py.File(deep, "w") as f:
+        f["/".join(["g"] * 1500) + "/x"] = np.arange(3)  # deeper than Python's stack
+    _refused(sqlite_archive, deep, "nests groups", "depth=200")
+    with pytest.raises(InvalidArgument, match="depth can be raised to 400 at most"):
+        sqlite_archive.ingest([deep], limits={"depth": 1500})
+    deep_enough = tmp_path / "deep_15.h5"
+    with h5py.File(deep_enough, "w") as f:
+        f["/".join(["g"] * 200) + "/x"] = np.arange(3)
+    sqlite_archive.ingest([deep_enough])
+    assert sqlite_archive.runs[15].channels["/".join(["g"] * 200) + "/x"][:].tolist() == [0, 1, 2]
+
+
 def test_a_text_column_is_refused_once_it_outgrows_memory(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the sources are described in base, which names these limits
 
 ENV_PREFIX = "LABLEDGER_LIMIT_"
 SETTING = "limits"
+MAX_DEPTH = 400  # the deepest tree a JSON encoder takes (node, children, node...: 2 a level)
 OBJECT_BYTES = 64  # a variable-length text value held in memory: a Python str and its pointer
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgtp]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -44,7 +45,9 @@ class Limits:
     dataset_bytes: int = 4 << 40  # the data one dataset or channel holds, decoded
     dataset_elements: int = 1 << 50  # values a dataset declares, fill values included
     whole_bytes: int = 128 << 20  # a text or compound array, held whole in memory to be stored
-    channels: int = 100_000  # datasets or channels in one file
+    channels: int = 30_000  # datasets or channels in one file
+    nodes: int = 100_000  # groups, datasets, channels and links in one file's tree
+    depth: int = 200  # groups nested in groups
     columns: int = 10_000  # columns of a CSV file, counted on its header line
     name_bytes: int = 4096  # one name of a source (a dataset, group, channel or column), UTF-8
     compound_fields: int = 1000  # fields of one compound type
@@ -74,6 +77,11 @@ class Limits:
         ):
             for name, value in given.items():
                 found[_field(name, origin)] = parse_size(value, f"{origin}: {name}")
+        if found.get("depth", 0) > MAX_DEPTH:
+            raise InvalidArgument(
+                f"depth can be raised to {MAX_DEPTH} at most: the catalog keeps a file's tree as "
+                "JSON, which nests no deeper"
+            )
         return cls(**found)
 
 
@@ -115,6 +123,12 @@ def check(source: Source, limits: Limits) -> None:
     if len(source.channels) > limits.channels:
         count = len(source.channels)
         raise refusal(path, "", f"declares {count} arrays", "channels", limits.channels)
+    nodes, depth = _size(source.tree)
+    if nodes > limits.nodes:
+        what = f"holds {nodes} groups, datasets and links"
+        raise refusal(path, "", what, "nodes", limits.nodes)
+    if depth > limits.depth:
+        raise refusal(path, "", f"nests groups {depth} deep", "depth", limits.depth)
     total = 0
     for info in source.channels:
         for segment in info.segments:
@@ -160,6 +174,21 @@ def held_bytes(info: ChannelInfo) -> int:
     """The bytes a channel's data decode to, fill values left out (the source says which)."""
     held = declared_elements(info) if info.held is None else info.held
     return held * _itemsize(info)
+
+
+def _size(tree: dict[str, Any]) -> tuple[int, int]:
+    """How many nodes are below the root of a structure tree, and how deep its groups nest
+    (without recursion: a hostile tree may be deeper than Python's stack)."""
+    count, deepest, stack = 0, 0, [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.get("children")
+        if children is None:  # a leaf: a channel, dataset or link
+            continue
+        count += len(children)
+        deepest = max(deepest, depth)  # of a group
+        stack.extend((child, depth + 1) for child in children)
+    return count, deepest
 
 
 def _itemsize(info: ChannelInfo) -> int:
