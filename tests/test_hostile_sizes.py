@@ -225,3 +225,28 @@ def test_limits_are_resolved_settings_then_environment_then_caller() -> None:
     assert Limits.resolve(environ={}) == Limits()
     with pytest.raises(InvalidArgument, match="unknown limit 'rows'"):
         Limits.resolve({"rows": 1}, environ={})
+
+
+@pytest.mark.s3
+def test_fill_only_chunks_on_object_storage(
+    s3_bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """On S3 too a chunk never written is no object, and reads back as the fill value."""
+    path = tmp_path / "fill_16.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("x", shape=(10**9,), dtype="f4", chunks=(1 << 16,), fillvalue=-1)
+        ds[5 * 10**8 : 5 * 10**8 + 3] = [1, 2, 3]
+    la = ll.init(
+        tmp_path / "lab",
+        store=f"{s3_bucket}/archive",
+        storage_options={"endpoint_url": s3_endpoint},
+    )
+    try:
+        la.ingest([path])
+        channel = la.runs[16].channels["x"]
+        assert len(_data_objects(la, la.runs[16], "x")) == 1  # the shard of the 3 values
+        with h5py.File(path) as f:
+            for where in [np.s_[:4], np.s_[5 * 10**8 - 2 : 5 * 10**8 + 4], np.s_[-3:]]:
+                np.testing.assert_array_equal(channel[where], f["x"][where])
+    finally:
+        la.close()

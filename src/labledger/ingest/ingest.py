@@ -436,6 +436,9 @@ def _write_channels(
         twice = sorted(k for k in infos if sum(c.key == k for c in source.channels) > 1)
         raise BadInput(f"{source.path}: two arrays of the file are both named {twice[0]!r}")
     paths = {c.key: _below(root, c.segments) for c in source.channels}
+    if len(set(paths.values())) != len(paths):  # names that differ only in what is encoded
+        same = sorted(k for k in paths if list(paths.values()).count(paths[k]) > 1)
+        raise BadInput(f"{source.path}: {same[0]!r} and {same[1]!r} would be stored as one")
     streamed: dict[str, ArrayWriter] = {}
     whole: dict[str, list[Any]] = {}  # text, structured types and 0-d values: small
     for info in source.channels:

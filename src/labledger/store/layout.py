@@ -49,7 +49,7 @@ def node_name(segment: str) -> str:
     name = segment.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
     name = _ODD.sub(lambda m: f"%{_byte(m[0]):02X}", name)
     if name in ("", ".", ".."):
-        return "%2E" * len(name) if name else "%00"
+        return "%2E" * len(name) if name else "%"  # no other name gives a bare "%"
     if name.startswith("__"):
         name = "%5F" + name[1:]
     encoded = name.encode("utf-8")
