@@ -11,7 +11,7 @@ import functools
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,16 +108,25 @@ class Archive:
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         project: str = DEFAULT_PROJECT,
+        limits: Mapping[str, int | str] | None = None,
     ) -> list[IngestResult]:
         """Ingest raw files: each becomes a run (numbered from ``run``, else from the digits in
         its name, else the next free number), or all of them one run when ``run`` is given.
 
         Bytes already kept are not ingested twice; a run is visible only once it is whole.
         ``progress(done, total)`` is called with byte counts as the work goes. The runs belong
-        to ``project`` (who may read them through a server depends on it).
+        to ``project`` (who may read them through a server depends on it). What a file may
+        declare is bounded (docs/ingest.md, "Limits"); ``limits`` raises some, by name
+        (``{"columns": 50_000, "file_bytes": "64T"}``).
         """
         checked = plan(
-            self.catalog, paths, run=run, format=format, project=project, own=self._own_files()
+            self.catalog,
+            paths,
+            run=run,
+            format=format,
+            project=project,
+            limits=limits,
+            own=self._own_files(),
         )
         total, done = checked.total_bytes, 0
 

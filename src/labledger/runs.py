@@ -21,7 +21,7 @@ from labledger.catalog import MAX_RUN_NUMBER, ChannelRow, RunRow, SourceRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.formats import Axis
 from labledger.formats.base import walk_tree
-from labledger.formats.values import single
+from labledger.formats.values import single, without_nul
 from labledger.store import AnyArray, open_array
 from labledger.store.dtypes import from_text
 
@@ -241,7 +241,7 @@ class Channels(Mapping[str, "Channel"]):
 
     def __getitem__(self, key: str) -> Channel:
         rows = self._all()
-        row = rows.get(key)
+        row = rows.get(key) or rows.get(without_nul(key))  # a NUL is kept as "␀"
         if row is None:
             target = self._through_links(key)
             row = rows.get(target) if target else None

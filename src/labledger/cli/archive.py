@@ -66,11 +66,18 @@ def ingest(
     project: Annotated[
         str, typer.Option(help="The project the runs belong to (who may read them).")
     ] = "default",
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=N: raise a limit on what a file may declare, e.g. columns=50000."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest raw files: each becomes a run, kept byte for byte and catalogued."""
+    limits = pairs(limit or [], "--limit")
     with opened(archive) as la, progress_bar() as progress:
-        results = la.ingest(files, run=run, format=format, progress=progress, project=project)
+        results = la.ingest(
+            files, run=run, format=format, progress=progress, project=project, limits=limits
+        )
     if as_json:
         print_json([r.to_json() for r in results])
         return

@@ -8,13 +8,17 @@ file of any size passes through ingest in bounded memory.
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
+
+from labledger.formats.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class ChannelInfo:
     dtype: np.dtype
     attrs: dict[str, Any] = field(default_factory=dict)
     axes: list[Axis] = field(default_factory=list)
+    # values the file holds, when fewer than its shape declares: the rest were never written
+    # and read as ``fill`` (an HDF5 dataset's unallocated chunks); None: all of them
+    held: int | None = None
+    fill: Any = None  # the value of what was never written; None: zero, as Zarr's default
 
 
 @dataclass
@@ -58,6 +66,14 @@ class Unreadable:
     """Yielded by :meth:`Source.blocks` in place of data for a channel that cannot be read."""
 
     reason: str
+
+
+@dataclass
+class Fill:
+    """Yielded by :meth:`Source.blocks` in place of ``rows`` rows that the file never wrote: they
+    hold only the channel's fill value, and cost nothing to keep."""
+
+    rows: int
 
 
 @dataclass
@@ -73,19 +89,23 @@ class Source:
     ended: datetime | None = None
     problems: list[str] = field(default_factory=list)  # what was found but cannot be ingested
 
-    def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+    def blocks(self) -> Iterator[tuple[str, np.ndarray | Fill | Unreadable]]:
         """``(channel key, rows)`` in file order; a channel's blocks come in order along its
-        first axis. A channel that fails to read yields :class:`Unreadable` and the rest goes on.
+        first axis, rows never written as :class:`Fill`. A channel that fails to read yields
+        :class:`Unreadable` and the rest goes on.
         """
         raise NotImplementedError
 
     @property
     def data_bytes(self) -> int:
-        """Roughly how many bytes :meth:`blocks` will yield, for progress bars."""
+        """Roughly how many bytes :meth:`blocks` will yield (fill values left out), for progress
+        bars."""
         total = 0
         for ch in self.channels:
-            if all(n is not None for n in ch.shape):
-                total += int(np.prod(ch.shape, dtype=np.int64)) * ch.dtype.itemsize
+            if ch.held is not None:
+                total += ch.held * ch.dtype.itemsize
+            elif all(n is not None for n in ch.shape):
+                total += math.prod(ch.shape) * ch.dtype.itemsize  # type: ignore[arg-type]
         return total
 
     def close(self) -> None:
@@ -112,28 +132,29 @@ class Format(Protocol):
         """Whether the file whose first bytes are ``head`` is of this format."""
         ...
 
-    def open(self, path: Path) -> Source:
-        """Describe the file; raise :class:`labledger.errors.BadInput` if it cannot be read."""
+    def open(
+        self, path: Path, limits: Limits | None = None, together: frozenset[Path] = frozenset()
+    ) -> Source:
+        """Describe the file; raise :class:`labledger.errors.BadInput` if it cannot be read.
+
+        Both keywords are optional for a format (:func:`open_source` passes those its ``open``
+        takes). ``limits``: ingest checks the described source against them, and a format may
+        refuse before reading on, as a CSV does past too many columns. ``together``: the real
+        paths of the files ingested with this one, the only other files a format whose files
+        name others (an HDF5 master file over its data files) may read.
+        """
         ...
 
 
-@runtime_checkable
-class ReadsAmong(Protocol):
-    """A format whose files may name other files to read (HDF5: a detector's master file, a
-    virtual dataset over its data files). Told the files ingested with it, it reads none but
-    those; through :meth:`Format.open` alone, none but the file itself."""
-
-    def open_among(self, path: Path, together: frozenset[Path]) -> Source:
-        """Describe ``path``; ``together`` are the real paths of the files of the same ingest."""
-        ...
-
-
-def open_source(fmt: Format, path: Path, together: frozenset[Path] = frozenset()) -> Source:
-    """``path`` opened by ``fmt``, told ``together`` (the real paths of the files ingested with
-    it) if its files can name others."""
-    if isinstance(fmt, ReadsAmong):
-        return fmt.open_among(path, together)
-    return fmt.open(path)
+def open_source(
+    fmt: Format, path: Path, limits: Limits | None = None, together: frozenset[Path] = frozenset()
+) -> Source:
+    """``path`` opened by ``fmt``, given ``limits`` and ``together`` if its ``open`` takes them
+    (a lab's format written before they existed is opened with the path alone, and so reads
+    no other file and checks no limit while reading: ingest checks what it describes)."""
+    takes = inspect.signature(fmt.open).parameters
+    given = {"limits": limits, "together": together}
+    return fmt.open(path, **{k: v for k, v in given.items() if k in takes})
 
 
 def tree_node(name: str, kind: str, attrs: dict[str, Any] | None = None, **extra: Any) -> dict:

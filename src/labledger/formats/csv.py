@@ -19,6 +19,7 @@ from pyarrow import csv as pacsv
 
 from labledger.errors import BadInput, first_line
 from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
+from labledger.formats.limits import Limits, refusal
 from labledger.formats.values import decode_text, parse_number, parse_time, to_scalar
 
 EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
@@ -35,12 +36,12 @@ class CsvFormat:
         # text by its name and by having no NUL byte; in UTF-8 or not (Latin-1 is common)
         return path.suffix.lower() in EXTENSIONS and b"\0" not in head
 
-    def open(self, path: Path) -> CsvSource:
-        return CsvSource(path)
+    def open(self, path: Path, limits: Limits | None = None) -> CsvSource:
+        return CsvSource(path, limits or Limits())
 
 
 class CsvSource(Source):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limits: Limits):
         super().__init__(path=path, format="csv")
         with open(path, "rb") as f:
             head = f.read(_HEAD_BYTES).decode("utf-8", "replace")
@@ -59,13 +60,20 @@ class CsvSource(Source):
         if not body:
             raise BadInput(f"{path}: no header line with column names")
         delimiter = _delimiter(body[:20])
+        columns = _count_columns(path, skip, delimiter, limits.columns)
+        if columns > limits.columns:
+            what = f"its header has {columns} columns or more"  # counting stopped there
+            raise refusal(path, "", what, "columns", limits.columns)
+        # a file object, not a path: pyarrow cannot open a name that is not UTF-8
+        self._handle = open(path, "rb")  # noqa: SIM115 (closed with the source)
         try:
             self._reader = pacsv.open_csv(
-                path,
+                self._handle,
                 read_options=pacsv.ReadOptions(skip_rows=skip, block_size=8 << 20),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter),
             )
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            self._handle.close()
             raise BadInput(f"{path}: not readable as delimited text ({first_line(exc)})") from None
         names = [n.strip() for n in self._reader.schema.names]
         if len(set(names)) != len(names) or "" in names:
@@ -126,6 +134,26 @@ class CsvSource(Source):
 
     def close(self) -> None:
         self._reader.close()
+        self._handle.close()
+
+
+def _count_columns(path: Path, skip: int, delimiter: str, limit: int) -> int:
+    """The columns of the header line (after ``skip`` comment lines and any blank ones), counted
+    as its delimiters are; past ``limit`` the count stops, and the rest of the line is not read."""
+    mark = delimiter.encode()
+    with open(path, "rb") as f:
+        for _ in range(skip):
+            f.readline(_HEAD_BYTES)
+        count, started = 1, False
+        while piece := f.read(_HEAD_BYTES):
+            if not started:
+                piece = piece.lstrip(b"\r\n")
+                started = bool(piece)
+            line = piece.split(b"\n", 1)
+            count += line[0].count(mark)
+            if len(line) > 1 or count > limit:
+                break
+    return count
 
 
 def _delimiter(lines: list[str]) -> str:

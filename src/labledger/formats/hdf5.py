@@ -16,6 +16,7 @@ checked here are read.
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 from collections.abc import Iterator
@@ -24,10 +25,20 @@ from typing import Any, ClassVar
 
 import h5py
 import numpy as np
+from h5py import h5d
 
 from labledger.errors import BadInput, first_line
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
-from labledger.formats.values import decode_text, parse_time, scalars, single, to_json, to_scalar
+from labledger.formats.base import Axis, ChannelInfo, Fill, Source, Unreadable, tree_node
+from labledger.formats.limits import Limits, refusal
+from labledger.formats.values import (
+    decode_text,
+    parse_time,
+    scalars,
+    single,
+    to_json,
+    to_scalar,
+    without_metadata,
+)
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _BLOCK_BYTES = 32 << 20  # rows read per h5py call
@@ -46,13 +57,11 @@ class Hdf5Format:
         # after a user block the superblock sits at 512, 1024, 2048, ...: let HDF5 look
         return len(head) >= 512 and h5py.is_hdf5(str(path))
 
-    def open(self, path: Path) -> Hdf5Source:
-        """Describe the file; it may read no other file."""
-        return self.open_among(path, frozenset())
-
-    def open_among(self, path: Path, together: frozenset[Path]) -> Hdf5Source:
-        """Describe the file; its virtual datasets may read the files ``together`` (real
-        paths: the files of the same ingest), and nothing else."""
+    def open(
+        self, path: Path, limits: Limits | None = None, together: frozenset[Path] = frozenset()
+    ) -> Hdf5Source:
+        """Describe the file within ``limits``; its virtual datasets may read the files
+        ``together`` (real paths: the files of the same ingest), and no other file."""
         try:
             f = h5py.File(path, "r")
         except OSError as exc:
@@ -64,26 +73,33 @@ class Hdf5Format:
                 ) from None
             raise BadInput(f"{path}: HDF5 cannot open it ({text.split('(')[0].strip()})") from None
         try:
-            return Hdf5Source(path, f, together)
+            return Hdf5Source(path, f, limits or Limits(), together)
         except BaseException:
             f.close()
             raise
 
 
 class Hdf5Source(Source):
-    def __init__(self, path: Path, f: h5py.File, together: frozenset[Path] = frozenset()):
+    def __init__(
+        self, path: Path, f: h5py.File, limits: Limits, together: frozenset[Path] = frozenset()
+    ):
         super().__init__(path=path, format="hdf5")
         self._file = f
+        self._nodes, self._limits = 0, limits
         self._together = together
         self._folder = Path(os.path.abspath(path)).parent  # where HDF5 looks for relative names
+        self._virtual: set[str] = set()  # virtual datasets checked to read: see _dataset
         self._seen: dict[tuple[int, int], str] = {}
-        self._datasets: dict[str, h5py.Dataset] = {}
+        self._written: dict[str, set[int] | None] = {}  # see _fill_only
         self.metadata.update(scalars(f.attrs))
         self.tree = tree_node(path.name, "file", _attrs(f, "", self.problems))
         self._walk(f, "", self.tree)
         self.started, self.ended = self._times()
 
     def _walk(self, group: h5py.Group, prefix: str, node: dict[str, Any]) -> None:
+        if prefix.count("/") >= self._limits.depth:  # before Python's own stack runs out
+            what = f"nests groups over {self._limits.depth} deep ({prefix[:60]}...)"
+            raise refusal(self.path, "", what, "depth", self._limits.depth)
         try:
             names = list(group)
         except Exception as exc:  # a damaged group index
@@ -93,6 +109,7 @@ class Hdf5Source(Source):
             return
         for name in names:
             path = f"{prefix}/{name}" if prefix else name
+            self._count()
             try:
                 link = group.get(name, getlink=True)
             except Exception as exc:
@@ -146,9 +163,18 @@ class Hdf5Source(Source):
                     continue
                 if obj.is_virtual:  # every source checked: read with the search pinned here
                     obj = _reopen(group, name, self._folder)
+                    self._virtual.add(path)
                 self._add_dataset(obj, path, name, attrs, node, _nxdata_axes(node))
             else:
                 self.problems.append(f"{path}: a named datatype, not data; kept in the raw file")
+
+    def _count(self) -> None:
+        """Refuse a file of more objects than the limit as soon as the walk passes it (their
+        tree alone would outgrow memory)."""
+        self._nodes += 1
+        if self._nodes > self._limits.nodes:
+            what = f"holds over {self._limits.nodes} groups, datasets and links"
+            raise refusal(self.path, "", what, "nodes", self._limits.nodes)
 
     def _add_dataset(
         self,
@@ -180,8 +206,8 @@ class Hdf5Source(Source):
             attrs=attrs,
             axes=_axes(path, shape, axes.get(name), node),
         )
+        self._written[path] = _fill_only(ds, info)
         self.channels.append(info)
-        self._datasets[path] = ds
         node["children"].append(
             tree_node(name, "channel", attrs, key=path, shape=list(shape), dtype=dtype.str)
         )
@@ -270,13 +296,24 @@ class Hdf5Source(Source):
         return parse_time(self._file.attrs.get("file_time")), None
 
     def _value(self, key: str) -> Any:
-        ds = self._datasets.get(key)
-        return None if ds is None else ds[()]
+        return self._dataset(key)[()] if key in self._written else None
 
-    def blocks(self) -> Iterator[tuple[str, np.ndarray | Unreadable]]:
+    def _dataset(self, key: str) -> h5py.Dataset:
+        """A channel's dataset, opened again by its path (hard links only), one at a time:
+        HDF5 holds ~15 kB for each open dataset, 300 MB for a file of 20,000. A virtual one
+        with the search for its sources pinned where they were checked."""
+        if key in self._virtual:
+            return _reopen(self._file, key, self._folder)
+        return self._file[key]
+
+    def blocks(self) -> Iterator[tuple[str, np.ndarray | Fill | Unreadable]]:
         for info in self.channels:
-            ds = self._datasets[info.key]
+            ds = self._dataset(info.key)
+            written = self._written[info.key]
             try:
+                if written is not None:
+                    yield from ((info.key, b) for b in _written_blocks(ds, written))
+                    continue
                 yield from ((info.key, b) for b in _read_blocks(ds, info.dtype))
             except Exception as exc:
                 yield info.key, Unreadable(first_line(exc))
@@ -393,6 +430,78 @@ def _read_blocks(ds: h5py.Dataset, dtype: np.dtype) -> Iterator[np.ndarray]:
         yield ds[i : i + step]
 
 
+def _fill_only(ds: h5py.Dataset, info: ChannelInfo) -> set[int] | None:
+    """Which parts of a dataset the file holds, where it holds less than it declares: the
+    indexes along the first axis of its chunks that were ever written (an empty set when none
+    were, or a contiguous dataset has no storage yet); None when it is all there to be read
+    (and for virtual, external or compact storage). The rest is the fill value, which the store
+    keeps by writing nothing; ``info`` learns how many values are held, and that fill value."""
+    if ds.ndim == 0 or ds.size == 0 or info.dtype.kind not in "biufcM" or info.dtype.fields:
+        return None  # text and compounds are held whole, fill values and all
+    plist = ds.id.get_create_plist()
+    layout = plist.get_layout()
+    if plist.get_external_count() or layout not in (h5d.CHUNKED, h5d.CONTIGUOUS):
+        return None
+    if layout == h5d.CONTIGUOUS:
+        if ds.id.get_storage_size():
+            return None
+        written: set[int] = set()
+        info.held = 0
+    else:
+        chunks = ds.chunks
+        grid = [-(-n // c) for n, c in zip(ds.shape, chunks)]
+        count = ds.id.get_num_chunks()
+        if count == math.prod(grid):
+            return None
+        written = set()
+        if hasattr(ds.id, "chunk_iter"):  # HDF5 1.14: one pass over the chunk index
+            ds.id.chunk_iter(lambda chunk: written.add(chunk.chunk_offset[0] // chunks[0]))
+        else:
+            written.update(
+                ds.id.get_chunk_info(i).chunk_offset[0] // chunks[0] for i in range(count)
+            )
+        info.held = min(ds.size, count * math.prod(chunks))
+    fill = np.asarray(ds.fillvalue, info.dtype)[()]
+    info.fill = None if fill == 0 else fill
+    return written
+
+
+def _written_blocks(ds: h5py.Dataset, written: set[int]) -> Iterator[np.ndarray | Fill]:
+    """The chunk rows ``written`` read in blocks, the rows between them as :class:`Fill`."""
+    length = ds.shape[0]
+    height = ds.chunks[0] if ds.chunks else length
+    row_bytes = max(1, ds.dtype.itemsize * math.prod(ds.shape[1:]))
+    step = max(1, _BLOCK_BYTES // (row_bytes * height)) * height
+    done = 0
+    for first, last in _runs(sorted(written)):
+        start, stop = first * height, min(length, (last + 1) * height)
+        if start > done:
+            yield Fill(start - done)
+        for i in range(start, stop, step):
+            yield ds[i : min(stop, i + step)]
+        done = stop
+    if done < length:
+        yield Fill(length - done)
+
+
+def _runs(indexes: list[int]) -> Iterator[tuple[int, int]]:
+    """Sorted integers as runs of consecutive ones, (first, last) each.
+
+    >>> list(_runs([0, 1, 2, 5, 7, 8]))
+    [(0, 2), (5, 5), (7, 8)]
+    """
+    start = prev = None
+    for i in indexes:
+        if prev is not None and i == prev + 1:
+            prev = i
+            continue
+        if start is not None:
+            yield start, prev
+        start = prev = i
+    if start is not None:
+        yield start, prev  # type: ignore[misc]
+
+
 def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:
     """The type the dataset is kept as, or None: labledger keeps numbers of standard widths,
     text, and compounds of those (not float128, references, opaque or variable-length data)."""
@@ -402,7 +511,7 @@ def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:
     if _plain(dt):
         return dt
     if dt.kind == "V" and dt.fields and all(_plain(f[0]) for f in dt.fields.values()):
-        return dt  # a compound of plain fields
+        return without_metadata(dt)  # a compound of plain fields, packed
     return None
 
 

@@ -21,7 +21,8 @@ from nptdms.log import log_manager
 
 from labledger.errors import BadInput, first_line
 from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
-from labledger.formats.values import LABVIEW_EPOCH, parse_time, scalars, to_json
+from labledger.formats.limits import Limits
+from labledger.formats.values import LABVIEW_EPOCH, parse_time, scalars, to_json, without_nul
 
 LEAD_IN_BYTES = 28  # the fixed header of every TDMS segment
 
@@ -33,7 +34,7 @@ class TdmsFormat:
     def sniff(self, head: bytes, path: Path) -> bool:
         return head[:4] in (b"TDSm", b"TDSh")
 
-    def open(self, path: Path) -> TdmsSource:
+    def open(self, path: Path, limits: Limits | None = None) -> TdmsSource:
         # opened as a file, not a path: npTDMS would otherwise read the metadata from a
         # ".tdms_index" beside it, and what is kept and checked is the data file itself
         handle = open(path, "rb")  # noqa: SIM115 (closed with the source)
@@ -70,9 +71,10 @@ class TdmsSource(Source):
         self.metadata.update(scalars(tdms.properties))
         starts, ends = [], []
         for group in tdms.groups():
-            node = tree_node(group.name, "group", to_json(dict(group.properties)))
+            group_name = without_nul(group.name)  # LabVIEW allows NUL; the catalog does not
+            node = tree_node(group_name, "group", to_json(dict(group.properties)))
             root["children"].append(node)
-            self.metadata.update(scalars(group.properties, f"{group.name}@"))
+            self.metadata.update(scalars(group.properties, f"{group_name}@"))
             for channel in group.channels():
                 stored = _stored_arrays(channel)
                 if not stored:
@@ -81,10 +83,10 @@ class TdmsSource(Source):
                 axis = _time_axis(channel.properties)
                 parent = node
                 if len(stored) > 1:  # DAQmx with several raw scalers: one array per scaler
-                    parent = tree_node(channel.name, "group", attrs)
+                    parent = tree_node(without_nul(channel.name), "group", attrs)
                     node["children"].append(parent)
                 for scaler, dtype in stored:
-                    segments = (group.name, channel.name)
+                    segments = (group_name, without_nul(channel.name))
                     if len(stored) > 1:
                         segments += (f"scaler{scaler}",)
                     info = ChannelInfo(

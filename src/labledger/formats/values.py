@@ -8,6 +8,7 @@ type may change (an HDF5 int32 attribute comes back as a Python int).
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 Scalar = str | int | float | bool
 
+NUL_SHOWN = "\u2400"  # what a NUL of a name or a text value is kept as
 LABVIEW_EPOCH = np.datetime64("1904-01-01T00:00:00")  # what LabVIEW writes for "no time set"
 
 
@@ -25,7 +27,7 @@ def to_json(value: Any) -> Any:
     {'a': 3, 'b': 'x-ray', 't': '2026-11-21T10:00:00'}
     """
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {without_nul(str(k)): to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     if isinstance(value, np.ndarray):
@@ -42,9 +44,11 @@ def to_json(value: Any) -> Any:
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, complex):
         return [to_json(value.real), to_json(value.imag)]
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return without_nul(value)
+    if value is None or isinstance(value, (int, float, bool)):
         return value
-    return str(value)
+    return without_nul(str(value))
 
 
 def to_scalar(value: Any, max_text: int = 1000) -> Scalar | None:
@@ -67,7 +71,7 @@ def to_scalar(value: Any, max_text: int = 1000) -> Scalar | None:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, str):
-        value = value.strip()
+        value = without_nul(value.strip())
         return value if len(value) <= max_text else None
     if isinstance(value, bool):
         return value
@@ -91,8 +95,30 @@ def scalars(properties: Any, prefix: str = "") -> dict[str, Scalar]:
         except Exception:  # an attribute of a type the reader cannot even hand over
             continue
         if value is not None:
-            found[f"{prefix}{name}"] = value
+            found[without_nul(f"{prefix}{name}")] = value
     return found
+
+
+def without_metadata(dtype: np.dtype) -> np.dtype:
+    """``dtype`` without what a reader attached to it (h5py marks a compound's byte fields with
+    their encoding), packed: the type as NumPy, Zarr and the catalog spell it.
+
+    >>> without_metadata(np.dtype([("s", np.dtype("S4", metadata={"h5py_encoding": "ascii"}))]))
+    dtype([('s', 'S4')])
+    """
+    if dtype.fields is None:
+        return np.dtype(dtype.str)
+    return np.dtype([(name, without_metadata(dtype.fields[name][0])) for name in dtype.names or ()])
+
+
+def without_nul(text: str) -> str:
+    """Text with each NUL shown as "␀" (U+2400): TDMS names and properties may hold NUL, and
+    PostgreSQL text and JSON may not. A channel named with NUL is found by either spelling.
+
+    >>> without_nul("ai\\x000")
+    'ai␀0'
+    """
+    return text.replace("\0", NUL_SHOWN) if "\0" in text else text
 
 
 def parse_number(text: str) -> int | float | str:
@@ -129,6 +155,21 @@ def decode_text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def path_text(name: str) -> str:
+    """A file name or path as text the catalog can keep and a terminal can show: the bytes of a
+    name that is not UTF-8 (which Python holds as surrogates) read as Latin-1, as
+    :func:`decode_text` reads old files' text.
+
+    >>> path_text("caf\\udce9_12.csv"), path_text("café.csv")
+    ('café_12.csv', 'café.csv')
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return decode_text(os.fsencode(name))
+    return name
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -16,7 +16,7 @@ import mmap
 import os
 import re
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +35,12 @@ from labledger.catalog import (
     SourceRow,
 )
 from labledger.errors import BadInput, LabledgerError, RunConflict
-from labledger.formats import ChannelInfo, Format, Source, Unreadable, detect, get
+from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import open_source, walk_tree
+from labledger.formats.limits import OBJECT_BYTES, Limits, check, refusal
+from labledger.formats.limits import SETTING as LIMITS_SETTING
 from labledger.formats.registry import HEAD_BYTES
+from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
 from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
@@ -109,20 +112,24 @@ def plan(
     run: int | None = None,
     format: str | None = None,
     project: str = DEFAULT_PROJECT,
+    limits: Mapping[str, Any] | None = None,
     own: Sequence[Path] = (),
 ) -> IngestPlan:
     """Check the files and decide their runs (in ``project``), writing nothing; raise
-    :class:`BadInput` or :class:`RunConflict` with the first problem found. ``own`` are the
-    archive's own files and folders (catalog, store): a file among them is refused unread."""
+    :class:`BadInput` or :class:`RunConflict` with the first problem found. What a file may
+    declare is bounded by the archive's limits, raised by ``limits`` (:class:`Limits` names).
+    ``own`` are the archive's own files and folders (catalog, store): a file among them is
+    refused unread."""
     if not paths:
         raise BadInput("no files to ingest")
     check_name(project, "project")
     if run is not None and not 0 <= run <= MAX_RUN_NUMBER:
         raise BadInput(f"run numbers go from 0 to {MAX_RUN_NUMBER}, not {run}")
     forced = get(format) if format else None
+    bounds = Limits.resolve(catalog.settings().get(LIMITS_SETTING), limits)
     given = _without_tdms_indexes(paths)
     together = frozenset(Path(os.path.realpath(p)) for p in given)
-    files = [_check_file(p, forced, together, own) for p in given]
+    files = [_check_file(p, forced, bounds, together, own) for p in given]
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
         if f.identity in seen:
@@ -148,7 +155,7 @@ def plan(
         planned.project = project
         _same_bytes_twice(planned)
         _check_run(catalog, planned)
-    return IngestPlan(catalog, runs)
+    return IngestPlan(catalog, runs, bounds)
 
 
 def _without_tdms_indexes(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -177,9 +184,10 @@ def _same_bytes_twice(planned: PlannedRun) -> None:
 class IngestPlan:
     """Runs checked and numbered, ready to be written."""
 
-    def __init__(self, catalog: Catalog, runs: list[PlannedRun]):
+    def __init__(self, catalog: Catalog, runs: list[PlannedRun], limits: Limits):
         self.catalog = catalog
         self.runs = runs
+        self.limits = limits
 
     @property
     def total_bytes(self) -> int:
@@ -197,7 +205,7 @@ class IngestPlan:
                 results.append(IngestResult(planned.already, _names(planned), already=True))
                 continue
             try:
-                results.append(_write_run(self.catalog, store, planned, advance))
+                results.append(_write_run(self.catalog, store, planned, self.limits, advance))
             except LabledgerError as exc:
                 made = [r.message() for r in results if not r.already]
                 if made:
@@ -207,7 +215,11 @@ class IngestPlan:
 
 
 def _check_file(
-    path: Path, forced: Format | None, together: frozenset[Path], own: Sequence[Path]
+    path: Path,
+    forced: Format | None,
+    limits: Limits,
+    together: frozenset[Path],
+    own: Sequence[Path],
 ) -> PlannedFile:
     try:
         st = path.stat()
@@ -228,8 +240,9 @@ def _check_file(
     if st.st_size == 0:
         raise BadInput(f"{path} is empty (0 bytes); there is nothing to ingest")
     fmt = forced or detect(path, head)
-    # read the header now: damage is refused before any write
-    with open_source(fmt, path, together) as source:
+    # read the header now: damage, and sizes over the limits, are refused before any write
+    with open_source(fmt, path, limits, together) as source:
+        check(source, limits)
         data_bytes = source.data_bytes
     identity = (st.st_dev, st.st_ino)
     return PlannedFile(path, st.st_size, st.st_mtime, identity, fmt, data_bytes, together=together)
@@ -313,12 +326,12 @@ def sha256_file(path: Path, advance: Advance | None = None) -> str:
 
 
 def _write_run(
-    catalog: Catalog, store: ObjectStore, planned: PlannedRun, advance: Advance
+    catalog: Catalog, store: ObjectStore, planned: PlannedRun, limits: Limits, advance: Advance
 ) -> IngestResult:
     run_id = uuid7()
     prefix = run_prefix(run_id)
     try:
-        new, result = _write_objects(store, planned, run_id, prefix, advance)
+        new, result = _write_objects(store, planned, run_id, prefix, limits, advance)
         store.persist(prefix)
     except BaseException as exc:
         _remove(store, prefix, exc)
@@ -379,11 +392,16 @@ def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:
 
 
 def _names(planned: PlannedRun) -> list[str]:
-    return [f.path.name for f in planned.files]
+    return [path_text(f.path.name) for f in planned.files]
 
 
 def _write_objects(
-    store: ObjectStore, planned: PlannedRun, run_id: str, prefix: str, advance: Advance
+    store: ObjectStore,
+    planned: PlannedRun,
+    run_id: str,
+    prefix: str,
+    limits: Limits,
+    advance: Advance,
 ) -> tuple[NewRun, IngestResult]:
     now = datetime.now(UTC)
     who = author()
@@ -396,12 +414,12 @@ def _write_objects(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="labledger-raw") as raw:
         for position, f in enumerate(planned.files):
             key = source_key(prefix, position, f.path.name)
-            with open_source(f.format, f.path, f.together) as source:
+            with open_source(f.format, f.path, limits, f.together) as source:
                 copy = raw.submit(store.put_file, f.path, key)
                 digest = raw.submit(sha256_file, f.path, advance)
                 try:
                     root = data_path(prefix, position)
-                    channels = _write_channels(store, source, root, advance)
+                    channels = _write_channels(store, source, root, limits, advance)
                 finally:
                     copy.result()
                     sha256 = digest.result()
@@ -420,7 +438,7 @@ def _write_objects(
                         f"{planned.number}; ingest the files as separate runs"
                     )
                 keys.update(c.key for c in channels)
-                _merge(metadata, source.metadata, f.path.name)
+                _merge(metadata, source.metadata, path_text(f.path.name))
                 starts.append(source.started or datetime.fromtimestamp(f.mtime, UTC))
                 if source.ended:
                     ends.append(source.ended)
@@ -428,12 +446,12 @@ def _write_objects(
                 row = SourceRow(
                     run_id=run_id,
                     position=position,
-                    name=f.path.name,
+                    name=path_text(f.path.name),
                     size=f.size,
                     format=source.format,
                     sha256=sha256,
                     store_key=key,
-                    original_path=str(f.path.resolve()),
+                    original_path=path_text(str(f.path.resolve())),
                     modified=datetime.fromtimestamp(f.mtime, UTC),
                     ingested=now,
                     ingested_by=who,
@@ -463,7 +481,7 @@ def _write_objects(
 
 
 def _write_channels(
-    store: ObjectStore, source: Source, root: str, advance: Advance
+    store: ObjectStore, source: Source, root: str, limits: Limits, advance: Advance
 ) -> list[ChannelRow]:
     """Stream a source's blocks into stored arrays below ``root``; return their catalog rows."""
     infos = {c.key: c for c in source.channels}
@@ -471,15 +489,21 @@ def _write_channels(
         twice = sorted(k for k in infos if sum(c.key == k for c in source.channels) > 1)
         raise BadInput(f"{source.path}: two arrays of the file are both named {twice[0]!r}")
     paths = {c.key: _below(root, c.segments) for c in source.channels}
+    if len(set(paths.values())) != len(paths):  # names that differ only in what is encoded
+        same = sorted(k for k in paths if list(paths.values()).count(paths[k]) > 1)
+        raise BadInput(f"{source.path}: {same[0]!r} and {same[1]!r} would be stored as one")
     streamed: dict[str, ArrayWriter] = {}
     whole: dict[str, list[Any]] = {}  # text, structured types and 0-d values: small
     for info in source.channels:
         if is_streamed(info.dtype) and info.shape:
             row_shape = tuple(int(n) for n in info.shape[1:])  # type: ignore[arg-type]
             path = paths[info.key]
-            streamed[info.key] = ArrayWriter(store, path, row_shape, info.dtype, info.attrs)
+            streamed[info.key] = ArrayWriter(
+                store, path, row_shape, info.dtype, info.attrs, fill=info.fill
+            )
         else:
             whole[info.key] = []
+    held = dict.fromkeys(whole, 0)  # bytes held of each whole array: a CSV says none in advance
     dropped: dict[str, str] = {}
     try:
         for key, block in source.blocks():
@@ -492,10 +516,20 @@ def _write_channels(
                 whole.pop(key, None)
                 store.delete(paths[key])
                 continue
+            if isinstance(block, Fill):
+                if key in streamed:
+                    streamed[key].skip(block.rows)
+                else:
+                    whole[key].append(_filled(infos[key], block.rows))
+                continue
             if key in streamed:
                 streamed[key].write(block)
             else:
                 whole[key].append(block)
+                held[key] += block.nbytes if block.dtype.kind != "O" else OBJECT_BYTES * block.size
+                if held[key] > limits.whole_bytes:
+                    what = f"{key[:80]!r} holds over {held[key]} bytes of {infos[key].dtype}"
+                    raise refusal(source.path, "", what, "whole_bytes", limits.whole_bytes)
             advance(block.nbytes if block.dtype.kind != "O" else 8 * block.size)
         for writer in streamed.values():
             writer.close()
@@ -543,11 +577,17 @@ def _below(root: str, segments: Sequence[str]) -> str:
     return "/".join([root, *(node_name(s) for s in segments)])
 
 
+def _filled(info: ChannelInfo, rows: int) -> np.ndarray:
+    """``rows`` rows that hold only the channel's fill value (small: a whole array's limit)."""
+    shape = (rows, *(int(n or 0) for n in info.shape[1:]))
+    return np.full(shape, 0 if info.fill is None else info.fill, info.dtype)
+
+
 def _whole(blocks: list[Any], info: ChannelInfo, source: Source) -> np.ndarray:
-    if len(blocks) > 1:
-        return np.concatenate(blocks)
     if blocks:
-        return np.asarray(blocks[0])
+        value = np.concatenate(blocks) if len(blocks) > 1 else np.asarray(blocks[0])
+        # a compound as the format declared it: packed, without its reader's annotations
+        return value.astype(info.dtype) if info.dtype.fields else value
     if info.shape and 0 in info.shape:  # declared empty
         return np.zeros([n or 0 for n in info.shape], info.dtype)
     raise BadInput(f"{source.path}: no values could be read for {info.key}; the file is damaged")

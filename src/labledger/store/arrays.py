@@ -68,7 +68,10 @@ class ArrayWriter:
     """Streams an array into the store, rows along the first axis, in as many blocks as it likes.
 
     The length need not be known in advance: chunk and shard sizes shrink to fit an array that
-    turns out short, and the metadata document is written last, on :meth:`close`.
+    turns out short, and the metadata document is written last, on :meth:`close`. A chunk that
+    holds only ``fill`` is never written, as Zarr does (``write_empty_chunks=False``): readers
+    take a missing chunk for the fill value, so rows a source never wrote (:meth:`skip`) cost
+    nothing, however many it declares.
 
     >>> import tempfile
     >>> store = ObjectStore(tempfile.mkdtemp())
@@ -87,6 +90,7 @@ class ArrayWriter:
         dtype: np.dtype | str,
         attrs: dict[str, Any] | None = None,
         *,
+        fill: Any = None,
         chunk_bytes: int = CHUNK_BYTES,
         shard_bytes: int = SHARD_BYTES,
     ):
@@ -97,13 +101,14 @@ class ArrayWriter:
         self.dtype = little(dtype)
         self.row_shape = tuple(int(n) for n in row_shape)
         self.attrs = attrs or {}
+        self.fill = fill_value(self.dtype, fill)
         self.chunks = plan_chunks(self.row_shape, self.dtype.itemsize, chunk_bytes)
         # shards span whole trailing dimensions; along the first axis, `slabs_per_shard` chunks
         self.grid = [math.ceil(n / c) if n else 0 for n, c in zip(self.row_shape, self.chunks[1:])]
         slab_bytes = self.chunks[0] * math.prod(self.grid) * math.prod(self.chunks[1:])
         self.slabs_per_shard = max(1, shard_bytes // max(1, slab_bytes * self.dtype.itemsize))
         self.rows = 0
-        self._buf = np.empty((self.chunks[0], *self.row_shape), self.dtype)
+        self._buf = np.empty((0, *self.row_shape), self.dtype)  # grown by _room
         self._nbuf = 0
         self._slabs = 0  # slabs emitted in all
         self._shard: ExitStack | None = None
@@ -135,6 +140,7 @@ class ArrayWriter:
         c0, n, i = self.chunks[0], len(block), 0
         if self._nbuf:
             take = min(c0 - self._nbuf, n)
+            self._room(self._nbuf + take)
             self._buf[self._nbuf : self._nbuf + take] = block[:take]
             self._nbuf += take
             i = take
@@ -145,10 +151,39 @@ class ArrayWriter:
             self._emit(block[i : i + c0])
             i += c0
         if i < n:
+            self._room(n - i)
             self._buf[: n - i] = block[i:]
             self._nbuf = n - i
         self.rows += n
         self._drain(0)  # the caller may reuse its block once we return
+
+    def skip(self, n: int) -> None:
+        """Append ``n`` rows of the fill value: whole chunks of them are not even computed."""
+        c0 = self.chunks[0]
+        if self._nbuf:  # complete the chunk under way
+            take = min(c0 - self._nbuf, n)
+            self._room(self._nbuf + take)
+            self._buf[self._nbuf : self._nbuf + take] = self.fill
+            self._nbuf += take
+            self.rows += take
+            n -= take
+            if self._nbuf < c0:
+                return
+            self._emit(self._buf.copy())
+            self._nbuf = 0
+        slabs, rest = divmod(n, c0)
+        if slabs:
+            self._drain(0)
+            done = self.slabs_per_shard - self._slabs % self.slabs_per_shard
+            if self._shard is not None and slabs >= done:  # the open shard ends among them
+                self._finish_shard()
+            self._slabs += slabs
+            self.rows += slabs * c0
+        if rest:
+            self._room(rest)
+            self._buf[:rest] = self.fill
+            self._nbuf = rest
+            self.rows += rest
 
     def close(self) -> None:
         """Write the last chunk and shard, then the metadata that makes the array readable."""
@@ -157,7 +192,7 @@ class ArrayWriter:
         if self._nbuf:
             if self._slabs == 0:  # everything fits in one short chunk: shrink it to fit
                 self.chunks[0] = self._nbuf
-            self._emit(self._buf[: self._nbuf].copy())
+            self._emit(self._buf[: self._nbuf].copy(), last=True)
             self._nbuf = 0
         self._drain(0)
         if self._slabs < self.slabs_per_shard:  # a single short shard: declare no empty slots
@@ -169,7 +204,7 @@ class ArrayWriter:
             g * c for g, c in zip(self.grid, self.chunks[1:])
         ]
         meta = array_metadata(
-            (self.rows, *self.row_shape), self.dtype, self.chunks, shard, self.attrs
+            (self.rows, *self.row_shape), self.dtype, self.chunks, shard, self.attrs, self.fill
         )
         _write_meta(self.store, self.path, meta)
         self.closed = True
@@ -185,24 +220,40 @@ class ArrayWriter:
 
     # -- inside --------------------------------------------------------------------------------
 
-    def _emit(self, slab: np.ndarray) -> None:
+    def _room(self, rows: int) -> None:
+        """Grow the buffer of the chunk under way to hold ``rows`` rows: a short array (one of
+        a file's many thousands, say) never holds a whole chunk's worth of memory."""
+        if rows > len(self._buf):
+            size = min(self.chunks[0], max(rows, 2 * len(self._buf)))
+            grown = np.empty((size, *self.row_shape), self.dtype)
+            grown[: self._nbuf] = self._buf[: self._nbuf]
+            self._buf = grown
+
+    def _emit(self, slab: np.ndarray, last: bool = False) -> None:
         c0 = self.chunks[0]
         if len(slab) < c0:  # the last rows: pad the chunk to its full shape, as Zarr stores it
-            full = np.zeros((c0, *self.row_shape), self.dtype)
+            full = np.full((c0, *self.row_shape), self.fill, self.dtype)
             full[: len(slab)] = slab
             slab = full
-        if self._shard_index is None:
-            self._open_shard()
         slot = self._slabs % self.slabs_per_shard
         for coord in np.ndindex(*self.grid):
             sel = tuple(slice(j * c, (j + 1) * c) for j, c in zip(coord, self.chunks[1:]))
             piece = slab[(slice(None), *sel)]
+            if _only(piece, self.fill):  # left out of the shard: read as the fill value
+                continue
             if piece.shape[1:] != tuple(self.chunks[1:]):  # an edge along a trailing dimension
-                full = np.zeros(self.chunks, self.dtype)
+                full = np.full(self.chunks, self.fill, self.dtype)
                 full[tuple(slice(0, n) for n in piece.shape)] = piece
                 piece = full
+            if self._shard_index is None:
+                self._open_shard()
             data = _bytes_view(np.ascontiguousarray(piece))
-            self._pending.append((_encoders.submit(self._blosc.encode, data), (slot, *coord)))
+            if last:  # nothing left to overlap with: a thread's hand-off would cost more
+                encoded: Future[bytes] = Future()
+                encoded.set_result(self._blosc.encode(data))
+            else:
+                encoded = _encoders.submit(self._blosc.encode, data)
+            self._pending.append((encoded, (slot, *coord)))
             self._drain(_ENCODE_AHEAD)
         self._slabs += 1
         if self._slabs % self.slabs_per_shard == 0:
@@ -240,6 +291,7 @@ def array_metadata(
     chunks: list[int],
     shard: list[int],
     attrs: dict[str, Any],
+    fill: Any = None,
 ) -> dict[str, Any]:
     """The Zarr v3 ``zarr.json`` of a sharded array as :class:`ArrayWriter` writes it."""
     little_endian = {"name": "bytes", "configuration": {"endian": "little"}}
@@ -260,6 +312,7 @@ def array_metadata(
             }
         ],
         attrs,
+        fill,
     )
 
 
@@ -269,8 +322,11 @@ def _metadata(
     chunk_shape: list[int],
     codecs: list[dict[str, Any]],
     attrs: dict[str, Any],
+    fill_value: Any = None,
 ) -> dict[str, Any]:
     spec, fill = data_type(dtype)
+    if fill_value is not None:
+        fill = fill_json(dtype, fill_value)
     return {
         "zarr_format": 3,
         "node_type": "array",
@@ -286,6 +342,66 @@ def _metadata(
 
 def _write_meta(store: ObjectStore, path: str, meta: dict[str, Any]) -> None:
     store.write(f"{path}/zarr.json" if path else "zarr.json", json.dumps(meta, indent=1).encode())
+
+
+def fill_value(dtype: np.dtype, fill: Any) -> Any:
+    """The NumPy scalar of ``dtype`` that stands for what was never written: ``fill``, or
+    Zarr's default (zero, false, not-a-time).
+
+    >>> fill_value(np.dtype("<f8"), None), fill_value(np.dtype("<i2"), 7)
+    (np.float64(0.0), np.int16(7))
+    """
+    if fill is None:
+        return np.array(np.datetime64("NaT"), dtype)[()] if dtype.kind == "M" else dtype.type(0)
+    return np.array(fill, dtype)[()]
+
+
+def fill_json(dtype: np.dtype, fill: Any) -> Any:
+    """A fill value as Zarr v3 spells it in ``zarr.json``: non-finite floats as "NaN",
+    "Infinity", "-Infinity"; a time as its int64 count; a complex number as [real, imaginary].
+
+    >>> fill_json(np.dtype("<f4"), float("nan")), fill_json(np.dtype("<i8"), -1)
+    ('NaN', -1)
+    """
+    value = np.array(fill, dtype)[()]
+    if dtype.kind == "M":
+        return int(value.view(np.int64))
+    if dtype.kind == "c":
+        return [_float_json(value.real), _float_json(value.imag)]
+    if dtype.kind == "f":
+        return _float_json(value)
+    return value.item()
+
+
+def _float_json(value: Any) -> Any:
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _fill_from_json(dtype: np.dtype, spelled: Any) -> Any:
+    """The NumPy scalar a ``zarr.json`` fill value stands for (:func:`fill_json` backwards)."""
+    if dtype.kind == "M":
+        return np.array(spelled, np.int64).view(dtype)[()]
+    if dtype.kind == "c":
+        return dtype.type(complex(float(spelled[0]), float(spelled[1])))
+    if dtype.kind == "f":
+        return dtype.type(float(spelled))  # float() reads "NaN", "Infinity", "-Infinity"
+    return dtype.type(spelled)
+
+
+def _only(piece: np.ndarray, fill: Any) -> bool:
+    """Whether a chunk holds nothing but ``fill`` (NaN counting as equal to a NaN fill); its
+    first value settles almost every chunk of real data at once."""
+    flat = piece.reshape(-1)
+    if flat.dtype.kind == "M":
+        flat, fill = flat.view(np.int64), np.array(fill).view(np.int64)[()]
+    if flat.dtype.kind in "fc" and np.isnan(fill):
+        return bool(np.isnan(flat[0])) and bool(np.isnan(flat).all())
+    return bool(flat[0] == fill) and bool((flat == fill).all())
 
 
 def _bytes_view(data: np.ndarray) -> np.ndarray:
@@ -394,6 +510,7 @@ class StoredArray(_Array):
         self.shape: tuple[int, ...] = tuple(meta["shape"])
         self.dtype: np.dtype = numpy_dtype(meta["data_type"])  # type: ignore[assignment]
         self.attrs: dict[str, Any] = meta.get("attributes", {})
+        self.fill = _fill_from_json(self.dtype, meta["fill_value"])
         sharding = meta["codecs"][0]["configuration"]
         self.shards: tuple[int, ...] = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
         self.chunks: tuple[int, ...] = tuple(sharding["chunk_shape"])
@@ -407,9 +524,7 @@ class StoredArray(_Array):
 
     def __getitem__(self, selection: Any) -> Any:
         starts, stops, local, squeeze = _normalize(selection, self.shape)
-        out = np.zeros([b - a for a, b in zip(starts, stops)], self.dtype)
-        if self.dtype.kind == "M":
-            out[...] = np.datetime64("NaT")
+        out = np.full([b - a for a, b in zip(starts, stops)], self.fill, self.dtype)
         if out.size:
             self._fill(out, starts, stops)
         result = out[local] if local else out
@@ -607,11 +722,15 @@ def _layout(meta: dict[str, Any]) -> str | None:
         return None
     if meta.get("chunk_key_encoding") != {"name": "default", "configuration": {"separator": "/"}}:
         return None
-    if meta.get("fill_value") != data_type(dtype)[1] or meta.get("storage_transformers"):
+    if meta.get("storage_transformers"):
         return None
     codecs = meta.get("codecs", [])
     names = [c.get("name") for c in codecs]
-    if names == ["sharding_indexed"]:
+    if names == ["sharding_indexed"]:  # any fill value: missing chunks are read as it
+        try:
+            _fill_from_json(dtype, meta.get("fill_value"))
+        except (TypeError, ValueError, IndexError):
+            return None
         conf = codecs[0]["configuration"]
         inner, index = conf["codecs"], conf["index_codecs"]
         if (
@@ -622,6 +741,8 @@ def _layout(meta: dict[str, Any]) -> str | None:
             and index[0].get("configuration", {}).get("endian", "little") == "little"
         ):
             return "sharded"
+        return None
+    if meta.get("fill_value") != data_type(dtype)[1]:
         return None
     whole = meta["chunk_grid"]["configuration"]["chunk_shape"] == [max(1, n) for n in meta["shape"]]
     if is_text(dtype) and whole and names in (["bytes"], ["vlen-utf8"]):
