@@ -117,7 +117,9 @@ def test_a_missing_raw_file_is_named(sqlite_archive: ll.Archive, tmp_path: Path)
     assert "missing from the store" in problem.reason
 
 
-@pytest.mark.parametrize("damage", ["truncated", "index byte", "chunk header", "shard gone"])
+@pytest.mark.parametrize(
+    "damage", ["truncated", "index byte", "chunk header", "compressed byte", "shard gone"]
+)
 def test_a_damaged_array_chunk_is_named(archive: ll.Archive, tmp_path: Path, damage: str) -> None:
     archive.ingest([write_shot(tmp_path, 1001)])
     run = archive.runs[1001]
@@ -131,6 +133,8 @@ def test_a_damaged_array_chunk_is_named(archive: ll.Archive, tmp_path: Path, dam
         data[-10] ^= 0x01
     elif damage == "chunk header":  # the blosc header of the first chunk
         data[4:16] = bytes(12)
+    elif damage == "compressed byte":  # one bit of the first chunk's compressed values: blosc
+        data[20] ^= 0x01  # decodes it into other values; the chunk's crc32c does not match
     path.write_bytes(bytes(data))
     if damage == "shard gone":
         path.unlink()

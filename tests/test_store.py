@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
 
+from labledger.errors import Damaged
 from labledger.store import (
     ArrayWriter,
     ObjectStore,
@@ -248,3 +250,16 @@ def test_a_missing_shard_on_s3_reads_as_fill(s3_bucket: str, s3_endpoint: str) -
     np.testing.assert_array_equal(values[:100], np.arange(900, 1000))
     assert not values[100:1100].any()
     np.testing.assert_array_equal(values[1100:], np.arange(2000, 2100))
+
+
+def test_a_changed_byte_in_a_chunk_is_refused_not_read(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path))
+    values = np.arange(200_000, dtype="<i4")
+    write_array(store, "a", values)
+    (shard,) = [k for k in store.list("a") if "/c/" in k]
+    path = Path(store.path(shard))
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0x01  # inside the first chunk's compressed bytes, past blosc's header
+    path.write_bytes(bytes(data))
+    with pytest.raises(Damaged, match=r"chunk \(0,\) is damaged.*labledger check"):
+        open_array(store, "a")[:10]

@@ -28,6 +28,10 @@ class StoreUnavailable(LabledgerError):
     """The array store cannot be reached or written."""
 
 
+class Damaged(StoreUnavailable):
+    """Stored bytes no longer match the checksum written with them (``labledger check``)."""
+
+
 class BadInput(LabledgerError):
     """A raw file that cannot be ingested: unreadable, empty, truncated, of an unknown format."""
 

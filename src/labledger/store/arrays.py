@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numcodecs import CRC32C, Blosc, VLenUTF8
 
+from labledger.errors import Damaged
 from labledger.store.dtypes import data_type, is_streamed, is_text, little, numpy_dtype
 from labledger.store.objects import ObjectStore
 
@@ -250,9 +251,9 @@ class ArrayWriter:
             data = _bytes_view(np.ascontiguousarray(piece))
             if last:  # nothing left to overlap with: a thread's hand-off would cost more
                 encoded: Future[bytes] = Future()
-                encoded.set_result(self._blosc.encode(data))
+                encoded.set_result(_encode_chunk(self._blosc, data))
             else:
-                encoded = _encoders.submit(self._blosc.encode, data)
+                encoded = _encoders.submit(_encode_chunk, self._blosc, data)
             self._pending.append((encoded, (slot, *coord)))
             self._drain(_ENCODE_AHEAD)
         self._slabs += 1
@@ -305,7 +306,7 @@ def array_metadata(
                 "name": "sharding_indexed",
                 "configuration": {
                     "chunk_shape": chunks,
-                    "codecs": [little_endian, blosc],
+                    "codecs": [little_endian, blosc, {"name": "crc32c"}],
                     "index_codecs": [little_endian, {"name": "crc32c"}],
                     "index_location": "end",
                 },
@@ -409,6 +410,12 @@ def _bytes_view(data: np.ndarray) -> np.ndarray:
     return data.view(np.int64) if data.dtype.kind == "M" else data
 
 
+def _encode_chunk(blosc: Blosc, data: Any) -> bytes:
+    """A chunk as stored: compressed, then its crc32c, so that any changed byte is found when
+    it is read (blosc alone decodes many damaged chunks into wrong values without a word)."""
+    return bytes(_CRC.encode(blosc.encode(data)))
+
+
 def _blosc(config: dict[str, Any], typesize: int) -> Blosc:
     return Blosc(
         cname=config["cname"],
@@ -441,7 +448,8 @@ def write_array(
             w.write(data)
     elif is_streamed(data.dtype):  # 0-d: its one chunk has an empty shape
         dtype = little(data.dtype)
-        blob = _blosc(_BLOSC, dtype.itemsize).encode(_bytes_view(np.ascontiguousarray(data, dtype)))
+        blosc = _blosc(_BLOSC, dtype.itemsize)
+        blob = _encode_chunk(blosc, _bytes_view(np.ascontiguousarray(data, dtype)))
         index = np.array([0, len(blob)], "<u8").tobytes()
         store.write(_chunk_key(path, ()), blob + bytes(_CRC.encode(index)))
         _write_meta(store, path, array_metadata((), dtype, [], [], attrs))
@@ -516,6 +524,7 @@ class StoredArray(_Array):
         self.chunks: tuple[int, ...] = tuple(sharding["chunk_shape"])
         self._per_shard = tuple(s // c for s, c in zip(self.shards, self.chunks))
         self._blosc = _blosc(sharding["codecs"][1]["configuration"], self.dtype.itemsize)
+        self._checksummed = len(sharding["codecs"]) == 3  # arrays written before: no crc32c
         self._index: dict[tuple[int, ...], np.ndarray | None] = {}
         # a small array (one chunk's worth) is one small shard: fetch it whole, in one request,
         # rather than its index and then its chunk (half the round trips, on S3 as on disk)
@@ -551,6 +560,8 @@ class StoredArray(_Array):
         chunk_size = math.prod(self.chunks)
         scratch = np.empty(chunk_size, self.dtype)
         for (coord, *_), blob in zip(wanted, blobs):
+            if self._checksummed:
+                blob = self._verified(blob, coord)
             lo = [c * n for c, n in zip(coord, self.chunks)]
             src = tuple(
                 slice(max(a, c) - c, min(b, c + n) - c)
@@ -563,6 +574,15 @@ class StoredArray(_Array):
             else:
                 self._blosc.decode(blob, out=_bytes_view(scratch))
                 target[...] = scratch.reshape(self.chunks)[src]
+
+    def _verified(self, blob: Any, coord: tuple[int, ...]) -> Any:
+        try:
+            return _CRC.decode(blob)
+        except RuntimeError:
+            raise Damaged(
+                f"{self.path}: chunk {coord} is damaged (its bytes no longer match their "
+                "crc32c); `labledger check` lists what else is"
+            ) from None
 
     def _locate(self, coords: list[tuple[int, ...]]) -> list[tuple[str | None, int, int]]:
         """Where each chunk's bytes are: (shard key, offset, length), or no key if never written."""
@@ -734,7 +754,7 @@ def _layout(meta: dict[str, Any]) -> str | None:
         conf = codecs[0]["configuration"]
         inner, index = conf["codecs"], conf["index_codecs"]
         if (
-            [c["name"] for c in inner] == ["bytes", "blosc"]
+            [c["name"] for c in inner] in (["bytes", "blosc"], ["bytes", "blosc", "crc32c"])
             and [c["name"] for c in index] == ["bytes", "crc32c"]
             and conf.get("index_location", "end") == "end"
             and inner[0].get("configuration", {}).get("endian", "little") == "little"
