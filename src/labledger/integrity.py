@@ -5,8 +5,8 @@ What is checked, for each recorded run:
 
 - each raw file's stored copy: its sha256 is computed again and compared with the catalog's;
 - each channel's stored array: its ``zarr.json`` is there, with the catalog's shape and dtype,
-  and every chunk decodes (a shard's index carries a crc32c; blosc refuses a chunk whose
-  header or compressed stream is damaged).
+  and every chunk decodes (a shard's index and each chunk carry a crc32c: any changed byte
+  is found).
 
 Then the folders below ``runs/`` that no run names. An ingest writes its folder before the
 catalog commit that names it, so a folder seen without a row may be an ingest still running:
