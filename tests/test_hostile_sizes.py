@@ -69,6 +69,22 @@ def test_chunks_never_written_are_stored_as_nothing_and_read_as_the_fill_value(
             np.testing.assert_array_equal(run.channels[key][where], f[key][where])
 
 
+def test_values_never_written_are_exported_as_nothing(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    path = tmp_path / "fill_2.h5"
+    with h5py.File(path, "w") as f:
+        huge = f.create_dataset("huge", (10**11,), "f8", chunks=(1 << 16,), fillvalue=np.nan)
+        huge[7 * 10**10 : 7 * 10**10 + 3] = [1.0, 2.0, 3.0]
+    sqlite_archive.ingest([path])
+    out = tmp_path / "export.h5"
+    sqlite_archive.runs[2].export(out)
+    assert out.stat().st_size < 64 << 20  # not the 800 GB the dataset declares
+    with h5py.File(path) as raw, h5py.File(out) as exported:
+        for where in [np.s_[:4], np.s_[7 * 10**10 - 1 : 7 * 10**10 + 4], np.s_[-3:]]:
+            np.testing.assert_array_equal(exported["huge"][where], raw["huge"][where])
+
+
 def test_all_fill_chunks_of_written_data_are_not_stored(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from labledger.errors import InvalidArgument
 from labledger.formats.base import walk_tree
+from labledger.store import StoredArray
 
 if TYPE_CHECKING:
     from labledger.runs import Channel, Run
@@ -91,6 +92,7 @@ def _write_dataset(group: h5py.Group, name: str, channel: Channel) -> None:
     else:
         big = channel.nbytes > _COMPRESS_ABOVE
         chunks = tuple(min(c, n) or 1 for c, n in zip(array.chunks, channel.shape))
+        fill = getattr(array, "fill", None)
         ds = group.create_dataset(
             name,
             shape=channel.shape,
@@ -99,13 +101,18 @@ def _write_dataset(group: h5py.Group, name: str, channel: Channel) -> None:
             compression="gzip" if big else None,
             compression_opts=1 if big else None,
             shuffle=big,
+            fillvalue=None if fill is None else np.asarray(fill, dtype).view(stored),
         )
-        row = 0
-        for block in array.iter_blocks():
-            block = np.asarray(block)
-            if block.size:
-                ds[row : row + len(block)] = block.view(stored)
-            row += len(block)
+        if isinstance(array, StoredArray):  # rows never written stay HDF5's fill value: free
+            for start, stop in array.written_rows():
+                ds[start:stop] = np.asarray(array[start:stop]).view(stored)
+        else:
+            row = 0
+            for block in array.iter_blocks():
+                block = np.asarray(block)
+                if block.size:
+                    ds[row : row + len(block)] = block.view(stored)
+                row += len(block)
     if dtype.kind == "M":
         unit = np.datetime_data(dtype)[0]
         group[name].attrs["units"] = f"{_UNITS.get(unit, unit)} since 1970-01-01T00:00:00"

@@ -632,6 +632,22 @@ class StoredArray(_Array):
         for i in range(0, self.shape[0], self.shards[0]):
             yield self[i : i + self.shards[0]]
 
+    def written_rows(self) -> Iterator[tuple[int, int]]:
+        """The ``(start, stop)`` rows of each shard that holds anything: the rest was never
+        written and reads as the fill value (a file's unwritten chunks cost nothing here).
+
+        >>> import tempfile
+        >>> store = ObjectStore(tempfile.mkdtemp())
+        >>> with ArrayWriter(store, "a", (), np.dtype("f8"), {}, fill=np.nan) as w:
+        ...     w.write(np.full(3_000_000, np.nan))
+        >>> list(open_array(store, "a").written_rows())
+        []
+        """
+        tail = (0,) * (len(self.shape) - 1)  # a shard spans whole trailing dimensions
+        for n, start in enumerate(range(0, self.shape[0] if self.shape else 0, self.shards[0])):
+            if self.store.exists(_chunk_key(self.path, (n, *tail))):
+                yield start, min(self.shape[0], start + self.shards[0])
+
 
 class TextArray(_Array):
     """Text in one uncompressed chunk: fixed-length bytes (as HDF5 and NeXus write them) or
