@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from nptdms import TdmsFile
@@ -336,3 +337,17 @@ def test_a_progress_bar_on_a_terminal(sqlite_archive: ll.Archive, tmp_path: Path
     assert proc.returncode == 0
     assert b"checking" in seen  # the bar, on the terminal
     assert b"all as recorded" in stdout
+
+
+def test_values_never_written_are_not_read_by_the_check(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    path = tmp_path / "fill_5.h5"
+    with h5py.File(path, "w") as f:  # 10^9 doubles declared, three written
+        data = f.create_dataset("d", (10**9,), "f8", chunks=(1 << 16,), fillvalue=np.nan)
+        data[5 * 10**8 : 5 * 10**8 + 3] = [1.0, 2.0, 3.0]
+    sqlite_archive.ingest([path])
+    report = sqlite_archive.check()
+    assert report.ok
+    # the raw file hashed and the one shard that holds the written chunk decoded: not 8 GB
+    assert report.bytes_read < path.stat().st_size + (128 << 20)

@@ -283,6 +283,35 @@ def test_a_file_of_the_archive_itself_is_refused_unread(tmp_path: Path) -> None:
             la.ingest([hard])
 
 
+def test_a_file_naming_an_archive_file_given_with_it_opens_neither(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file given is checked before any is opened: a master file given first, whose
+    virtual dataset reads the catalog given second, must not make HDF5 open the catalog."""
+    folder = tmp_path / "archive"
+    la = ll.init(folder)
+    catalog = folder / "catalog.sqlite"
+    master = tmp_path / "master.h5"
+    layout = h5py.VirtualLayout(shape=(4,), dtype="i8")
+    layout[:] = h5py.VirtualSource(str(catalog), "data", shape=(4,))
+    with h5py.File(master, "w") as f:
+        f.create_virtual_dataset("data", layout)
+    opened: list[str] = []
+
+    class Recording(h5py.File):  # every file HDF5 is asked to open, by its real path
+        def __init__(self, name: object, *args: object, **kwargs: object) -> None:
+            opened.append(os.path.realpath(name))  # type: ignore[arg-type]
+            super().__init__(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(h5py, "File", Recording)
+    before = snapshot(la)
+    with pytest.raises(BadInput, match=r"catalog\.sqlite: a file of the archive itself"):
+        la.ingest([master, catalog])
+    assert os.path.realpath(catalog) not in opened
+    assert snapshot(la) == before
+    la.close()
+
+
 _OPEN_READ_CLOSE = """
 import sys, labledger as ll
 la = ll.open(sys.argv[1])

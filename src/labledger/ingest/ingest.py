@@ -48,6 +48,7 @@ from labledger.store.layout import data_path, node_name, run_prefix, source_key
 
 Advance = Callable[[int], None]
 HASH_WINDOW = 64 << 20
+_RENUMBER_MOST = 100  # next free numbers tried when other ingests take them meanwhile
 _DIGITS = re.compile(r"\d+")
 
 
@@ -128,8 +129,10 @@ def plan(
     forced = get(format) if format else None
     bounds = Limits.resolve(catalog.settings().get(LIMITS_SETTING), limits)
     given = _without_tdms_indexes(paths)
+    for path in given:  # all of them before any is opened: a file may name the others
+        _outside(path, own)
     together = frozenset(Path(os.path.realpath(p)) for p in given)
-    files = [_check_file(p, forced, bounds, together, own) for p in given]
+    files = [_check_file(p, forced, bounds, together) for p in given]
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
         if f.identity in seen:
@@ -219,7 +222,6 @@ def _check_file(
     forced: Format | None,
     limits: Limits,
     together: frozenset[Path],
-    own: Sequence[Path],
 ) -> PlannedFile:
     try:
         st = path.stat()
@@ -231,7 +233,6 @@ def _check_file(
         raise BadInput(f"{path} is a directory; pass the files in it (for example {path}/*)")
     if not stat.S_ISREG(st.st_mode):
         raise BadInput(f"{path} is not a regular file")
-    _outside(path, st, own)
     try:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
@@ -248,11 +249,15 @@ def _check_file(
     return PlannedFile(path, st.st_size, st.st_mtime, identity, fmt, data_bytes, together=together)
 
 
-def _outside(path: Path, st: os.stat_result, own: Sequence[Path]) -> None:
-    """Refuse, before opening it, a file of the archive itself. Reading the catalog's database
-    under another name, then closing it, would drop the locks SQLite holds on it in this
-    process: another process would then take the database for unused and remove the journal
-    it is writing to, losing confirmed writes."""
+def _outside(path: Path, own: Sequence[Path]) -> None:
+    """Refuse, before it or any file given with it is opened, a file of the archive itself.
+    Reading the catalog's database under another name, then closing it, would drop the locks
+    SQLite holds on it in this process: another process would then take the database for
+    unused and remove the journal it is writing to, losing confirmed writes."""
+    try:
+        st = path.stat()
+    except OSError:
+        return  # nothing there to protect: _check_file says what is wrong with it
     real = Path(os.path.realpath(path))
     for mine in own:
         try:
@@ -261,8 +266,8 @@ def _outside(path: Path, st: os.stat_result, own: Sequence[Path]) -> None:
             same = False
         if same or Path(os.path.realpath(mine)) in real.parents:
             raise BadInput(
-                f"{path}: a file of the archive itself ({mine}); ingest does not read the "
-                "archive's own files: ingest a copy made outside it"
+                f"{path}: a file of the archive itself (its catalog or store); ingest does not "
+                "read the archive's own files: ingest a copy made outside it"
             )
 
 
@@ -336,13 +341,20 @@ def _write_run(
     except BaseException as exc:
         _remove(store, prefix, exc)
         raise
+    tries = 0
     while True:
         try:
             catalog.add_run(new)
             return result
         except RunConflict as exc:  # someone else ingested meanwhile
+            tries += 1
             try:
-                renumbered = planned.allocated and _renumber(catalog, store, planned, new)
+                # bounded: ingests taking every next number for ever would keep this one busy
+                renumbered = (
+                    planned.allocated
+                    and tries <= _RENUMBER_MOST
+                    and _renumber(catalog, store, planned, new)
+                )
             except BaseException as failure:
                 _remove(store, prefix, failure)
                 raise
