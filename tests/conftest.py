@@ -14,8 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 import labledger as ll
+from labledger.access import Access
+from labledger.catalog.schema import RunRow
+from labledger.sim import build
 from labledger.sim.objectstore import create_bucket, loopback_s3
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +174,26 @@ def snapshot(la: ll.Archive) -> dict[str, str]:
     return state
 
 
+@pytest.fixture(scope="module")
+def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
+    """An archive of two projects, for who sees what through a server: run 1233 in
+    "default", run 1240 in "other"; alice reads "default", bob reads "other", carol writes
+    "default". Their keys are each test module's to make. One archive per module."""
+    la = ll.init(tmp_path_factory.mktemp("two-projects") / "archive")
+    build(la, tmp_path_factory.mktemp("daq"), [1233, 1240])
+    with la.catalog.transaction("moving run 1240 to another project") as session:
+        session.execute(update(RunRow).where(RunRow.number == 1240).values(project="other"))
+    access = Access(la.catalog)
+    for user, project, role in [
+        ("alice", "default", "reader"),
+        ("bob", "other", "reader"),
+        ("carol", "default", "writer"),
+    ]:
+        access.add_user(user, project=project, role=role, by="tests")
+    yield la
+    la.close()
+
+
 CAMPAIGN_SHOTS = [1225, 1233, 1239, 1240, 1249, 1250, 1259, 1260, 1265]
 
 
@@ -177,8 +201,6 @@ CAMPAIGN_SHOTS = [1225, 1233, 1239, 1240, 1249, 1250, 1259, 1260, 1265]
 def local_campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
     """The simulated ISHTAR campaign around its events (re-wiring at 1240, recalibration at
     1250, helium and a new probe tip at 1260), history recorded as it happened. Read only."""
-    from labledger.sim import build
-
     la = ll.init(tmp_path_factory.mktemp("campaign") / "archive")
     build(la, tmp_path_factory.mktemp("daq"), CAMPAIGN_SHOTS)
     yield la
@@ -189,7 +211,6 @@ def local_campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Arch
 def served_campaign(local_campaign: ll.Archive) -> Iterator[tuple[str, str]]:
     """The campaign served over HTTP on loopback (the real ASGI app under uvicorn): its URL
     and a reader's API key."""
-    from labledger.access import Access
     from labledger.server import create_app, serving
 
     access = Access(local_campaign.catalog)

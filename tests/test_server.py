@@ -19,13 +19,12 @@ from sqlalchemy import update
 
 import labledger as ll
 from labledger.access import Access
-from labledger.catalog.schema import ApiKeyRow, RunRow
+from labledger.catalog.schema import ApiKeyRow
 from labledger.errors import InvalidArgument, NotFound, Unauthorized
 from labledger.server import Limits, create_app, serving
 from labledger.wire import decode_array, minmax
 from tests.conftest import cli
 
-SHOTS = [1233, 1240]
 CHANNEL = "PXI M6251/ai3"
 LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50,
                 max_upload_bytes=10_000_000)  # fmt: skip
@@ -48,17 +47,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from labledger.sim import build
-
-    la = ll.init(tmp_path_factory.mktemp("served") / "archive")
-    build(la, tmp_path_factory.mktemp("daq"), SHOTS)
-    with la.catalog.transaction("moving run 1240 to another project") as session:
-        session.execute(update(RunRow).where(RunRow.number == 1240).values(project="other"))
+def served(two_projects: ll.Archive) -> Iterator[Served]:
+    la = two_projects  # run 1233 of "default", 1240 of "other"
     access = Access(la.catalog)
-    access.add_user("alice", project="default", role="reader", by="tests")
-    access.add_user("bob", project="other", role="reader", by="tests")
-    access.add_user("carol", project="default", role="writer", by="tests")
     keys = {
         "alice": access.create_key("alice", scopes=["read"]),
         "bob": access.create_key("bob", scopes=["read"]),
@@ -80,7 +71,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     la.good_runs("fixture-list", query={"source": la.runs[1233].sources[0].sha256})
     with serving(create_app(la, limits=LIMITS)) as url:
         yield Served(la, url, keys, la.runs[1233], made.id, flag.id)
-    la.close()
 
 
 def _routes(served: Served) -> list[str]:

@@ -5,9 +5,12 @@ same refusal from the local API where it protects the database."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-import time
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,10 @@ import pytest
 from sqlalchemy import text
 
 import labledger as ll
-from labledger.access import Access
+from labledger.access import Access, ApiKeys
 from labledger.errors import Busy, InvalidArgument, TooLarge
 from labledger.server import Limits, create_app, serving
+from labledger.server.streams import Streams
 from labledger.sim import build
 
 
@@ -107,14 +111,25 @@ def test_postgresql_cancels_a_statement_over_the_servers_timeout(
     la.close()
 
 
-def _hold(streams: contextlib.ExitStack, url: str, key: str) -> httpx.Response:
-    client = streams.enter_context(httpx.Client(timeout=30))
+def _hold(
+    streams: contextlib.ExitStack,
+    url: str,
+    key: str | None,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    address: str | None = None,
+) -> httpx.Response:
+    """A notification stream held open until ``streams`` closes, with ``key`` (or these
+    ``headers``), lasting ``timeout`` s, from the client ``address``."""
+    transport = httpx.HTTPTransport(local_address=address) if address else None
+    client = streams.enter_context(httpx.Client(timeout=30, transport=transport))
     return streams.enter_context(
         client.stream(
             "GET",
             f"{url}/api/v1/notifications",
-            params={"timeout": 30},
-            headers={"Authorization": f"Bearer {key}"},
+            params={"timeout": timeout},
+            headers=headers if headers is not None else {"Authorization": f"Bearer {key}"},
         )
     )
 
@@ -125,8 +140,14 @@ def _opens(url: str, key: str) -> bool:
         return _hold(streams, url, key).status_code == 200
 
 
+def _refusal(response: httpx.Response) -> str:
+    response.read()
+    assert response.status_code == 429, response.text
+    return str(response.json()["detail"])
+
+
 def test_streams_are_capped_and_the_server_answers_while_they_are_held(
-    sqlite_archive: ll.Archive, tmp_path: Path
+    sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     la = sqlite_archive
     build(la, tmp_path / "daq", [1233])
@@ -141,10 +162,11 @@ def test_streams_are_capped_and_the_server_answers_while_they_are_held(
         assert "max_streams_per_key=3" in over_key.json()["detail"]
         held += [_hold(streams, url, second) for _ in range(2)]
         assert [r.status_code for r in held] == [200] * 5
-        over_all = _hold(streams, url, third)
-        over_all.read()
-        assert over_all.status_code == 429 and "max_streams=5" in over_all.json()["detail"]
-        with pytest.raises(Busy, match="max_streams=5"):
+        # the server's cap is named, not how many streams it holds (its state, not the
+        # caller's): no number in the answer
+        over_all = _refusal(_hold(streams, url, third))
+        assert "(max_streams)" in over_all and not re.search(r"\d", over_all), over_all
+        with pytest.raises(Busy, match=r"\(max_streams\)"):
             next(iter(ll.connect(url, api_key=third).subscribe()))
         # while they are held: the service answers, and answers right
         assert httpx.get(f"{url}/api/v1/health", timeout=30).json() == {"status": "ok"}
@@ -156,12 +178,22 @@ def test_streams_are_capped_and_the_server_answers_while_they_are_held(
         heard = _first_event(held[0])
         assert (heard["kind"], heard["id"], heard["runs"]) == ("flag", flag.id, [1233])
         assert _first_event(held[4])["id"] == flag.id
-    # once a stream ends, its place is free again (the server notices the client left)
+    # once a stream ends, its place is free again (the server notices the client left):
+    # waited for by the server's own release of it, not by the clock
+    released = threading.Event()
+    close = Streams.close
+
+    def closing(self: Streams, subscriber: Any) -> None:
+        close(self, subscriber)
+        released.set()
+
+    monkeypatch.setattr(Streams, "close", closing)
     with serving(create_app(la, limits=Limits(max_streams=1))) as url:
         with contextlib.ExitStack() as streams:
             assert _hold(streams, url, first).status_code == 200
             assert not _opens(url, second)
-        assert _eventually(lambda: _opens(url, second))
+        assert released.wait(timeout=120)  # a guard against a hang only
+        assert _opens(url, second)
 
 
 def _first_event(response: httpx.Response) -> dict[str, Any]:
@@ -171,22 +203,88 @@ def _first_event(response: httpx.Response) -> dict[str, Any]:
     raise AssertionError("the stream ended without an event")
 
 
-def _eventually(condition: Any, within: float = 20.0) -> bool:
-    """Whether ``condition()`` holds before ``within`` s pass (asked every 0.1 s)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_revoked_key_ends_its_streams(sqlite_archive: ll.Archive) -> None:
-    [key] = _reader(sqlite_archive)
-    with serving(create_app(sqlite_archive)) as url, contextlib.ExitStack() as streams:
-        held = _hold(streams, url, key)  # it would last 30 s
+    la = sqlite_archive
+    [key] = _reader(la)
+    # the key cache and the stream's recheck made short, so the revocation counts at once;
+    # the stream says why it ended, which its own timeout (a minute) would not
+    app = create_app(la, limits=Limits(stream_recheck_s=0.1),
+                     authenticate=ApiKeys(Access(la.catalog), keep_s=0.1))  # fmt: skip
+    with serving(app) as url, contextlib.ExitStack() as streams:
+        held = _hold(streams, url, key, timeout=60)
         assert held.status_code == 200
-        started = time.monotonic()
-        Access(sqlite_archive.catalog).revoke_key(key.split("_")[1], by="tests")
-        assert list(held.iter_lines())[:1] == [": labledger notifications"]
-        assert time.monotonic() - started < 25  # ended by the revocation, not its timeout
+        Access(la.catalog).revoke_key(key.split("_")[1], by="tests")
+        lines = [line for line in held.iter_lines() if line]
+    assert lines[0] == ": labledger notifications"
+    assert lines[-1] == ": ended: the API key is no longer valid", lines
+
+
+def test_one_key_is_capped_however_its_header_is_spelled(sqlite_archive: ll.Archive) -> None:
+    la = sqlite_archive
+    key, other = _reader(la, keys=2)
+    spellings = [
+        {"Authorization": f"Bearer {key}"},
+        {"Authorization": f"bearer {key}"},
+        {"Authorization": f"BEARER   {key}"},
+        {"X-API-Key": key},
+        {"Authorization": f"bEaReR {key}"},
+    ]
+    limits = Limits(max_streams=100, max_streams_per_key=2)
+    with serving(create_app(la, limits=limits)) as url, contextlib.ExitStack() as streams:
+        held = [_hold(streams, url, None, headers=h) for h in spellings]
+        assert [r.status_code for r in held] == [200, 200, 429, 429, 429]
+        assert "(max_streams_per_key=2)" in _refusal(held[3])
+        assert _hold(streams, url, other).status_code == 200  # another key of alice's
+
+
+def test_anonymous_streams_are_capped_per_client_address(sqlite_archive: ll.Archive) -> None:
+    limits = Limits(max_streams=100, max_streams_per_key=2)
+    app = create_app(sqlite_archive, public=True, limits=limits)
+    with serving(app) as url, contextlib.ExitStack() as streams:
+        held = [_hold(streams, url, None, headers={}) for _ in range(3)]
+        assert [r.status_code for r in held] == [200, 200, 429]
+        assert "(max_streams_per_key=2)" in _refusal(held[2])
+        # another address (127.0.0.2 is loopback too) has its own count
+        elsewhere = _hold(streams, url, None, headers={}, address="127.0.0.2")
+        assert elsewhere.status_code == 200
+
+
+def test_one_check_runs_at_a_time_off_the_event_loop(
+    sqlite_archive: ll.Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    la = sqlite_archive
+    access = Access(la.catalog)
+    access.add_user("root", project="default", role="admin", by="tests")
+    headers = {"Authorization": f"Bearer {access.create_key('root', scopes=['read', 'admin'])}"}
+    running, release = threading.Event(), threading.Event()
+    on_loop: list[bool] = []
+    check = la.check
+
+    def held(**options: Any) -> Any:
+        """The check, held at its start (the first one) until the test lets it go."""
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        if not running.is_set():
+            running.set()
+            release.wait(timeout=120)  # a guard against a hang only
+        return check(**options)
+
+    monkeypatch.setattr(la, "check", held)
+    with serving(create_app(la)) as url, ThreadPoolExecutor(1) as pool:
+        post = f"{url}/api/v1/check"
+        first = pool.submit(httpx.post, post, headers=headers, timeout=120)
+        assert running.wait(timeout=120)
+        second = httpx.post(post, headers=headers, params={"repair": True}, timeout=60)
+        assert second.status_code == 429, second.text
+        assert second.json()["detail"] == (
+            "a check of the archive is running; try again when it is done"
+        )
+        assert httpx.get(f"{url}/api/v1/health", timeout=60).json() == {"status": "ok"}
+        release.set()
+        assert first.result().status_code == 200
+        assert first.result().json()["ok"] is True
+        assert httpx.post(post, headers=headers, timeout=60).status_code == 200  # free again
+    assert on_loop == [False, False]  # two checks ran, each in a worker thread

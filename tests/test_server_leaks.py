@@ -6,6 +6,7 @@ writes "default"."""
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,15 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect
 
 import labledger as ll
 from labledger.access import Access
 from labledger.catalog import products as product_queries
-from labledger.catalog.schema import ProductInputRow, ProductRow, RunRow
-from labledger.errors import InvalidArgument, NotFound
+from labledger.catalog.schema import ProductInputRow, ProductRow
+from labledger.errors import BadInput, InvalidArgument, NotFound
 from labledger.server import create_app, serving
-from labledger.sim import build, write_shot
+from labledger.sim import write_shot
 from labledger.sim.analysis import density
 
 
@@ -41,20 +42,12 @@ class Two:
 
 
 @pytest.fixture(scope="module")
-def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Two]:
-    la = ll.init(tmp_path_factory.mktemp("leaks") / "archive")
-    build(la, tmp_path_factory.mktemp("daq"), [1233, 1240])
-    with la.catalog.transaction("moving run 1240 to another project") as session:
-        session.execute(update(RunRow).where(RunRow.number == 1240).values(project="other"))
-    access = Access(la.catalog)
-    access.add_user("alice", project="default", role="reader", by="tests")
-    access.add_user("bob", project="other", role="reader", by="tests")
-    access.add_user("carol", project="default", role="writer", by="tests")
+def two(two_projects: ll.Archive) -> Iterator[Two]:
+    access = Access(two_projects.catalog)
     keys = {who: access.create_key(who, scopes=["read", "write"]) for who in ("alice", "bob")}
     keys["carol"] = access.create_key("carol", scopes=["read", "write"])
-    with serving(create_app(la)) as url:
-        yield Two(la, url, keys)
-    la.close()
+    with serving(create_app(two_projects)) as url:
+        yield Two(two_projects, url, keys)
 
 
 def _twin(la: ll.Archive, of: str, model: str, length: int) -> str:
@@ -167,6 +160,33 @@ def test_an_upload_error_names_the_uploaded_file_not_where_the_server_put_it(two
     assert truncated.status_code == 422 and "01254_Data.tdms" in truncated.text
     assert tempfile.gettempdir() not in truncated.text
     assert len(two.la.runs) == before
+
+
+def test_an_upload_error_hides_the_folder_through_a_symlinked_tmpdir(
+    two: Two, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # TMPDIR is a link: a message built from os.path.realpath names the folder the link
+    # resolves to, which stripping the folder as given does not catch
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "link"))
+    said: list[str] = []
+
+    def refuse(paths: list[Path], **_: Any) -> None:
+        real = os.path.realpath(paths[0])
+        assert real.startswith(str(tmp_path / "real"))  # where the server put the upload
+        said.append(f"{real}: its source file {real}.data was not given with it")
+        raise BadInput(said[-1])
+
+    monkeypatch.setattr(two.la, "ingest", refuse)
+    answer = httpx.post(
+        f"{two.url}/api/v1/ingest", headers={"Authorization": f"Bearer {two.keys['carol']}"},
+        files=[("files", ("01255.h5", b"any bytes"))], timeout=60,
+    )  # fmt: skip
+    assert said and answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "01255.h5: its source file 01255.h5.data was not given with it"
+    )
 
 
 def test_an_empty_list_of_values_is_refused_locally_and_remotely(two: Two) -> None:

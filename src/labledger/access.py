@@ -46,12 +46,15 @@ _KEY = re.compile(r"^ll_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 @dataclass(frozen=True)
 class Principal:
     """Who a request comes from: a user, the scopes of the key used, the user's roles by
-    project. ``anonymous`` readers (a server started with ``--public``) may read every project."""
+    project, and ``key``, what names the credentials however they were spelled (an API key's
+    id), for what is counted per key. ``anonymous`` readers (a server started with
+    ``--public``) may read every project."""
 
     user: str | None
     scopes: frozenset[str]
     roles: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
+    key: str | None = None
 
     def can(self, scope: str, project: str) -> bool:
         """Whether this principal may ``scope`` ("read", "write", "admin") in ``project``."""
@@ -182,7 +185,7 @@ class Access:
                 raise refused
             query = select(MembershipRow).where(MembershipRow.user == row.user)
             roles = {m.project: m.role for m in session.scalars(query)}
-        return Principal(user=row.user, scopes=frozenset(row.scopes), roles=roles)
+        return Principal(user=row.user, scopes=frozenset(row.scopes), roles=roles, key=key_id)
 
     # -- the audit log ---------------------------------------------------------------------------
 
@@ -218,17 +221,15 @@ def _iso(when: datetime | None) -> str | None:
 class ApiKeys:
     """Authentication by API key: a request's principal from its ``Authorization: Bearer``
     (or ``X-API-Key``) header; anonymous if it has none and ``public``, else refused. A key's
-    principal is kept a few seconds: two catalog queries per request would be most of a small
-    read's time (so a revocation or a new role takes that long to count).
+    principal is kept ``keep_s`` seconds: two catalog queries per request would be most of a
+    small read's time (so a revocation or a new role takes that long to count).
 
     >>> ApiKeys(Access(la.catalog))({"authorization": f"Bearer {key}"}).user   # doctest: +SKIP
     'alice'
     """
 
-    keep_s = 5.0
-
-    def __init__(self, access: Access, *, public: bool = False):
-        self._access, self._public = access, public
+    def __init__(self, access: Access, *, public: bool = False, keep_s: float = 5.0):
+        self._access, self._public, self.keep_s = access, public, keep_s
         self._known: dict[str, tuple[float, Principal]] = {}
 
     def __call__(self, headers: Mapping[str, str]) -> Principal:

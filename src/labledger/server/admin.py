@@ -1,12 +1,17 @@
 """Routes for the archive's admins: the check of every run against the catalog, and the
-removal of the folders killed ingests left (audited)."""
+removal of the folders killed ingests left (audited).
 
+A check reads every raw file and array of the archive: one runs at a time (a second is
+answered 429 while it runs, so parallel calls cannot multiply the work), in a worker thread
+(the route is a plain function, which FastAPI runs off the event loop)."""
+
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from labledger.access import Principal
-from labledger.errors import Forbidden
+from labledger.errors import Busy, Forbidden
 from labledger.integrity import OLDER_THAN_MINUTES
 from labledger.server.context import Context
 from labledger.wire import API
@@ -15,6 +20,7 @@ from labledger.wire import API
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
     Who = ctx.who
+    checking = threading.Lock()  # held while a check runs
 
     def require_admin(who: Principal) -> None:
         """The check reads every project's runs: it needs an admin of them all."""
@@ -38,9 +44,15 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, Any]:
         """Check every run's raw files (sha256) and arrays (shape, dtype, chunks) against the
         catalog and list the folders no run names; with ``repair``, remove those untouched
-        for ``older_than`` minutes. For admins of every project; a repair is audited."""
+        for ``older_than`` minutes. For admins of every project; a repair is audited. One
+        check at a time: while one runs, another is answered 429."""
         require_admin(who)
-        report = ctx.archive.check(repair=repair, older_than=older_than)
+        if not checking.acquire(blocking=False):
+            raise Busy("a check of the archive is running; try again when it is done")
+        try:
+            report = ctx.archive.check(repair=repair, older_than=older_than)
+        finally:
+            checking.release()
         if repair:
             removed = [o.key for o in report.orphans if o.removed]
             ctx.access.record(who.name, "check.repair", "runs", {"removed": removed})

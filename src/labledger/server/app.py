@@ -90,7 +90,8 @@ def create_app(
     database.limit_statements(archive.catalog.engine, limits.statement_timeout_s)
     ctx = Context(archive, access, limits, Who)
     streams = Streams(archive.catalog, authenticate, total=limits.max_streams,
-                      per_key=limits.max_streams_per_key)  # fmt: skip
+                      per_key=limits.max_streams_per_key,
+                      recheck_s=limits.stream_recheck_s)  # fmt: skip
 
     @app.get(f"{API}/health", tags=["service"])
     def health() -> dict[str, str]:
@@ -118,9 +119,11 @@ def create_app(
         made (each a JSON ``data:`` line), about the runs you may read; a comment line every
         15 s keeps proxies from closing it. It ends after ``timeout`` s (at most a day), when
         the client goes, or when its key stops being valid. At most ``max_streams`` are open
-        on the server and ``max_streams_per_key`` with one key: beyond, 429."""
+        on the server and ``max_streams_per_key`` with one key (without a key, from one
+        address): beyond, 429."""
         ctx.readable(who)
-        subscriber = streams.open(who, request.headers, kinds)
+        address = request.client.host if request.client else ""
+        subscriber = streams.open(who, request.headers, kinds, address)
         return streams.response(subscriber, time.monotonic() + (timeout or _STREAM_MOST_S))
 
     for part in (runs, data, products, quality):

@@ -30,7 +30,8 @@ class Limits:
     max_search: int = 100_000  # runs a search answers
     max_json_bytes: int = 1 << 20  # a request's JSON body
     max_streams: int = 1000  # notification streams open on the server
-    max_streams_per_key: int = 100  # ... and with one key
+    max_streams_per_key: int = 100  # ... and with one key (without a key: one address)
+    stream_recheck_s: float = 5.0  # a stream's key is checked again this often
     statement_timeout_s: float = 30.0  # a catalog query on PostgreSQL, then it is cancelled
 
 

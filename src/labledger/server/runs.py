@@ -175,5 +175,9 @@ def router(ctx: Context) -> APIRouter:
 
 
 def _unplaced(message: str, folder: str) -> str:
-    """``message`` without the server's temporary folder: the uploaded file's name only."""
-    return message.replace(f"{folder}{os.sep}", "").replace(folder, "<upload>")
+    """``message`` without the server's temporary folder, as given or resolved (a message
+    built from ``os.path.realpath`` names it through a symlinked TMPDIR): the uploaded
+    file's name only."""
+    for spelling in sorted({folder, os.path.realpath(folder)}, key=len, reverse=True):
+        message = message.replace(f"{spelling}{os.sep}", "").replace(spelling, "<upload>")
+    return message

@@ -5,14 +5,19 @@ Each stream once polled the catalog from a worker thread of its own twice a seco
 streams kept the thread pool busy and a fresh request waited seconds (bench/streams.py). Now
 one task polls, in one worker thread, finds once which projects each event is about, and
 queues each subscriber the events it may read; a subscriber only waits on its queue.
+
+The per-key cap counts the key as authenticated (its id), not as spelled: ``Bearer``, ``bearer``
+and ``X-API-Key`` are one key. Anonymous callers (``--public``) are counted by client address.
+A refusal tells the caller the limit's name, never how many streams the server holds; that
+goes to the server's log, for its admin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -31,6 +36,7 @@ from labledger.notifications import KINDS, Watcher, public
 
 POLL_S, HEARTBEAT_S, REAUTHENTICATE_S = 0.5, 15.0, 5.0
 _QUEUED_MOST = 1000  # events waiting for a subscriber that does not read: it is ended
+_log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -40,14 +46,15 @@ class Subscriber:
     who: Principal
     headers: Mapping[str, str]
     kinds: frozenset[str]
-    key: str  # what the per-key cap counts: a digest of the credentials
+    key: str  # what the per-key cap counts: the key's identity, see _holder()
     queue: asyncio.Queue[dict[str, Any]] = field(
         default_factory=lambda: asyncio.Queue(_QUEUED_MOST)
     )
     ended: bool = False
+    why: str = ""  # told to the client as the stream's last line
 
-    def end(self) -> None:
-        self.ended = True
+    def end(self, why: str) -> None:
+        self.ended, self.why = True, why
         with contextlib.suppress(asyncio.QueueFull):  # full: it ends once it reads them
             self.queue.put_nowait({})  # wakes it
 
@@ -57,7 +64,8 @@ class Subscriber:
 
 class Streams:
     """The open notification streams of one server, at most ``total`` of them and
-    ``per_key`` with one key, fed by one poller of ``catalog`` while any is open."""
+    ``per_key`` with one key, fed by one poller of ``catalog`` while any is open; their keys
+    are checked again every ``recheck_s`` seconds."""
 
     def __init__(
         self,
@@ -66,30 +74,38 @@ class Streams:
         *,
         total: int,
         per_key: int,
+        recheck_s: float = REAUTHENTICATE_S,
     ):
         self._catalog, self._authenticate = catalog, authenticate
-        self.total, self.per_key = total, per_key
+        self.total, self.per_key, self.recheck_s = total, per_key, recheck_s
         self._open: set[Subscriber] = set()
         self._keys: Counter[str] = Counter()
         self._poller: asyncio.Task[None] | None = None
 
-    def open(self, who: Principal, headers: Mapping[str, str], kinds: str) -> Subscriber:
-        """A new subscriber, or :class:`Busy` naming the cap it is over. Called in the event
-        loop (as are :meth:`close` and the poller's fan-out): no lock is needed."""
+    def open(
+        self, who: Principal, headers: Mapping[str, str], kinds: str, address: str
+    ) -> Subscriber:
+        """A new subscriber for ``who``, calling from ``address``, or :class:`Busy` naming the
+        cap it is over. Called in the event loop (as are :meth:`close` and the poller's
+        fan-out): no lock is needed."""
         wanted = frozenset(k.strip() for k in kinds.split(",") if k.strip())
         if not wanted or wanted - set(KINDS):
             raise InvalidArgument(f"kinds={kinds[:80]!r}: some of {', '.join(KINDS)}")
-        credentials = headers.get("authorization") or headers.get("x-api-key") or ""
-        key = hashlib.sha256(credentials.encode()).hexdigest()
+        key = _holder(who, address)
         if len(self._open) >= self.total:
+            _log.warning(
+                "%d notification streams are open, the most this server allows (max_streams): "
+                "a new one was refused; raise it with `labledger serve --max-streams N`",
+                len(self._open),
+            )
             raise Busy(
-                f"{len(self._open)} notification streams are open, this server's most "
-                f"(max_streams={self.total}); try again later"
+                "this server holds as many notification streams as it allows (max_streams); "
+                "try again later"
             )
         if self._keys[key] >= self.per_key:
             raise Busy(
-                f"{self._keys[key]} notification streams are open with this key, the most one "
-                f"key may hold (max_streams_per_key={self.per_key}); close one first"
+                f"{who.name} holds as many notification streams as one key (or one address "
+                f"without a key) may (max_streams_per_key={self.per_key}); close one first"
             )
         subscriber = Subscriber(who, dict(headers), wanted, key)
         self._open.add(subscriber)
@@ -132,6 +148,8 @@ class Streams:
             if time.monotonic() - beat >= HEARTBEAT_S:
                 beat = time.monotonic()
                 yield ": still here\n\n"
+        if subscriber.why:
+            yield f": ended: {subscriber.why}\n\n"
 
     async def _poll(self) -> None:
         """Poll while any stream is open; news is what is recorded after the poller starts."""
@@ -140,7 +158,7 @@ class Streams:
             checked = time.monotonic()
             while self._open:
                 subscribers = list(self._open)
-                recheck = time.monotonic() - checked > REAUTHENTICATE_S
+                recheck = time.monotonic() - checked > self.recheck_s
                 checked = time.monotonic() if recheck else checked
                 try:
                     if watcher is None:  # what is recorded before it is made is not news
@@ -151,7 +169,7 @@ class Streams:
                 except (LabledgerError, SQLAlchemyError):  # the catalog did not answer: the
                     news, invalid = [], []  # streams stay open, the next round asks again
                 for subscriber in invalid:  # a revoked or expired key ends its streams
-                    subscriber.end()
+                    subscriber.end("the API key is no longer valid")
                 for subscriber in subscribers:
                     for event, projects in news:
                         if event["kind"] in subscriber.kinds and subscriber.may_read(projects):
@@ -185,6 +203,16 @@ class Streams:
             known = bool(runs) and all(n in project for n in runs)
             found.append((public(event), frozenset(project[n] for n in runs) if known else None))
         return found, invalid
+
+
+def _holder(who: Principal, address: str) -> str:
+    """What the per-key cap counts for ``who``: the key as authenticated (its id), else the
+    user (another front), else, for anonymous callers, their client address."""
+    if who.key is not None:
+        return f"key {who.key}"
+    if who.user is not None:
+        return f"user {who.user}"
+    return f"anonymous from {address}"
 
 
 class _Held(StreamingResponse):
