@@ -189,6 +189,21 @@ def test_an_upload_error_hides_the_folder_through_a_symlinked_tmpdir(
     )
 
 
+def test_an_upload_is_recorded_as_uploaded_not_by_the_servers_folder(tmp_path: Path) -> None:
+    la = ll.init(tmp_path / "archive")
+    access = Access(la.catalog)
+    access.add_user("carol", project="default", role="writer", by="tests")
+    key = access.create_key("carol", scopes=["read", "write"])
+    shot = write_shot(tmp_path, 1233)
+    with serving(create_app(la)) as url:
+        remote = ll.connect(url, api_key=key)
+        remote.ingest([shot])
+        (source,) = remote.runs[1233].sources
+    assert source.original_path == "upload:carol/01233_Data.tdms"
+    assert tempfile.gettempdir() not in source.original_path
+    la.close()
+
+
 def test_an_empty_list_of_values_is_refused_locally_and_remotely(two: Two) -> None:
     for archive in (two.la, two.remote("alice")):
         with pytest.raises(InvalidArgument, match=r"where\['gas'\]: an empty list of values"):

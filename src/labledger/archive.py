@@ -109,6 +109,7 @@ class Archive:
         progress: Callable[[int, int], None] | None = None,
         project: str = DEFAULT_PROJECT,
         limits: Mapping[str, int | str] | None = None,
+        origin: str | None = None,
     ) -> list[IngestResult]:
         """Ingest raw files: each becomes a run (numbered from ``run``, else from the digits in
         its name, else the next free number), or all of them one run when ``run`` is given.
@@ -117,7 +118,8 @@ class Archive:
         ``progress(done, total)`` is called with byte counts as the work goes. The runs belong
         to ``project`` (who may read them through a server depends on it). What a file may
         declare is bounded (docs/ingest.md, "Limits"); ``limits`` raises some, by name
-        (``{"columns": 50_000, "file_bytes": "64T"}``).
+        (``{"columns": 50_000, "file_bytes": "64T"}``). ``origin`` is recorded as where the
+        files came from instead of their folder here (the server records ``upload:<user>``).
         """
         checked = plan(
             self.catalog,
@@ -127,6 +129,7 @@ class Archive:
             project=project,
             limits=limits,
             own=self._own_files(),
+            origin=origin,
         )
         total, done = checked.total_bytes, 0
 

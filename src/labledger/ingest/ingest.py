@@ -62,6 +62,7 @@ class PlannedFile:
     data_bytes: int = 0  # what its arrays hold, decoded
     sha256: str | None = None  # hashed while planning only when a duplicate was possible
     together: frozenset[Path] = frozenset()  # the files of the ingest, the only ones it may read
+    origin: str | None = None  # where it came from, recorded instead of its path here
 
 
 @dataclass
@@ -115,12 +116,14 @@ def plan(
     project: str = DEFAULT_PROJECT,
     limits: Mapping[str, Any] | None = None,
     own: Sequence[Path] = (),
+    origin: str | None = None,
 ) -> IngestPlan:
     """Check the files and decide their runs (in ``project``), writing nothing; raise
     :class:`BadInput` or :class:`RunConflict` with the first problem found. What a file may
     declare is bounded by the archive's limits, raised by ``limits`` (:class:`Limits` names).
     ``own`` are the archive's own files and folders (catalog, store): a file among them is
-    refused unread."""
+    refused unread. ``origin`` is recorded as where the files came from, in place of the
+    folder they are read from (an upload's is the server's temporary folder)."""
     if not paths:
         raise BadInput("no files to ingest")
     check_name(project, "project")
@@ -133,6 +136,8 @@ def plan(
         _outside(path, own)
     together = frozenset(Path(os.path.realpath(p)) for p in given)
     files = [_check_file(p, forced, bounds, together) for p in given]
+    for f in files:
+        f.origin = origin
     seen: dict[tuple[int, int], Path] = {}
     for f in files:
         if f.identity in seen:
@@ -463,7 +468,9 @@ def _write_objects(
                     format=source.format,
                     sha256=sha256,
                     store_key=key,
-                    original_path=path_text(str(f.path.resolve())),
+                    original_path=path_text(
+                        f"{f.origin}/{f.path.name}" if f.origin else str(f.path.resolve())
+                    ),
                     modified=datetime.fromtimestamp(f.mtime, UTC),
                     ingested=now,
                     ingested_by=who,

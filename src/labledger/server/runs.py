@@ -154,7 +154,9 @@ def router(ctx: Context) -> APIRouter:
                     shutil.copyfileobj(upload.file, out, 1 << 20)
                 paths.append(path)
             try:
-                results = ctx.archive.ingest(paths, run=run, format=format, project=project)
+                results = ctx.archive.ingest(
+                    paths, run=run, format=format, project=project, origin=f"upload:{who.name}"
+                )
             except Conflict as exc:  # it may name another project's run and files
                 raise Conflict(
                     "the run number is taken, or these bytes were ingested meanwhile: ingest "
