@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from labledger.errors import BadInput, InvalidArgument
 from labledger.store.dtypes import is_streamed
 
@@ -46,7 +48,7 @@ class Limits:
     dataset_bytes: int = 4 << 40  # the data one dataset or channel holds, decoded
     dataset_elements: int = 1 << 50  # values a dataset declares, fill values included
     whole_bytes: int = 128 << 20  # a text or compound array, held whole in memory to be stored
-    whole_file_bytes: int = 256 << 20  # all the text and compound arrays of one file, together
+    whole_file_bytes: int = 128 << 20  # all the text and compound arrays of one file, together
     chunk_bytes: int = 128 << 20  # one chunk of a file, decoded: HDF5 decompresses it whole
     channels: int = 30_000  # datasets or channels in one file
     nodes: int = 100_000  # groups, datasets, channels and links in one file's tree
@@ -186,6 +188,14 @@ def held_bytes(info: ChannelInfo) -> int:
     """The bytes a channel's data decode to, fill values left out (the source says which)."""
     held = declared_elements(info) if info.held is None else info.held
     return held * _itemsize(info)
+
+
+def memory_bytes(block: np.ndarray) -> int:
+    """The memory ``block`` takes while ingest holds it: its buffer, and for text values held as
+    Python objects, an object and a pointer each and their characters (long text costs more)."""
+    if block.dtype.kind != "O":
+        return block.nbytes
+    return OBJECT_BYTES * block.size + sum(len(v) for v in block.flat if isinstance(v, str | bytes))
 
 
 def _size(tree: dict[str, Any]) -> tuple[int, int]:

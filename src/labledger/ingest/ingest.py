@@ -37,8 +37,8 @@ from labledger.catalog import (
 from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import open_source, walk_tree
-from labledger.formats.limits import OBJECT_BYTES, Limits, check, refusal
 from labledger.formats.limits import SETTING as LIMITS_SETTING
+from labledger.formats.limits import Limits, check, memory_bytes, refusal
 from labledger.formats.registry import HEAD_BYTES
 from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
@@ -527,7 +527,7 @@ def _write_channels(
                 streamed[key].write(block)
             else:
                 whole[key].append(block)
-                size = block.nbytes if block.dtype.kind != "O" else OBJECT_BYTES * block.size
+                size = memory_bytes(block)
                 held[key] += size
                 held_total += size
                 if held[key] > limits.whole_bytes:
