@@ -166,3 +166,14 @@ def test_what_is_held_whole_is_what_the_store_does_not_stream() -> None:
         pytest.skip("this platform's long double is a plain double")
     with pytest.raises(BadInput, match="whole_bytes"):
         check(source, Limits())
+
+
+def test_long_text_is_counted_with_its_characters(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    """200 values of 1000 characters hold about 200 kB in memory, not 200 pointers' worth."""
+    path = tmp_path / "essays_8.csv"
+    path.write_text("time,essay\n" + "".join(f"{i},{'e' * 1000}\n" for i in range(200)))
+    _refused(sqlite_archive, path, "'essay'", "whole_bytes=131072", limits={"whole_bytes": "128K"})
+    sqlite_archive.ingest([path], limits={"whole_bytes": "256K"})
+    assert sqlite_archive.runs[8].channels["essay"][199] == "e" * 1000
