@@ -50,6 +50,27 @@ def wide_csv_at_limit(folder: Path) -> Path:
     return wide_csv(folder, 10_000, 100)
 
 
+def sparse_wide(folder: Path) -> Path:
+    """(2000, 250000) doubles in chunks of (1000, 1000), one chunk written: a row of chunks is
+    2 GB of fill values, which ingest once read at once."""
+    path = folder / "sparse_9.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("wide", (2000, 250_000), "f8", chunks=(1000, 1000), fillvalue=0)
+        ds[1000:2000, 7000:8000] = np.random.default_rng(1).standard_normal((1000, 1000))
+    return path
+
+
+def text_csv(folder: Path, size: int, columns: int = 1000) -> Path:
+    """``columns`` text columns of short words, about ``size`` bytes: held whole in memory."""
+    path = folder / f"text{size >> 20}M_10.csv"
+    header = ",".join(f"c{i}" for i in range(columns)) + "\n"
+    with open(path, "w") as f:
+        f.write(header)
+        for r in range(max(1, size // (8 * columns))):
+            f.write(",".join(f"w{(r * 7 + i) % 99999:05d}x" for i in range(columns)) + "\n")
+    return path
+
+
 def huge_compound(folder: Path) -> Path:
     """10^10 compound records declared (160 GB, chunked, none written): held whole, refused."""
     path = folder / "compound_3.h5"
@@ -151,6 +172,7 @@ def main() -> None:
     parser.add_argument(
         "--tiny", type=int, default=30_000, help="datasets in the many-tiny file (the limit)"
     )
+    parser.add_argument("--only", default="", help="run only the shapes whose label has this")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hostile-", dir=args.dir))
     try:
@@ -160,6 +182,9 @@ def main() -> None:
             ("10^4-column CSV x 100 rows", wide_csv_at_limit, "csv"),
             ("10^10 compound records declared", huge_compound, "h5"),
             ("200 MB compound written", written_compound, "h5"),
+            ("sparse 2-D, 2 GB chunk rows", sparse_wide, "h5"),
+            ("1000 text columns, 40 MB CSV", lambda d: text_csv(d, 40 << 20), "csv"),
+            ("1000 text columns, 200 MB CSV", lambda d: text_csv(d, 200 << 20), "csv"),
             (f"{args.tiny} tiny datasets", lambda d: many_tiny(d, args.tiny), "h5"),
             ("1000 names of 4000 bytes", long_names, "h5"),
         ]
@@ -168,6 +193,8 @@ def main() -> None:
             f"| {'ratios':>11} | outcome"
         )
         for label, make, kind in shapes:
+            if args.only not in label:
+                continue
             hostile = make(folder)
             on_disk = hostile.stat().st_size
             plain = normal_csv(folder, on_disk) if kind == "csv" else normal(folder, on_disk, kind)

@@ -59,6 +59,8 @@ class ChannelInfo:
     # and read as ``fill`` (an HDF5 dataset's unallocated chunks); None: all of them
     held: int | None = None
     fill: Any = None  # the value of what was never written; None: zero, as Zarr's default
+    # bytes one chunk of the file decodes to: HDF5 decompresses it whole for any read of it
+    chunk_bytes: int | None = None
 
 
 @dataclass

@@ -205,6 +205,7 @@ class Hdf5Source(Source):
             dtype=dtype,
             attrs=attrs,
             axes=_axes(path, shape, axes.get(name), node),
+            chunk_bytes=math.prod(ds.chunks) * ds.dtype.itemsize if ds.chunks else None,
         )
         self._written[path] = _fill_only(ds, info)
         self.channels.append(info)
@@ -424,8 +425,7 @@ def _read_blocks(ds: h5py.Dataset, dtype: np.dtype) -> Iterator[np.ndarray]:
     if ds.ndim == 0 or ds.size == 0:
         yield np.asarray(ds[()])
         return
-    row_bytes = max(1, ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64)))
-    step = max(1, _BLOCK_BYTES // row_bytes)
+    step = _rows_per_block(ds)
     for i in range(0, ds.shape[0], step):
         yield ds[i : i + step]
 
@@ -470,8 +470,11 @@ def _written_blocks(ds: h5py.Dataset, written: set[int]) -> Iterator[np.ndarray 
     """The chunk rows ``written`` read in blocks, the rows between them as :class:`Fill`."""
     length = ds.shape[0]
     height = ds.chunks[0] if ds.chunks else length
-    row_bytes = max(1, ds.dtype.itemsize * math.prod(ds.shape[1:]))
-    step = max(1, _BLOCK_BYTES // (row_bytes * height)) * height
+    step = _rows_per_block(ds)
+    if step >= height:  # whole rows of chunks: each chunk is decompressed once
+        step -= step % height
+    # else fewer rows than a chunk's height (a wide sparse dataset): HDF5 decompresses each
+    # chunk again for every block, slower but bounded; a row of chunks could be gigabytes
     done = 0
     for first, last in _runs(sorted(written)):
         start, stop = first * height, min(length, (last + 1) * height)
@@ -482,6 +485,13 @@ def _written_blocks(ds: h5py.Dataset, written: set[int]) -> Iterator[np.ndarray 
         done = stop
     if done < length:
         yield Fill(length - done)
+
+
+def _rows_per_block(ds: h5py.Dataset) -> int:
+    """Rows read per h5py call: ``_BLOCK_BYTES`` of them, at least one (the store's writer takes
+    whole rows), whatever the file's chunks."""
+    row_bytes = max(1, ds.dtype.itemsize * math.prod(ds.shape[1:]))
+    return max(1, _BLOCK_BYTES // row_bytes)
 
 
 def _runs(indexes: list[int]) -> Iterator[tuple[int, int]]:

@@ -24,7 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from labledger.errors import BadInput, InvalidArgument
+from labledger.store.dtypes import is_streamed
 
 if TYPE_CHECKING:  # the sources are described in base, which names these limits
     from labledger.formats.base import ChannelInfo, Source
@@ -45,6 +48,8 @@ class Limits:
     dataset_bytes: int = 4 << 40  # the data one dataset or channel holds, decoded
     dataset_elements: int = 1 << 50  # values a dataset declares, fill values included
     whole_bytes: int = 128 << 20  # a text or compound array, held whole in memory to be stored
+    whole_file_bytes: int = 128 << 20  # all the text and compound arrays of one file, together
+    chunk_bytes: int = 128 << 20  # one chunk of a file, decoded: HDF5 decompresses it whole
     channels: int = 30_000  # datasets or channels in one file
     nodes: int = 100_000  # groups, datasets, channels and links in one file's tree
     depth: int = 200  # groups nested in groups
@@ -113,7 +118,8 @@ def refusal(path: object, where: str, what: str, limit: str, value: int) -> BadI
     """The one line that refuses a file over a limit, saying how to raise it."""
     return BadInput(
         f"{path}: {where}{what}, over the limit {limit}={value}; if the file is genuine, raise it "
-        f"with `labledger ingest --limit {limit}=N` (or {ENV_PREFIX}{limit.upper()}=N)"
+        f"with `labledger ingest --limit {limit}=N`, the archive's {SETTING} setting or "
+        f"{ENV_PREFIX}{limit.upper()}=N"
     )
 
 
@@ -129,7 +135,7 @@ def check(source: Source, limits: Limits) -> None:
         raise refusal(path, "", what, "nodes", limits.nodes)
     if depth > limits.depth:
         raise refusal(path, "", f"nests groups {depth} deep", "depth", limits.depth)
-    total = 0
+    total = whole_total = 0
     for info in source.channels:
         for segment in info.segments:
             check_name(path, segment, limits)
@@ -146,14 +152,22 @@ def check(source: Source, limits: Limits) -> None:
         if held > limits.dataset_bytes:
             what = f"holds {held} bytes"
             raise refusal(path, where, what, "dataset_bytes", limits.dataset_bytes)
+        if info.chunk_bytes is not None and info.chunk_bytes > limits.chunk_bytes:
+            what = f"has chunks of {info.chunk_bytes} bytes, each decoded whole to read any of it"
+            raise refusal(path, where, what, "chunk_bytes", limits.chunk_bytes)
         whole = elements * _itemsize(info)  # fill values and all: nothing skips them
         if not _streamed(info) and whole > limits.whole_bytes:
             kind = "compound records" if fields else "text"
             what = f"is {whole} bytes of {kind}, which are held whole in memory to be stored"
             raise refusal(path, where, what, "whole_bytes", limits.whole_bytes)
+        if not _streamed(info):
+            whole_total += whole
         total += held
     if total > limits.file_bytes:
         raise refusal(path, "", f"holds {total} bytes of data", "file_bytes", limits.file_bytes)
+    if whole_total > limits.whole_file_bytes:
+        what = f"holds {whole_total} bytes of text and compounds, held in memory to be stored"
+        raise refusal(path, "", what, "whole_file_bytes", limits.whole_file_bytes)
 
 
 def check_name(path: object, name: str, limits: Limits) -> None:
@@ -174,6 +188,14 @@ def held_bytes(info: ChannelInfo) -> int:
     """The bytes a channel's data decode to, fill values left out (the source says which)."""
     held = declared_elements(info) if info.held is None else info.held
     return held * _itemsize(info)
+
+
+def memory_bytes(block: np.ndarray) -> int:
+    """The memory ``block`` takes while ingest holds it: its buffer, and for text values held as
+    Python objects, an object and a pointer each and their characters (long text costs more)."""
+    if block.dtype.kind != "O":
+        return block.nbytes
+    return OBJECT_BYTES * block.size + sum(len(v) for v in block.flat if isinstance(v, str | bytes))
 
 
 def _size(tree: dict[str, Any]) -> tuple[int, int]:
@@ -197,4 +219,4 @@ def _itemsize(info: ChannelInfo) -> int:
 
 def _streamed(info: ChannelInfo) -> bool:
     """Numbers and times are written as they are read; text and compounds are held whole."""
-    return info.dtype.kind in "biufcM" and info.dtype.fields is None and bool(info.shape)
+    return is_streamed(info.dtype) and bool(info.shape)

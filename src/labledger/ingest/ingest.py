@@ -37,8 +37,8 @@ from labledger.catalog import (
 from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import open_source, walk_tree
-from labledger.formats.limits import OBJECT_BYTES, Limits, check, refusal
 from labledger.formats.limits import SETTING as LIMITS_SETTING
+from labledger.formats.limits import Limits, check, memory_bytes, refusal
 from labledger.formats.registry import HEAD_BYTES
 from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
@@ -523,6 +523,7 @@ def _write_channels(
         else:
             whole[info.key] = []
     held = dict.fromkeys(whole, 0)  # bytes held of each whole array: a CSV says none in advance
+    held_total = 0  # and of all of them: a CSV may have 10,000 text columns
     dropped: dict[str, str] = {}
     try:
         for key, block in source.blocks():
@@ -545,10 +546,16 @@ def _write_channels(
                 streamed[key].write(block)
             else:
                 whole[key].append(block)
-                held[key] += block.nbytes if block.dtype.kind != "O" else OBJECT_BYTES * block.size
+                size = memory_bytes(block)
+                held[key] += size
+                held_total += size
                 if held[key] > limits.whole_bytes:
                     what = f"{key[:80]!r} holds over {held[key]} bytes of {infos[key].dtype}"
                     raise refusal(source.path, "", what, "whole_bytes", limits.whole_bytes)
+                if held_total > limits.whole_file_bytes:
+                    what = f"holds over {held_total} bytes of text and compounds, held in memory"
+                    limit = limits.whole_file_bytes
+                    raise refusal(source.path, "", what, "whole_file_bytes", limit)
             advance(block.nbytes if block.dtype.kind != "O" else 8 * block.size)
         for writer in streamed.values():
             writer.close()
