@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
+import pty
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from sqlalchemy import update
 import labledger as ll
 from labledger.access import Access
 from labledger.catalog.schema import RunRow
+from labledger.errors import BadInput
 from labledger.sim import build
 from labledger.sim.objectstore import create_bucket, loopback_s3
 
@@ -231,3 +234,49 @@ def campaign(request: pytest.FixtureRequest, local_campaign: ll.Archive) -> Iter
     remote = ll.connect(url, api_key=key)
     yield remote
     remote.close()
+
+
+def on_terminal(*args: str) -> tuple[int, bytes, bytes]:
+    """``labledger ARGS`` with its stderr on a pseudo-terminal (where progress bars show) and
+    its stdout in a pipe: (exit code, what the terminal showed, stdout). The terminal is read
+    while the command runs, so a long bar never blocks it."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labledger.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    os.close(secondary)  # the child's copy is the last: reading ends when it exits
+    seen = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=120)
+    reader.join(timeout=60)
+    os.close(primary)
+    return proc.returncode, bytes(seen), stdout
+
+
+def refused(la: ll.Archive, path: Path, *fragments: str, **kwargs: object) -> str:
+    """Ingesting ``path`` is refused in one line naming it and ``fragments``, and changes
+    nothing; the message."""
+    before = snapshot(la)
+    with pytest.raises(BadInput) as caught:
+        la.ingest([path], **kwargs)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in (str(path), *fragments):
+        assert fragment in message, message
+    assert snapshot(la) == before
+    return message

@@ -9,8 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from labledger.errors import Forbidden, InvalidArgument, Unauthorized
 from labledger.ids import uuid7
 from labledger.server import create_app, serving
 from labledger.sim import write_shot
-from tests.conftest import cli
+from tests.conftest import cli, on_terminal
 
 CHANNEL = "PXI M6251/ai3"
 HOUR = 3600.0
@@ -313,28 +311,9 @@ def test_through_the_server_for_admins_only(tmp_path: Path) -> None:
 
 
 def test_a_progress_bar_on_a_terminal(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    pty = pytest.importorskip("pty")
     sqlite_archive.ingest([write_shot(tmp_path, 1001)])
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labledger.cli", "check", "-a", str(sqlite_archive.path)],
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    stdout, _ = proc.communicate(timeout=120)
-    os.close(secondary)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(primary)
-    assert proc.returncode == 0
+    code, seen, stdout = on_terminal("check", "-a", str(sqlite_archive.path))
+    assert code == 0
     assert b"checking" in seen  # the bar, on the terminal
     assert b"all as recorded" in stdout
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -15,7 +13,7 @@ import pytest
 
 import labledger as ll
 from labledger.sim import record_history, write_shot
-from tests.conftest import cli, snapshot
+from tests.conftest import cli, on_terminal, snapshot
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -203,32 +201,11 @@ def test_machine_commands_refuse_bad_input_in_one_line(
 
 
 def test_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
-    pytest.importorskip("pty")
-    import pty
-
     archive = tmp_path / "a"
     ok(cli("init", str(archive)))
     shot = write_shot(tmp_path, 1001)
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labledger.cli", "ingest", "-a", str(archive), str(shot)],
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    stdout, _ = proc.communicate(timeout=120)
-    os.close(secondary)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(primary)
-    assert proc.returncode == 0
+    code, seen, stdout = on_terminal("ingest", "-a", str(archive), str(shot))
+    assert code == 0
     assert b"ingesting" in seen  # the bar, on the terminal
     assert b"ingested as run 1001" in stdout
 

@@ -11,28 +11,16 @@ import numpy as np
 import pytest
 
 import labledger as ll
-from labledger.errors import BadInput, InvalidArgument
+from labledger.errors import InvalidArgument
 from labledger.formats import csv as csv_format
 from labledger.formats.limits import Limits
-from tests.conftest import cli, snapshot
+from tests.conftest import cli, refused
 
 
 def _data_objects(la: ll.Archive, run: ll.Run, key: str) -> list[str]:
     """The chunk objects (shards) stored for one channel."""
     path = run.channels[key]._row.store_path
     return [k for k in la.store.list(path) if not k.endswith("zarr.json")]
-
-
-def _refused(la: ll.Archive, path: Path, *fragments: str, **kwargs: object) -> str:
-    before = snapshot(la)
-    with pytest.raises(BadInput) as caught:
-        la.ingest([path], **kwargs)  # type: ignore[arg-type]
-    message = str(caught.value)
-    assert "\n" not in message
-    for fragment in (str(path), *fragments):
-        assert fragment in message, message
-    assert snapshot(la) == before
-    return message
 
 
 # -- values never written --------------------------------------------------------------------
@@ -117,7 +105,7 @@ def test_a_csv_with_a_million_columns_is_refused_on_its_header(
         raise AssertionError("the body of the file was parsed")
 
     monkeypatch.setattr(csv_format.pacsv, "open_csv", never)
-    message = _refused(sqlite_archive, path, "columns", "--limit columns=N")
+    message = refused(sqlite_archive, path, "columns", "--limit columns=N")
     assert "over the limit columns=10000" in message
 
 
@@ -127,7 +115,7 @@ def test_a_limit_is_raised_by_the_caller_and_by_the_environment(
     path = tmp_path / "five_4.csv"
     path.write_text("time,a,b,c,d\n0,1,2,3,4\n1,5,6,7,8\n")
     monkeypatch.setenv("LABLEDGER_LIMIT_COLUMNS", "3")
-    _refused(sqlite_archive, path, "5 columns", "columns=3", "LABLEDGER_LIMIT_COLUMNS")
+    refused(sqlite_archive, path, "5 columns", "columns=3", "LABLEDGER_LIMIT_COLUMNS")
     sqlite_archive.ingest([path], limits={"columns": 5})
     assert sqlite_archive.runs[4].channels["d"][:].tolist() == [4, 8]
 
@@ -140,8 +128,8 @@ def test_what_a_dataset_holds_is_checked_before_any_work(
         f.create_dataset("written", data=np.arange(1000.0), chunks=(100,))
         f.create_dataset("never", shape=(10**9,), dtype="f8", chunks=(1000,))
     # only the 8000 bytes written count: 8 GB of fill values do not
-    _refused(sqlite_archive, path, "'written'", "holds 8000 bytes", limits={"dataset_bytes": "4K"})
-    _refused(
+    refused(sqlite_archive, path, "'written'", "holds 8000 bytes", limits={"dataset_bytes": "4K"})
+    refused(
         sqlite_archive, path, "8000 bytes of data", "file_bytes=4096", limits={"file_bytes": 4096}
     )
     sqlite_archive.ingest([path], limits={"dataset_bytes": "8K"})
@@ -154,7 +142,7 @@ def test_a_huge_compound_is_refused_not_held_in_memory(
     kind = np.dtype([("t", "<f8"), ("v", "<f8")])
     with h5py.File(path, "w") as f:
         f.create_dataset("events", shape=(10**10,), dtype=kind, chunks=(4096,))
-    _refused(sqlite_archive, path, "'events'", "held whole in memory", "whole_bytes=")
+    refused(sqlite_archive, path, "'events'", "held whole in memory", "whole_bytes=")
 
 
 def test_counts_and_names_over_the_limits(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
@@ -162,24 +150,22 @@ def test_counts_and_names_over_the_limits(sqlite_archive: ll.Archive, tmp_path: 
     with h5py.File(many, "w") as f:
         for i in range(50):
             f[f"d{i}"] = np.arange(3)
-    _refused(sqlite_archive, many, "50 arrays", "channels=10", limits={"channels": 10})
+    refused(sqlite_archive, many, "50 arrays", "channels=10", limits={"channels": 10})
 
     named = tmp_path / "named_8.h5"
     with h5py.File(named, "w") as f:
         f["g" * 5000] = np.arange(3)
-    _refused(sqlite_archive, named, "a name of 5000 bytes", "name_bytes=4096")
+    refused(sqlite_archive, named, "a name of 5000 bytes", "name_bytes=4096")
 
     declared = tmp_path / "declared_9.h5"
     with h5py.File(declared, "w") as f:
         f.create_dataset("x", shape=(2**40, 2**20), dtype="u1", chunks=(1, 1 << 20))
-    _refused(sqlite_archive, declared, "'x'", f"declares {2**60} values", "dataset_elements")
+    refused(sqlite_archive, declared, "'x'", f"declares {2**60} values", "dataset_elements")
 
     fields = tmp_path / "fields_10.h5"
     with h5py.File(fields, "w") as f:
         f["c"] = np.zeros(2, [(f"f{i}", "<i2") for i in range(20)])
-    _refused(
-        sqlite_archive, fields, "20 fields", "compound_fields=8", limits={"compound_fields": 8}
-    )
+    refused(sqlite_archive, fields, "20 fields", "compound_fields=8", limits={"compound_fields": 8})
 
 
 def test_a_tree_too_big_or_too_deep_is_refused_while_it_is_walked(
@@ -189,12 +175,12 @@ def test_a_tree_too_big_or_too_deep_is_refused_while_it_is_walked(
     with h5py.File(groups, "w") as f:
         for i in range(300):
             f.create_group(f"g{i}")
-    _refused(sqlite_archive, groups, "over 100 groups", "nodes=100", limits={"nodes": 100})
+    refused(sqlite_archive, groups, "over 100 groups", "nodes=100", limits={"nodes": 100})
 
     deep = tmp_path / "deep_14.h5"
     with h5py.File(deep, "w") as f:
         f["/".join(["g"] * 1500) + "/x"] = np.arange(3)  # deeper than Python's stack
-    _refused(sqlite_archive, deep, "nests groups", "depth=200")
+    refused(sqlite_archive, deep, "nests groups", "depth=200")
     with pytest.raises(InvalidArgument, match="depth can be raised to 400 at most"):
         sqlite_archive.ingest([deep], limits={"depth": 1500})
     deep_enough = tmp_path / "deep_15.h5"
@@ -210,7 +196,7 @@ def test_a_text_column_is_refused_once_it_outgrows_memory(
     """A CSV declares no length: its text columns are counted as they are read."""
     path = tmp_path / "text_11.csv"
     path.write_text("time,note\n" + "".join(f"{i},note number {i}\n" for i in range(5000)))
-    _refused(sqlite_archive, path, "'note'", "whole_bytes=65536", limits={"whole_bytes": "64K"})
+    refused(sqlite_archive, path, "'note'", "whole_bytes=65536", limits={"whole_bytes": "64K"})
 
 
 def test_refused_by_the_cli_in_one_line(tmp_path: Path) -> None:

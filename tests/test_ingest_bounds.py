@@ -18,7 +18,7 @@ from labledger.errors import BadInput
 from labledger.formats.base import ChannelInfo, Source
 from labledger.formats.hdf5 import Hdf5Source
 from labledger.formats.limits import Limits, check
-from tests.conftest import cli, snapshot
+from tests.conftest import cli, refused
 
 # The ingest's own peak memory: VmHWM of the process that runs `labledger ingest`, read as it
 # exits (ru_maxrss of a child would also count what this process had when it forked it).
@@ -32,18 +32,6 @@ from labledger.cli import main
 sys.argv[0] = "labledger"
 main()
 """
-
-
-def _refused(la: ll.Archive, path: Path, *fragments: str, **kwargs: object) -> str:
-    before = snapshot(la)
-    with pytest.raises(BadInput) as caught:
-        la.ingest([path], **kwargs)  # type: ignore[arg-type]
-    message = str(caught.value)
-    assert "\n" not in message
-    for fragment in (str(path), *fragments):
-        assert fragment in message, message
-    assert snapshot(la) == before
-    return message
 
 
 def test_a_wide_sparse_dataset_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
@@ -87,7 +75,7 @@ def test_a_file_of_huge_chunks_is_refused_before_any_read(
     path = tmp_path / "chunky_2.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("x", shape=(4, 1 << 25), dtype="f8", chunks=(1, 1 << 25))  # 256 MiB
-    _refused(sqlite_archive, path, "'x'", f"chunks of {8 << 25} bytes", "chunk_bytes=134217728")
+    refused(sqlite_archive, path, "'x'", f"chunks of {8 << 25} bytes", "chunk_bytes=134217728")
     sqlite_archive.ingest([path], limits={"chunk_bytes": "256M"})
     assert sqlite_archive.runs[2].channels["x"].shape == (4, 1 << 25)
 
@@ -106,7 +94,7 @@ def test_text_held_across_a_file_is_bounded_before_any_work(
 
     with monkeypatch.context() as patched:
         patched.setattr(Hdf5Source, "blocks", never)
-        message = _refused(
+        message = refused(
             sqlite_archive,
             path,
             "1200000 bytes of text",
@@ -128,7 +116,7 @@ def test_text_columns_of_a_csv_are_bounded_together_as_they_are_read(
         f"{i}," + ",".join(f"note {i}-{j}" for j in range(20)) + "\n" for i in range(1000)
     )
     path.write_text(header + body)
-    _refused(sqlite_archive, path, "whole_file_bytes=1048576", limits={"whole_file_bytes": "1M"})
+    refused(sqlite_archive, path, "whole_file_bytes=1048576", limits={"whole_file_bytes": "1M"})
     sqlite_archive.ingest([path], limits={"whole_file_bytes": "2M"})
     assert sqlite_archive.runs[4].channels["n19"][998:].tolist() == ["note 998-19", "note 999-19"]
 
@@ -152,7 +140,7 @@ def test_a_refusal_names_every_way_to_raise_the_limit(
     """Server uploads cannot pass --limit: the archive's setting and the environment reach them."""
     path = tmp_path / "five_6.csv"
     path.write_text("time,a,b,c,d\n0,1,2,3,4\n")
-    message = _refused(sqlite_archive, path, limits={"columns": 3})
+    message = refused(sqlite_archive, path, limits={"columns": 3})
     for way in ("--limit columns=N", "the archive's limits setting", "LABLEDGER_LIMIT_COLUMNS=N"):
         assert way in message, message
 
@@ -174,6 +162,6 @@ def test_long_text_is_counted_with_its_characters(
     """200 values of 1000 characters hold about 200 kB in memory, not 200 pointers' worth."""
     path = tmp_path / "essays_8.csv"
     path.write_text("time,essay\n" + "".join(f"{i},{'e' * 1000}\n" for i in range(200)))
-    _refused(sqlite_archive, path, "'essay'", "whole_bytes=131072", limits={"whole_bytes": "128K"})
+    refused(sqlite_archive, path, "'essay'", "whole_bytes=131072", limits={"whole_bytes": "128K"})
     sqlite_archive.ingest([path], limits={"whole_bytes": "256K"})
     assert sqlite_archive.runs[8].channels["essay"][199] == "e" * 1000
