@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -247,3 +248,9 @@ def test_credentials_are_not_written_into_an_archive(tmp_path: Path) -> None:
     )
     assert refused.returncode == 1 and "looks like a credential" in refused.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_version_and_shell_completion() -> None:
+    assert ok(cli("--version")).strip() == f"labledger {importlib.metadata.version('labledger')}"
+    script = ok(cli("--show-completion", "bash"))
+    assert "_LABLEDGER_COMPLETE" in script and "complete " in script

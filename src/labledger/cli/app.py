@@ -38,7 +38,7 @@ app = typer.Typer(
     help="A data platform for experiments: raw acquisitions in; catalogued, checksummed, "
     "sliceable data out.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -58,6 +58,24 @@ ArchiveOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 RunArgument = Annotated[str, typer.Argument(help="A run number, a run id, or 'latest'.")]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        out.print(f"labledger {labledger.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _everywhere(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options of ``labledger`` itself, before a command."""
 
 
 def main(argv: list[str] | None = None) -> None:
