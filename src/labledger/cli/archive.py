@@ -258,7 +258,7 @@ Try:
 
   export LABLEDGER_ARCHIVE={archive}
   labledger runs
-  labledger signal {some} Langmuir_I --plot i.png
+  labledger signal {some} Langmuir_I --plot {folder}/i.png
   labledger signal {some} Langmuir_I --calibration langmuir_i@1
   labledger config show --run {some}
   labledger config diff {first} {last}
