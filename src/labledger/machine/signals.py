@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.catalog import Catalog
-    from labledger.runs import Run
+    from labledger.runs import Channel, Run
 
 TimeWindow = tuple[float | None, float | None]
 _REMOTE_WORKERS = 16
@@ -95,12 +95,34 @@ def read(
     """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s); with
     ``points``, its min/max decimation (the times of the kept samples only are computed)."""
     snapshot = snapshot or run._archive._logs.current()
-    config = resolve(snapshot, run.number, run.started, run._row.config_version)
-    log = reads.current()
-    resolver = _Resolver(run, snapshot, config, time, log)
-    found = resolver.value(name, calibration, ())
-    if log is not None:
-        log.signals(run, [name], resolver.used, resolver.channels)
+    try:
+        config: Configuration | None = resolve(
+            snapshot, run.number, run.started, run._row.config_version
+        )
+    except NotFound as none:  # no testbed description: a channel key still names a signal
+        if name not in run.channels:
+            try:
+                run.channels[name]
+            except NotFound as missing:
+                raise NotFound(
+                    f"{missing}; {none} to name signals, or give a channel key"
+                ) from None
+            raise
+        config = None
+    if (config is None or name not in config.description.signals) and name in run.channels:
+        if calibration is not None:
+            raise InvalidArgument(
+                f"run {run.number}: {name} is a channel, read in its own scaling; a calibration "
+                "applies to a signal of the testbed description"
+            )
+        found = own_scaling(run, name, _window(time))
+    else:
+        assert config is not None  # resolve raised unless the name is a channel
+        log = reads.current()
+        resolver = _Resolver(run, snapshot, config, time, log)
+        found = resolver.value(name, calibration, ())
+        if log is not None:
+            log.signals(run, [name], resolver.used, resolver.channels)
     if points is not None:
         found = _decimated(found, points)
     return _to_xarray(run, name, config, found)
@@ -361,21 +383,7 @@ class _Resolver:
         if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
             raise NotFound(f"run {run.number}: channel {key} of {name} is not a 1-D numeric array")
         axis = channel.axes[0] if channel.axes else None
-        rows = slice(None)
-        if self.time is not None and axis is not None and axis.step:
-            rows = _rows(self.time, axis.start or 0.0, axis.step, channel.shape[0])
-            if rows.start >= rows.stop and channel.shape[0]:
-                first = axis.start or 0.0
-                last = first + (channel.shape[0] - 1) * axis.step
-                raise InvalidArgument(
-                    f"run {run.number}: {name} has no samples in time={self.time}; its record "
-                    f"runs from {first:g} to {last:g} s"
-                )
-        elif self.time is not None:
-            raise InvalidArgument(
-                f"run {run.number}: {name} (channel {key}) has no time axis to select a window "
-                "on; read it whole"
-            )
+        rows = _selected(channel, name, self.time)
         raw = channel[rows]
         scaling = daq_scaling(channel.attrs)
         affine = cal.affine() if cal is not None and not cal.params.get("input") else None
@@ -455,6 +463,44 @@ def _window(time: Any) -> TimeWindow | None:
     return t0, t1
 
 
+def own_scaling(run: Run, key: str, time: TimeWindow | None) -> Values:
+    """Channel ``key`` of ``run`` as a signal in its own scaling (the DAQ's NI/DAQmx scales,
+    applied by npTDMS): what a signal is on an archive without a testbed description."""
+    channel = run.channels[key]
+    if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
+        raise NotFound(f"run {run.number}: channel {key} is not a 1-D numeric array")
+    rows = _selected(channel, key, time)
+    values = np.asarray(channel.scaled(rows), dtype=np.float64)
+    axis = channel.axes[0] if channel.axes else None
+    regular = None
+    if axis is not None and axis.step:
+        first, stop, _ = rows.indices(channel.shape[0])
+        regular = (axis.start or 0.0, axis.step, first, stop)
+    attrs = {"channel": key, "calibration": "none", "scaling": "the channel's own (npTDMS)"}
+    return Values(values, regular, channel.scaled_unit or "", attrs)
+
+
+def _selected(channel: Channel, name: str, time: TimeWindow | None) -> slice:
+    """The rows of a 1-D ``channel`` (read as signal ``name``) within ``time``."""
+    run, axis = channel.run, channel.axes[0] if channel.axes else None
+    if time is None:
+        return slice(None)
+    if axis is None or not axis.step:
+        raise InvalidArgument(
+            f"run {run.number}: {name} (channel {channel.key}) has no time axis to select a "
+            "window on; read it whole"
+        )
+    rows = _rows(time, axis.start or 0.0, axis.step, channel.shape[0])
+    if rows.start >= rows.stop and channel.shape[0]:
+        first = axis.start or 0.0
+        last = first + (channel.shape[0] - 1) * axis.step
+        raise InvalidArgument(
+            f"run {run.number}: {name} has no samples in time={time}; its record "
+            f"runs from {first:g} to {last:g} s"
+        )
+    return rows
+
+
 def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
     t0, t1 = window
     i0 = 0 if t0 is None else int(np.ceil((t0 - start) / step - 1e-9))
@@ -470,19 +516,21 @@ def nonfinite(values: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isfinite(values)))
 
 
-def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xarray.DataArray:
+def _to_xarray(
+    run: Run, name: str, config: Configuration | None, found: Values
+) -> xarray.DataArray:
     import pandas as pd
     import xarray
 
-    spec = config.description.signals[name]
+    spec = config.description.signals.get(name) if config is not None else None
     bad = nonfinite(found.values)
     attrs = {
         "units": found.unit,
-        "long_name": spec.description or name,
+        "long_name": (spec.description if spec else None) or name,
         "signal": name,
         "run": run.number,
         "run_id": run.id,
-        "config_version": config.version,
+        **({"config_version": config.version} if config is not None else {}),
         **found.attrs,
     }
     if bad:

@@ -1,0 +1,114 @@
+"""A TDMS channel in its own scaling (NI_Scale properties, DAQmx scalers), without a testbed
+description: ``channel.scaled()``, ``to_xarray(scaled=True)``, ``run.signal(key)`` and
+``labledger signal RUN 'group/channel'``. Expected values are npTDMS's own scaled reading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nptdms import ChannelObject, GroupObject, RootObject, TdmsFile, TdmsWriter
+
+import labledger as ll
+from labledger.errors import NotFound
+from labledger.sim import write_shot
+from tests.conftest import cli
+
+
+def _expected(path: Path) -> dict[str, np.ndarray]:
+    """Every channel as npTDMS scales it when it reads the file (``channel[:]``)."""
+    tdms = TdmsFile.read(path)
+    return {f"{g.name}/{c.name}": c[:] for g in tdms.groups() for c in g.channels()}
+
+
+def test_daqmx_channels_of_raw1_scale_as_nptdms_does(
+    sqlite_archive: ll.Archive, tdms_dir: Path
+) -> None:
+    # today's main: a traceback inside npTDMS ('NoneType' object is not subscriptable)
+    sqlite_archive.ingest([tdms_dir / "raw1.tdms"])
+    run = sqlite_archive.runs[-1]
+    expected = _expected(tdms_dir / "raw1.tdms")
+    assert sorted(run.channels) == sorted(expected)
+    for key, values in expected.items():
+        channel = run.channels[key]
+        assert np.issubdtype(channel.dtype, np.integer)  # stored raw, scaled on reading
+        np.testing.assert_array_equal(channel.scaled(), values)
+        np.testing.assert_array_equal(channel.scaled(slice(100, 300)), values[100:300])
+        array = channel.to_xarray(slice(10, 20), scaled=True)
+        np.testing.assert_array_equal(array.values, values[10:20])
+        assert array.attrs["units"] == "Volts"
+        signal = run.signal(key)  # no testbed description in this archive
+        np.testing.assert_array_equal(signal.values, values)
+        assert signal.attrs["units"] == "Volts"
+        assert signal.attrs["channel"] == key
+
+
+def test_simulated_shot_scales_as_nptdms_does(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    path = write_shot(tmp_path, 1230)
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[1230]
+    expected = _expected(path)
+    for key, values in expected.items():
+        channel = run.channels[key]
+        np.testing.assert_array_equal(channel.scaled(), values)
+        np.testing.assert_array_equal(channel.scaled()[5:50], channel.scaled(slice(5, 50)))
+        assert channel.to_xarray(scaled=True).attrs["units"] == "V"
+
+
+def test_polynomial_and_unscaled_channels(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    raw = np.arange(-50, 50, dtype=np.int16)
+    polynomial = {
+        "NI_Scaling_Status": "unscaled",
+        "NI_Number_Of_Scales": 1,
+        "NI_Scale[0]_Scale_Type": "Polynomial",
+        "NI_Scale[0]_Polynomial_Coefficients_Size": 3,
+        "NI_Scale[0]_Polynomial_Coefficients[0]": 0.5,
+        "NI_Scale[0]_Polynomial_Coefficients[1]": 0.01,
+        "NI_Scale[0]_Polynomial_Coefficients[2]": 0.002,
+        "unit_string": "degC",
+        "wf_increment": 0.001,
+    }
+    path = tmp_path / "00007_poly.tdms"
+    with TdmsWriter(path) as writer:
+        writer.write_segment(
+            [
+                RootObject({}),
+                GroupObject("g"),
+                ChannelObject("g", "temp", raw, polynomial),
+                ChannelObject("g", "counts", raw, {"wf_increment": 0.001}),
+            ]
+        )
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[-1]
+    by_hand = 0.5 + 0.01 * raw.astype(np.float64) + 0.002 * raw.astype(np.float64) ** 2
+    np.testing.assert_allclose(TdmsFile.read(path)["g"]["temp"][:], by_hand)  # npTDMS agrees
+    np.testing.assert_array_equal(run.channels["g/temp"].scaled(), _expected(path)["g/temp"])
+    np.testing.assert_allclose(run.signal("g/temp", time=(0.01, 0.02)).values, by_hand[10:21])
+    with pytest.raises(NotFound) as caught:
+        run.channels["g/counts"].scaled()
+    message = str(caught.value)
+    assert "'g/counts' has no scaling of its own" in message and "\n" not in message
+
+
+def test_signal_command_without_description(tmp_path: Path, tdms_dir: Path) -> None:
+    archive = tmp_path / "mine"
+    assert cli("init", str(archive)).returncode == 0
+    assert cli("ingest", "--archive", str(archive), str(tdms_dir / "raw1.tdms")).returncode == 0
+    key = "Layer Data/Second Chan"
+    done = cli("signal", "1", key, "--archive", str(archive), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    expected = _expected(tdms_dir / "raw1.tdms")[key]
+    assert summary["units"] == "Volts" and summary["samples"] == expected.size
+    assert summary["mean"] == pytest.approx(float(expected.mean()), rel=1e-12)
+    assert summary["max"] == pytest.approx(float(expected.max()), rel=1e-12)
+
+    unknown = cli("signal", "1", "Layer Data/Second Chann", "--archive", str(archive))
+    assert unknown.returncode != 0
+    lines = unknown.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in unknown.stderr
+    assert "no channel 'Layer Data/Second Chann'" in lines[0]
+    assert "'Layer Data/Second Chan'" in lines[0]  # the close match
+    assert "testbed description" in lines[0]
