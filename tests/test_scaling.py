@@ -10,6 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from nptdms import ChannelObject, GroupObject, RootObject, TdmsFile, TdmsWriter
+from nptdms.test.test_daqmx import daqmx_channel_metadata, daqmx_scaler_metadata, segment_toc
+from nptdms.test.util import (
+    GeneratedFile,
+    group_metadata,
+    hexlify_value,
+    root_metadata,
+    segment_objects_metadata,
+    string_hexlify,
+)
 
 import labledger as ll
 from labledger.errors import NotFound
@@ -112,3 +121,43 @@ def test_signal_command_without_description(tmp_path: Path, tdms_dir: Path) -> N
     assert "no channel 'Layer Data/Second Chann'" in lines[0]
     assert "'Layer Data/Second Chan'" in lines[0]  # the close match
     assert "testbed description" in lines[0]
+
+
+def test_daqmx_channel_with_two_scalers(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    """A DAQmx channel stored as one array per raw scaler: its scale (here the sum of both,
+    NI's "Add") reads all of them, whichever of the arrays is asked."""
+
+    def text(value: str) -> tuple[int, str]:
+        return 0x20, hexlify_value("<I", len(value)) + string_hexlify(value)
+
+    def integer(value: int) -> tuple[int, str]:
+        return 3, hexlify_value("<i", value)
+
+    properties = {
+        "NI_Scaling_Status": text("unscaled"),
+        "NI_Number_Of_Scales": integer(3),
+        "NI_Scale[2]_Scale_Type": text("Add"),
+        "NI_Scale[2]_Add_Left_Operand_Input_Source": integer(0),
+        "NI_Scale[2]_Add_Right_Operand_Input_Source": integer(1),
+        "unit_string": text("V"),
+    }
+    scalers = [daqmx_scaler_metadata(0, 3, 0), daqmx_scaler_metadata(1, 3, 2)]  # two int16
+    metadata = segment_objects_metadata(
+        root_metadata(),
+        group_metadata(),
+        daqmx_channel_metadata("Channel1", 4, [4], scalers, properties),
+    )
+    generated = GeneratedFile()
+    generated.add_segment(
+        segment_toc(), metadata, "01 00 11 00 02 00 12 00 03 00 13 00 04 00 14 00"
+    )
+    path = tmp_path / "00003_daqmx.tdms"
+    path.write_bytes(generated.get_bytes_io_file().getvalue())
+    expected = TdmsFile.read(path)["Group"]["Channel1"][:]
+    np.testing.assert_array_equal(expected, [1 + 17, 2 + 18, 3 + 19, 4 + 20])  # by hand
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[-1]
+    assert sorted(run.channels) == ["Group/Channel1/scaler0", "Group/Channel1/scaler1"]
+    for key in run.channels:
+        np.testing.assert_array_equal(run.channels[key].scaled(), expected)
+        np.testing.assert_array_equal(run.channels[key].scaled(slice(1, 3)), expected[1:3])
