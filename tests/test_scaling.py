@@ -21,8 +21,11 @@ from nptdms.test.util import (
 )
 
 import labledger as ll
+from labledger.access import Access
 from labledger.errors import NotFound
+from labledger.server import create_app, serving
 from labledger.sim import write_shot
+from labledger.wire import minmax
 from tests.conftest import cli
 
 
@@ -161,3 +164,27 @@ def test_daqmx_channel_with_two_scalers(sqlite_archive: ll.Archive, tmp_path: Pa
     for key in run.channels:
         np.testing.assert_array_equal(run.channels[key].scaled(), expected)
         np.testing.assert_array_equal(run.channels[key].scaled(slice(1, 3)), expected[1:3])
+
+
+def test_a_channel_key_as_a_signal_through_a_server(
+    sqlite_archive: ll.Archive, tdms_dir: Path
+) -> None:
+    """The same over HTTP: a preview (``points``) is made on the server, whose route must take
+    a key with a slash; a whole read comes from the stored chunks."""
+    sqlite_archive.ingest([tdms_dir / "raw1.tdms"])
+    key = "Layer Data/Third Chan"
+    expected = _expected(tdms_dir / "raw1.tdms")[key]
+    access = Access(sqlite_archive.catalog)
+    access.add_user("alice", project="default", role="reader", by="tests")
+    api_key = access.create_key("alice", scopes=["read"])
+    with serving(create_app(sqlite_archive)) as url:
+        remote = ll.connect(url, api_key=api_key)
+        run = remote.runs[-1]
+        np.testing.assert_array_equal(run.signal(key).values, expected)
+        np.testing.assert_array_equal(run.channels[key].scaled(slice(7, 70)), expected[7:70])
+        preview = run.signal(key, points=100)
+        kept = minmax(expected, 100)
+        np.testing.assert_array_equal(preview.values, expected[kept])
+        assert preview.attrs["units"] == "Volts"
+        with pytest.raises(NotFound, match="did you mean 'Layer Data/Third Chan'"):
+            run.signal("Layer Data/Third Chann", points=100)
