@@ -22,7 +22,7 @@ from nptdms.test.util import (
 
 import labledger as ll
 from labledger.access import Access
-from labledger.errors import NotFound
+from labledger.errors import InvalidArgument, NotFound
 from labledger.server import create_app, serving
 from labledger.sim import write_shot
 from labledger.wire import minmax
@@ -102,6 +102,10 @@ def test_polynomial_and_unscaled_channels(sqlite_archive: ll.Archive, tmp_path: 
         run.channels["g/counts"].scaled()
     message = str(caught.value)
     assert "'g/counts' has no scaling of its own" in message and "\n" not in message
+    with pytest.raises(NotFound, match="'g/counts' has no scaling of its own"):
+        run.signal("g/counts")
+    with pytest.raises(InvalidArgument, match="g/temp is a channel, read in its own scaling"):
+        run.signal("g/temp", calibration="temp@1")
 
 
 def test_signal_command_without_description(tmp_path: Path, tdms_dir: Path) -> None:
@@ -124,6 +128,17 @@ def test_signal_command_without_description(tmp_path: Path, tdms_dir: Path) -> N
     assert "no channel 'Layer Data/Second Chann'" in lines[0]
     assert "'Layer Data/Second Chan'" in lines[0]  # the close match
     assert "testbed description" in lines[0]
+
+    path = tmp_path / "00002_counts.tdms"
+    with TdmsWriter(path) as writer:
+        writer.write_segment([ChannelObject("g", "counts", np.arange(10, dtype=np.int16), {})])
+    assert cli("ingest", "--archive", str(archive), str(path)).returncode == 0
+    unscaled = cli("signal", "2", "g/counts", "--archive", str(archive))
+    assert unscaled.returncode != 0 and "Traceback" not in unscaled.stderr
+    assert unscaled.stderr.strip() == (
+        "error: run 2: channel 'g/counts' has no scaling of its own (no NI_Scale properties); "
+        "read its raw values instead"
+    )
 
 
 def test_daqmx_channel_with_two_scalers(sqlite_archive: ll.Archive, tmp_path: Path) -> None:

@@ -372,7 +372,7 @@ class Channel:
         if scaling is None:
             raise NotFound(
                 f"run {self.run.number}: channel {self.key!r} has no scaling of its own (no "
-                "NI_Scale properties); read its raw values with channel[...] instead"
+                "NI_Scale properties); read its raw values instead"
             )
         raw = np.asarray(self.array[selection])
         if isinstance(scaling, tuple):
