@@ -29,7 +29,13 @@ from labledger.errors import DataWarning, InvalidArgument
 @app.command()
 def signal(
     run: RunArgument,
-    name: Annotated[str, typer.Argument(help="The signal's name, e.g. Langmuir_I.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The signal's name, e.g. Langmuir_I; or a channel key, e.g. 'ai/ch0', read in "
+            "its own (NI/DAQmx) scaling, no testbed description needed."
+        ),
+    ],
     archive: ArchiveOption,
     calibration: Annotated[
         str | None, typer.Option(help="Read under this calibration version, e.g. langmuir_i@1.")
