@@ -389,15 +389,11 @@ class Channel:
     def _scalers(self, selection: Any) -> dict[int, np.ndarray] | None:
         """A DAQmx channel stored as one array per raw scaler (``.../scalerN``): all of them,
         since one scale can read several."""
-        parent, _, last = self.key.rpartition("/")
-        if not (parent and last.startswith("scaler") and last[6:].isdigit()):
+        own = _scaler_of(self.key)
+        if own is None:
             return None
-        found = {}
-        for key in self.run.channels:
-            head, _, tail = key.rpartition("/")
-            if head == parent and tail.startswith("scaler") and tail[6:].isdigit():
-                found[int(tail[6:])] = np.asarray(self.run.channels[key][selection])
-        return found
+        siblings = {k: s for k in self.run.channels if (s := _scaler_of(k)) and s[0] == own[0]}
+        return {s[1]: np.asarray(self.run.channels[k][selection]) for k, s in siblings.items()}
 
     def to_xarray(
         self, selection: slice = slice(None), *, scaled: bool = False
@@ -458,6 +454,14 @@ class Channel:
             "attrs": self.attrs,
             "axes": [a.to_dict() for a in self.axes],
         }
+
+
+def _scaler_of(key: str) -> tuple[str, int] | None:
+    """``("group/channel", N)`` for the key of a DAQmx channel's raw scaler N (as the TDMS
+    reader names a channel stored as several arrays), else None."""
+    parent, _, last = key.rpartition("/")
+    number = last.removeprefix("scaler")
+    return (parent, int(number)) if parent and number != last and number.isdigit() else None
 
 
 class Tree:
