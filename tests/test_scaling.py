@@ -120,6 +120,9 @@ def test_signal_command_without_description(tmp_path: Path, tdms_dir: Path) -> N
     assert summary["units"] == "Volts" and summary["samples"] == expected.size
     assert summary["mean"] == pytest.approx(float(expected.mean()), rel=1e-12)
     assert summary["max"] == pytest.approx(float(expected.max()), rel=1e-12)
+    plotted = cli("signal", "1", key, "--archive", str(archive), "--plot", str(tmp_path / "v.png"))
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     unknown = cli("signal", "1", "Layer Data/Second Chann", "--archive", str(archive))
     assert unknown.returncode != 0
