@@ -55,6 +55,10 @@ def test_daqmx_channels_of_raw1_scale_as_nptdms_does(
         np.testing.assert_array_equal(signal.values, values)
         assert signal.attrs["units"] == "Volts"
         assert signal.attrs["channel"] == key
+    both = sqlite_archive.signals(list(expected), runs=[run])  # many at once, the same way
+    for key, values in expected.items():
+        np.testing.assert_array_equal(both[key].sel(run=run.number).values, values)
+        assert both[key].attrs["units"] == "Volts"
 
 
 def test_simulated_shot_scales_as_nptdms_does(sqlite_archive: ll.Archive, tmp_path: Path) -> None:

@@ -95,30 +95,13 @@ def read(
     """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s); with
     ``points``, its min/max decimation (the times of the kept samples only are computed)."""
     snapshot = snapshot or run._archive._logs.current()
-    try:
-        config: Configuration | None = resolve(
-            snapshot, run.number, run.started, run._row.config_version
-        )
-    except NotFound as none:  # no testbed description: a channel key still names a signal
-        if name not in run.channels:
-            try:
-                run.channels[name]
-            except NotFound as missing:
-                raise NotFound(
-                    f"{missing}; {none} to name signals, or give a channel key"
-                ) from None
-            raise
-        config = None
-    if (config is None or name not in config.description.signals) and name in run.channels:
-        if calibration is not None:
-            raise InvalidArgument(
-                f"run {run.number}: {name} is a channel, read in its own scaling; a calibration "
-                "applies to a signal of the testbed description"
-            )
-        found = own_scaling(run, name, _window(time))
+    config = _configuration(snapshot, run, [name])
+    log = reads.current()
+    if config is None or _is_channel(config, run, name):
+        found = _own_scaling(run, name, calibration, _window(time))
+        if log is not None:  # the channel itself is noted as it is read
+            log.signals(run, [name], {})
     else:
-        assert config is not None  # resolve raised unless the name is a channel
-        log = reads.current()
         resolver = _Resolver(run, snapshot, config, time, log)
         found = resolver.value(name, calibration, ())
         if log is not None:
@@ -179,13 +162,20 @@ def read_many(
 
     def one(index: int) -> None:
         run = runs[index]
-        config = resolve(snapshot, run.number, run.started, run._row.config_version)
-        resolver = _Resolver(run, snapshot, config, time, log)
+        config = _configuration(snapshot, run, names)
+        resolver = None
+        own = []  # the channels read in their own scaling
         for name in names:
-            found = resolver.value(name, chosen.get(name), ())
-            table.put(index, name, found, config.version)
+            if config is None or _is_channel(config, run, name):
+                found = _own_scaling(run, name, chosen.get(name), _window(time))
+                own.append(found.attrs["channel"])  # this thread's reads are not noted
+            else:
+                resolver = resolver or _Resolver(run, snapshot, config, time, log)
+                found = resolver.value(name, chosen.get(name), ())
+            table.put(index, name, found, 0 if config is None else config.version)
         if log is not None:
-            log.signals(run, names, resolver.used, resolver.channels)
+            used, channels = (resolver.used, resolver.channels) if resolver else ({}, set())
+            log.signals(run, names, used, {*channels, *own})
 
     if workers is None:
         # local files: the work is Python and numpy on small arrays, and threads contending for
@@ -463,9 +453,36 @@ def _window(time: Any) -> TimeWindow | None:
     return t0, t1
 
 
-def own_scaling(run: Run, key: str, time: TimeWindow | None) -> Values:
+def _configuration(snapshot: Snapshot, run: Run, names: Sequence[str]) -> Configuration | None:
+    """The run's configuration; None if the archive has no testbed description yet and every
+    name is a channel key (read in its own scaling), else the reason in one line."""
+    try:
+        return resolve(snapshot, run.number, run.started, run._row.config_version)
+    except NotFound as none:
+        for name in names:
+            try:
+                run.channels[name]
+            except NotFound as missing:
+                raise NotFound(
+                    f"{missing}; {none} to name signals, or give a channel key"
+                ) from None
+        return None
+
+
+def _is_channel(config: Configuration, run: Run, name: str) -> bool:
+    """Whether ``name`` is read as a channel key rather than a signal of the description (a
+    signal wins)."""
+    return name not in config.description.signals and name in run.channels
+
+
+def _own_scaling(run: Run, key: str, calibration: str | None, time: TimeWindow | None) -> Values:
     """Channel ``key`` of ``run`` as a signal in its own scaling (the DAQ's NI/DAQmx scales,
     applied by npTDMS): what a signal is on an archive without a testbed description."""
+    if calibration is not None:
+        raise InvalidArgument(
+            f"run {run.number}: {key} is a channel, read in its own scaling; a calibration "
+            "applies to a signal of the testbed description"
+        )
     channel = run.channels[key]
     if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
         raise NotFound(f"run {run.number}: channel {key} is not a 1-D numeric array")
@@ -476,7 +493,7 @@ def own_scaling(run: Run, key: str, time: TimeWindow | None) -> Values:
     if axis is not None and axis.step:
         first, stop, _ = rows.indices(channel.shape[0])
         regular = (axis.start or 0.0, axis.step, first, stop)
-    attrs = {"channel": key, "calibration": "none", "scaling": "the channel's own (npTDMS)"}
+    attrs = {"channel": channel.key, "calibration": "none", "scaling": "own (npTDMS)"}
     return Values(values, regular, channel.scaled_unit or "", attrs)
 
 
