@@ -21,6 +21,7 @@ from labledger.catalog import MAX_RUN_NUMBER, ChannelRow, RunRow, SourceRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.formats import Axis
 from labledger.formats.base import walk_tree
+from labledger.formats.tdms import daq_scaling
 from labledger.formats.values import single, without_nul
 from labledger.store import AnyArray, open_array
 from labledger.store.dtypes import from_text
@@ -362,13 +363,50 @@ class Channel:
         """All of it."""
         return self.array[...]
 
-    def to_xarray(self, selection: slice = slice(None)) -> xarray.DataArray:
+    def scaled(self, selection: Any = slice(None)) -> np.ndarray:
+        """The channel's values (or ``selection`` of them, reading only those chunks) in the
+        physical unit of its own scaling: a TDMS channel's NI/DAQmx scales, applied by npTDMS
+        exactly as ``TdmsFile.read`` would, to the stored raw integers. The unit is
+        ``scaled_unit``. No testbed description is needed (``run.signal`` adds calibrations)."""
+        scaling = daq_scaling(self.attrs)
+        if scaling is None:
+            raise NotFound(
+                f"run {self.run.number}: channel {self.key!r} has no scaling of its own (no "
+                "NI_Scale properties); read its raw values instead"
+            )
+        raw = np.asarray(self.array[selection])
+        if isinstance(scaling, tuple):
+            slope, intercept = scaling
+            return raw * slope + intercept
+        return scaling(raw, self._scalers(selection))
+
+    @property
+    def scaled_unit(self) -> str | None:
+        """The unit of :meth:`scaled` as the DAQ wrote it (``unit_string``), if it did."""
+        unit = self.attrs.get("unit_string") or self.attrs.get("NI_UnitDescription")
+        return str(unit) if unit else None
+
+    def _scalers(self, selection: Any) -> dict[int, np.ndarray] | None:
+        """A DAQmx channel stored as one array per raw scaler (``.../scalerN``): all of them,
+        since one scale can read several."""
+        own = _scaler_of(self.key)
+        if own is None:
+            return None
+        siblings = {k: s for k in self.run.channels if (s := _scaler_of(k)) and s[0] == own[0]}
+        return {s[1]: np.asarray(self.run.channels[k][selection]) for k, s in siblings.items()}
+
+    def to_xarray(
+        self, selection: slice = slice(None), *, scaled: bool = False
+    ) -> xarray.DataArray:
         """The channel (or ``selection`` of its first axis) as an ``xarray.DataArray`` with its
-        coordinates: the time axis where the source gives one, NeXus axes, else indices."""
+        coordinates: the time axis where the source gives one, NeXus axes, else indices.
+        ``scaled=True`` gives :meth:`scaled` values, with their unit in ``attrs["units"]``."""
         import xarray
 
-        values = self.array[selection] if self.shape else self.array[()]
-        values = np.asarray(values)
+        if scaled:
+            values = self.scaled(selection if self.shape else ())
+        else:
+            values = np.asarray(self.array[selection] if self.shape else self.array[()])
         coords: dict[str, Any] = {}
         dims = []
         for dim in range(values.ndim):
@@ -389,6 +427,8 @@ class Channel:
                 "labledger_channel": self.key,
             }
         )
+        if scaled and self.scaled_unit:
+            attrs["units"] = self.scaled_unit
         return xarray.DataArray(values, dims=dims, coords=coords, name=self.key, attrs=attrs)
 
     def _coordinate(self, axis: Axis, indices: np.ndarray) -> Any:
@@ -414,6 +454,14 @@ class Channel:
             "attrs": self.attrs,
             "axes": [a.to_dict() for a in self.axes],
         }
+
+
+def _scaler_of(key: str) -> tuple[str, int] | None:
+    """``("group/channel", N)`` for the key of a DAQmx channel's raw scaler N (as the TDMS
+    reader names a channel stored as several arrays), else None."""
+    parent, _, last = key.rpartition("/")
+    number = last.removeprefix("scaler")
+    return (parent, int(number)) if parent and number != last and number.isdigit() else None
 
 
 class Tree:

@@ -29,7 +29,13 @@ from labledger.errors import DataWarning, InvalidArgument
 @app.command()
 def signal(
     run: RunArgument,
-    name: Annotated[str, typer.Argument(help="The signal's name, e.g. Langmuir_I.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The signal's name, e.g. Langmuir_I; or a channel key, e.g. 'ai/ch0', read in "
+            "its own (NI/DAQmx) scaling, no testbed description needed."
+        ),
+    ],
     archive: ArchiveOption,
     calibration: Annotated[
         str | None, typer.Option(help="Read under this calibration version, e.g. langmuir_i@1.")
@@ -98,10 +104,13 @@ def _plot(values: Any, path: Path) -> None:
         ax.plot(x, values.values, linewidth=0.6)
         ax.set_xlabel("time [s]" if "time" in values.coords else "sample")
         ax.set_ylabel(f"{values.name} [{values.attrs['units']}]")
-        ax.set_title(
-            f"run {values.attrs['run']}: {values.name}  ({values.attrs['calibration']}, "
-            f"configuration {values.attrs['config_version']})"
+        version = values.attrs.get("config_version")  # none: a channel in its own scaling
+        how = (
+            "own scaling"
+            if version is None
+            else f"{values.attrs['calibration']}, configuration {version}"
         )
+        ax.set_title(f"run {values.attrs['run']}: {values.name}  ({how})")
         ax.grid(alpha=0.3)
         fig.savefig(path, dpi=120)
     except OSError as exc:

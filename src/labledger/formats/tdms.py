@@ -9,7 +9,7 @@ recalibration never has to undo one). Waveform timing (``wf_start_time``, ``wf_s
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +17,10 @@ from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 from nptdms import TdmsFile
+from nptdms.base_segment import RawChannelDataChunk
 from nptdms.log import log_manager
+from nptdms.scaling import RAW_DATA_INPUT_SOURCE as RAW
+from nptdms.scaling import DaqMxScalerScaling, LinearScaling, MultiScaling, get_scaling
 
 from labledger.errors import BadInput, first_line
 from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
@@ -220,21 +223,35 @@ def _time_axis(props: dict[str, Any]) -> Axis | None:
     )
 
 
-def daq_scaling(attrs: dict[str, Any]) -> tuple[float, float] | Any | None:
+def daq_scaling(attrs: dict[str, Any]) -> tuple[float, float] | Scale | None:
     """How a stored TDMS channel's raw values become the DAQ's unit (``unit_string``, volts for
     an analog input), from the NI scaling properties kept in its attributes: ``(slope,
     intercept)`` for the usual linear scale, so a reader can fold it into its own arithmetic;
-    else a function of the raw array (npTDMS's polynomial, table, thermocouple... scalings);
+    else a :class:`Scale` (npTDMS's polynomial, table, thermocouple, DAQmx scaler... scalings);
     None for a channel without scaling.
     """
-    from nptdms.base_segment import RawChannelDataChunk
-    from nptdms.scaling import RAW_DATA_INPUT_SOURCE as RAW
-    from nptdms.scaling import LinearScaling, MultiScaling, get_scaling
-
     scaling = get_scaling(attrs, {}, {})
     if scaling is None:
         return None
     steps = scaling.scalings if isinstance(scaling, MultiScaling) else [scaling]
     if len(steps) == 1 and isinstance(steps[0], LinearScaling) and steps[0].input_source == RAW:
         return float(steps[0].slope), float(steps[0].intercept)
-    return lambda raw: scaling.scale(RawChannelDataChunk.channel_data(raw))
+    return Scale(scaling, steps)
+
+
+class Scale:
+    """npTDMS's own scaling of a channel, applied to stored raw values."""
+
+    def __init__(self, scaling: Any, steps: list[Any]):
+        self._scaling = scaling
+        # the DAQmx scalers a step reads: npTDMS numbers them like the NI_Scale[i] properties
+        self.scalers = sorted({s.scale_id for s in steps if isinstance(s, DaqMxScalerScaling)})
+
+    def __call__(
+        self, raw: np.ndarray, scalers: Mapping[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``raw`` in physical units. A DAQmx channel stored as one array is that array for
+        every scaler npTDMS asks for (a channel with several gives them all in ``scalers``)."""
+        if scalers is None:
+            scalers = dict.fromkeys(self.scalers, raw)
+        return np.asarray(self._scaling.scale(RawChannelDataChunk(raw, scalers)))

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.catalog import Catalog
-    from labledger.runs import Run
+    from labledger.runs import Channel, Run
 
 TimeWindow = tuple[float | None, float | None]
 _REMOTE_WORKERS = 16
@@ -95,12 +95,17 @@ def read(
     """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s); with
     ``points``, its min/max decimation (the times of the kept samples only are computed)."""
     snapshot = snapshot or run._archive._logs.current()
-    config = resolve(snapshot, run.number, run.started, run._row.config_version)
+    config = _configuration(snapshot, run, [name])
     log = reads.current()
-    resolver = _Resolver(run, snapshot, config, time, log)
-    found = resolver.value(name, calibration, ())
-    if log is not None:
-        log.signals(run, [name], resolver.used, resolver.channels)
+    if config is None or _is_channel(config, run, name):
+        found = _own_scaling(run, name, calibration, _window(time))
+        if log is not None:  # the channel itself is noted as it is read
+            log.signals(run, [name], {})
+    else:
+        resolver = _Resolver(run, snapshot, config, time, log)
+        found = resolver.value(name, calibration, ())
+        if log is not None:
+            log.signals(run, [name], resolver.used, resolver.channels)
     if points is not None:
         found = _decimated(found, points)
     return _to_xarray(run, name, config, found)
@@ -157,13 +162,20 @@ def read_many(
 
     def one(index: int) -> None:
         run = runs[index]
-        config = resolve(snapshot, run.number, run.started, run._row.config_version)
-        resolver = _Resolver(run, snapshot, config, time, log)
+        config = _configuration(snapshot, run, names)
+        resolver = None
+        own = []  # the channels read in their own scaling
         for name in names:
-            found = resolver.value(name, chosen.get(name), ())
-            table.put(index, name, found, config.version)
+            if config is None or _is_channel(config, run, name):
+                found = _own_scaling(run, name, chosen.get(name), _window(time))
+                own.append(found.attrs["channel"])  # this thread's reads are not noted
+            else:
+                resolver = resolver or _Resolver(run, snapshot, config, time, log)
+                found = resolver.value(name, chosen.get(name), ())
+            table.put(index, name, found, 0 if config is None else config.version)
         if log is not None:
-            log.signals(run, names, resolver.used, resolver.channels)
+            used, channels = (resolver.used, resolver.channels) if resolver else ({}, set())
+            log.signals(run, names, used, {*channels, *own})
 
     if workers is None:
         # local files: the work is Python and numpy on small arrays, and threads contending for
@@ -361,21 +373,7 @@ class _Resolver:
         if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
             raise NotFound(f"run {run.number}: channel {key} of {name} is not a 1-D numeric array")
         axis = channel.axes[0] if channel.axes else None
-        rows = slice(None)
-        if self.time is not None and axis is not None and axis.step:
-            rows = _rows(self.time, axis.start or 0.0, axis.step, channel.shape[0])
-            if rows.start >= rows.stop and channel.shape[0]:
-                first = axis.start or 0.0
-                last = first + (channel.shape[0] - 1) * axis.step
-                raise InvalidArgument(
-                    f"run {run.number}: {name} has no samples in time={self.time}; its record "
-                    f"runs from {first:g} to {last:g} s"
-                )
-        elif self.time is not None:
-            raise InvalidArgument(
-                f"run {run.number}: {name} (channel {key}) has no time axis to select a window "
-                "on; read it whole"
-            )
+        rows = _selected(channel, name, self.time)
         raw = channel[rows]
         scaling = daq_scaling(channel.attrs)
         affine = cal.affine() if cal is not None and not cal.params.get("input") else None
@@ -455,6 +453,71 @@ def _window(time: Any) -> TimeWindow | None:
     return t0, t1
 
 
+def _configuration(snapshot: Snapshot, run: Run, names: Sequence[str]) -> Configuration | None:
+    """The run's configuration; None if the archive has no testbed description yet and every
+    name is a channel key (read in its own scaling), else the reason in one line."""
+    try:
+        return resolve(snapshot, run.number, run.started, run._row.config_version)
+    except NotFound as none:
+        for name in names:
+            try:
+                run.channels[name]
+            except NotFound as missing:
+                raise NotFound(
+                    f"{missing}; {none} to name signals, or give a channel key"
+                ) from None
+        return None
+
+
+def _is_channel(config: Configuration, run: Run, name: str) -> bool:
+    """Whether ``name`` is read as a channel key rather than a signal of the description (a
+    signal wins)."""
+    return name not in config.description.signals and name in run.channels
+
+
+def _own_scaling(run: Run, key: str, calibration: str | None, time: TimeWindow | None) -> Values:
+    """Channel ``key`` of ``run`` as a signal in its own scaling (the DAQ's NI/DAQmx scales,
+    applied by npTDMS): what a signal is on an archive without a testbed description."""
+    if calibration is not None:
+        raise InvalidArgument(
+            f"run {run.number}: {key} is a channel, read in its own scaling; a calibration "
+            "applies to a signal of the testbed description"
+        )
+    channel = run.channels[key]
+    if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
+        raise NotFound(f"run {run.number}: channel {key} is not a 1-D numeric array")
+    rows = _selected(channel, key, time)
+    values = np.asarray(channel.scaled(rows), dtype=np.float64)
+    axis = channel.axes[0] if channel.axes else None
+    regular = None
+    if axis is not None and axis.step:
+        first, stop, _ = rows.indices(channel.shape[0])
+        regular = (axis.start or 0.0, axis.step, first, stop)
+    attrs = {"channel": channel.key, "calibration": "none", "scaling": "own (npTDMS)"}
+    return Values(values, regular, channel.scaled_unit or "", attrs)
+
+
+def _selected(channel: Channel, name: str, time: TimeWindow | None) -> slice:
+    """The rows of a 1-D ``channel`` (read as signal ``name``) within ``time``."""
+    run, axis = channel.run, channel.axes[0] if channel.axes else None
+    if time is None:
+        return slice(None)
+    if axis is None or not axis.step:
+        raise InvalidArgument(
+            f"run {run.number}: {name} (channel {channel.key}) has no time axis to select a "
+            "window on; read it whole"
+        )
+    rows = _rows(time, axis.start or 0.0, axis.step, channel.shape[0])
+    if rows.start >= rows.stop and channel.shape[0]:
+        first = axis.start or 0.0
+        last = first + (channel.shape[0] - 1) * axis.step
+        raise InvalidArgument(
+            f"run {run.number}: {name} has no samples in time={time}; its record "
+            f"runs from {first:g} to {last:g} s"
+        )
+    return rows
+
+
 def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
     t0, t1 = window
     i0 = 0 if t0 is None else int(np.ceil((t0 - start) / step - 1e-9))
@@ -470,19 +533,21 @@ def nonfinite(values: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isfinite(values)))
 
 
-def _to_xarray(run: Run, name: str, config: Configuration, found: Values) -> xarray.DataArray:
+def _to_xarray(
+    run: Run, name: str, config: Configuration | None, found: Values
+) -> xarray.DataArray:
     import pandas as pd
     import xarray
 
-    spec = config.description.signals[name]
+    spec = config.description.signals.get(name) if config is not None else None
     bad = nonfinite(found.values)
     attrs = {
         "units": found.unit,
-        "long_name": spec.description or name,
+        "long_name": (spec.description if spec else None) or name,
         "signal": name,
         "run": run.number,
         "run_id": run.id,
-        "config_version": config.version,
+        **({"config_version": config.version} if config is not None else {}),
         **found.attrs,
     }
     if bad:

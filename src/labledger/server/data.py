@@ -90,7 +90,7 @@ def router(ctx: Context) -> APIRouter:
         values = channel[index] if channel.shape else channel[...]
         return _binary(np.asarray(values), request.headers.get("accept-encoding"))
 
-    @router.get("/runs/{number}/signals/{name}", tags=["data"], response_class=Response)
+    @router.get("/runs/{number}/signals/{name:path}", tags=["data"], response_class=Response)
     def signal(
         who: Who,
         request: Request,
