@@ -210,3 +210,66 @@ def test_a_channel_key_as_a_signal_through_a_server(
         assert preview.attrs["units"] == "Volts"
         with pytest.raises(NotFound, match="did you mean 'Layer Data/Third Chan'"):
             run.signal("Layer Data/Third Chann", points=100)
+
+
+def _linear(slope: float, intercept: float) -> dict[str, object]:
+    return {
+        "NI_Scaling_Status": "unscaled",
+        "NI_Number_Of_Scales": 1,
+        "NI_Scale[0]_Scale_Type": "Linear",
+        "NI_Scale[0]_Linear_Slope": slope,
+        "NI_Scale[0]_Linear_Y_Intercept": intercept,
+        "NI_Scale[0]_Linear_Input_Source": 0xFFFFFFFF,
+    }
+
+
+def test_scaling_inherited_from_group_or_file(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    raw = np.arange(-20, 20, dtype=np.int16)
+    path = tmp_path / "00011_inherit.tdms"
+    with TdmsWriter(path) as writer:
+        writer.write_segment(
+            [
+                RootObject(_linear(0.5, 1.0)),
+                GroupObject("by group", _linear(2.0, -3.0)),
+                ChannelObject("by group", "a", raw),
+                ChannelObject("by group", "own", raw, _linear(10.0, 0.0)),
+                GroupObject("by file"),
+                ChannelObject("by file", "b", raw),
+            ]
+        )
+    sqlite_archive.ingest([path])
+    run = sqlite_archive.runs[-1]
+    as_float = raw.astype(np.float64)
+    by_hand = {
+        "by group/a": as_float * 2.0 - 3.0,
+        "by group/own": as_float * 10.0,  # the channel's own scale wins over its group's
+        "by file/b": as_float * 0.5 + 1.0,
+    }
+    expected = _expected(path)
+    for key, values in by_hand.items():
+        np.testing.assert_allclose(expected[key], values)  # npTDMS reads it so too
+        np.testing.assert_array_equal(run.channels[key].scaled(), expected[key])
+        assert run.channels[key].dtype == np.int16  # stored as the DAQ wrote it
+    assert run.channels["by group/a"].attrs["labledger_inherited_scaling"]["from"] == (
+        "group by group"
+    )
+    np.testing.assert_array_equal(run.signal("by file/b").values, expected["by file/b"])
+
+
+def test_malformed_inherited_scaling_is_kept_raw(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    raw = np.arange(10, dtype=np.int16)
+    broken = {"NI_Number_Of_Scales": 1, "NI_Scale[0]_Scale_Type": "Linear"}  # no slope
+    path = tmp_path / "00012_broken.tdms"
+    with TdmsWriter(path) as writer:
+        writer.write_segment(
+            [RootObject({}), GroupObject("g", broken), ChannelObject("g", "c", raw)]
+        )
+    sqlite_archive.ingest([path])  # the raw values are still worth keeping
+    channel = sqlite_archive.runs[-1].channels["g/c"]
+    np.testing.assert_array_equal(channel[:], raw)
+    with pytest.raises(ll.errors.BadInput) as caught:
+        channel.scaled()
+    message = str(caught.value)
+    assert "NI scaling properties are incomplete" in message and "\n" not in message

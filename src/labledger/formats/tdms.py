@@ -2,7 +2,9 @@
 
 What is stored is what the DAQ wrote: for DAQmx raw data the integers, with the scaling
 properties kept as channel attributes (npTDMS or labledger can apply them later, and a
-recalibration never has to undo one). Waveform timing (``wf_start_time``, ``wf_start_offset``,
+recalibration never has to undo one). A channel that inherits its scaling from its group or
+the file (NI allows both) gets a copy of those properties under ``INHERITED_SCALING``.
+Waveform timing (``wf_start_time``, ``wf_start_offset``,
 ``wf_increment``) becomes the channel's time axis.
 """
 
@@ -27,6 +29,7 @@ from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_n
 from labledger.formats.limits import Limits
 from labledger.formats.values import LABVIEW_EPOCH, parse_time, scalars, to_json, without_nul
 
+INHERITED_SCALING = "labledger_inherited_scaling"  # {"from": ..., "properties": {NI_Scale...}}
 LEAD_IN_BYTES = 28  # the fixed header of every TDMS segment
 
 
@@ -83,6 +86,9 @@ class TdmsSource(Source):
                 if not stored:
                     continue
                 attrs = to_json(dict(channel.properties))
+                inherited = _inherited_scaling(channel.properties, group, tdms)
+                if inherited:
+                    attrs[INHERITED_SCALING] = inherited
                 axis = _time_axis(channel.properties)
                 parent = node
                 if len(stored) > 1:  # DAQmx with several raw scalers: one array per scaler
@@ -207,6 +213,40 @@ def _stored_arrays(channel: Any) -> list[tuple[Any, np.dtype]]:
     return [(None, np.dtype(data_type.nptype))]
 
 
+def _scaling(own: Mapping[str, Any], inherited: Mapping[str, Any] | None = None) -> Any:
+    """npTDMS's scaling from NI scaling properties, or BadInput when they are incomplete."""
+    try:
+        return get_scaling(own, inherited or {}, {})
+    except (KeyError, ValueError, TypeError, IndexError) as error:
+        raise BadInput(
+            f"the NI scaling properties are incomplete or malformed ({first_line(error)}); "
+            "read the raw values instead"
+        ) from None
+
+
+def _has_scaling(props: Mapping[str, Any]) -> bool:
+    try:
+        return _scaling(props) is not None
+    except BadInput:  # there, but broken: reading the scaled values says so
+        return True
+
+
+def _scaling_properties(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k.startswith(("NI_Scal", "NI_Number_Of_Scales"))}
+
+
+def _inherited_scaling(props: Mapping[str, Any], group: Any, tdms: TdmsFile) -> dict[str, Any]:
+    """The scaling a channel without its own takes from its group, else from the file, as
+    npTDMS applies it when it reads the channel; empty when the channel has its own or none
+    applies."""
+    if _has_scaling(props):
+        return {}
+    for where, owner in ((f"group {group.name}", group.properties), ("file", tdms.properties)):
+        if _has_scaling(owner):
+            return {"from": where, "properties": to_json(_scaling_properties(owner))}
+    return {}
+
+
 def _time_axis(props: dict[str, Any]) -> Axis | None:
     step = props.get("wf_increment")
     if step is None:
@@ -230,7 +270,8 @@ def daq_scaling(attrs: dict[str, Any]) -> tuple[float, float] | Scale | None:
     else a :class:`Scale` (npTDMS's polynomial, table, thermocouple, DAQmx scaler... scalings);
     None for a channel without scaling.
     """
-    scaling = get_scaling(attrs, {}, {})
+    inherited = attrs.get(INHERITED_SCALING) or {}
+    scaling = _scaling(attrs, inherited.get("properties", {}))
     if scaling is None:
         return None
     steps = scaling.scalings if isinstance(scaling, MultiScaling) else [scaling]
