@@ -35,6 +35,7 @@ from labledger.catalog import (
     SourceRow,
 )
 from labledger.errors import BadInput, LabledgerError, RunConflict
+from labledger.faults import stop_point
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import open_source, walk_tree
 from labledger.formats.limits import SETTING as LIMITS_SETTING
@@ -340,9 +341,11 @@ def _write_run(
 ) -> IngestResult:
     run_id = uuid7()
     prefix = run_prefix(run_id)
+    stop_point("ingest.planned")
     try:
         new, result = _write_objects(store, planned, run_id, prefix, limits, advance)
         store.persist(prefix)
+        stop_point("ingest.persisted")
     except BaseException as exc:
         _remove(store, prefix, exc)
         raise
@@ -350,6 +353,7 @@ def _write_run(
     while True:
         try:
             catalog.add_run(new)
+            stop_point("ingest.committed")
             return result
         except RunConflict as exc:  # someone else ingested meanwhile
             tries += 1
@@ -544,6 +548,7 @@ def _write_channels(
                 continue
             if key in streamed:
                 streamed[key].write(block)
+                stop_point("ingest.block")
             else:
                 whole[key].append(block)
                 size = memory_bytes(block)
