@@ -59,7 +59,8 @@ def _kill_when_stopped(proc: subprocess.Popen, log: Path) -> None:
     _, status = os.waitpid(proc.pid, os.WUNTRACED)
     if not os.WIFSTOPPED(status):
         proc.returncode = os.waitstatus_to_exitcode(status)
-        pytest.fail(f"the ingest ended ({proc.returncode}) before its stop point: {log.read_text()}")
+        ended = f"the ingest ended ({proc.returncode}) before its stop point"
+        pytest.fail(f"{ended}: {log.read_text()}")
     proc.kill()
     proc.wait(timeout=60)
 
