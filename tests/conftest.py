@@ -177,13 +177,12 @@ def snapshot(la: ll.Archive) -> dict[str, str]:
     return state
 
 
-@pytest.fixture(scope="module")
-def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
+def make_two_projects(folder: Path) -> ll.Archive:
     """An archive of two projects, for who sees what through a server: run 1233 in
     "default", run 1240 in "other"; alice reads "default", bob reads "other", carol writes
-    "default". Their keys are each test module's to make. One archive per module."""
-    la = ll.init(tmp_path_factory.mktemp("two-projects") / "archive")
-    build(la, tmp_path_factory.mktemp("daq"), [1233, 1240])
+    "default". Their keys are the caller's to make."""
+    la = ll.init(folder / "archive")
+    build(la, folder / "daq", [1233, 1240])
     with la.catalog.transaction("moving run 1240 to another project") as session:
         session.execute(update(RunRow).where(RunRow.number == 1240).values(project="other"))
     access = Access(la.catalog)
@@ -193,6 +192,13 @@ def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archiv
         ("carol", "default", "writer"),
     ]:
         access.add_user(user, project=project, role=role, by="tests")
+    return la
+
+
+@pytest.fixture(scope="module")
+def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ll.Archive]:
+    """:func:`make_two_projects`, one archive per test module: its tests only read it."""
+    la = make_two_projects(tmp_path_factory.mktemp("two-projects"))
     yield la
     la.close()
 

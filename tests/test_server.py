@@ -23,7 +23,7 @@ from labledger.catalog.schema import ApiKeyRow
 from labledger.errors import InvalidArgument, NotFound, Unauthorized
 from labledger.server import Limits, create_app, serving
 from labledger.wire import decode_array, minmax
-from tests.conftest import cli
+from tests.conftest import cli, make_two_projects
 
 CHANNEL = "PXI M6251/ai3"
 LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50,
@@ -417,46 +417,50 @@ def test_writers_upload_raw_files_to_ingest(served: Served, tmp_path: Path) -> N
     assert snapshot(served.la) == before
 
 
-def test_subscribers_hear_of_runs_flags_and_products_of_their_projects(
-    served: Served, tmp_path: Path
-) -> None:
-    import threading
-    import time
-
+def test_subscribers_hear_of_runs_flags_and_products_of_their_projects(tmp_path: Path) -> None:
     from labledger.sim import write_shot
     from labledger.sim.analysis import density
 
-    heard: dict[str, list[dict[str, Any]]] = {}
-
-    def listen(who: str, archive: Any) -> None:
-        heard[who] = list(archive.subscribe(timeout=6))
-
-    listeners = [
-        threading.Thread(
-            target=listen, args=(who, ll.connect(served.url, api_key=served.keys[who]))
-        )
-        for who in ("alice", "bob")
-    ] + [threading.Thread(target=listen, args=("local", served.la))]
-    for t in listeners:
-        t.start()
-    time.sleep(1.5)  # subscribed: what happens from now on is news
-    carol = ll.connect(served.url, api_key=served.keys["carol"])
-    carol.ingest([write_shot(tmp_path, 1260)])  # through the server
-    arc = served.la.flag(run=1260, subsystem="probe", severity="bad", reason="arc")  # not via it
-    served.la.compute(density, 1260)
-    served.la.flags.withdraw(arc.id, reason="it was noise")
-    served.la.compute(density, [1260])  # a set: its part is made already
-    for t in listeners:
-        t.join(timeout=30)
-    alice = [(e["kind"], e.get("number") or e.get("runs") or e.get("run")) for e in heard["alice"]]
-    # a new part too: the flag's withdrawal changed what the part is computed from
-    assert alice == [("run", 1260), ("flag", [1260]), ("product", 1260), ("flag", [1260]),
-                     ("product", 1260), ("product", None)]  # fmt: skip
-    assert heard["alice"][3]["action"] == "withdraw" and heard["alice"][5]["product_kind"] == "set"
-    assert heard["local"] == heard["alice"]
-    assert heard["bob"] == []  # of project other: nothing of project default
+    la = make_two_projects(tmp_path)  # its own: this test writes
+    access = Access(la.catalog)
+    keys = {who: access.create_key(who, scopes=["read", "write"] if who == "carol" else ["read"])
+            for who in ("alice", "bob", "carol")}  # fmt: skip
+    with serving(create_app(la)) as url:
+        # each returns once subscribed (the server's first line says so): no sleep, no guess
+        streams = {who: ll.connect(url, api_key=keys[who]).subscribe(timeout=600)
+                   for who in ("alice", "bob")}  # fmt: skip
+        streams["local"] = la.subscribe(timeout=600)
+        carol = ll.connect(url, api_key=keys["carol"])
+        carol.ingest([write_shot(tmp_path, 1260)])  # through the server
+        arc = la.flag(run=1260, subsystem="probe", severity="bad", reason="arc")  # not via it
+        la.compute(density, 1260)
+        la.flags.withdraw(arc.id, reason="it was noise")
+        la.compute(density, [1260])  # a set: its part is made already
+        # the last news of each project, so each listener knows it has heard everything
+        la.ingest([write_shot(tmp_path, 1261)], project="other")
+        la.ingest([write_shot(tmp_path, 1262)])
+        heard: dict[str, list[dict[str, Any]]] = {}
+        for who, last in (("alice", 1262), ("bob", 1261), ("local", 1262)):
+            heard[who] = []
+            for event in streams[who]:  # the timeout is a guard against a hang only
+                heard[who].append(event)
+                if event["kind"] == "run" and event["number"] == last:
+                    break
+            streams[who].close()  # type: ignore[attr-defined]
     with pytest.raises(InvalidArgument, match="kinds"):
-        next(served.la.subscribe(["runs"]))
+        next(la.subscribe(["runs"]))
+    la.close()
+
+    def told(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+        return [(e["kind"], e.get("number") or e.get("runs") or e.get("run")) for e in events]
+
+    # a new part too: the flag's withdrawal changed what the part is computed from
+    assert told(heard["alice"]) == [("run", 1260), ("flag", [1260]), ("product", 1260),
+                                    ("flag", [1260]), ("product", 1260), ("product", None),
+                                    ("run", 1262)]  # fmt: skip
+    assert heard["alice"][3]["action"] == "withdraw" and heard["alice"][5]["product_kind"] == "set"
+    assert told(heard["bob"]) == [("run", 1261)]  # of project default: nothing
+    assert heard["local"] == heard["alice"][:-1] + heard["bob"] + heard["alice"][-1:]
 
 
 def test_many_idle_streams_do_not_starve_the_server(served: Served) -> None:

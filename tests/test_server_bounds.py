@@ -288,3 +288,32 @@ def test_one_check_runs_at_a_time_off_the_event_loop(
         assert first.result().json()["ok"] is True
         assert httpx.post(post, headers=headers, timeout=60).status_code == 200  # free again
     assert on_loop == [False, False]  # two checks ran, each in a worker thread
+
+
+def test_subscribe_returns_once_the_server_listens(
+    sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``subscribe()`` returns only when the server's poller has its baseline: what is
+    recorded after it returns is heard. The poller's first catalog read is held back here; a
+    server that said "subscribed" at once would let ``subscribe()`` return before it."""
+    from labledger.server import streams
+
+    la = sqlite_archive
+    build(la, tmp_path / "daq", [1233])
+    [key] = _reader(la)
+    released, made = threading.Event(), threading.Event()
+
+    class Held(streams.Watcher):
+        def __init__(self, *args: Any, **kwargs: Any):
+            released.wait(timeout=300)
+            super().__init__(*args, **kwargs)
+            made.set()
+
+    monkeypatch.setattr(streams, "Watcher", Held)
+    with serving(create_app(la)) as url:
+        threading.Timer(0.5, released.set).start()
+        events = ll.connect(url, api_key=key).subscribe(timeout=600)
+        assert made.is_set()
+        flag = la.flag(run=1233, subsystem="probe", severity="warning", reason="heard?")
+        assert next(events)["id"] == flag.id
+        events.close()  # type: ignore[attr-defined]

@@ -175,6 +175,7 @@ class Archive:
     ) -> Iterator[dict[str, Any]]:
         """Events from now on, as they are recorded by any process: a run closed, a flag
         added or withdrawn, a product made (dicts with ``kind``); for ``timeout`` s, or for ever.
+        It returns once subscribed: whatever is recorded after it returns is heard.
 
         >>> for event in la.subscribe(["run"]):                        # doctest: +SKIP
         ...     print("new run", event["number"])

@@ -26,6 +26,9 @@ from sqlalchemy import inspect
 from labledger.errors import InvalidArgument
 
 API = "/api/v1"  # where the server's routes are, below its address
+# a notification stream's first line, sent once the server has subscribed it: whatever is
+# recorded after a client reads it reaches that client
+SUBSCRIBED = ": labledger notifications"
 CODINGS = ("zstd", "lz4", "gzip")  # in the server's order of preference
 _SMALL = 4096  # bytes: not worth compressing
 _PROBE = 256 << 10  # a sample of this much decides whether compression pays

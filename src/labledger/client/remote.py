@@ -57,7 +57,7 @@ from labledger.quality.flags import Flag, run_refs
 from labledger.quality.goodruns import GoodRunList
 from labledger.runs import Run
 from labledger.store import ObjectStore
-from labledger.wire import API, decode_array, row_from_json
+from labledger.wire import API, SUBSCRIBED, decode_array, row_from_json
 
 _ERRORS: dict[int, type[LabledgerError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound,
                                            409: Conflict, 413: TooLarge, 429: Busy}  # fmt: skip
@@ -401,17 +401,27 @@ class RemoteArchive(Archive):
     def subscribe(
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
-        """The server's notifications (server-sent events), as :meth:`Archive.subscribe`."""
+        """The server's notifications (server-sent events), as :meth:`Archive.subscribe`:
+        it returns once the server has subscribed this client, so whatever is recorded from
+        then on is heard. Iterate the result to its end, or close it, to close the stream."""
         params = {"kinds": ",".join(kinds), **({"timeout": timeout} if timeout else {})}
         forever = httpx.Timeout(None, connect=5.0)
-        url = f"{API}/notifications"
-        with self._http.client.stream("GET", url, params=params, timeout=forever) as response:
+        client = self._http.client
+        request = client.build_request("GET", f"{API}/notifications", params=params,
+                                       timeout=forever)  # fmt: skip
+        response = client.send(request, stream=True)
+        try:
             if response.status_code >= 400:
                 response.read()
                 self._http.raise_for(response)
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    yield json.loads(line[6:])
+            lines = response.iter_lines()
+            for line in lines:
+                if line == SUBSCRIBED:
+                    break
+            return _events(response, lines)
+        except BaseException:
+            response.close()
+            raise
 
     def _signal(
         self,
@@ -600,3 +610,13 @@ def connect(
 
 def _not_yet(what: str) -> LabledgerError:
     return InvalidArgument(f"{what}: not available through a server yet; open the archive locally")
+
+
+def _events(response: httpx.Response, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The events of a subscribed notification stream, until it ends; then it is closed."""
+    try:
+        for line in lines:
+            if line.startswith("data: "):
+                yield json.loads(line[6:])
+    finally:
+        response.close()

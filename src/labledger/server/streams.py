@@ -33,6 +33,7 @@ from labledger.access import Principal
 from labledger.catalog import Catalog
 from labledger.errors import Busy, InvalidArgument, LabledgerError
 from labledger.notifications import KINDS, Watcher, public
+from labledger.wire import SUBSCRIBED
 
 POLL_S, HEARTBEAT_S, REAUTHENTICATE_S = 0.5, 15.0, 5.0
 _QUEUED_MOST = 1000  # events waiting for a subscriber that does not read: it is ended
@@ -50,11 +51,14 @@ class Subscriber:
     queue: asyncio.Queue[dict[str, Any]] = field(
         default_factory=lambda: asyncio.Queue(_QUEUED_MOST)
     )
+    # set once the poller's rounds include it: from then on it hears whatever is recorded
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: bool = False
     why: str = ""  # told to the client as the stream's last line
 
     def end(self, why: str) -> None:
         self.ended, self.why = True, why
+        self.ready.set()
         with contextlib.suppress(asyncio.QueueFull):  # full: it ends once it reads them
             self.queue.put_nowait({})  # wakes it
 
@@ -134,8 +138,11 @@ class Streams:
     async def _events(self, subscriber: Subscriber, ends: float) -> AsyncIterator[str]:
         # it waits on its queue only: the server ends it when the client goes (Starlette
         # listens for the disconnect, or a heartbeat's write fails), the poller when its key
-        # stops being valid
-        yield ": labledger notifications\n\n"
+        # stops being valid. Its first line is sent once it is subscribed, so a client that
+        # waits for it knows that whatever is recorded from then on reaches it
+        with anyio.move_on_after(max(0.0, ends - time.monotonic())):
+            await subscriber.ready.wait()
+        yield f"{SUBSCRIBED}\n\n"
         beat = time.monotonic()
         while not subscriber.ended and time.monotonic() < ends:
             wait = min(ends, beat + HEARTBEAT_S) - time.monotonic()
@@ -168,6 +175,9 @@ class Streams:
                     )
                 except (LabledgerError, SQLAlchemyError):  # the catalog did not answer: the
                     news, invalid = [], []  # streams stay open, the next round asks again
+                else:
+                    for subscriber in subscribers:  # this round's news and all later reach it
+                        subscriber.ready.set()
                 for subscriber in invalid:  # a revoked or expired key ends its streams
                     subscriber.end("the API key is no longer valid")
                 for subscriber in subscribers:
