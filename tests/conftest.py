@@ -11,10 +11,13 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -286,3 +289,29 @@ def refused(la: ll.Archive, path: Path, *fragments: str, **kwargs: object) -> st
         assert fragment in message, message
     assert snapshot(la) == before
     return message
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_server(url: str, server: subprocess.Popen[Any]) -> None:
+    """Until ``labledger serve`` answers at ``url`` (it imports and opens the archive first); a
+    server that exits first, or never answers, fails the test."""
+    deadline = time.monotonic() + 120  # a start-up wait, not a timed assertion
+    health = f"{url.rstrip('/')}/api/v1/health"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            said = server.stderr.read() if server.stderr is not None else ""
+            said = said.decode() if isinstance(said, bytes) else said
+            pytest.fail(f"labledger serve exited ({server.returncode}): {said[-2000:]}")
+        try:
+            if httpx.get(health, timeout=5).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"labledger serve never answered {health}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
-import httpx
 import numpy as np
 import pytest
 
@@ -27,7 +25,7 @@ import labledger as ll
 from labledger.access import Access
 from labledger.errors import BadInput, NotFound
 from labledger.sim import write_shot
-from tests.conftest import cli, snapshot
+from tests.conftest import cli, free_port, snapshot, wait_for_server
 
 SENTINEL = bytes(range(256)) * 16 + b"labledger-sentinel: never read"  # 4 kB no file holds
 
@@ -341,16 +339,16 @@ def test_confirmed_writes_survive_other_processes_and_a_hostile_upload(tmp_path:
         layout[0] = h5py.VirtualSource(str(catalog), "data", shape=(100,))
         f.create_virtual_dataset("virtual", layout)
         f["linked"] = h5py.ExternalLink(str(catalog), "/data")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "labledger.cli", "serve", "-a", str(folder)]
-    server = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     flags: list[int] = []
     runs: list[int] = []
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for(url, server)
+        wait_for_server(url, server)
         carol = ll.connect(url, api_key=key)
         [made] = carol.ingest([hostile])
         runs.append(made.number)
@@ -375,18 +373,3 @@ def test_confirmed_writes_survive_other_processes_and_a_hostile_upload(tmp_path:
         kept = {f.id for f in again.flags.list(include_inactive=True)}
         assert [f for f in flags if f not in kept] == []
         assert [n for n in runs if again.catalog.by_number(n) is None] == []
-
-
-def _wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
-    """Until the server answers (it imports and opens the archive first), or it exits."""
-    for _ in range(600):
-        try:
-            httpx.get(f"{url}/api/v1/health", timeout=1).raise_for_status()
-            return
-        except httpx.TransportError:
-            try:
-                server.wait(timeout=0.1)  # between tries; returns at once if it died
-            except subprocess.TimeoutExpired:
-                continue
-            raise AssertionError(f"the server exited with {server.returncode}") from None
-    raise AssertionError("the server did not answer in a minute")

@@ -4,7 +4,9 @@ gives what the local one gives is proved by the campaign tests, which run on bot
 
 from __future__ import annotations
 
+import getpass
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,7 @@ from labledger.catalog.schema import ApiKeyRow
 from labledger.errors import InvalidArgument, NotFound, Unauthorized
 from labledger.server import Limits, create_app, serving
 from labledger.wire import decode_array, minmax
-from tests.conftest import cli, make_two_projects
+from tests.conftest import cli, free_port, make_two_projects, wait_for_server
 
 CHANNEL = "PXI M6251/ai3"
 LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50,
@@ -465,7 +467,6 @@ def test_subscribers_hear_of_runs_flags_and_products_of_their_projects(tmp_path:
 
 def test_many_idle_streams_do_not_starve_the_server(served: Served) -> None:
     import contextlib
-    import time
 
     headers = {"Authorization": f"Bearer {served.keys['alice']}"}
     with contextlib.ExitStack() as streams:
@@ -475,9 +476,9 @@ def test_many_idle_streams_do_not_starve_the_server(served: Served) -> None:
                 client.stream("GET", f"{served.url}/api/v1/notifications", headers=headers)
             )
             assert response.status_code == 200
-        started = time.monotonic()
+        # starved, it would not answer before the client's timeout (a guard, not a measure:
+        # bench/streams.py times it)
         assert served.get("/api/v1/runs/by-number/1233", "alice").status_code == 200
-        assert time.monotonic() - started < 5
 
 
 def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) -> None:
@@ -486,7 +487,9 @@ def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) 
 
     carol = ll.connect(served.url, api_key=served.keys["carol"])
     made = carol.compute(density, [1233], where="server")
-    assert not made.reused and made.kind == "set" and made.author.startswith(made.author)
+    assert not made.reused and made.kind == "set"
+    # made by the server's process, for carol (the audit log names her): its user and host
+    assert made.author == f"{getpass.getuser()}@{socket.gethostname()}"
     local = served.la.compute(density, [1233])
     assert local.id == made.id and local.reused  # the same product: computed once
     assert made.value == local.value and made.parts[0].run == 1233
@@ -607,10 +610,8 @@ def test_another_front_can_authenticate(served: Served) -> None:
 
 
 def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
-    import socket
     import subprocess
     import sys
-    import time
 
     from labledger.sim import build
 
@@ -620,9 +621,7 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
         access.add_user("erin", project="default", role="writer", by="tests")
         key = access.create_key("erin", scopes=["read", "write"])
         expected = la.runs[1233].signal("Langmuir_I").values
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "labledger.cli", "serve", "-a", str(tmp_path / "archive"),
          "--port", str(port), "--steps", "labledger.sim.analysis"],
@@ -630,12 +629,7 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/api/v1/health").is_success:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_for_server(url, server)
         remote = ll.connect(url, api_key=key)
         assert np.array_equal(remote.runs[-1].signal("Langmuir_I").values, expected)
         assert httpx.get(f"{url}/docs").status_code == 200  # OpenAPI's pages

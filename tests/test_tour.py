@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.conftest import free_port, wait_for_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # what a reader types in place of these is their own: the lines are templates, not commands
@@ -106,34 +105,16 @@ def test_the_readmes_tour_runs_as_printed(demo: tuple[Path, str]) -> None:
     key = _bash("labledger key create alice --scopes read -a labledger-demo/archive", folder)
     _ran(key)
     (api_key,) = re.findall(r"ll_[A-Za-z0-9_\-]+", key.stdout)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     (serve,) = [c for c in commands if "labledger serve" in c]
     serve = serve.split("#")[0].replace("--port 8000", f"--port {port}")
     server = subprocess.Popen(
         ["bash", "-c", f"exec {serve}"], cwd=folder, env=_environment(), stderr=subprocess.PIPE
     )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/api/v1/health", server)
+        wait_for_server(f"http://127.0.0.1:{port}", server)
         code = remote.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
         _ran(_python("import labledger as ll\n" + code.replace("ll_...", api_key), folder))
     finally:
         server.terminate()
         server.wait(timeout=60)
-
-
-def _wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
-    """Until the server answers; a server that exits first, or never answers, fails the test."""
-    deadline = time.monotonic() + 120  # a start-up wait, not a timed assertion
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            assert server.stderr is not None
-            pytest.fail(f"labledger serve exited: {server.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=5).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"labledger serve never answered {url}")
