@@ -315,3 +315,23 @@ def wait_for_server(url: str, server: subprocess.Popen[Any]) -> None:
             pass
         time.sleep(0.2)
     pytest.fail(f"labledger serve never answered {health}")
+
+
+def minmax_by_hand(values: Any, points: int) -> list[int]:
+    """What a min/max decimation to ``points`` keeps, worked out the slow, obvious way (an
+    independent reference for labledger.wire.minmax): ``points // 2`` buckets of
+    ``len * b // buckets`` samples, each giving the first smallest and first largest sample,
+    in order; NaN is never an extreme."""
+    n = len(values)
+    if n <= points:
+        return list(range(n))
+    buckets = points // 2
+    picked = []
+    for b in range(buckets):
+        span = [
+            i for i in range(n * b // buckets, n * (b + 1) // buckets) if values[i] == values[i]
+        ]
+        low = min(span, key=lambda i: values[i])
+        high = max(span, key=lambda i: (values[i], -i))  # the first of equal largest
+        picked += sorted([low, high])
+    return picked

@@ -25,8 +25,7 @@ from labledger.access import Access
 from labledger.errors import InvalidArgument, NotFound
 from labledger.server import create_app, serving
 from labledger.sim import write_shot
-from labledger.wire import minmax
-from tests.conftest import cli
+from tests.conftest import cli, minmax_by_hand
 
 
 def _expected(path: Path) -> dict[str, np.ndarray]:
@@ -205,7 +204,7 @@ def test_a_channel_key_as_a_signal_through_a_server(
         np.testing.assert_array_equal(run.signal(key).values, expected)
         np.testing.assert_array_equal(run.channels[key].scaled(slice(7, 70)), expected[7:70])
         preview = run.signal(key, points=100)
-        kept = minmax(expected, 100)
+        kept = minmax_by_hand(expected, 100)
         np.testing.assert_array_equal(preview.values, expected[kept])
         assert preview.attrs["units"] == "Volts"
         with pytest.raises(NotFound, match="did you mean 'Layer Data/Third Chan'"):

@@ -25,7 +25,7 @@ from labledger.catalog.schema import ApiKeyRow
 from labledger.errors import InvalidArgument, NotFound, Unauthorized
 from labledger.server import Limits, create_app, serving
 from labledger.wire import decode_array, minmax
-from tests.conftest import cli, free_port, make_two_projects, wait_for_server
+from tests.conftest import cli, free_port, make_two_projects, minmax_by_hand, wait_for_server
 
 CHANNEL = "PXI M6251/ai3"
 LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50,
@@ -287,7 +287,7 @@ def test_a_preview_is_decimated_on_the_server(served: Served) -> None:
     full = served.run.signal("Langmuir_I")
     preview = remote.runs[1233].signal("Langmuir_I", points=500)
     assert preview.sizes["time"] == 500 and preview.attrs["decimated_from"] == full.sizes["time"]
-    expected = full.isel(time=minmax(full.values, 500))
+    expected = full.isel(time=minmax_by_hand(full.values, 500))
     assert np.array_equal(preview.values, expected.values)
     assert np.array_equal(preview["time"].values, expected["time"].values)
     assert preview.values.max() == full.values.max() and preview.values.min() == full.values.min()
@@ -303,6 +303,8 @@ def test_minmax_keeps_every_extreme_and_their_order() -> None:
     assert len(picked) == 1000 and np.all(np.diff(picked) > 0)
     assert {7, 50_000} <= set(picked.tolist()) and 99_999 not in picked
     assert minmax(values[:10], 1000).tolist() == list(range(10))
+    for n, points in ((100_003, 1000), (999, 10), (1000, 10), (37, 6)):  # equal buckets or not
+        assert minmax(values[:n], points).tolist() == minmax_by_hand(values[:n], points)
     with pytest.raises(InvalidArgument, match="at least 2"):
         minmax(values, 1)
 
