@@ -146,21 +146,23 @@ def test_a_channel_in_two_files_of_one_run_is_refused(archive: ll.Archive, tmp_p
 
 
 def test_search(archive: ll.Archive, shots: list[Path]) -> None:
-    archive.ingest(shots)
-    gases = {n: archive.runs[n].metadata["gas"] for n in (1231, 1232, 1234)}
-    argon = [n for n, g in gases.items() if g == "Ar"]
+    helium = write_shot(shots[0].parent, 1261)
+    archive.ingest([*shots, helium])
+    # the gas as the DAQ wrote it, read with npTDMS: a search must leave the helium shot out
+    gases = {n: TdmsFile.read_metadata(p).properties["gas"]
+             for n, p in zip((1231, 1232, 1234, 1261), [*shots, helium], strict=True)}  # fmt: skip
+    assert sorted(set(gases.values())) == ["Ar", "He"]
+    argon = sorted(n for n, g in gases.items() if g == "Ar")
     assert [r.number for r in archive.runs.search(gas="Ar")] == argon
-    assert [r.number for r in archive.runs.search(gas=["Ar", "He"])] == [1231, 1232, 1234]
+    assert [r.number for r in archive.runs.search(gas="He")] == [1261]
+    assert [r.number for r in archive.runs.search(gas=["Ar", "He"])] == [1231, 1232, 1234, 1261]
     assert [r.number for r in archive.runs.search(shot=1232)] == [1232]
     assert archive.runs.search(since="2026-12-01") == []
     started = archive.runs[1232].started
-    assert [r.number for r in archive.runs.search(since=started)] == [1232, 1234]
+    assert [r.number for r in archive.runs.search(since=started)] == [1232, 1234, 1261]
     assert [r.number for r in archive.runs.search(until=started)] == [1231]
-    assert [r.number for r in archive.runs.search(where={"PXI M6251@model": "NI PXI-6251"})] == [
-        1231,
-        1232,
-        1234,
-    ]
+    by_model = archive.runs.search(where={"PXI M6251@model": "NI PXI-6251"})
+    assert [r.number for r in by_model] == [1231, 1232, 1234, 1261]
     assert archive.runs.search(since="2026-11-01", gas="Kr") == []
     with pytest.raises(InvalidArgument, match="since='yesterday' is not a date"):
         archive.runs.search(since="yesterday")
