@@ -8,6 +8,7 @@ import getpass
 import re
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,14 @@ from labledger.catalog.schema import ApiKeyRow
 from labledger.errors import InvalidArgument, NotFound, Unauthorized
 from labledger.server import Limits, create_app, serving
 from labledger.wire import decode_array, minmax
-from tests.conftest import cli, free_port, make_two_projects, minmax_by_hand, wait_for_server
+from tests.conftest import (
+    cli,
+    free_port,
+    make_two_projects,
+    minmax_by_hand,
+    snapshot,
+    wait_for_server,
+)
 
 CHANNEL = "PXI M6251/ai3"
 LIMITS = Limits(max_response_bytes=50_000, max_points=10_000, max_page=50,
@@ -48,9 +56,8 @@ class Served:
         return httpx.get(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def served(two_projects: ll.Archive) -> Iterator[Served]:
-    la = two_projects  # run 1233 of "default", 1240 of "other"
+@contextmanager
+def _serving(la: ll.Archive) -> Iterator[Served]:
     access = Access(la.catalog)
     keys = {
         "alice": access.create_key("alice", scopes=["read"]),
@@ -73,6 +80,31 @@ def served(two_projects: ll.Archive) -> Iterator[Served]:
     la.good_runs("fixture-list", query={"source": la.runs[1233].sources[0].sha256})
     with serving(create_app(la, limits=LIMITS)) as url:
         yield Served(la, url, keys, la.runs[1233], made.id, flag.id)
+
+
+def _rows(la: ll.Archive) -> dict[str, str]:
+    """The catalog's rows, but the audit log's (a reused computation is audited: no data)."""
+    return {k: v for k, v in snapshot(la).items() if k.startswith("table:") and k != "table:audit"}
+
+
+@pytest.fixture(scope="module")
+def served(two_projects: ll.Archive) -> Iterator[Served]:
+    """One server for the module's tests that only read; a test that writes (runs, flags,
+    products, lists) takes ``own_served``, so no test sees another's writes. Kept so: the
+    catalog must be as it was when the module's tests are done."""
+    with _serving(two_projects) as served:
+        before = _rows(two_projects)
+        yield served
+        assert _rows(two_projects) == before, "a test on the shared server wrote: use own_served"
+
+
+@pytest.fixture
+def own_served(tmp_path: Path) -> Iterator[Served]:
+    """A server over an archive of this test's own, made as the shared one is."""
+    la = make_two_projects(tmp_path)
+    with _serving(la) as served:
+        yield served
+    la.close()
 
 
 def _routes(served: Served) -> list[str]:
@@ -387,7 +419,8 @@ def _upload(served: Served, who: str | None, files: list[tuple[str, bytes]], **f
                       timeout=60)  # fmt: skip
 
 
-def test_writers_upload_raw_files_to_ingest(served: Served, tmp_path: Path) -> None:
+def test_writers_upload_raw_files_to_ingest(own_served: Served, tmp_path: Path) -> None:
+    served = own_served  # it writes
     from labledger.errors import BadInput, Forbidden
     from labledger.sim import write_shot
     from tests.conftest import snapshot
@@ -483,7 +516,8 @@ def test_many_idle_streams_do_not_starve_the_server(served: Served) -> None:
         assert served.get("/api/v1/runs/by-number/1233", "alice").status_code == 200
 
 
-def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) -> None:
+def test_compute_next_to_the_data_and_read_products_and_lineage(own_served: Served) -> None:
+    served = own_served  # it writes
     from labledger.errors import Forbidden
     from labledger.sim.analysis import density, windows
 
@@ -542,7 +576,8 @@ def test_compute_next_to_the_data_and_read_products_and_lineage(served: Served) 
         served.la.compute(density, [1233], where="server")
 
 
-def test_flags_through_the_server(served: Served) -> None:
+def test_flags_through_the_server(own_served: Served) -> None:
+    served = own_served  # it writes
     from labledger.errors import Forbidden
 
     carol = ll.connect(served.url, api_key=served.keys["carol"])
@@ -575,7 +610,8 @@ def test_flags_through_the_server(served: Served) -> None:
     assert actions == ["flag.withdraw", "flag.add"]
 
 
-def test_events_queried_on_the_server(served: Served) -> None:
+def test_events_queried_on_the_server(own_served: Served) -> None:
+    served = own_served  # it writes
     from labledger.sim.analysis import bright_windows, windows
 
     level2 = served.la.compute(windows, [1233, 1240])
@@ -648,7 +684,8 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "--steps no.such.module: cannot be imported" in bad.stderr
 
 
-def test_good_run_lists_and_staleness_through_the_server(served: Served) -> None:
+def test_good_run_lists_and_staleness_through_the_server(own_served: Served) -> None:
+    served = own_served  # it writes
     from labledger.sim.analysis import density
 
     sha = served.la.runs[1233].sources[0].sha256
