@@ -4,13 +4,16 @@ block line by line in bash, every Python block as a script, the server part agai
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -111,25 +114,31 @@ def test_the_readmes_tour_runs_as_printed(demo: tuple[Path, str]) -> None:
         port = s.getsockname()[1]
     (serve,) = [c for c in commands if "labledger serve" in c]
     serve = serve.split("#")[0].replace("--port 8000", f"--port {port}")
-    server = subprocess.Popen(
-        ["bash", "-c", f"exec {serve}"], cwd=folder, env=_environment(), stderr=subprocess.PIPE
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/api/v1/health", server)
-        code = remote.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
-        _ran(_python("import labledger as ll\n" + code.replace("ll_...", api_key), folder))
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    # its stderr (the request log) to a file: a pipe nobody reads fills up and stops the server
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            ["bash", "-c", f"exec {serve}"], cwd=folder, env=_environment(), stderr=log
+        )
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/api/v1/health", server, log)
+            code = remote.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+            _ran(_python("import labledger as ll\n" + code.replace("ll_...", api_key), folder))
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        log.seek(0)
+        lines = [json.loads(line) for line in log.read().decode().splitlines() if line[:1] == "{"]
+    assert {line["user"] for line in lines} >= {"alice"}  # each request logged, with its user
+    assert api_key.split("_", 2)[2] not in json.dumps(lines)
 
 
-def _wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
+def _wait_for(url: str, server: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     """Until the server answers; a server that exits first, or never answers, fails the test."""
     deadline = time.monotonic() + 120  # a start-up wait, not a timed assertion
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            assert server.stderr is not None
-            pytest.fail(f"labledger serve exited: {server.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            pytest.fail(f"labledger serve exited: {log.read().decode()[-2000:]}")
         try:
             if httpx.get(url, timeout=5).is_success:
                 return
