@@ -146,4 +146,5 @@ def test_the_query_of_a_line_is_kept_but_its_secrets() -> None:
     assert redacted(b"slice=0:100&points=2000") == "slice=0:100&points=2000"
     assert redacted(b"Access_Token=abc&secret=&sig=x") == "Access_Token=***&secret=***&sig=***"
     assert redacted(b"") == ""
+    assert redacted(b"to%6Ben=abc&x=1") == "token=***&x=1"  # a name however it is spelled
     assert len(redacted(b"where=" + b"x" * 10_000)) < 2100  # a line stays a line

@@ -10,9 +10,9 @@ raw integers, an NXentry ``signals`` holds one NXdata per calibrated signal (its
 
 CSV: a folder, one file per channel group (a TDMS group, an HDF5 group, a CSV file), its time
 axis first, each channel in its own scaling where it has one, with the unit in the column's
-header (``ai3 [V]``); the calibrated signals by name in ``signals.csv`` (one more file per
-other time axis) where the archive has a testbed description. ``# key: value`` lines at the top say where the values came from, as
-labledger's own CSV reader takes them back.
+header (``ai3 [V]``); where the archive has a testbed description, the calibrated signals by
+name in ``signals.csv`` (one more file per other time axis). ``# key: value`` lines at the top
+say where the values came from, as labledger's own CSV reader takes them back.
 
 The signals are those of the testbed description in force for the run (``run.signal(name)``,
 each read whole); on an archive without a description, the channels that have their own

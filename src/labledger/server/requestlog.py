@@ -20,7 +20,7 @@ import re
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 USER_KEY = "labledger_user"  # where a request's state holds its user, for the log
 _SECRET = re.compile(r"key|token|secret|pass|auth|sig|credential|session|cookie", re.I)
@@ -33,8 +33,10 @@ def redacted(query: bytes) -> str:
     >>> redacted(b"api_key=ll_1_s3cret&slice=0:100&where=%7B%7D")
     'api_key=***&slice=0:100&where=%7B%7D'
     """
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    text = urlencode([(k, "***" if _SECRET.search(k) else v) for k, v in pairs], safe="*:,/")
+    text = query.decode("latin-1")
+    if _SECRET.search(unquote(text)):  # else as sent: parsing costs, and most name no secret
+        pairs = parse_qsl(text, keep_blank_values=True)
+        text = urlencode([(k, "***" if _SECRET.search(k) else v) for k, v in pairs], safe="*:,/")
     return text if len(text) <= _MOST_QUERY else text[:_MOST_QUERY] + "…"
 
 
