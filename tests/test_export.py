@@ -376,3 +376,20 @@ def test_export_from_the_command_line(described: tuple[ll.Archive, Path], tmp_pa
     bad = cli("export", "1001", "-a", archive, "--format", "xlsx", "-o", str(tmp_path / "y"))
     assert bad.returncode == 1 and "cannot export to 'xlsx'; formats: hdf5, csv" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "y").exists()
+
+
+def test_an_export_through_a_server_is_the_local_one(campaign: ll.Archive, tmp_path: Path) -> None:
+    """Run 1250 of the campaign (probe current re-wired to ai11 at 1240, its amplifier's gain
+    halved at 1250: langmuir_i@2, -0.01 A/V), exported locally and through a server."""
+    run = campaign.runs[1250]
+    done = run.export(tmp_path / "shot.h5")
+    folder = run.export(tmp_path / "shot", format="csv")
+    assert "Langmuir_I" in done.signals and done.signals == folder.signals
+    raw = run.channels["PXI M6251/ai11"]
+    amperes = raw[:] * raw.attrs["NI_Scale[0]_Linear_Slope"] * -0.01  # by hand
+    with h5py.File(tmp_path / "shot.h5") as f:
+        i = f["signals/Langmuir_I"]
+        assert i.attrs["calibration"] == "langmuir_i@2" and i.attrs["channel"] == raw.key
+        np.testing.assert_allclose(i["Langmuir_I"][()], amperes, rtol=1e-12, atol=1e-15)
+    _, header, values = _read_csv(tmp_path / "shot" / "signals.csv")
+    np.testing.assert_allclose(values[:, header.index("Langmuir_I [A]")], amperes, rtol=1e-12)
