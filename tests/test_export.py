@@ -102,7 +102,7 @@ def test_a_run_of_several_files_exports_a_group_per_file(
     first, second = tmp_path / "a" / "x.csv", tmp_path / "b" / "x.csv"
     first.parent.mkdir(), second.parent.mkdir()
     first.write_text("u\n1\n2\n")
-    second.write_text("v\n3\n4\n")
+    second.write_text("time (s),v\n0,3\n0.5,4\n")  # a time column: the axis of v
     shot = write_shot(tmp_path, 1001)
     sqlite_archive.ingest([shot, first, second], run=8)
     out = tmp_path / "run8.h5"
@@ -117,7 +117,8 @@ def test_a_run_of_several_files_exports_a_group_per_file(
         "01001_Data.PXI M6251.csv", "01001_Data.PXI 6133.csv", "x.csv", "x-2.csv"
     ]  # fmt: skip
     notes, header, values = _read_csv(tmp_path / "run8" / "x-2.csv")
-    assert notes["source"] == "x.csv" and header == ["v"] and values[:, 0].tolist() == [3, 4]
+    assert notes["source"] == "x.csv" and header == ["time (s)", "v"]  # one file, time first
+    assert values.tolist() == [[0, 3], [0.5, 4]]
 
 
 def test_export_into_a_missing_folder_is_refused(

@@ -390,8 +390,9 @@ def _channel_tables(run: Run) -> Iterator[_Table]:
                 continue
             group = path.rpartition("/")[0]
             axis = channel.axes[0] if channel.axes else None
-            sampling = (channel.shape[0], axis.start, axis.step) if axis and axis.step else (
-                channel.shape[0], axis.channel if axis else None)  # fmt: skip
+            # a time column of the file is one of its channels, beside those it is the axis of
+            regular = axis is not None and bool(axis.step)
+            sampling = (channel.shape[0], *((axis.start, axis.step) if regular else ()))
             groups.setdefault((group, sampling), []).append((path.rpartition("/")[2], channel))
         stem = Path(source.name).stem
         for (group, _), members in groups.items():
@@ -473,7 +474,8 @@ def _write_csv(folder: Path, table: _Table, taken: set[str]) -> str:
     labels = [c.label for c in columns]
     with open(folder / name, "wb") as f:
         for key, value in table.notes:
-            f.write(f"# {key}: {value}\n".replace("\r", " ").encode())
+            line = re.sub(r"[\r\n]+", " ", f"{key}: {value}")  # a note stays one line
+            f.write(f"# {line}\n".encode())
         options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
         for start in range(0, max(table.length, 1), _CSV_ROWS):
             rows = slice(start, min(start + _CSV_ROWS, table.length))
