@@ -19,6 +19,7 @@ interpreter), with ``--server process`` as ``labledger serve`` in a process of i
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -94,10 +95,12 @@ def served(la: ll.Archive, how: str) -> Iterator[tuple[str, str]]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = "from labledger.cli import main; main()"
+    # the request log is made as in use (its cost is measured) but not printed among the figures
     server = subprocess.Popen(
-        [sys.executable, "-c", command, "serve", "-a", str(la.path), "--port", str(port)],
+        [sys.executable, "-c", command, "serve", "-a", str(la.path), "--port", str(port),
+         "--request-log", os.devnull],
         stdout=subprocess.DEVNULL,
-    )
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import io
 import os
 import pty
 import socket
@@ -15,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -298,14 +299,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_server(url: str, server: subprocess.Popen[Any]) -> None:
+def wait_for_server(url: str, server: subprocess.Popen[Any], log: IO[bytes] | None = None) -> None:
     """Until ``labledger serve`` answers at ``url`` (it imports and opens the archive first); a
-    server that exits first, or never answers, fails the test."""
+    server that exits first, or never answers, fails the test, with what it said on stderr
+    (a pipe, or the file ``log``)."""
     deadline = time.monotonic() + 120  # a start-up wait, not a timed assertion
     health = f"{url.rstrip('/')}/api/v1/health"
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            said = server.stderr.read() if server.stderr is not None else ""
+            if log is not None:
+                log.seek(0)
+            said = (log or server.stderr or io.BytesIO()).read()
             said = said.decode() if isinstance(said, bytes) else said
             pytest.fail(f"labledger serve exited ({server.returncode}): {said[-2000:]}")
         try:

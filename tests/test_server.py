@@ -5,6 +5,7 @@ gives what the local one gives is proved by the campaign tests, which run on bot
 from __future__ import annotations
 
 import getpass
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -660,28 +661,38 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
         key = access.create_key("erin", scopes=["read", "write"])
         expected = la.runs[1233].signal("Langmuir_I").values
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "labledger.cli", "serve", "-a", str(tmp_path / "archive"),
-         "--port", str(port), "--steps", "labledger.sim.analysis"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(url, server)
-        remote = ll.connect(url, api_key=key)
-        assert np.array_equal(remote.runs[-1].signal("Langmuir_I").values, expected)
-        assert httpx.get(f"{url}/docs").status_code == 200  # OpenAPI's pages
-        assert httpx.get(f"{url}/api/v1/runs").status_code == 401  # not --public
-        from labledger.sim.analysis import density
+    with open(tmp_path / "stderr.log", "wb+") as log:  # the request log: a pipe would fill up
+        server = subprocess.Popen(
+            [sys.executable, "-m", "labledger.cli", "serve", "-a", str(tmp_path / "archive"),
+             "--port", str(port), "--steps", "labledger.sim.analysis"],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_server(url, server, log)
+            remote = ll.connect(url, api_key=key)
+            assert np.array_equal(remote.runs[-1].signal("Langmuir_I").values, expected)
+            assert httpx.get(f"{url}/docs").status_code == 200  # OpenAPI's pages
+            assert httpx.get(f"{url}/api/v1/runs").status_code == 401  # not --public
+            from labledger.sim.analysis import density
 
-        made = remote.compute(density, 1233, where="server")  # a step of --steps
-        assert made.value > 1e17 and made.provenance["host"]
-    finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=10)
+            made = remote.compute(density, 1233, where="server")  # a step of --steps
+            assert made.value > 1e17 and made.provenance["host"]
+        finally:
+            server.terminate()
+            out, _ = server.communicate(timeout=10)
     assert f"serving <Archive {tmp_path / 'archive'}> on {url}" in out
+    text = (tmp_path / "stderr.log").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    anonymous = {"method": "GET", "path": "/api/v1/runs", "status": 401, "user": "-"}
+    assert any(anonymous.items() <= line.items() for line in lines)
+    assert {line["user"] for line in lines} == {"-", "erin"}
+    assert key.split("_", 2)[2] not in text  # the key's secret is never logged
     bad = cli("serve", "-a", str(tmp_path / "archive"), "--steps", "no.such.module")
     assert bad.returncode == 1 and "--steps no.such.module: cannot be imported" in bad.stderr
+    bad = cli("serve", "-a", str(tmp_path / "archive"), "--request-log", str(tmp_path / "no/x"))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert f"--request-log {tmp_path / 'no/x'}: cannot write it" in bad.stderr
 
 
 def test_good_run_lists_and_staleness_through_the_server(own_served: Served) -> None:

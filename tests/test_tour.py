@@ -4,10 +4,12 @@ block line by line in bash, every Python block as a script, the server part agai
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -108,13 +110,19 @@ def test_the_readmes_tour_runs_as_printed(demo: tuple[Path, str]) -> None:
     port = free_port()
     (serve,) = [c for c in commands if "labledger serve" in c]
     serve = serve.split("#")[0].replace("--port 8000", f"--port {port}")
-    server = subprocess.Popen(
-        ["bash", "-c", f"exec {serve}"], cwd=folder, env=_environment(), stderr=subprocess.PIPE
-    )
-    try:
-        wait_for_server(f"http://127.0.0.1:{port}", server)
-        code = remote.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
-        _ran(_python("import labledger as ll\n" + code.replace("ll_...", api_key), folder))
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    # its stderr (the request log) to a file: a pipe nobody reads fills up and stops the server
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            ["bash", "-c", f"exec {serve}"], cwd=folder, env=_environment(), stderr=log
+        )
+        try:
+            wait_for_server(f"http://127.0.0.1:{port}", server, log)
+            code = remote.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+            _ran(_python("import labledger as ll\n" + code.replace("ll_...", api_key), folder))
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        log.seek(0)
+        lines = [json.loads(line) for line in log.read().decode().splitlines() if line[:1] == "{"]
+    assert {line["user"] for line in lines} >= {"alice"}  # each request logged, with its user
+    assert api_key.split("_", 2)[2] not in json.dumps(lines)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.archive import Archive
+    from labledger.export import Exported
     from labledger.machine import Machine
     from labledger.quality import Flag
 
@@ -138,12 +140,20 @@ class Run:
         """The size of the run's arrays, decoded."""
         return self._row.data_bytes
 
-    def export(self, path: str, format: str = "hdf5") -> None:
-        """Write the run to a file of ``format`` (``hdf5``: NeXus classes kept where the source
-        had them), with the source's tree, attributes and values."""
+    def export(
+        self, path: str | os.PathLike[str], format: str = "hdf5", *, force: bool = False
+    ) -> Exported:
+        """Write the run to ``path``: ``hdf5``, a file with the source's tree, attributes and
+        raw values (NeXus classes kept where the source had them) and the calibrated signals
+        as NXdata; ``csv``, a folder with a file per channel group and ``signals.csv``, in
+        physical units. An existing ``path`` is refused unless ``force``.
+
+        >>> run.export("shot1234.h5").signals[:2]                  # doctest: +SKIP
+        ('RF_Pfwd', 'RF_Pref')
+        """
         from labledger.export import export
 
-        export(self, path, format)
+        return export(self, path, format, force=force)
 
     @property
     def config_version(self) -> int | None:

@@ -178,16 +178,28 @@ def show(
 def export(
     run: RunArgument,
     archive: ArchiveOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The file to write (csv: the folder).")
+    ],
     format: Annotated[
-        str, typer.Option("--format", help="hdf5 (NeXus where the source was).")
+        str,
+        typer.Option(
+            "--format",
+            help="hdf5 (NeXus where the source was; signals as NXdata) or csv (a file per "
+            "channel group, signals.csv).",
+        ),
     ] = "hdf5",
+    force: Annotated[bool, typer.Option("--force", help="Replace what is at --output.")] = False,
 ) -> None:
-    """Export a run to a file: its tree, attributes and values."""
+    """Export a run: its tree, attributes and raw values, and its signals in physical units."""
     with opened(archive) as la:
         r = run_of(la, run)
-        r.export(output, format=format)
+        done = r.export(output, format=format, force=force)
     out.print(f"run {r.number} written to {output}")
+    if done.signals:
+        out.print(f"in physical units: {', '.join(done.signals)}")
+    for name, why in done.skipped.items():
+        out.print(f"not exported: {name}: {why}")
 
 
 @app.command()

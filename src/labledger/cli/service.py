@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
@@ -41,8 +42,16 @@ def serve(
     max_streams_per_key: Annotated[
         int | None, typer.Option(help="Notification streams open with one key [100].", min=1)
     ] = None,
+    request_log: Annotated[
+        str,
+        typer.Option(
+            help="Where each request's JSON line goes: a file (appended to), - for stderr, "
+            "off for nowhere."
+        ),
+    ] = "-",
 ) -> None:
-    """Serve the archive over HTTP (OpenAPI at /docs); remote users `labledger.connect` to it."""
+    """Serve the archive over HTTP (OpenAPI at /docs); remote users `labledger.connect` to it.
+    Each request is logged as a JSON line (docs/server.md)."""
     import importlib
 
     import uvicorn
@@ -55,14 +64,35 @@ def serve(
         except ImportError as exc:
             raise InvalidArgument(f"--steps {module}: cannot be imported ({exc})") from None
 
+    logger = _request_log(request_log)
     with opened(archive) as la:
         out.print(f"serving {la} on http://{host}:{port} (API docs at /docs)"
                   + ("; anonymous read allowed" if public else ""))  # fmt: skip
         given = {"statement_timeout_s": statement_timeout, "max_streams": max_streams,
                  "max_streams_per_key": max_streams_per_key}  # fmt: skip
         limits = Limits(**{k: v for k, v in given.items() if v is not None})
-        app = create_app(la, public=public, limits=limits)
+        app = create_app(la, public=public, limits=limits, request_log=logger)
         uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _request_log(where: str) -> logging.Logger:
+    """The logger the server writes a line per request to, sent to ``where``."""
+    logger = logging.getLogger("labledger.requests")
+    logger.propagate = False  # the line as it is, not under the root logger's format
+    if where == "off":
+        logger.setLevel(logging.WARNING)
+        return logger
+    try:
+        handler = logging.StreamHandler() if where == "-" else logging.FileHandler(where)
+    except OSError as exc:
+        raise InvalidArgument(
+            f"--request-log {where}: cannot write it ({exc.strerror or exc}); give a file in a "
+            "folder that exists, - for stderr or off"
+        ) from None
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
 
 
 @user_app.command("add")

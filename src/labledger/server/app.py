@@ -1,12 +1,15 @@
-"""The FastAPI application over one archive (OpenAPI at ``/docs``): the catalog's runs and the
+"""The FastAPI application over one archive (OpenAPI at ``/docs``, its pages' scripts and styles
+served by the app itself, from fastapi-offline: labs are offline): the catalog's runs and the
 machine's logs as JSON (:mod:`.runs`), bytes as stored or as binary arrays (:mod:`.data`),
 products, lineage, computing and events (:mod:`.products`), flags (:mod:`.quality`), and here
 who is asking and the notifications stream.
 
-Every route but ``/api/v1/health`` needs a principal (:mod:`labledger.access`).
+Every route but ``/api/v1/health`` and the API's documentation needs a principal
+(:mod:`labledger.access`). Every request is logged, a JSON line each (:mod:`.requestlog`).
 """
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
@@ -14,6 +17,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
 from labledger.access import Access, ApiKeys, Principal
@@ -35,6 +39,7 @@ from labledger.errors import (
 )
 from labledger.server import admin, data, products, quality, runs
 from labledger.server.context import Context, Limits
+from labledger.server.requestlog import USER_KEY, RequestLog
 from labledger.server.streams import Streams
 from labledger.wire import API
 
@@ -50,23 +55,31 @@ def create_app(
     public: bool = False,
     limits: Limits | None = None,
     authenticate: Callable[[Mapping[str, str]], Principal] | None = None,
+    request_log: logging.Logger | None = None,
 ) -> FastAPI:
     """The ASGI app serving ``archive``. ``public``: anonymous requests may read.
     ``authenticate`` maps a request's headers to a :class:`~labledger.access.Principal` (or
     raises :class:`~labledger.errors.Unauthorized`): API keys unless another front (a
-    JupyterHub token, say) is given."""
+    JupyterHub token, say) is given. Each request is a JSON line at INFO on ``request_log``
+    (by default the logger ``labledger.requests``, which ``labledger serve`` writes out).
+
+    >>> app = create_app(ll.open("ishtar"), public=True)          # doctest: +SKIP
+    """
     limits = limits or Limits()
     access = Access(archive.catalog)
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets served here, not from a CDN
         title="labledger",
         summary="Runs, channels, signals and their catalog, read remotely",
         version="1",
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would ask swagger.io
     )
 
     authenticate = authenticate or ApiKeys(access, public=public)
 
     def principal(request: Request) -> Principal:
-        return authenticate(request.headers)
+        who = authenticate(request.headers)
+        setattr(request.state, USER_KEY, who.user)  # for the request log
+        return who
 
     Who = Annotated[Principal, Depends(principal)]
 
@@ -130,6 +143,8 @@ def create_app(
         app.include_router(part.router(ctx))
     app.include_router(admin.router(ctx))
     app.add_middleware(_Gate, authenticate=authenticate, limits=limits)
+    # outermost: a request the gate refuses is logged too
+    app.add_middleware(RequestLog, logger=request_log or logging.getLogger("labledger.requests"))
     return app
 
 
