@@ -60,7 +60,9 @@ class Summary:
                 f"{self.runs}: {self.first} to {self.last}, started "
                 f"{self.started:{_WHEN}} to {self.until:{_WHEN}} UTC"
             )
-        newest = f"run {self.newest}, started {self.newest_started:{_WHEN}} UTC"
+        newest = []
+        if self.newest is not None and self.newest_started is not None:
+            newest = [("newest", f"run {self.newest}, started {self.newest_started:{_WHEN}} UTC")]
         formats = ", ".join(
             f"{name} {n['files']} ({human_size(n['bytes'])})"
             for name, n in sorted(self.formats.items())
@@ -69,7 +71,7 @@ class Summary:
         severities = ", ".join(f"{n} {s}" for s, n in sorted(self.flags.items()))
         return [
             ("runs", runs),
-            *([("newest", newest)] if self.newest is not None else []),
+            *newest,
             ("raw files", f"{self.raw_files}, {human_size(self.raw_bytes)}"),
             *([("formats", formats)] if formats else []),
             ("arrays", f"{human_size(self.data_bytes)} decoded"),
