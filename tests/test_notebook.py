@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path

@@ -278,6 +278,7 @@ def demo(
 Try:
 
   export LABLEDGER_ARCHIVE={archive}
+  labledger summary
   labledger runs
   labledger signal {some} Langmuir_I --plot {folder}/i.png
   labledger signal {some} Langmuir_I --calibration langmuir_i@1
