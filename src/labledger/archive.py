@@ -20,6 +20,8 @@ import tomli_w
 
 from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
+from labledger.catalog.summary import Summary, summarize
+from labledger.display import html_table
 from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult, plan
@@ -86,9 +88,26 @@ class Archive:
 
         return Calibrations(self._logs, self.catalog)
 
+    @property
+    def _where(self) -> str:
+        return str(self.path) if self.path else self.catalog.display_url
+
     def __repr__(self) -> str:
-        where = str(self.path) if self.path else self.catalog.display_url
-        return f"<Archive {where}>"
+        return f"<Archive {self._where}>"
+
+    def _repr_html_(self) -> str:
+        return html_table(self.summary().facts(), title=f"labledger archive {self._where}")
+
+    def summary(self) -> Summary:
+        """What the archive holds, in a few numbers: runs and their time span, raw files by
+        format and size, the newest run, active flags, current products (``print`` it for a
+        few lines; ``labledger summary`` prints the same).
+
+        >>> import labledger as ll, tempfile
+        >>> ll.init(tempfile.mkdtemp() + "/ishtar").summary().runs
+        0
+        """
+        return summarize(self.catalog)
 
     def __enter__(self) -> Archive:
         return self

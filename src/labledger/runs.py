@@ -19,6 +19,7 @@ import numpy as np
 
 from labledger import reads
 from labledger.catalog import MAX_RUN_NUMBER, ChannelRow, RunRow, SourceRow
+from labledger.display import HTML_ROWS, html_table, human_size
 from labledger.errors import InvalidArgument, NotFound
 from labledger.formats import Axis
 from labledger.formats.base import walk_tree
@@ -92,6 +93,25 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.number} {self.state} {self.started:%Y-%m-%d %H:%M:%S} {self.id}>"
+
+    def _repr_html_(self) -> str:
+        ended = f"{self.ended:%Y-%m-%d %H:%M:%S}" if self.ended else None
+        facts = [
+            ("id", self.id),
+            ("state", self.state),
+            ("started (UTC)", f"{self.started:%Y-%m-%d %H:%M:%S}"),
+            ("ended (UTC)", ended),
+            ("channels", self._row.n_channels),
+            ("arrays", f"{human_size(self.data_bytes)} decoded"),
+            ("configuration", self.config_version),
+        ]
+        files = [(s.name, s.format, human_size(s.size), s.sha256) for s in self._sources]
+        meta = list(self.metadata.items())
+        return (
+            html_table(facts, title=f"run {self.number}")
+            + html_table(files, header=["raw file", "format", "size", "sha256"])
+            + html_table(meta, header=["metadata", "value"])
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and other.id == self.id
@@ -276,6 +296,11 @@ class Channels(Mapping[str, "Channel"]):
         shown = ", ".join(keys[:5]) + (", …" if len(keys) > 5 else "")
         return f"<Channels of run {self._run.number}: {len(keys)} ({shown})>"
 
+    def _repr_html_(self) -> str:
+        rows = [Channel(self._run, r).facts() for r in self._all().values()]
+        title = f"run {self._run.number}: {len(rows)} channels"
+        return html_table(rows, header=Channel.FACTS, title=title)
+
     @cached_property
     def _links(self) -> dict[str, dict[str, Any]]:
         links: dict[str, dict[str, Any]] = {}
@@ -334,8 +359,25 @@ class Channel:
         self.axes: list[Axis] = [Axis.from_dict(a) for a in row.axes]
         self._row = row
 
+    FACTS = ("channel", "shape", "dtype", "unit")
+
     def __repr__(self) -> str:
-        return f"<Channel {self.key!r} of run {self.run.number}: {self.shape} {self.dtype}>"
+        unit = f" in {self.scaled_unit}" if self.scaled_unit else ""
+        return f"<Channel {self.key!r} of run {self.run.number}: {self.shape} {self.dtype}{unit}>"
+
+    def facts(self) -> tuple[str, str, str, str | None]:
+        """Its key, shape, dtype and unit (of :meth:`scaled`), as tables show them."""
+        shape = "×".join(map(str, self.shape)) or "scalar"
+        return self.key, shape, str(self.dtype), self.scaled_unit
+
+    def _repr_html_(self) -> str:
+        axes = [(a.name, a.unit, a.step, a.channel) for a in self.axes]
+        attrs = list(self.attrs.items())
+        return (
+            html_table([self.facts()], header=self.FACTS, title=f"run {self.run.number}")
+            + (html_table(axes, header=["axis", "unit", "step", "from channel"]) if axes else "")
+            + html_table(attrs, header=["attribute", "value"])
+        )
 
     @property
     def ndim(self) -> int:
@@ -609,6 +651,17 @@ class Runs:
 
     def __repr__(self) -> str:
         return f"<Runs: {len(self)} in {self._archive}>"
+
+    def _repr_html_(self) -> str:
+        count, shown = len(self), self.last(HTML_ROWS)
+        rows = [
+            (r.number, f"{r.started:%Y-%m-%d %H:%M:%S}", r.state, r._row.n_channels,
+             human_size(r.data_bytes))
+            for r in shown
+        ]  # fmt: skip
+        header = ["run", "started (UTC)", "state", "channels", "size"]
+        title = f"{count} runs" + (f", the last {len(shown)}" if count > len(shown) else "")
+        return html_table(rows, header=header, title=title)
 
     def search(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, insert, inspect, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, func, insert, inspect, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from labledger.catalog.catalog import Catalog
@@ -143,8 +143,24 @@ def current(
     runs: Sequence[int] | None = None,
 ) -> list[ProductRow]:
     """Complete products that no newer product of their slot supersedes, oldest first."""
+    query = select(ProductRow).where(is_current())
+    if step is not None:
+        query = query.where(ProductRow.step == step)
+    if kind is not None:
+        query = query.where(ProductRow.kind == kind)
+    if level is not None:
+        query = query.where(ProductRow.level == level)
+    if runs is not None:
+        query = query.where(ProductRow.run_number.in_(list(runs)))
+    with catalog.reading() as session:
+        return list(session.scalars(query.order_by(ProductRow.created, ProductRow.id)))
+
+
+def is_current() -> Any:
+    """The SQL condition "this product is complete and no newer complete product of its slot
+    supersedes it"."""
     newer = aliased(ProductRow)
-    query = select(ProductRow).where(
+    return and_(
         ProductRow.status == COMPLETE,
         ~exists().where(
             and_(
@@ -157,16 +173,16 @@ def current(
             )
         ),
     )
-    if step is not None:
-        query = query.where(ProductRow.step == step)
-    if kind is not None:
-        query = query.where(ProductRow.kind == kind)
-    if level is not None:
-        query = query.where(ProductRow.level == level)
-    if runs is not None:
-        query = query.where(ProductRow.run_number.in_(list(runs)))
+
+
+def count_current(catalog: Catalog, projects: Collection[str] | None = None) -> int:
+    """How many products are current; over runs of ``projects`` only, if given
+    (:func:`of_projects`)."""
+    query = select(func.count()).select_from(ProductRow).where(is_current())
+    if projects is not None:
+        query = query.where(of_projects(projects))
     with catalog.reading() as session:
-        return list(session.scalars(query.order_by(ProductRow.created, ProductRow.id)))
+        return int(session.scalar(query) or 0)
 
 
 def listing(

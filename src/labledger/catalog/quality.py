@@ -187,14 +187,35 @@ def flags_seen(catalog: Catalog, projects: Collection[str] | None = None) -> int
     flag's runs): a reader's count moves with what the reader can see, nothing else."""
     query = select(func.count()).select_from(FlagRow)
     if projects is not None:
-        mine = select(RunRow.number).where(RunRow.project.in_(list(projects)))
         about = case((FlagRow.action == WITHDRAW, FlagRow.target), else_=FlagRow.id)
-        elsewhere = select(FlagPeriodRow.flag_id).where(
-            FlagPeriodRow.flag_id == about, FlagPeriodRow.run_number.not_in(mine)
-        )
-        query = query.where(~exists(elsewhere))
+        query = query.where(_of_projects(about, projects))
     with catalog.reading() as session:
         return int(session.scalar(query) or 0)
+
+
+def active_counts(catalog: Catalog, projects: Collection[str] | None = None) -> dict[str, int]:
+    """How many flags are active, by severity; with ``projects``, only those whose runs are
+    all of those projects (as a server shows a reader)."""
+    replacement = aliased(FlagRow)
+    replaced = exists().where(replacement.target == FlagRow.id)
+    query = (
+        select(FlagRow.severity, func.count())
+        .where(FlagRow.action == FLAG, ~replaced)
+        .group_by(FlagRow.severity)
+    )
+    if projects is not None:
+        query = query.where(_of_projects(FlagRow.id, projects))
+    with catalog.reading() as session:
+        return {str(severity): int(n) for severity, n in session.execute(query)}
+
+
+def _of_projects(flag_id: Any, projects: Collection[str]) -> Any:
+    """The SQL condition "flag ``flag_id`` covers no run outside ``projects``"."""
+    mine = select(RunRow.number).where(RunRow.project.in_(list(projects)))
+    elsewhere = select(FlagPeriodRow.flag_id).where(
+        FlagPeriodRow.flag_id == flag_id, FlagPeriodRow.run_number.not_in(mine)
+    )
+    return ~exists(elsewhere)
 
 
 def bad_whole_run(runs: Any = None) -> Any:

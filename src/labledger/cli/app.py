@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
 import labledger
@@ -43,8 +45,21 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-if not out.is_terminal:  # a pipe or a file: tables as wide as they need, not 80 columns
-    out.width = 200
+PIPE_WIDTH = 200  # a pipe or a file: tables as wide as they need, not 80 columns
+
+
+def _fit_width() -> None:
+    """Tables as wide as ``COLUMNS`` says when it is set (read at each command, not once at
+    import, so that a caller in the same process may change it), else as the terminal, else
+    :data:`PIPE_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        out.width = int(columns)
+    elif not out.is_terminal:
+        out.width = PIPE_WIDTH
+
+
+_fit_width()
 
 ArchiveOption = Annotated[
     Path,
@@ -76,6 +91,7 @@ def _everywhere(
     ] = False,
 ) -> None:
     """Options of ``labledger`` itself, before a command."""
+    _fit_width()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,14 +127,6 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def human_size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 @contextmanager
 def progress_bar(what: str = "ingesting") -> Iterator[Any]:
     """A byte progress bar on a terminal; nothing at all in a pipe."""
@@ -139,6 +147,15 @@ def progress_bar(what: str = "ingesting") -> Iterator[Any]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def fitted_table(*headers: str) -> Table:
+    """A table that fits the width without cutting a cell: a column too narrow for its text
+    folds it onto more lines (rich would end it with "…" and lose the rest)."""
+    table = Table(box=None)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 def pairs(items: list[str], option: str) -> dict[str, str]:

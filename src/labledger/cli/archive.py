@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 import labledger
@@ -15,7 +14,7 @@ from labledger.cli.app import (
     JsonOption,
     RunArgument,
     app,
-    human_size,
+    fitted_table,
     match_values,
     opened,
     out,
@@ -24,6 +23,7 @@ from labledger.cli.app import (
     progress_bar,
     run_of,
 )
+from labledger.display import human_size
 from labledger.errors import InvalidArgument
 from labledger.ids import short
 
@@ -121,8 +121,7 @@ def runs(
         if as_json:
             print_json([r.to_dict() for r in shown])
             return
-        table = Table("run", "started (UTC)", "state", "channels", "size", box=None)
-        table.add_column("sources", overflow="fold")
+        table = fitted_table("run", "started (UTC)", "state", "channels", "size", "sources")
         for r in shown:
             summary = r.to_dict()
             table.add_row(
@@ -142,12 +141,34 @@ def runs(
 
 
 @app.command()
+def summary(archive: ArchiveOption, as_json: JsonOption = False) -> None:
+    """What the archive holds, in a few lines: runs and their time span, raw files by format
+    and size, the newest run, active flags, current products."""
+    with opened(archive) as la:
+        found = la.summary()
+    if as_json:
+        print_json(found.to_dict())
+        return
+    out.print(Text(f"archive {archive}", style="bold"))
+    out.print(str(found))
+
+
+@app.command()
 def show(
-    run: RunArgument,
     archive: ArchiveOption,
+    run: Annotated[
+        str | None,
+        typer.Argument(
+            help="A run number, a run id, or 'latest'; without one, what the archive holds."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A run's metadata, raw files with sha256, channels and structure tree."""
+    """A run's metadata, raw files with sha256, channels and structure tree; without a run,
+    the archive's summary (as `labledger summary`)."""
+    if run is None:
+        summary(archive, as_json)
+        return
     with opened(archive) as la:
         r = run_of(la, run)
         if as_json:
@@ -157,8 +178,8 @@ def show(
         out.print(Text(f"run {r.number}", style="bold") + Text(f"  {r.state}  id {r.id}"))
         out.print(f"started {r.started:%Y-%m-%d %H:%M:%S.%f} UTC{ended}")
         out.print()
-        files = Table("raw file", "format", "size", box=None)
-        files.add_column("sha256", overflow="fold", no_wrap=False, min_width=64)
+        files = fitted_table("raw file", "format", "size")
+        files.add_column("sha256", overflow="fold", min_width=64)
         for s in r.sources:
             files.add_row(s.name, s.format, human_size(s.size), s.sha256)
         out.print(files)
@@ -166,7 +187,7 @@ def show(
             for problem in s.problems:
                 out.print(f"  not ingested: {problem}")
         out.print()
-        meta = Table("metadata", "value", box=None)
+        meta = fitted_table("metadata", "value")
         for key, value in r.metadata.items():
             meta.add_row(key, str(value))
         out.print(meta)
@@ -269,6 +290,7 @@ def demo(
 Try:
 
   export LABLEDGER_ARCHIVE={archive}
+  labledger summary
   labledger runs
   labledger signal {some} Langmuir_I --plot {folder}/i.png
   labledger signal {some} Langmuir_I --calibration langmuir_i@1

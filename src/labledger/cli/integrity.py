@@ -11,12 +11,12 @@ from labledger.cli.app import (
     ArchiveOption,
     JsonOption,
     app,
-    human_size,
     opened,
     out,
     print_json,
     progress_bar,
 )
+from labledger.display import human_size
 from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, Orphan
 
 

@@ -9,9 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from labledger.cli.app import ArchiveOption, JsonOption, app, opened, out, print_json
+from labledger.cli.app import (
+    ArchiveOption,
+    JsonOption,
+    app,
+    fitted_table,
+    opened,
+    out,
+    print_json,
+)
 from labledger.errors import InvalidArgument
 from labledger.ids import short
 
@@ -25,6 +32,9 @@ def products(
     run: Annotated[int | None, typer.Option(help="Only products of this run.")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="The failed computations.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also who made each, and the whole id.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Products steps made (and failed computations), newest first."""
@@ -38,13 +48,25 @@ def products(
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "step", "version", "run", "kind", "made", "by", "error" if failed else "")
+    # every column named, none cut: a long step or error folds onto more lines
+    columns = ["id", "step", "run", "kind", "made (UTC)"]
+    columns += ["by"] if wide else []
+    columns += ["error"] if failed else []
+    table = fitted_table(*columns)
     for p in rows:
-        table.add_row(
-            short(p["id"]), p["step"], p["step_version"], str(p["run"] or ""), p["kind"],
-            p["created"][:19], p["author"], (p["error"] or "")[:60] if failed else "",
-        )  # fmt: skip
+        cells = {
+            "id": p["id"] if wide else short(p["id"]),
+            "step": f"{p['step']}@{p['step_version']}",
+            "run": "" if p["run"] is None else str(p["run"]),
+            "kind": p["kind"],
+            "made (UTC)": p["created"][:16].replace("T", " "),
+            "by": p["author"],
+            "error": p["error"] or "",
+        }
+        table.add_row(*(cells[name] for name in columns))
     out.print(table)
+    if not rows:
+        out.print("no products" + (" failed" if failed else " yet"))
 
 
 @app.command()

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from labledger.cli.app import (
@@ -17,6 +16,7 @@ from labledger.cli.app import (
     RunArgument,
     app,
     err,
+    fitted_table,
     opened,
     out,
     pairs,
@@ -151,7 +151,7 @@ def config_show(
     for change in config.changes:
         out.print(f"  {change}")
     out.print()
-    table = Table("signal", "unit", "calibration", "wired to", "channel", box=None)
+    table = fitted_table("signal", "unit", "calibration", "wired to", "channel")
     for name, spec in d.signals.items():
         port = config.wiring.get(name)
         table.add_row(
@@ -194,16 +194,11 @@ def config_log(archive: ArchiveOption, as_json: JsonOption = False) -> None:
     if as_json:
         print_json([c.to_dict() for c in log])
         return
-    table = Table("version", "valid", "change", "author", "reason", "recorded (UTC)", box=None)
+    from labledger.machine.configuration import Change
+
+    table = fitted_table(*Change.COLUMNS)
     for c in log:
-        table.add_row(
-            str(c.version),
-            c.valid_from,
-            c.summary,
-            c.author,
-            c.reason,
-            f"{c.created:%Y-%m-%d %H:%M:%S}",
-        )
+        table.add_row(*map(str, c.row()))
     out.print(table)
     if not log:
         out.print("no configuration yet: labledger config load DESCRIPTION.yaml --reason ...")
@@ -250,12 +245,11 @@ def calib_list(
     if as_json:
         print_json([c.to_dict() for c in found])
         return
-    table = Table(
-        "calibration", "kind", "parameters", "unit", "valid", "author", "reason", box=None
-    )
+    from labledger.machine.calibration import Calibration
+
+    table = fitted_table(*Calibration.COLUMNS)
     for c in found:
-        params = ", ".join(f"{k}={v}" for k, v in c.params.items())
-        table.add_row(c.label, c.kind, params, c.unit, c.valid_from, c.author, c.reason)
+        table.add_row(*map(str, c.row()))
     out.print(table)
     if not found:
         out.print("no calibrations yet: labledger calib add NAME --gain G --unit U --reason ...")

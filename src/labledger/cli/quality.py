@@ -7,7 +7,6 @@ import warnings
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from labledger.cli.app import (
@@ -15,6 +14,7 @@ from labledger.cli.app import (
     JsonOption,
     app,
     err,
+    fitted_table,
     match_values,
     opened,
     out,
@@ -92,26 +92,11 @@ def flag_list(
     if as_json:
         print_json([f.to_dict() for f in found])
         return
-    table = Table("flag", "status", "subsystem", "severity", box=None)
-    table.add_column("covers", overflow="fold")
-    for column in ("author", "recorded (UTC)"):
-        table.add_column(column)
-    table.add_column("reason", overflow="fold")
+    from labledger.quality import Flag
+
+    table = fitted_table(*Flag.COLUMNS)
     for f in found:
-        status = f.status
-        if f.replaced_by is not None and f.status == "superseded":
-            status += f" by {f.replaced_by}"
-        reason = f.reason + (f" (corrects {f.supersedes})" if f.supersedes else "")
-        table.add_row(
-            str(f.id),
-            status,
-            f.subsystem,
-            f.severity,
-            f.where,
-            f.author,
-            f"{f.created:%Y-%m-%d %H:%M:%S}",
-            reason,
-        )
+        table.add_row(*f.row())
     out.print(table)
     if not found:
         scope = f" on run {run}" if run is not None else ""
@@ -206,8 +191,7 @@ def goodruns(
         )
     if making:
         return
-    table = Table("run", "livetime (s)", box=None)
-    table.add_column("excluded (s)", overflow="fold")
+    table = fitted_table("run", "livetime (s)", "excluded (s)")
     for number in grl.runs:
         seconds = grl.livetimes[number]
         excluded = ", ".join(f"{a:g}-{b:g}" for a, b in grl.excluded[number])
@@ -224,7 +208,7 @@ def _list_all(archive: ArchiveOption, as_json: bool) -> None:
     if as_json:
         print_json([{"name": n, "versions": v} for n, v in known.items()])
         return
-    table = Table("good-run list", "versions", "newest", box=None)
+    table = fitted_table("good-run list", "versions", "newest")
     for n, versions in known.items():
         table.add_row(n, str(len(versions)), f"{n}@{versions[-1]}")
     out.print(table)

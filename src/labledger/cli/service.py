@@ -7,10 +7,17 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from labledger.access import ROLES, SCOPES, Access
-from labledger.cli.app import ArchiveOption, JsonOption, app, opened, out, print_json
+from labledger.cli.app import (
+    ArchiveOption,
+    JsonOption,
+    app,
+    fitted_table,
+    opened,
+    out,
+    print_json,
+)
 from labledger.errors import InvalidArgument
 from labledger.ids import author
 
@@ -116,7 +123,7 @@ def user_list(archive: ArchiveOption, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(users)
         return
-    table = Table("user", "roles", "created", "by", box=None)
+    table = fitted_table("user", "roles", "created", "by")
     for u in users:
         roles = ", ".join(f"{role} in {p}" for p, role in sorted(u["roles"].items()))
         table.add_row(u["name"], roles, u["created"][:19], u["created_by"])
@@ -154,7 +161,7 @@ def key_list(
     if as_json:
         print_json(keys)
         return
-    table = Table("id", "user", "scopes", "expires", "revoked", "note", box=None)
+    table = fitted_table("id", "user", "scopes", "expires", "revoked", "note")
     for k in keys:
         table.add_row(k["id"], k["user"], ",".join(k["scopes"]), (k["expires"] or "never")[:19],
                       (k["revoked"] or "")[:19], k["note"])  # fmt: skip

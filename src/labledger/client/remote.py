@@ -37,6 +37,7 @@ from labledger.catalog.schema import (
     RunRow,
     SourceRow,
 )
+from labledger.catalog.summary import Summary
 from labledger.errors import (
     BadInput,
     Busy,
@@ -53,7 +54,7 @@ from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult
 from labledger.integrity import OLDER_THAN_MINUTES, CheckReport
 from labledger.lineage.products import Product
-from labledger.quality.flags import Flag, run_refs
+from labledger.quality.flags import Flag, flags_html, run_refs
 from labledger.quality.goodruns import GoodRunList
 from labledger.runs import Run
 from labledger.store import ObjectStore
@@ -285,6 +286,15 @@ class RemoteArchive(Archive):
     def __repr__(self) -> str:
         return f"<RemoteArchive {self._http.url}>"
 
+    @property
+    def _where(self) -> str:
+        return self._http.url
+
+    def summary(self) -> Summary:
+        """What the server's archive holds of the runs you may read (see
+        :meth:`Archive.summary`), counted on the server."""
+        return Summary.from_dict(self._http.json("/summary"))
+
     def ingest(
         self,
         paths: Sequence[str | os.PathLike[str]],
@@ -460,6 +470,9 @@ class RemoteFlags:
     def __repr__(self) -> str:
         return f"<Flags on {self._http.url}>"
 
+    def _repr_html_(self) -> str:
+        return flags_html(self.list(), title="active flags")
+
     @property
     def version(self) -> int:
         return int(self._http.json("/flags/version"))
@@ -541,6 +554,9 @@ class RemoteProducts:
 
     def __init__(self, archive: RemoteArchive):
         self._archive = archive
+
+    def __repr__(self) -> str:
+        return f"<Products of {self._archive}>"
 
     def __getitem__(self, ref: str) -> Product:
         """A product by id (or its first characters)."""

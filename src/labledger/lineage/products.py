@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from labledger.catalog import ProductRow
 from labledger.catalog import products as queries
+from labledger.display import html_table
 from labledger.errors import NotFound
 from labledger.ids import short
 from labledger.lineage import outputs
@@ -52,6 +53,23 @@ class Product:
         what = f"run {self.run}" if self.run is not None else f"{len(self)} parts"
         how = ", reused" if self.reused else ""
         return f"<Product {short(self.id)} {self.step}@{self.step_version} {what} {self.kind}{how}>"
+
+    def _repr_html_(self) -> str:
+        facts = [
+            ("step", f"{self.step}@{self.step_version}"),
+            ("kind", self.kind),
+            ("status", self.status),
+            ("run" if self.run is not None else "parts", self.run if self.run is not None
+             else len(self)),
+            ("level", self.level),
+            ("made (UTC)", f"{self.created:%Y-%m-%d %H:%M:%S}"),
+            ("by", self.author),
+            ("output sha256", self.output_hash),
+            ("error", self.error),
+            ("reused", "yes" if self.reused else None),
+        ]  # fmt: skip
+        shown = [(what, value) for what, value in facts if value is not None]
+        return html_table(shown, title=f"product {self.id}")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Product) and other.id == self.id
@@ -157,6 +175,9 @@ class Products:
 
     def __init__(self, archive: Archive):
         self._archive = archive
+
+    def __repr__(self) -> str:
+        return f"<Products of {self._archive}>"
 
     def __getitem__(self, ref: str) -> Product:
         return Product(self._archive, row_of(self._archive, ref))

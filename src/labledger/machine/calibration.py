@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labledger.catalog import CalibrationRow
+from labledger.display import html_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
 from labledger.machine.configuration import parsed
@@ -87,8 +88,34 @@ class Calibration:
         return f"{self.name}@{self.version}"
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"<Calibration {self.label} {self.kind}({shown}) -> {self.unit}, {self.valid_from}>"
+        return (
+            f"<Calibration {self.label} {self.kind}({self.shown_params}) -> {self.unit}, "
+            f"{self.valid_from}>"
+        )
+
+    @property
+    def shown_params(self) -> str:
+        """Its parameters in a few words: a table's points counted, not listed.
+
+        >>> points = {"x": [0, 1, 2, 3, 4], "y": [0, 2, 4, 6, 8]}
+        >>> Calibration("t", 1, "table", points, "V", None, None, "me", "why",
+        ...             datetime(2026, 1, 1)).shown_params
+        'x=[5 values], y=[5 values]'
+        """
+        many = {k for k, v in self.params.items() if isinstance(v, (list, tuple)) and len(v) > 4}
+        return ", ".join(
+            f"{k}=[{len(v)} values]" if k in many else f"{k}={v!r}" for k, v in self.params.items()
+        )
+
+    COLUMNS = ("calibration", "kind", "parameters", "unit", "in force", "by", "reason")
+
+    def row(self) -> tuple[Any, ...]:
+        """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
+        return (self.label, self.kind, self.shown_params, self.unit, self.valid_from,
+                self.author, self.reason)  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        return html_table([self.row()], header=self.COLUMNS)
 
     @property
     def valid_from(self) -> str:
@@ -310,6 +337,15 @@ class Calibrations:
     def __init__(self, logs: Logs, catalog: Catalog):
         self._logs = logs
         self._catalog = catalog
+
+    def __repr__(self) -> str:
+        found = self._logs.current().calibrations
+        versions = sum(len(rows) for rows in found.values())
+        return f"<Calibrations: {len(found)} names, {versions} versions>"
+
+    def _repr_html_(self) -> str:
+        rows = [c.row() for c in self.list()]
+        return html_table(rows, header=Calibration.COLUMNS, title="calibrations")
 
     def list(self, name: str | None = None) -> list[Calibration]:
         """Every version of every calibration (or of ``name``), by name and version."""

@@ -16,12 +16,14 @@ apply to it: a later change, even one dated back, never alters an ingested run b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger.catalog import MAX_RUN_NUMBER, ConfigChangeRow
+from labledger.display import html_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
 from labledger.machine.description import Description, DescriptionError, check_port, load
@@ -70,6 +72,19 @@ class Change:
         what = f"version {self.version}, {self.valid_from}: {self.summary}"
         return f"{what} ({self.author}: {self.reason})"
 
+    def __repr__(self) -> str:
+        return f"<Change {self}>"
+
+    COLUMNS = ("version", "in force", "change", "by", "reason", "made (UTC)")
+
+    def row(self) -> tuple[Any, ...]:
+        """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
+        return (self.version, self.valid_from, self.summary, self.author, self.reason,
+                f"{self.created:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        return changes_html([self])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
@@ -98,6 +113,25 @@ class Configuration:
         port = self.wiring.get(signal)
         return None if port is None else self.description.channel(port)
 
+    def __repr__(self) -> str:
+        return (
+            f"<Configuration of run {self.run}: version {self.version}, description "
+            f"{self.description.name!r}, {len(self.wiring)} of {len(self.description.signals)} "
+            "signals wired>"
+        )
+
+    def _repr_html_(self) -> str:
+        signals = [
+            (name, spec.unit, spec.calibration, self.wiring.get(name), self.channel(name))
+            for name, spec in sorted(self.description.signals.items())
+        ]
+        title = (
+            f"configuration of run {self.run}: version {self.version}, description "
+            f"{self.description.name}"
+        )
+        header = ["signal", "unit", "calibration", "port", "channel"]
+        return html_table(signals, header=header, title=title) + changes_html(self.changes)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": self.run,
@@ -120,6 +154,9 @@ class Difference:
     def __str__(self) -> str:
         return f"{self.what} {self.name}: {_show(self.before)} -> {_show(self.after)}"
 
+    def __repr__(self) -> str:
+        return f"<Difference {self}>"
+
 
 @dataclass(frozen=True)
 class Diff:
@@ -132,6 +169,21 @@ class Diff:
 
     def __bool__(self) -> bool:
         return bool(self.differences)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Diff run {self.a.run} (version {self.a.version}) -> run {self.b.run} "
+            f"(version {self.b.version}): {len(self.differences)} differences>"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [(d.what, d.name, _show(d.before), _show(d.after)) for d in self.differences]
+        title = (
+            f"run {self.a.run} (version {self.a.version}) -> run {self.b.run} "
+            f"(version {self.b.version})"
+        )
+        header = ["what", "name", "before", "after"]
+        return html_table(rows, header=header, title=title) + changes_html(self.changes)
 
     def __str__(self) -> str:
         a, b = self.a, self.b
@@ -153,6 +205,11 @@ class Diff:
             ],
             "changes": [c.to_dict() for c in self.changes],
         }
+
+
+def changes_html(changes: Sequence[Change], title: str = "configuration log") -> str:
+    """Entries of the configuration log as an HTML table, for Jupyter."""
+    return html_table([c.row() for c in changes], header=Change.COLUMNS, title=title)
 
 
 def resolve(snapshot: Snapshot, number: int, started: datetime, stamp: int | None) -> Configuration:
@@ -230,6 +287,12 @@ class ConfigHistory:
     def __init__(self, logs: Logs, runs: Runs):
         self._logs = logs
         self._runs = runs
+
+    def __repr__(self) -> str:
+        return f"<ConfigHistory: {len(self._logs.current().changes)} versions>"
+
+    def _repr_html_(self) -> str:
+        return changes_html(self.log())
 
     def at(self, run: int | str | Run) -> Configuration:
         """The configuration of a run (a number, an id or a Run), as it was stamped at ingest."""

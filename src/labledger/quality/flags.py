@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ import numpy as np
 
 from labledger.catalog import MAX_RUN_NUMBER, FlagPeriodRow, FlagRow
 from labledger.catalog import quality as records
+from labledger.display import html_table
 from labledger.errors import Conflict, InvalidArgument, NotFound
 from labledger.ids import author
 from labledger.runs import Run
@@ -142,6 +143,21 @@ class Flag:
             f"({self.reason}), {self.status}>"
         )
 
+    COLUMNS = ("flag", "status", "subsystem", "severity", "covers", "author", "recorded (UTC)",
+               "reason")  # fmt: skip
+
+    def row(self) -> tuple[str, ...]:
+        """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
+        status = self.status
+        if self.replaced_by is not None and self.status == SUPERSEDED:
+            status += f" by {self.replaced_by}"
+        reason = self.reason + (f" (corrects {self.supersedes})" if self.supersedes else "")
+        return (str(self.id), status, self.subsystem, self.severity, self.where, self.author,
+                f"{self.created:%Y-%m-%d %H:%M:%S}", reason)  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        return flags_html([self])
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Flag:
         """The flag :meth:`to_dict` gave (as a server sends it)."""
@@ -186,6 +202,9 @@ class Flags:
 
     def __repr__(self) -> str:
         return f"<Flags: {self.version} rows in {self._catalog.display_url}>"
+
+    def _repr_html_(self) -> str:
+        return flags_html(self.list(), title="active flags")
 
     @property
     def version(self) -> int:
@@ -354,6 +373,11 @@ class Flags:
                     f"run {number} given is not this archive's run {number} (another archive's?)"
                 )
         return ids
+
+
+def flags_html(flags: Sequence[Flag], title: str | None = None) -> str:
+    """Flags as an HTML table, for Jupyter."""
+    return html_table([f.row() for f in flags], header=Flag.COLUMNS, title=title)
 
 
 def run_refs(value: Any, name: str, *, allow_empty: bool = False) -> dict[int, str | None]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Query, UploadFile
 
 from labledger.catalog import MAX_RUN_NUMBER
+from labledger.catalog.summary import summarize
 from labledger.errors import Conflict, Forbidden, InvalidArgument, LabledgerError, TooLarge
 from labledger.ids import DEFAULT_PROJECT
 from labledger.runs import parse_when
@@ -76,6 +77,13 @@ def router(ctx: Context) -> APIRouter:
     @router.get("/runs/count", tags=["runs"])
     def count(who: Who, state: str | None = "closed") -> int:
         return ctx.archive.catalog.count(state or None, ctx.readable(who))
+
+    @router.get("/summary", tags=["runs"])
+    def summary(who: Who) -> dict[str, Any]:
+        """What the archive holds of the runs you may read: their number and time span, raw
+        files by format and size, the newest, the active flags and current products over
+        them (as ``la.summary()``)."""
+        return summarize(ctx.archive.catalog, ctx.readable(who)).to_dict()
 
     @router.get("/runs/by-number/{number}", tags=["runs"])
     def by_number(who: Who, number: Number) -> dict[str, Any]:
