@@ -156,6 +156,8 @@ def show(
         ended = f" to {r.ended:%Y-%m-%d %H:%M:%S}" if r.ended else ""
         out.print(Text(f"run {r.number}", style="bold") + Text(f"  {r.state}  id {r.id}"))
         out.print(f"started {r.started:%Y-%m-%d %H:%M:%S.%f} UTC{ended}")
+        if r.numbered:
+            out.print(f"number: {r.numbered}")
         out.print()
         files = Table("raw file", "format", "size", box=None)
         files.add_column("sha256", overflow="fold", no_wrap=False, min_width=64)
