@@ -59,7 +59,7 @@ def _ingest(archive: Path, *files: Path) -> subprocess.Popen:
 def _check_whole(la: ll.Archive, expected: dict[str, np.ndarray]) -> None:
     for run in la.runs:
         assert run.state == "closed"
-        if run.sources[0].name != "big_5000.tdms":
+        if run.sources[0].name != "5000_big.tdms":
             continue
         assert len(run.channels) == len(expected)
         for key, values in expected.items():
@@ -75,7 +75,7 @@ def test_kill_9_at_random_points(
         ll.init(tmp_path / name, catalog=catalog).close()
         return tmp_path / name
 
-    big = _big_tdms(tmp_path / "big_5000.tdms")
+    big = _big_tdms(tmp_path / "5000_big.tdms")
     from nptdms import TdmsFile
 
     with TdmsFile.open(big) as f:

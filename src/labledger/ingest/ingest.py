@@ -50,11 +50,12 @@ from labledger.store.layout import data_path, node_name, run_prefix, source_key
 Advance = Callable[[int], None]
 HASH_WINDOW = 64 << 20
 _RENUMBER_MOST = 100  # next free numbers tried when other ingests take them meanwhile
-# a shot file's name: its number, alone or after one word saying what it numbers, with
-# LabVIEW's "_Data" after it (01234_Data, shot_1234, run-0042, scan1234); nothing else.
-# Other digits in names are dates, sample numbers, thermocouple 6 channel 2 (Therm_6_2)
+# a shot file's name: its number, alone or after one word saying what it numbers, and then at
+# most one word saying what the file holds (01234_Data as LabVIEW writes it, 01234_scope,
+# shot_1234, run-0042, scan1234); nothing else. Other digits in names are dates, sample or
+# detector numbers, thermocouple 6 channel 2 (Therm_6_2): not run numbers
 _SHOT_NAME = re.compile(
-    r"(?:(?:shot|run|pulse|discharge|scan)[ _.\-]?)?(?P<number>\d+)(?:[ _.\-]data)?", re.I
+    r"(?:(?:shot|run|pulse|discharge|scan)[ _.\-]?)?(?P<number>\d+)(?:[ _.\-][a-z]+)?", re.I
 )
 NUMBER_KEY = "labledger:number"  # the run metadata saying where the run's number came from
 
@@ -358,9 +359,10 @@ def stated_number(stated: StatedNumber) -> tuple[int | None, str]:
 
 def number_from_name(path: Path) -> int | None:
     """The run number of a shot file's name: a name that is a number, alone or after one word
-    saying what it numbers (shot, run, pulse, discharge, scan), possibly followed by ``_Data``
-    as LabVIEW writes (``01234_Data.tdms``, ``shot_1234.h5``, ``run-0042.csv``); None for any
-    other name, whatever digits it holds (``Therm_6_2.tdms``, ``sample_2026-11-30.h5``).
+    saying what it numbers (shot, run, pulse, discharge, scan), and then at most one word of
+    letters saying what the file holds (``01234_Data.tdms`` as LabVIEW writes it,
+    ``01234_scope.csv``, ``shot_1234.h5``, ``run-0042.csv``); None for any other name,
+    whatever digits it holds (``Therm_6_2.tdms``, ``sample_0042.h5``, ``2026-11-30_scan.h5``).
 
     >>> [number_from_name(Path(n)) for n in ("01234_Data.tdms", "shot1234.h5", "Therm_6_2.tdms")]
     [1234, 1234, None]
