@@ -69,6 +69,16 @@ def test_the_archive_from_the_environment_and_searches(tmp_path: Path) -> None:
     assert [r["number"] for r in last_two] == [1002, 1003]
     bad = cli("runs", "--where", "gas", env=env)
     assert bad.returncode == 1 and "--where takes KEY=VALUE" in bad.stderr
+    # a key no run has says so, with the keys spelled closest to it, instead of "no runs"
+    typo = ok(cli("runs", "--where", "gass=Ar", "--where", "shot=1002", env=env))
+    assert typo.splitlines()[-1] == (
+        "no run has the metadata key 'gass'; did you mean 'gas'? "
+        "(`labledger show RUN` lists a run's keys)"
+    )
+    assert "no runs" not in typo
+    nothing = ok(cli("runs", "--where", "zzqx=1", env=env)).splitlines()[-1]
+    assert nothing == "no run has the metadata key 'zzqx' (`labledger show RUN` lists a run's keys)"
+    assert json.loads(ok(cli("runs", "--where", "gass=Ar", "--json", env=env))) == []
     bad = cli("runs", "--since", "soon", env=env)
     assert bad.returncode == 1 and "is not a date" in bad.stderr
 

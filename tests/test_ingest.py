@@ -264,3 +264,19 @@ def test_search_arguments_are_checked(archive: ll.Archive) -> None:
         archive.runs.search(limit=-1)
     with pytest.raises(InvalidArgument, match="text, numbers or booleans"):
         archive.runs.search(gas=None)
+
+
+def test_the_metadata_keys_runs_have(archive: ll.Archive, shots: list[Path]) -> None:
+    assert archive.catalog.metadata_keys() == [] and archive.catalog.known_keys(["gas"]) == set()
+    archive.ingest(shots[:2])
+    with TdmsFile.open(shots[0]) as f:  # what the file says, read by npTDMS
+        expected = {k for k, v in f.properties.items() if isinstance(v, (str, int, float))}
+        expected |= {f"{g.name}@{k}" for g in f.groups() for k in g.properties}
+    keys = archive.catalog.metadata_keys()
+    assert keys == sorted(keys) and len(keys) == len(set(keys))
+    assert expected <= set(keys) and "labledger:number" in keys
+    assert archive.catalog.metadata_keys(most=3) == keys[:3]
+    assert archive.catalog.known_keys(["gas", "gass", "PXI M6251@model", ""]) == {
+        "gas",
+        "PXI M6251@model",
+    }
