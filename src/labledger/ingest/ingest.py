@@ -338,23 +338,29 @@ def stated_number(stated: StatedNumber) -> tuple[int | None, str]:
     """
     value = stated.value
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
-    number: int | None = None
-    if isinstance(value, bool):
-        pass
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float):  # LabVIEW keeps many numbers as doubles: 1234.0 is 1234
-        if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53:
-            number = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-        number = int(value)
-    if number is None:
+    if isinstance(value, str):
+        text = value.strip()
+        sign, digits = ("-", text[1:]) if text[:1] == "-" else ("", text.removeprefix("+"))
+        if not digits.isascii() or not digits.isdigit():
+            return None, f"{stated.field} is {shown}, not a whole number"
+        digits = digits.lstrip("0") or "0"
+        if sign and digits != "0":
+            return None, f"{stated.field} is {sign}{digits[:40]}, negative"
+        if len(digits) > len(str(MAX_RUN_NUMBER)):  # counted, not converted: see number_from_name
+            shown = f"{digits[:20]}... ({len(digits)} digits)"
+            return None, f"{stated.field} is {shown}, over the largest run number"
+        value = int(digits)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, f"{stated.field} is {shown}, not a whole number"
-    if number < 0:
-        return None, f"{stated.field} is {number}, negative"
-    if number > MAX_RUN_NUMBER:
-        return None, f"{stated.field} is {number}, over the largest run number ({MAX_RUN_NUMBER})"
-    return number, ""
+    if isinstance(value, float):  # LabVIEW keeps many numbers as doubles: 1234.0 is 1234
+        if not (math.isfinite(value) and value.is_integer() and abs(value) <= 2**53):
+            return None, f"{stated.field} is {shown}, not a whole number"
+        value = int(value)
+    if value < 0:
+        return None, f"{stated.field} is {value}, negative"
+    if value > MAX_RUN_NUMBER:
+        return None, f"{stated.field} is {value}, over the largest run number ({MAX_RUN_NUMBER})"
+    return value, ""
 
 
 def number_from_name(path: Path) -> int | None:
@@ -370,10 +376,12 @@ def number_from_name(path: Path) -> int | None:
     found = _SHOT_NAME.fullmatch(path.stem)
     if found is None:
         return None
-    number = int(found["number"])
-    if number > MAX_RUN_NUMBER:
-        raise BadInput(f"{path}: {number} is too large for a run number; pass --run N")
-    return number
+    digits = found["number"].lstrip("0") or "0"
+    # counted before converted: Python refuses to convert over 4300 digits, with a traceback
+    if len(digits) > len(str(MAX_RUN_NUMBER)) or int(digits) > MAX_RUN_NUMBER:
+        shown = digits if len(digits) <= 40 else f"{digits[:20]}...({len(digits)} digits)"
+        raise BadInput(f"{path.name}: {shown} is too large for a run number; pass --run N")
+    return int(digits)
 
 
 def _check_run(catalog: Catalog, planned: PlannedRun) -> None:
