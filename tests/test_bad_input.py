@@ -226,7 +226,7 @@ def test_damage_found_after_objects_were_written_is_rolled_back(
     rows = "".join(f"{i},{i * 0.5}\n" for i in range(1_000_000))
     damaged.write_text("n,x\n" + rows + "oops,1.0\n")
     before = snapshot(populated)
-    with pytest.raises(BadInput, match="log_1006.csv: after data row"):
+    with pytest.raises(BadInput, match="1006_log.csv: after data row"):
         populated.ingest([damaged])
     assert snapshot(populated) == before
     folders = {key.split("/")[1] for key in populated.store.list("runs")}

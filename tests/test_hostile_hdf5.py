@@ -223,7 +223,7 @@ def test_a_master_file_uploaded_with_its_data_files_is_read(tmp_path: Path) -> N
         with h5py.File(alone, "a") as f:
             f.attrs["scan"] = 30  # other bytes than 20_master.h5
         [made] = carol.ingest([alone])
-        assert "frames_21.h5 was not given" in " ".join(made.problems)
+        assert "21_frames.h5 was not given" in " ".join(made.problems)
         assert "entry/data/data" not in carol.runs[30].channels
         carol.close()
     la.close()
