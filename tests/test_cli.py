@@ -101,6 +101,7 @@ def test_ingest_json_and_a_multi_file_run(tmp_path: Path) -> None:
             "channels": 18,
             "data_bytes": result[0]["data_bytes"],
             "problems": [],
+            "numbered": "from --run",
         }
     ]
 
