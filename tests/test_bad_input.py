@@ -48,7 +48,7 @@ def _truncated_hdf5(folder: Path, nexus_dir: Path) -> Path:
 
 def _bad_files(folder: Path, nexus_dir: Path) -> dict[str, tuple[Path, str]]:
     """Each bad input, with the words its error must contain."""
-    empty = folder / "empty_7.tdms"
+    empty = folder / "7_empty.tdms"
     empty.touch()
     unknown = folder / "mystery.bin"
     unknown.write_bytes(os.urandom(5000))
@@ -222,11 +222,11 @@ def test_damage_found_after_objects_were_written_is_rolled_back(
 ) -> None:
     """A column that turns from numbers to text 12 MB into a CSV: arrays and the raw copy are
     already in the store when it is found; all of it goes."""
-    damaged = tmp_path / "log_1006.csv"
+    damaged = tmp_path / "1006_log.csv"
     rows = "".join(f"{i},{i * 0.5}\n" for i in range(1_000_000))
     damaged.write_text("n,x\n" + rows + "oops,1.0\n")
     before = snapshot(populated)
-    with pytest.raises(BadInput, match="log_1006.csv: after data row"):
+    with pytest.raises(BadInput, match="1006_log.csv: after data row"):
         populated.ingest([damaged])
     assert snapshot(populated) == before
     folders = {key.split("/")[1] for key in populated.store.list("runs")}

@@ -69,7 +69,7 @@ def test_an_empty_archive_checks_clean(archive: ll.Archive) -> None:
 def test_an_intact_archive_checks_clean_and_reads_every_byte(
     archive: ll.Archive, tmp_path: Path
 ) -> None:
-    shot, table = write_shot(tmp_path, 1001), _csv(tmp_path / "log_7.csv")
+    shot, table = write_shot(tmp_path, 1001), _csv(tmp_path / "7_log.csv")
     archive.ingest([shot, table])
     report = archive.check()
     assert report.ok, [p.message() for p in report.problems]
@@ -82,7 +82,7 @@ def test_an_intact_archive_checks_clean_and_reads_every_byte(
 
 def test_a_changed_raw_byte_is_named_with_its_run(archive: ll.Archive, tmp_path: Path) -> None:
     shot = write_shot(tmp_path, 1001)
-    archive.ingest([shot, _csv(tmp_path / "log_7.csv")])
+    archive.ingest([shot, _csv(tmp_path / "7_log.csv")])
     source = archive.runs[1001].sources[0]
     stored = Path(
         archive.store.path(archive.store.list(f"runs/{archive.runs[1001].id}/sources")[0])
@@ -167,7 +167,7 @@ def test_repair_removes_old_orphans_and_nothing_a_run_names(
     archive: ll.Archive, tmp_path: Path
 ) -> None:
     shot = write_shot(tmp_path, 1001)
-    archive.ingest([shot, _csv(tmp_path / "log_7.csv")])
+    archive.ingest([shot, _csv(tmp_path / "7_log.csv")])
     runs_dir = Path(archive.store.path("runs"))
     named = sorted(p.name for p in runs_dir.iterdir())
     # what a killed ingest leaves: a whole run folder no catalog row names, hours old
@@ -270,7 +270,7 @@ def test_check_and_repair_on_s3(
 def test_through_the_server_for_admins_only(tmp_path: Path) -> None:
     with ll.init(tmp_path / "a") as la:
         la.ingest([write_shot(tmp_path, 1001)])
-        la.ingest([_csv(tmp_path / "log_7.csv")], project="other")
+        la.ingest([_csv(tmp_path / "7_log.csv")], project="other")
         runs_dir = Path(la.store.path("runs"))
         orphan = runs_dir / _old_id(3 * HOUR)
         shutil.copytree(runs_dir / la.runs[7].id, orphan)
@@ -321,7 +321,7 @@ def test_a_progress_bar_on_a_terminal(sqlite_archive: ll.Archive, tmp_path: Path
 def test_values_never_written_are_not_read_by_the_check(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "fill_5.h5"
+    path = tmp_path / "5_fill.h5"
     with h5py.File(path, "w") as f:  # 10^9 doubles declared, three written
         data = f.create_dataset("d", (10**9,), "f8", chunks=(1 << 16,), fillvalue=np.nan)
         data[5 * 10**8 : 5 * 10**8 + 3] = [1.0, 2.0, 3.0]

@@ -28,8 +28,8 @@ def test_the_tour(tmp_path: Path, nexus_dir: Path) -> None:
     shot = write_shot(tmp_path, 1234)
     ingested = cli("ingest", "--archive", archive, str(shot), str(nexus_dir / "538039.nxs"))
     assert ok(ingested).splitlines() == [
-        "01234_Data.tdms: ingested as run 1234 (16 channels)",
-        "538039.nxs: ingested as run 538039 (214 channels)",
+        "01234_Data.tdms: ingested as run 1234 (16 channels; number: from TDMS property 'shot')",
+        "538039.nxs: ingested as run 0 (214 channels; number: from NeXus entry1/entry_identifier)",
     ]
     assert ingested.stderr == ""  # no progress bar in a pipe
     assert ok(cli("ingest", "--archive", archive, str(shot))).strip() == (
@@ -38,8 +38,8 @@ def test_the_tour(tmp_path: Path, nexus_dir: Path) -> None:
     listing = ok(cli("runs", "--archive", archive))
     assert "1234" in listing and "538039.nxs" in listing
     runs = json.loads(ok(cli("runs", "--archive", archive, "--json")))
-    assert [r["number"] for r in runs] == [1234, 538039]
-    assert runs[0]["sources"] == ["01234_Data.tdms"]
+    assert [r["number"] for r in runs] == [0, 1234]
+    assert runs[1]["sources"] == ["01234_Data.tdms"]
     shown = ok(cli("show", "--archive", archive, "1234"))
     assert hashlib.sha256(shot.read_bytes()).hexdigest() in shown
     assert "PXI M6251/" in shown and "ai3" in shown and "gas" in shown
@@ -69,6 +69,16 @@ def test_the_archive_from_the_environment_and_searches(tmp_path: Path) -> None:
     assert [r["number"] for r in last_two] == [1002, 1003]
     bad = cli("runs", "--where", "gas", env=env)
     assert bad.returncode == 1 and "--where takes KEY=VALUE" in bad.stderr
+    # a key no run has says so, with the keys spelled closest to it, instead of "no runs"
+    typo = ok(cli("runs", "--where", "gass=Ar", "--where", "shot=1002", env=env))
+    assert typo.splitlines()[-1] == (
+        "no run has the metadata key 'gass'; did you mean 'gas'? "
+        "(`labledger show RUN` lists a run's keys)"
+    )
+    assert "no runs" not in typo
+    nothing = ok(cli("runs", "--where", "zzqx=1", env=env)).splitlines()[-1]
+    assert nothing == "no run has the metadata key 'zzqx' (`labledger show RUN` lists a run's keys)"
+    assert json.loads(ok(cli("runs", "--where", "gass=Ar", "--json", env=env))) == []
     bad = cli("runs", "--since", "soon", env=env)
     assert bad.returncode == 1 and "is not a date" in bad.stderr
 
@@ -91,6 +101,7 @@ def test_ingest_json_and_a_multi_file_run(tmp_path: Path) -> None:
             "channels": 18,
             "data_bytes": result[0]["data_bytes"],
             "problems": [],
+            "numbered": "from --run",
         }
     ]
 
@@ -220,7 +231,7 @@ def test_help_names_every_command() -> None:
 def test_names_that_look_like_markup_are_printed_as_they_are(tmp_path: Path) -> None:
     archive = str(tmp_path / "a")
     ok(cli("init", archive))
-    path = tmp_path / "probe_30.h5"
+    path = tmp_path / "30_probe.h5"
     with h5py.File(path, "w") as f:
         f["I [bold]A"] = [1.0, 2.0]
         f["I [bold]A"].attrs["units"] = "[mm]"
@@ -233,7 +244,7 @@ def test_names_that_look_like_markup_are_printed_as_they_are(tmp_path: Path) -> 
 def test_where_matches_text_that_looks_like_a_number(tmp_path: Path) -> None:
     archive = str(tmp_path / "a")
     ok(cli("init", archive))
-    path = tmp_path / "v_60.h5"
+    path = tmp_path / "60_v.h5"
     with h5py.File(path, "w") as f:
         f.attrs["version"] = "1.0"
         f["x"] = [1]

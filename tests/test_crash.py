@@ -87,7 +87,7 @@ def test_kill_9_at_each_point_of_an_ingest(
         ll.init(tmp_path / name, catalog=catalog).close()
         return tmp_path / name
 
-    big = _tdms(tmp_path / "big_5000.tdms")
+    big = _tdms(tmp_path / "5000_big.tdms")
     with TdmsFile.open(big) as f:
         expected = {f"PXI M6251/{c.name}": c.read_data() for c in f["PXI M6251"].channels()}
     log = tmp_path / "stderr.txt"

@@ -75,7 +75,7 @@ def test_a_lab_adds_its_own_format_through_an_entry_point(
     formats.cache_clear()
     try:
         assert "scope" in formats()
-        dump = tmp_path / "dump_77.bin"
+        dump = tmp_path / "77_dump.bin"
         dump.write_bytes(b"SCOPE1" + np.arange(5, dtype="<f4").tobytes())
         sqlite_archive.ingest([dump])
         run = sqlite_archive.runs[77]
@@ -91,7 +91,7 @@ def test_a_bliss_style_sequence_of_scans_keeps_its_nesting(
 ) -> None:
     """ESRF's BLISS writes one entry per scan ("1.1", "2.1", ...) and a sequence entry that
     points at its scans; the tree and the links come through as the file has them."""
-    path = tmp_path / "sample_0042.h5"
+    path = tmp_path / "0042_sample.h5"
     with h5py.File(path, "w") as f:
         for scan in ("2.1", "3.1"):
             entry = f.create_group(scan)
@@ -138,7 +138,7 @@ def _export_and_read(archive: ll.Archive, number: int, tmp_path: Path) -> h5py.F
 def test_tdms_text_and_timestamp_channels(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
     from nptdms import ChannelObject, GroupObject, RootObject, TdmsFile, TdmsWriter
 
-    path = tmp_path / "log_31.tdms"
+    path = tmp_path / "31_log.tdms"
     stamps = np.array(["2026-11-20T10:00:00", "2026-11-20T10:00:01.5"], dtype="datetime64[us]")
     with TdmsWriter(path) as writer:
         writer.write_segment(
@@ -186,7 +186,7 @@ def test_daqmx_channels_with_several_raw_scalers(
     data = f"{channel1} {channel2}"
     generated = GeneratedFile()
     generated.add_segment(segment_toc(), metadata, data)
-    path = tmp_path / "strain_20.tdms"
+    path = tmp_path / "20_strain.tdms"
     path.write_bytes(generated.get_bytes_io_file().getvalue())
     sqlite_archive.ingest([path])
     run = sqlite_archive.runs[20]
@@ -228,7 +228,7 @@ def _odd_hdf5(path: Path) -> None:
 
 
 def test_odd_hdf5_content_is_kept_or_reported(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    path = tmp_path / "odd_1.h5"
+    path = tmp_path / "1_odd.h5"
     _odd_hdf5(path)
     [result] = sqlite_archive.ingest([path])
     run = sqlite_archive.runs[1]
@@ -253,7 +253,7 @@ def test_odd_hdf5_content_is_kept_or_reported(sqlite_archive: ll.Archive, tmp_pa
 
 
 def test_csv_columns_of_other_kinds(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    path = tmp_path / "shift_40.csv"
+    path = tmp_path / "40_shift.csv"
     path.write_bytes(b"clock,label,v\n12:34:56,\xb5-probe,1.5\n12:35:00,ok,2.5\n")
     sqlite_archive.ingest([path])
     run = sqlite_archive.runs[40]
@@ -264,7 +264,7 @@ def test_csv_columns_of_other_kinds(sqlite_archive: ll.Archive, tmp_path: Path) 
 def test_a_csv_boolean_column_with_a_gap_is_refused(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "flags_41.csv"
+    path = tmp_path / "41_flags.csv"
     path.write_text("t,flag,v\n0,true,1\n1,,2\n2,false,3\n")
     with pytest.raises(BadInput, match="column 'flag' holds true/false values but has empty cells"):
         sqlite_archive.ingest([path])
@@ -272,7 +272,7 @@ def test_a_csv_boolean_column_with_a_gap_is_refused(
 
 
 def test_a_binary_file_forced_as_csv_is_refused(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    path = tmp_path / "blob_42.csv"
+    path = tmp_path / "42_blob.csv"
     path.write_bytes(b"a,b\n" + bytes(range(128, 256)) * 50)
-    with pytest.raises(BadInput, match="blob_42.csv"):
+    with pytest.raises(BadInput, match="42_blob.csv"):
         sqlite_archive.ingest([path], format="csv")

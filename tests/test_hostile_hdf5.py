@@ -86,7 +86,7 @@ def test_external_raw_storage_is_kept_as_a_link_never_read(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     secret = _outside(tmp_path)
-    hostile = tmp_path / "hostile_0001.h5"
+    hostile = tmp_path / "0001_hostile.h5"
     with h5py.File(hostile, "w") as f:
         f["kept"] = np.arange(5.0)
         size = len(SENTINEL)
@@ -146,7 +146,7 @@ def test_a_virtual_dataset_over_other_files_is_not_read(
     given = tmp_path / "given"
     given.mkdir()
     for number, name in enumerate([str(other), "../elsewhere/other_run.h5"], start=1):
-        master = given / f"master_{number}.h5"
+        master = given / f"{number}_master.h5"
         _virtual(master, [(name, "data")], (1, 512))
         with _never_opened(other):
             sqlite_archive.ingest([master])
@@ -162,16 +162,16 @@ def test_a_virtual_dataset_over_the_files_of_the_same_ingest_is_read(
     rng = np.random.default_rng(7)
     rows = rng.normal(size=(3, 1000))
     for i, row in enumerate(rows):
-        with h5py.File(tmp_path / f"frames_{101 + i}.h5", "w") as f:
+        with h5py.File(tmp_path / f"{101 + i}_frames.h5", "w") as f:
             f[f"frames_{i}"] = row  # distinct keys: the data files are runs of their own too
-    master = tmp_path / "master_100.h5"
-    _virtual(master, [(f"frames_{101 + i}.h5", f"frames_{i}") for i in range(3)], (3, 1000))
-    given = [master, *(tmp_path / f"frames_{101 + i}.h5" for i in range(3))]
+    master = tmp_path / "100_master.h5"
+    _virtual(master, [(f"{101 + i}_frames.h5", f"frames_{i}") for i in range(3)], (3, 1000))
+    given = [master, *(tmp_path / f"{101 + i}_frames.h5" for i in range(3))]
     results = sqlite_archive.ingest(given)
     assert [r.number for r in results] == [100, 101, 102, 103] and not results[0].problems
     assert np.array_equal(sqlite_archive.runs[100].channels["entry/data/data"][:], rows)
     # sources named by absolute paths; the data files are kept already, and still given
-    absolute = tmp_path / "absolute_300.h5"
+    absolute = tmp_path / "300_absolute.h5"
     _virtual(absolute, [(str(p), f"frames_{i}") for i, p in enumerate(given[1:])], (3, 1000))
     results = sqlite_archive.ingest([absolute, *given[1:]])
     assert [r.already for r in results] == [False, True, True, True]
@@ -179,7 +179,7 @@ def test_a_virtual_dataset_over_the_files_of_the_same_ingest_is_read(
     # "." is the master file itself; a source in a given file but reached through a link, or
     # storing its values elsewhere, is not read
     secret = _outside(tmp_path)
-    mixed = tmp_path / "mixed_200.h5"
+    mixed = tmp_path / "200_mixed.h5"
     with h5py.File(mixed, "w") as f:
         f["own"] = rows[0]
         f["soft"] = h5py.SoftLink("/own")
@@ -208,20 +208,20 @@ def test_a_master_file_uploaded_with_its_data_files_is_read(tmp_path: Path) -> N
     key = access.create_key("carol", scopes=["read", "write"])
     rows = np.arange(20.0).reshape(2, 10)
     for i, row in enumerate(rows):
-        with h5py.File(tmp_path / f"frames_{21 + i}.h5", "w") as f:
+        with h5py.File(tmp_path / f"{21 + i}_frames.h5", "w") as f:
             f[f"frames_{i}"] = row
-    master = tmp_path / "master_20.h5"
-    _virtual(master, [(f"frames_{21 + i}.h5", f"frames_{i}") for i in range(2)], (2, 10))
+    master = tmp_path / "20_master.h5"
+    _virtual(master, [(f"{21 + i}_frames.h5", f"frames_{i}") for i in range(2)], (2, 10))
     with serving(create_app(la)) as url:
         carol = ll.connect(url, api_key=key)
-        carol.ingest([master, tmp_path / "frames_21.h5", tmp_path / "frames_22.h5"])
+        carol.ingest([master, tmp_path / "21_frames.h5", tmp_path / "22_frames.h5"])
         assert np.array_equal(carol.runs[20].channels["entry/data/data"][:], rows)
-        alone = tmp_path / "master_30.h5"  # the same sources, but uploaded alone
-        _virtual(alone, [(f"frames_{21 + i}.h5", f"frames_{i}") for i in range(2)], (2, 10))
+        alone = tmp_path / "30_master.h5"  # the same sources, but uploaded alone
+        _virtual(alone, [(f"{21 + i}_frames.h5", f"frames_{i}") for i in range(2)], (2, 10))
         with h5py.File(alone, "a") as f:
-            f.attrs["scan"] = 30  # other bytes than master_20.h5
+            f.attrs["scan"] = 30  # other bytes than 20_master.h5
         [made] = carol.ingest([alone])
-        assert "frames_21.h5 was not given" in " ".join(made.problems)
+        assert "21_frames.h5 was not given" in " ".join(made.problems)
         assert "entry/data/data" not in carol.runs[30].channels
         carol.close()
     la.close()
@@ -230,12 +230,12 @@ def test_a_master_file_uploaded_with_its_data_files_is_read(tmp_path: Path) -> N
 def test_no_virtual_dataset_is_read_where_hdf5_would_search_elsewhere_first(
     sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with h5py.File(tmp_path / "frames_11.h5", "w") as f:
+    with h5py.File(tmp_path / "11_frames.h5", "w") as f:
         f["frames"] = np.arange(10.0)
-    master = tmp_path / "master_10.h5"
-    _virtual(master, [("frames_11.h5", "frames")], (1, 10))
+    master = tmp_path / "10_master.h5"
+    _virtual(master, [("11_frames.h5", "frames")], (1, 10))
     monkeypatch.setenv("HDF5_VDS_PREFIX", str(_outside(tmp_path).parent))
-    sqlite_archive.ingest([master, tmp_path / "frames_11.h5"])
+    sqlite_archive.ingest([master, tmp_path / "11_frames.h5"])
     run = sqlite_archive.runs[10]
     assert "entry/data/data" not in run.channels
     assert "HDF5_VDS_PREFIX is set" in _node(run, "entry/data/data")["reason"]
@@ -247,7 +247,7 @@ def test_external_links_are_never_followed_even_for_times(
     other = tmp_path / "elsewhere.h5"
     with h5py.File(other, "w") as f:
         f["start_time"] = "1999-12-31T23:00:00"
-    path = tmp_path / "linked_0007.h5"
+    path = tmp_path / "0007_linked.h5"
     with h5py.File(path, "w") as f:
         entry = f.create_group("entry")
         entry.attrs["NX_class"] = "NXentry"
@@ -329,7 +329,7 @@ def test_confirmed_writes_survive_other_processes_and_a_hostile_upload(tmp_path:
     access.add_user("carol", project="default", role="writer", by="tests")
     key = access.create_key("carol", scopes=["read", "write"])
     la.close()
-    hostile = tmp_path / "hostile_0500.h5"
+    hostile = tmp_path / "0500_hostile.h5"
     catalog = folder / "catalog.sqlite"
     with h5py.File(hostile, "w") as f:
         f["kept"] = np.arange(3)

@@ -29,7 +29,7 @@ def _data_objects(la: ll.Archive, run: ll.Run, key: str) -> list[str]:
 def test_chunks_never_written_are_stored_as_nothing_and_read_as_the_fill_value(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "fill_1.h5"
+    path = tmp_path / "1_fill.h5"
     with h5py.File(path, "w") as f:
         # 10^12 doubles in a 1.4 KB-class file: no chunk was ever written
         f.create_dataset("huge", shape=(10**12,), dtype="f8", chunks=(1 << 16,), fillvalue=np.nan)
@@ -60,7 +60,7 @@ def test_chunks_never_written_are_stored_as_nothing_and_read_as_the_fill_value(
 def test_values_never_written_are_exported_as_nothing(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "fill_2.h5"
+    path = tmp_path / "2_fill.h5"
     with h5py.File(path, "w") as f:
         huge = f.create_dataset("huge", (10**11,), "f8", chunks=(1 << 16,), fillvalue=np.nan)
         huge[7 * 10**10 : 7 * 10**10 + 3] = [1.0, 2.0, 3.0]
@@ -77,7 +77,7 @@ def test_all_fill_chunks_of_written_data_are_not_stored(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     """A writer that wrote the fill value itself (a zeroed buffer) stores no chunk for it."""
-    path = tmp_path / "zeros_2.h5"
+    path = tmp_path / "2_zeros.h5"
     values = np.zeros(2_000_000)
     values[1_500_000] = 3.0
     with h5py.File(path, "w") as f:
@@ -96,7 +96,7 @@ def test_all_fill_chunks_of_written_data_are_not_stored(
 def test_a_csv_with_a_million_columns_is_refused_on_its_header(
     sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "wide_3.csv"
+    path = tmp_path / "3_wide.csv"
     with open(path, "w") as f:
         f.write(",".join(f"c{i}" for i in range(10**6)) + "\n")
         f.write(",".join("1" for _ in range(10**6)) + "\n")
@@ -112,7 +112,7 @@ def test_a_csv_with_a_million_columns_is_refused_on_its_header(
 def test_a_limit_is_raised_by_the_caller_and_by_the_environment(
     sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "five_4.csv"
+    path = tmp_path / "4_five.csv"
     path.write_text("time,a,b,c,d\n0,1,2,3,4\n1,5,6,7,8\n")
     monkeypatch.setenv("LABLEDGER_LIMIT_COLUMNS", "3")
     refused(sqlite_archive, path, "5 columns", "columns=3", "LABLEDGER_LIMIT_COLUMNS")
@@ -123,7 +123,7 @@ def test_a_limit_is_raised_by_the_caller_and_by_the_environment(
 def test_what_a_dataset_holds_is_checked_before_any_work(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "big_5.h5"
+    path = tmp_path / "5_big.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("written", data=np.arange(1000.0), chunks=(100,))
         f.create_dataset("never", shape=(10**9,), dtype="f8", chunks=(1000,))
@@ -138,7 +138,7 @@ def test_what_a_dataset_holds_is_checked_before_any_work(
 def test_a_huge_compound_is_refused_not_held_in_memory(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "compound_6.h5"
+    path = tmp_path / "6_compound.h5"
     kind = np.dtype([("t", "<f8"), ("v", "<f8")])
     with h5py.File(path, "w") as f:
         f.create_dataset("events", shape=(10**10,), dtype=kind, chunks=(4096,))
@@ -146,23 +146,23 @@ def test_a_huge_compound_is_refused_not_held_in_memory(
 
 
 def test_counts_and_names_over_the_limits(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    many = tmp_path / "many_7.h5"
+    many = tmp_path / "7_many.h5"
     with h5py.File(many, "w") as f:
         for i in range(50):
             f[f"d{i}"] = np.arange(3)
     refused(sqlite_archive, many, "50 arrays", "channels=10", limits={"channels": 10})
 
-    named = tmp_path / "named_8.h5"
+    named = tmp_path / "8_named.h5"
     with h5py.File(named, "w") as f:
         f["g" * 5000] = np.arange(3)
     refused(sqlite_archive, named, "a name of 5000 bytes", "name_bytes=4096")
 
-    declared = tmp_path / "declared_9.h5"
+    declared = tmp_path / "9_declared.h5"
     with h5py.File(declared, "w") as f:
         f.create_dataset("x", shape=(2**40, 2**20), dtype="u1", chunks=(1, 1 << 20))
     refused(sqlite_archive, declared, "'x'", f"declares {2**60} values", "dataset_elements")
 
-    fields = tmp_path / "fields_10.h5"
+    fields = tmp_path / "10_fields.h5"
     with h5py.File(fields, "w") as f:
         f["c"] = np.zeros(2, [(f"f{i}", "<i2") for i in range(20)])
     refused(sqlite_archive, fields, "20 fields", "compound_fields=8", limits={"compound_fields": 8})
@@ -171,19 +171,19 @@ def test_counts_and_names_over_the_limits(sqlite_archive: ll.Archive, tmp_path: 
 def test_a_tree_too_big_or_too_deep_is_refused_while_it_is_walked(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    groups = tmp_path / "groups_13.h5"
+    groups = tmp_path / "13_groups.h5"
     with h5py.File(groups, "w") as f:
         for i in range(300):
             f.create_group(f"g{i}")
     refused(sqlite_archive, groups, "over 100 groups", "nodes=100", limits={"nodes": 100})
 
-    deep = tmp_path / "deep_14.h5"
+    deep = tmp_path / "14_deep.h5"
     with h5py.File(deep, "w") as f:
         f["/".join(["g"] * 1500) + "/x"] = np.arange(3)  # deeper than Python's stack
     refused(sqlite_archive, deep, "nests groups", "depth=200")
     with pytest.raises(InvalidArgument, match="depth can be raised to 400 at most"):
         sqlite_archive.ingest([deep], limits={"depth": 1500})
-    deep_enough = tmp_path / "deep_15.h5"
+    deep_enough = tmp_path / "15_deep.h5"
     with h5py.File(deep_enough, "w") as f:
         f["/".join(["g"] * 200) + "/x"] = np.arange(3)
     sqlite_archive.ingest([deep_enough])
@@ -194,7 +194,7 @@ def test_a_text_column_is_refused_once_it_outgrows_memory(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     """A CSV declares no length: its text columns are counted as they are read."""
-    path = tmp_path / "text_11.csv"
+    path = tmp_path / "11_text.csv"
     path.write_text("time,note\n" + "".join(f"{i},note number {i}\n" for i in range(5000)))
     refused(sqlite_archive, path, "'note'", "whole_bytes=65536", limits={"whole_bytes": "64K"})
 
@@ -202,10 +202,10 @@ def test_a_text_column_is_refused_once_it_outgrows_memory(
 def test_refused_by_the_cli_in_one_line(tmp_path: Path) -> None:
     archive = tmp_path / "ishtar"
     assert cli("init", str(archive)).returncode == 0
-    path = tmp_path / "five_12.csv"
+    path = tmp_path / "12_five.csv"
     path.write_text("time,a,b,c,d\n0,1,2,3,4\n")
     for args, fragments in [
-        (["--limit", "columns=2"], ["five_12.csv", "columns=2", "--limit columns=N"]),
+        (["--limit", "columns=2"], ["12_five.csv", "columns=2", "--limit columns=N"]),
         (["--limit", "colums=9"], ["unknown limit 'colums'", "columns"]),
         (["--limit", "columns=lots"], ["'lots' is not a count"]),
     ]:
@@ -234,7 +234,7 @@ def test_fill_only_chunks_on_object_storage(
     s3_bucket: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
     """On S3 too a chunk never written is no object, and reads back as the fill value."""
-    path = tmp_path / "fill_16.h5"
+    path = tmp_path / "16_fill.h5"
     with h5py.File(path, "w") as f:
         ds = f.create_dataset("x", shape=(10**9,), dtype="f4", chunks=(1 << 16,), fillvalue=-1)
         ds[5 * 10**8 : 5 * 10**8 + 3] = [1, 2, 3]

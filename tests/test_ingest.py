@@ -87,9 +87,9 @@ def test_different_bytes_claiming_a_taken_number_are_refused(
 ) -> None:
     archive.ingest(shots[:1])
     before = snapshot(archive)
-    other = tmp_path / "other" / "01231_Data.tdms"
+    other = tmp_path / "other" / "01231_Data.csv"  # named as shot 1231, stating no number
     other.parent.mkdir()
-    shutil.copy(shots[1], other)  # shot 1232's bytes named as 1231
+    other.write_text("time,volts\n0.0,1.5\n")
     with pytest.raises(RunConflict) as refused:
         archive.ingest([other])
     message = str(refused.value)
@@ -169,7 +169,7 @@ def test_search(archive: ll.Archive, shots: list[Path]) -> None:
 
 
 def test_csv_with_timestamps_and_gaps(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    path = tmp_path / "log_17.csv"
+    path = tmp_path / "17_log.csv"
     path.write_text(
         "timestamp,T_wall,flag\n"
         "2026-11-20T10:00:00,21.5,true\n"
@@ -251,7 +251,7 @@ def test_tdms_index_files_beside_their_data_are_left_alone(
 def test_a_failure_names_the_runs_already_made(
     archive: ll.Archive, shots: list[Path], tmp_path: Path
 ) -> None:
-    damaged = tmp_path / "log_5000.csv"  # damage found only while streaming
+    damaged = tmp_path / "5000_log.csv"  # damage found only while streaming
     damaged.write_text("n,x\n" + "".join(f"{i},{i}.5\n" for i in range(1_000_000)) + "oops,1\n")
     with pytest.raises(BadInput) as refused:
         archive.ingest([shots[0], damaged])
@@ -266,3 +266,19 @@ def test_search_arguments_are_checked(archive: ll.Archive) -> None:
         archive.runs.search(limit=-1)
     with pytest.raises(InvalidArgument, match="text, numbers or booleans"):
         archive.runs.search(gas=None)
+
+
+def test_the_metadata_keys_runs_have(archive: ll.Archive, shots: list[Path]) -> None:
+    assert archive.catalog.metadata_keys() == [] and archive.catalog.known_keys(["gas"]) == set()
+    archive.ingest(shots[:2])
+    with TdmsFile.open(shots[0]) as f:  # what the file says, read by npTDMS
+        expected = {k for k, v in f.properties.items() if isinstance(v, (str, int, float))}
+        expected |= {f"{g.name}@{k}" for g in f.groups() for k in g.properties}
+    keys = archive.catalog.metadata_keys()
+    assert keys == sorted(keys) and len(keys) == len(set(keys))
+    assert expected <= set(keys) and "labledger:number" in keys
+    assert archive.catalog.metadata_keys(most=3) == keys[:3]
+    assert archive.catalog.known_keys(["gas", "gass", "PXI M6251@model", ""]) == {
+        "gas",
+        "PXI M6251@model",
+    }

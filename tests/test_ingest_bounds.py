@@ -36,7 +36,7 @@ main()
 
 def test_a_wide_sparse_dataset_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
     """One row of chunks of this dataset is 2 GB of fill values; one chunk of it is written."""
-    path = tmp_path / "sparse_1.h5"
+    path = tmp_path / "1_sparse.h5"
     shape, chunks = (2000, 250_000), (1000, 1000)
     written = np.random.default_rng(1).standard_normal(chunks)
     with h5py.File(path, "w") as f:
@@ -72,7 +72,7 @@ def test_a_file_of_huge_chunks_is_refused_before_any_read(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     """HDF5 decompresses a whole chunk to read any of it: a chunk's bytes are a limit."""
-    path = tmp_path / "chunky_2.h5"
+    path = tmp_path / "2_chunky.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("x", shape=(4, 1 << 25), dtype="f8", chunks=(1, 1 << 25))  # 256 MiB
     refused(sqlite_archive, path, "'x'", f"chunks of {8 << 25} bytes", "chunk_bytes=134217728")
@@ -84,7 +84,7 @@ def test_text_held_across_a_file_is_bounded_before_any_work(
     sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each text array is under whole_bytes; together they are over whole_file_bytes."""
-    path = tmp_path / "texts_3.h5"
+    path = tmp_path / "3_texts.h5"
     with h5py.File(path, "w") as f:
         for i in range(3):
             f[f"t{i}"] = np.full(4000, b"x" * 100, dtype="S100")  # 400 kB each
@@ -110,7 +110,7 @@ def test_text_columns_of_a_csv_are_bounded_together_as_they_are_read(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     """A CSV declares no length: 20 text columns of 1000 values, 64 kB each held, 1.28 MB in all."""
-    path = tmp_path / "notes_4.csv"
+    path = tmp_path / "4_notes.csv"
     header = "time," + ",".join(f"n{j}" for j in range(20)) + "\n"
     body = "".join(
         f"{i}," + ",".join(f"note {i}-{j}" for j in range(20)) + "\n" for i in range(1000)
@@ -124,13 +124,13 @@ def test_text_columns_of_a_csv_are_bounded_together_as_they_are_read(
 def test_the_cli_refuses_text_over_the_file_limit_in_one_line(tmp_path: Path) -> None:
     archive = tmp_path / "ishtar"
     assert cli("init", str(archive)).returncode == 0
-    path = tmp_path / "notes_5.csv"
+    path = tmp_path / "5_notes.csv"
     path.write_text("time,a,b\n" + "".join(f"{i},x{i},y{i}\n" for i in range(100)))
     result = cli("ingest", "--archive", str(archive), "--limit", "whole_file_bytes=10K", str(path))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "notes_5.csv" in lines[0] and "whole_file_bytes=10240" in lines[0], lines[0]
+    assert "5_notes.csv" in lines[0] and "whole_file_bytes=10240" in lines[0], lines[0]
     assert cli("runs", "--archive", str(archive), "--json").stdout.strip() == "[]"
 
 
@@ -138,7 +138,7 @@ def test_a_refusal_names_every_way_to_raise_the_limit(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     """Server uploads cannot pass --limit: the archive's setting and the environment reach them."""
-    path = tmp_path / "five_6.csv"
+    path = tmp_path / "6_five.csv"
     path.write_text("time,a,b,c,d\n0,1,2,3,4\n")
     message = refused(sqlite_archive, path, limits={"columns": 3})
     for way in ("--limit columns=N", "the archive's limits setting", "LABLEDGER_LIMIT_COLUMNS=N"):
@@ -149,7 +149,7 @@ def test_what_is_held_whole_is_what_the_store_does_not_stream() -> None:
     """One definition of "streamed": a float128 array is not streamed by the store, so it is
     held whole and its declared size counts against whole_bytes."""
     info = ChannelInfo(key="x", segments=("x",), shape=(10**9,), dtype=np.dtype(np.longdouble))
-    source = Source(path=Path("long_7.h5"), format="hdf5", channels=[info])
+    source = Source(path=Path("7_long.h5"), format="hdf5", channels=[info])
     if np.dtype(np.longdouble).itemsize != 16:
         pytest.skip("this platform's long double is a plain double")
     with pytest.raises(BadInput, match="whole_bytes"):
@@ -160,7 +160,7 @@ def test_long_text_is_counted_with_its_characters(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     """200 values of 1000 characters hold about 200 kB in memory, not 200 pointers' worth."""
-    path = tmp_path / "essays_8.csv"
+    path = tmp_path / "8_essays.csv"
     path.write_text("time,essay\n" + "".join(f"{i},{'e' * 1000}\n" for i in range(200)))
     refused(sqlite_archive, path, "'essay'", "whole_bytes=131072", limits={"whole_bytes": "128K"})
     sqlite_archive.ingest([path], limits={"whole_bytes": "256K"})

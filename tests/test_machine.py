@@ -14,7 +14,7 @@ from labledger.errors import DataWarning, InvalidArgument, LabledgerError, NotFo
 from labledger.machine import CalibrationError, DescriptionError
 from labledger.sim import DESCRIPTION, record_history, write_shot
 from labledger.sim.campaign import CALIBRATIONS
-from tests.conftest import CAMPAIGN_SHOTS, snapshot
+from tests.conftest import CAMPAIGN_SHOTS, cli, snapshot
 
 
 def ion_branch(run: ll.Run) -> float:
@@ -148,6 +148,77 @@ def test_configuration_at_a_run_and_between_runs(campaign: ll.Archive) -> None:
     assert campaign.runs[1225].machine.langmuir_probe.property("area", "mm^2") == 2.0
     with pytest.raises(AttributeError, match="langmuir_probe"):
         _ = machine.langmuir_prob
+
+
+def test_a_configuration_diff_shows_the_calibrations_that_changed(campaign: ll.Archive) -> None:
+    diff = campaign.config.diff(1249, 1250)  # the probe's amplifier gain halved at 1250
+    assert [(d.what, d.name, d.before, d.after) for d in diff.differences] == [
+        ("calibration", "langmuir_i", "langmuir_i@1", "langmuir_i@2")
+    ]
+    assert diff  # a calibration change is a difference
+    assert not diff.changes  # no configuration log entry between: the same version
+    old, new = diff.calibrations
+    assert (old.label, old.params["gain"], old.valid_from) == ("langmuir_i@1", -0.02, "always")
+    assert (new.label, new.params["gain"], new.valid_from) == (
+        "langmuir_i@2",
+        -0.01,
+        "from run 1250",
+    )
+    text = str(diff)
+    assert "  calibration langmuir_i: langmuir_i@1 -> langmuir_i@2" in text.splitlines()
+    assert "calibration langmuir_i@2, from run 1250: linear gain=-0.01, offset=0.0 -> A" in text
+    data = diff.to_dict()
+    assert data["differences"][0]["what"] == "calibration"
+    assert [c["label"] for c in data["calibrations"]] == ["langmuir_i@1", "langmuir_i@2"]
+    backwards = campaign.config.diff(1265, 1239)  # wiring, description and calibration at once
+    found = {(d.what, d.name): (d.before, d.after) for d in backwards.differences}
+    assert found[("calibration", "langmuir_i")] == ("langmuir_i@2", "langmuir_i@1")
+    assert found[("wiring", "Langmuir_I")] == ("PXI M6251/ai11", "PXI M6251/ai3")
+    assert not campaign.config.diff(1250, 1259).differences
+
+
+def _state(folder: Path) -> dict[str, str]:
+    """What an archive holds, its catalog closed in between (a process that opens it may
+    checkpoint SQLite's journal into the file: the same rows, other bytes)."""
+    with ll.open(folder) as la:
+        return snapshot(la)
+
+
+def test_adding_the_calibration_in_force_adds_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "a"
+    with ll.init(folder) as la:
+        record_history(la, upto=1250)  # langmuir_i@2: gain -0.01 A from run 1250
+    before = _state(folder)
+    for start in ({"from_run": 1250}, {"from_run": 1265}):
+        with ll.open(folder) as la:
+            same = la.calibrations.add(
+                "langmuir_i", gain=-0.01, unit="A", reason="re-measured", **start
+            )
+        assert same.already and same.label == "langmuir_i@2"
+        assert same.reason != "re-measured"  # the version in force, as it was recorded
+        assert _state(folder) == before
+    done = cli(
+        "calib", "add", "langmuir_i", "--gain", "-0.01", "--offset", "0", "--unit", "A",
+        "--from-run", "1300", "--reason", "again", "--archive", str(folder),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "calibration langmuir_i@2 (linear gain=-0.01, offset=0.0 -> A, from run 1250) is the "
+        "same and already in force from there on: nothing recorded"
+    )
+    assert _state(folder) == before
+    # what would change some run's calibration is recorded
+    changes = [
+        {"gain": -0.01, "from_run": 1240},  # runs 1240..1249 had gain -0.02
+        {"gain": -0.02, "from_run": 1260},  # back to version 1's gain: a new version
+        {"gain": -0.02, "offset": 0.001, "from_run": 1270},
+        {"gain": -0.02, "offset": 0.001, "from_time": "2030-01-01"},  # by time: not compared
+    ]
+    with ll.open(folder) as la:
+        for i, change in enumerate(changes, start=3):
+            made = la.calibrations.add("langmuir_i", unit="A", reason="change", **change)
+            assert not made.already and made.label == f"langmuir_i@{i}"
+        assert [c.version for c in la.calibrations.list("langmuir_i")] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_change_dated_back_never_alters_a_run_already_ingested(tmp_path: Path) -> None:

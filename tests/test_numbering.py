@@ -1,19 +1,27 @@
 """Run numbers: two ingests of files whose names carry no number, at the same moment, both
-succeed as two runs (issue 11, item 7); on SQLite and PostgreSQL."""
+succeed as two runs (issue 11, item 7); a run's number comes from a file's own field, then a
+shot file's name, else the next free one, and the run says which (issue 12, item 5). On SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
+from nptdms import ChannelObject, RootObject, TdmsFile, TdmsWriter
 
 import labledger as ll
 from labledger.catalog import Catalog
 from labledger.catalog.catalog import NewRun
 from labledger.errors import RunConflict
 from labledger.ingest import IngestResult
+from labledger.sim import write_shot
+from tests.conftest import cli, snapshot
 
 
 def _csv(path: Path, offset: int) -> Path:
@@ -95,3 +103,151 @@ def test_a_number_given_by_the_file_name_is_not_moved(
     assert [s.name for s in archive.runs[12].sources] == ["shot_12.csv"]
     assert archive.runs[12].id == meanwhile[0][0].run_id  # theirs, not ours
     assert len(archive.runs) == 1
+
+
+# -- where a run's number comes from (issue 12, item 5) -------------------------------------
+
+
+def _entry_identifier(path: Path) -> int:
+    """A NeXus file's first entry's entry_identifier, read with h5py alone."""
+    with h5py.File(path, "r") as f:
+        [entry] = [k for k in f if f[k].attrs.get("NX_class") in (b"NXentry", "NXentry")]
+        raw = f[entry]["entry_identifier"][()]
+    value = np.asarray(raw).reshape(-1)[0]
+    return int(value.decode() if isinstance(value, bytes) else value)
+
+
+def _nexus(path: Path, identifier: object) -> Path:
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry["entry_identifier"] = identifier
+        entry["data"] = np.arange(10.0) + sum(path.name.encode())  # bytes of its own
+    return path
+
+
+def test_a_real_nexus_file_takes_its_entry_identifier(
+    archive: ll.Archive, nexus_dir: Path, tmp_path: Path
+) -> None:
+    path = nexus_dir / "538039.nxs"
+    expected = _entry_identifier(path)
+    assert expected != 538039  # the digits of the file name are not the number
+    [result] = archive.ingest([path])
+    assert result.number == expected
+    assert result.numbered == "from NeXus entry1/entry_identifier"
+    assert "; number: from NeXus entry1/entry_identifier)" in result.message()
+    run = archive.runs[expected]
+    assert [s.name for s in run.sources] == ["538039.nxs"]
+    assert run.numbered == "from NeXus entry1/entry_identifier"
+    assert run.to_dict()["numbered"] == run.numbered
+    assert archive.runs.search(where={"labledger:number": run.numbered}) == [run]
+
+
+def test_an_explicit_run_number_still_wins(archive: ll.Archive, nexus_dir: Path) -> None:
+    [result] = archive.ingest([nexus_dir / "538039.nxs"], run=77)
+    assert result.number == 77 and result.numbered == "from --run"
+    assert archive.runs[77].numbered == "from --run"
+
+
+def test_a_tdms_shot_property_numbers_the_run(
+    archive: ll.Archive, tmp_path: Path, tdms_dir: Path
+) -> None:
+    shot = write_shot(tmp_path, 1234)
+    with TdmsFile.open(shot) as f:
+        stated = int(f.properties["shot"])
+    renamed = shot.rename(tmp_path / "Therm_6_2.tdms")  # the name says nothing; the file does
+    [result] = archive.ingest([renamed])
+    assert result.number == stated == 1234
+    assert result.numbered == "from TDMS property 'shot'"
+
+
+def test_digits_in_a_name_that_is_not_a_shot_files_give_no_number(
+    archive: ll.Archive, tmp_path: Path, tdms_dir: Path
+) -> None:
+    archive.ingest([_csv(tmp_path / "shot_7.csv", 0)])
+    therm = tmp_path / "Therm_6_2.tdms"
+    shutil.copy(tdms_dir / "raw1.tdms", therm)  # a real LabVIEW file: no shot property
+    with TdmsFile.open(therm) as f:
+        assert not any("shot" in str(k).lower() for k in f.properties)
+    [result] = archive.ingest([therm])
+    assert result.number == 8  # not 62, 6 or 2: the next free number
+    assert result.numbered == "the next free number"
+    assert archive.runs[8].numbered == "the next free number"
+    for name in ("sample_0042.csv", "2026-11-30_scan.csv", "Focus_2021-03-16_051.csv"):
+        [other] = archive.ingest([_csv(tmp_path / name, len(name))])
+        assert other.numbered == "the next free number", name
+    named = {
+        "01234_Data.csv": 1234,
+        "01235_scope.csv": 1235,
+        "shot1236.csv": 1236,
+        "run-1237.csv": 1237,
+        "1238.csv": 1238,
+    }
+    for name, number in named.items():
+        [made] = archive.ingest([_csv(tmp_path / name, number)])
+        assert (made.number, made.numbered) == (number, "from the file name"), name
+
+
+@pytest.mark.parametrize(
+    ("identifier", "reason"),
+    [
+        ("abc", "NeXus entry/entry_identifier is 'abc', not a whole number"),
+        ("-3", "NeXus entry/entry_identifier is -3, negative"),
+        (-3, "NeXus entry/entry_identifier is -3, negative"),
+        (1.5, "NeXus entry/entry_identifier is 1.5, not a whole number"),
+        (str(2**64), f"NeXus entry/entry_identifier is {2**64}, over the largest run number"),
+    ],
+)
+def test_an_entry_identifier_that_cannot_be_a_run_number_falls_back_saying_why(
+    sqlite_archive: ll.Archive, tmp_path: Path, identifier: object, reason: str
+) -> None:
+    [named] = sqlite_archive.ingest([_nexus(tmp_path / "shot_12.h5", identifier)])
+    assert named.number == 12  # the name of a shot file, next
+    assert named.numbered.startswith("from the file name (") and reason in named.numbered
+    [nameless] = sqlite_archive.ingest([_nexus(tmp_path / "Therm_6_2.h5", identifier)])
+    assert nameless.number == 13  # then the next free number
+    assert nameless.numbered.startswith("the next free number (") and reason in nameless.numbered
+    assert reason in sqlite_archive.runs[13].numbered
+
+
+def test_a_file_stating_two_numbers_falls_back_saying_so(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    path = tmp_path / "log.tdms"
+    with TdmsWriter(path) as writer:
+        root = RootObject({"shot": 5, "Shot Number": 6.0})
+        writer.write_segment([root, ChannelObject("g", "c", np.arange(3.0))])
+    [result] = sqlite_archive.ingest([path])
+    assert result.number == 1
+    stated = "TDMS property 'shot' is 5; TDMS property 'Shot Number' is 6"
+    assert result.numbered == f"the next free number (the file states several numbers: {stated})"
+
+
+def test_a_number_stated_by_a_file_that_is_taken_is_refused_as_a_duplicate(
+    archive: ll.Archive, tmp_path: Path
+) -> None:
+    archive.ingest([write_shot(tmp_path, 1234)])
+    before = snapshot(archive)
+    scope = tmp_path / "scope.csv"
+    scope.write_text("# shot: 1234\ntime,volts\n0.0,1.5\n")
+    nexus = _nexus(tmp_path / "scan.h5", "1234")
+    for path in (scope, nexus):
+        with pytest.raises(RunConflict) as refused:
+            archive.ingest([path])
+        message = str(refused.value)
+        assert "\n" not in message
+        assert "run 1234 already exists from 01234_Data.tdms" in message and str(path) in message
+        assert "pass --run N" in message
+        assert snapshot(archive) == before
+    [moved] = archive.ingest([scope], run=1300)  # as the error says
+    assert moved.number == 1300
+
+
+def test_show_says_where_the_number_came_from(tmp_path: Path, nexus_dir: Path) -> None:
+    folder = str(tmp_path / "a")
+    assert cli("init", folder).returncode == 0
+    done = cli("ingest", "--archive", folder, str(nexus_dir / "538039.nxs"), "--run", "5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("; number: from --run)")
+    shown = cli("show", "5", "--archive", folder)
+    assert "number: from --run" in shown.stdout.splitlines()

@@ -35,7 +35,7 @@ def test_ingest_read_and_export_on_s3(
     s3_archive: ll.Archive, tmp_path: Path, nexus_dir: Path
 ) -> None:
     shot = write_shot(tmp_path, 1001)
-    s3_archive.ingest([shot, nexus_dir / "AgBehenate_228.hdf5"])
+    _, image = s3_archive.ingest([shot, nexus_dir / "AgBehenate_228.hdf5"])
     assert not s3_archive.store.is_local
     run = s3_archive.runs[1001]
     raw = TdmsFile.read(shot)["PXI M6251"]["ai3"].raw_data
@@ -45,7 +45,7 @@ def test_ingest_read_and_export_on_s3(
     keys = s3_archive.store.list(f"runs/{run.id}")
     assert any(k.endswith("/sources/0/01001_Data.tdms") for k in keys)
     out = tmp_path / "scan.h5"
-    s3_archive.runs[228].export(out)
+    s3_archive.runs[image.number].export(out)
     with h5py.File(out) as exported, h5py.File(nexus_dir / "AgBehenate_228.hdf5") as original:
         datasets: list[str] = []
         original.visititems(
@@ -65,9 +65,9 @@ def test_ingest_read_and_export_on_s3(
 
 def test_a_failed_ingest_leaves_no_object_behind(s3_archive: ll.Archive, tmp_path: Path) -> None:
     s3_archive.ingest([write_shot(tmp_path, 1001)])
-    damaged = tmp_path / "log_5.csv"
+    damaged = tmp_path / "5_log.csv"
     damaged.write_text("n,x\n" + "".join(f"{i},{i}.5\n" for i in range(1_000_000)) + "oops,1\n")
     before = snapshot(s3_archive)
-    with pytest.raises(BadInput, match="log_5.csv"):
+    with pytest.raises(BadInput, match="5_log.csv"):
         s3_archive.ingest([damaged])
     assert snapshot(s3_archive) == before  # every object of the bucket, every catalog row

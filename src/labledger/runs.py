@@ -25,6 +25,7 @@ from labledger.formats import Axis
 from labledger.formats.base import walk_tree
 from labledger.formats.tdms import daq_scaling
 from labledger.formats.values import single, without_nul
+from labledger.ingest.ingest import NUMBER_KEY
 from labledger.store import AnyArray, open_array
 from labledger.store.dtypes import from_text
 
@@ -176,6 +177,19 @@ class Run:
         return export(self, path, format, force=force)
 
     @property
+    def numbered(self) -> str | None:
+        """Where the run's number came from, as ingest recorded it: ``"from --run"``, ``"from
+        NeXus entry1/entry_identifier"``, ``"from the file name"``, ``"the next free number"``
+        (with why a number the file states was passed over); None for a run ingested before
+        this was recorded. Kept in :attr:`metadata` as ``labledger:number``, so searchable.
+
+        >>> la.runs[1234].numbered                               # doctest: +SKIP
+        "from TDMS property 'shot'"
+        """
+        value = self.metadata.get(NUMBER_KEY)
+        return value if isinstance(value, str) else None
+
+    @property
     def config_version(self) -> int | None:
         """The configuration version the run was stamped with at ingest (None: ingested before
         the archive had a configuration, so the newest applies)."""
@@ -243,6 +257,7 @@ class Run:
             "data_bytes": self.data_bytes,
             "sources": [s.name for s in self._sources],
             "config_version": self.config_version,
+            "numbered": self.numbered,
         }
         if full:
             data["metadata"] = self.metadata

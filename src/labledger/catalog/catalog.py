@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, exists, func, or_, select
+from sqlalchemy import Engine, Select, exists, func, or_, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +53,17 @@ _INT64 = 2**63
 _PROBE = 1000  # how far a search looks to tell a selective condition from a broad one
 # counts, not newest ids: ids are taken at insert and may commit out of order (PostgreSQL), but
 # an append-only log's count grows with every commit
+# the distinct keys of run_metadata, each found by a seek in its key index: SQLite and
+# PostgreSQL would otherwise read every row of the table (250 keys a NeXus run)
+_DISTINCT_KEYS = """
+WITH RECURSIVE found(key) AS (
+    SELECT min(key) FROM run_metadata
+    UNION ALL
+    SELECT (SELECT min(key) FROM run_metadata WHERE key > found.key)
+    FROM found WHERE found.key IS NOT NULL
+)
+SELECT key FROM found WHERE key IS NOT NULL LIMIT :most
+"""
 _MACHINE_VERSION = (
     "SELECT (SELECT count(*) FROM config_changes), (SELECT count(*) FROM calibrations)"
 )
@@ -311,6 +322,23 @@ class Catalog:
                 exists().where(other.c.run_id == driver.c.run_id, *rows(other, key, values))
             )
         return ids
+
+    def known_keys(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` that some run has as a searchable metadata key (one index lookup
+        each): a search on any other key finds nothing whatever its value."""
+        meta = MetadataRow.__table__.c
+        asked = [k for k in keys if isinstance(k, str) and 0 < len(k) <= _MAX_KEY]
+        if not asked:
+            return set()
+        with self._session() as session:
+            query = select(meta.key).where(meta.key.in_(asked)).group_by(meta.key)
+            return set(session.scalars(query))
+
+    def metadata_keys(self, most: int = 100_000) -> list[str]:
+        """The searchable metadata keys runs have, sorted, the first ``most`` of them: one
+        index seek per distinct key (a loose index scan), not a pass over every run's rows."""
+        with self._session() as session:
+            return list(session.scalars(text(_DISTINCT_KEYS), {"most": most}))
 
     # -- what a run holds ----------------------------------------------------------------------
 

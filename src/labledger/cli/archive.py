@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +28,25 @@ from labledger.cli.app import (
 from labledger.display import human_size
 from labledger.errors import InvalidArgument
 from labledger.ids import short
+
+
+def unknown_keys(la: labledger.Archive, keys: Iterable[str]) -> list[str]:
+    """A line for each of ``keys`` that no run has as a metadata key, with the keys runs do
+    have that are spelled closest to it: what a search on it finding nothing means."""
+    asked = list(keys)
+    known = la.catalog.known_keys(asked) if asked else set()
+    missing = [k for k in asked if k not in known]
+    if not missing:
+        return []
+    have = la.catalog.metadata_keys()
+    lines = []
+    for key in missing:
+        close = difflib.get_close_matches(key, have, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        lines.append(
+            f"no run has the metadata key {key!r}{hint} (`labledger show RUN` lists a run's keys)"
+        )
+    return lines
 
 
 @app.command()
@@ -136,8 +157,12 @@ def runs(
         if total > len(shown):
             out.print(f"({total - len(shown)} more: --limit 0 shows them all)")
         if not total:
+            unknown = unknown_keys(la, conditions)
+            for line in unknown:  # a mistyped key, rather than "no runs"
+                out.print(line)
             searched = conditions or since or until or source or quality is not None
-            out.print("no runs" + ("" if searched else " yet"))
+            if not unknown:
+                out.print("no runs" + ("" if searched else " yet"))
 
 
 @app.command()
@@ -177,6 +202,8 @@ def show(
         ended = f" to {r.ended:%Y-%m-%d %H:%M:%S}" if r.ended else ""
         out.print(Text(f"run {r.number}", style="bold") + Text(f"  {r.state}  id {r.id}"))
         out.print(f"started {r.started:%Y-%m-%d %H:%M:%S.%f} UTC{ended}")
+        if r.numbered:
+            out.print(f"number: {r.numbered}")
         out.print()
         files = fitted_table("raw file", "format", "size")
         files.add_column("sha256", overflow="fold", min_width=64)

@@ -311,4 +311,11 @@ def calib_add(
             from_time=from_time,
             **params,
         )
+    if cal.already:
+        params = ", ".join(f"{k}={v}" for k, v in cal.params.items())
+        out.print(
+            f"calibration {cal.label} ({cal.kind} {params} -> {cal.unit}, {cal.valid_from}) is "
+            "the same and already in force from there on: nothing recorded"
+        )
+        return
     out.print(f"calibration {cal.label} recorded: {cal.kind}, {cal.unit}, {cal.valid_from}")

@@ -318,7 +318,8 @@ class RemoteArchive(Archive):
         results = [IngestResult(number=r["run"], files=r["files"],
                                 already=r["status"] == "already ingested", run_id=r["id"],
                                 channels=r["channels"], data_bytes=r["data_bytes"],
-                                problems=r["problems"]) for r in answer.json()]  # fmt: skip
+                                problems=r["problems"], numbered=r.get("numbered", ""))
+                   for r in answer.json()]  # fmt: skip
         if progress is not None:
             total = sum(p.stat().st_size for p in files)
             progress(total, total)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,12 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from labledger.formats.limits import Limits
+from labledger.formats.values import to_scalar
+
+# property names that state a run's number (``Shot Number``, ``shot_no``, ``RunNumber``...),
+# compared in lower case without spaces, underscores, dashes or dots
+NUMBER_PROPERTIES = frozenset({"shot", "shotnumber", "shotno", "runnumber", "runno"})
+_SPACING = re.compile(r"[\s_.\-]+")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,37 @@ class ChannelInfo:
     chunk_bytes: int | None = None
 
 
+@dataclass(frozen=True)
+class StatedNumber:
+    """A run number as a source states it in a field of its own format (NeXus
+    ``entry/entry_identifier``, a TDMS ``shot`` property): the field, named for a reader, and
+    the value as the file holds it. Ingest checks it (a whole number from 0 up) before
+    using it, and says why not when it cannot."""
+
+    field: str  # e.g. "NeXus entry1/entry_identifier", "TDMS property 'shot'"
+    value: str | int | float | bool
+
+
+def number_properties(properties: Mapping[str, Any], what: str) -> list[StatedNumber]:
+    """The run numbers that ``properties`` (a file's own key-value metadata) state under one of
+    the :data:`NUMBER_PROPERTIES` names; ``what`` names them for a reader.
+
+    >>> number_properties({"name": "shot 7", "Shot Number": 1234}, "TDMS property")
+    [StatedNumber(field="TDMS property 'Shot Number'", value=1234)]
+    """
+    found = []
+    for name in properties:
+        if _SPACING.sub("", str(name)).lower() not in NUMBER_PROPERTIES:
+            continue
+        try:
+            value = to_scalar(properties[name])
+        except Exception:  # a property of a type the reader cannot even hand over
+            continue
+        if value is not None:
+            found.append(StatedNumber(f"{what} {str(name)[:80]!r}", value))
+    return found
+
+
 @dataclass
 class Unreadable:
     """Yielded by :meth:`Source.blocks` in place of data for a channel that cannot be read."""
@@ -90,6 +128,8 @@ class Source:
     started: datetime | None = None
     ended: datetime | None = None
     problems: list[str] = field(default_factory=list)  # what was found but cannot be ingested
+    # the run numbers the file states in its format's own fields, unchecked (see StatedNumber)
+    numbers: list[StatedNumber] = field(default_factory=list)
 
     def blocks(self) -> Iterator[tuple[str, np.ndarray | Fill | Unreadable]]:
         """``(channel key, rows)`` in file order; a channel's blocks come in order along its

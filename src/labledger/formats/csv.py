@@ -1,7 +1,8 @@
 """Delimited text: CSV, TSV and the like, one channel per column, streamed with pyarrow.
 
 Lines at the top that start with ``#`` are the file's metadata when they read ``key: value`` or
-``key = value``. A column named like time (``time``, ``t``, ``Time (s)``, ``timestamp``) becomes
+``key = value``; one named like a shot or run number (``# shot: 1234``) states the run's
+number. A column named like time (``time``, ``t``, ``Time (s)``, ``timestamp``) becomes
 the time axis of the others.
 """
 
@@ -18,7 +19,14 @@ import pyarrow as pa
 from pyarrow import csv as pacsv
 
 from labledger.errors import BadInput, first_line
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
+from labledger.formats.base import (
+    Axis,
+    ChannelInfo,
+    Source,
+    Unreadable,
+    number_properties,
+    tree_node,
+)
 from labledger.formats.limits import Limits, refusal
 from labledger.formats.values import decode_text, parse_number, parse_time, to_scalar
 
@@ -83,6 +91,7 @@ class CsvSource(Source):
         if time is not None:
             axis = [Axis(name="time", channel=time, unit=_TIME.match(time)["unit"] or None)]
         self.tree = tree_node(path.name, "file", dict(self.metadata), delimiter=delimiter)
+        self.numbers = number_properties(self.metadata, "CSV header")  # "# shot: 1234"
         self._names = names
         for name, field in zip(names, self._reader.schema):
             dtype = _numpy_dtype(field.type)

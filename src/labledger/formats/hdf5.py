@@ -28,7 +28,15 @@ import numpy as np
 from h5py import h5d
 
 from labledger.errors import BadInput, first_line
-from labledger.formats.base import Axis, ChannelInfo, Fill, Source, Unreadable, tree_node
+from labledger.formats.base import (
+    Axis,
+    ChannelInfo,
+    Fill,
+    Source,
+    StatedNumber,
+    Unreadable,
+    tree_node,
+)
 from labledger.formats.limits import Limits, refusal
 from labledger.formats.values import (
     decode_text,
@@ -95,6 +103,7 @@ class Hdf5Source(Source):
         self.tree = tree_node(path.name, "file", _attrs(f, "", self.problems))
         self._walk(f, "", self.tree)
         self.started, self.ended = self._times()
+        self.numbers = self._entry_identifiers()
 
     def _walk(self, group: h5py.Group, prefix: str, node: dict[str, Any]) -> None:
         if prefix.count("/") >= self._limits.depth:  # before Python's own stack runs out
@@ -295,6 +304,21 @@ class Hdf5Source(Source):
             if start is not None:
                 return parse_time(start), (parse_time(end) if end is not None else None)
         return parse_time(self._file.attrs.get("file_time")), None
+
+    def _entry_identifiers(self) -> list[StatedNumber]:
+        """NeXus: each top-level NXentry's ``entry_identifier``, the facility's number for what
+        the entry records. Taken from the metadata: a one-value dataset kept as a channel, read
+        while walking (a dataset of many values, or one lying in another file, states none)."""
+        found = []
+        for top in self.tree["children"]:
+            attrs = top.get("attrs", {})
+            if top["kind"] != "group" or single(attrs.get("NX_class")) != "NXentry":
+                continue
+            key = f"{top['name']}/entry_identifier"
+            value = self.metadata.get(key)
+            if value is not None:
+                found.append(StatedNumber(f"NeXus {key}", value))
+        return found
 
     def _value(self, key: str) -> Any:
         return self._dataset(key)[()] if key in self._written else None

@@ -5,7 +5,8 @@ properties kept as channel attributes (npTDMS or labledger can apply them later,
 recalibration never has to undo one). A channel that inherits its scaling from its group or
 the file (NI allows both) gets a copy of those properties under ``INHERITED_SCALING``.
 Waveform timing (``wf_start_time``, ``wf_start_offset``,
-``wf_increment``) becomes the channel's time axis.
+``wf_increment``) becomes the channel's time axis. A file property named like a shot or run
+number (``shot``, ``Shot Number``) states the run's number.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from nptdms.scaling import RAW_DATA_INPUT_SOURCE as RAW
 from nptdms.scaling import DaqMxScalerScaling, LinearScaling, MultiScaling, get_scaling
 
 from labledger.errors import BadInput, first_line
-from labledger.formats.base import Axis, ChannelInfo, Source, Unreadable, tree_node
+from labledger.formats.base import (
+    Axis,
+    ChannelInfo,
+    Source,
+    Unreadable,
+    number_properties,
+    tree_node,
+)
 from labledger.formats.limits import Limits
 from labledger.formats.values import LABVIEW_EPOCH, parse_time, scalars, to_json, without_nul
 
@@ -75,6 +83,8 @@ class TdmsSource(Source):
         self._keys: dict[tuple[str, str, Any], str] = {}  # (group, channel, scaler) -> key
         root = tree_node(path.name, "file", to_json(dict(tdms.properties)))
         self.metadata.update(scalars(tdms.properties))
+        # a LabVIEW VI writes the shot number as a file property ("shot", "Shot Number"...)
+        self.numbers = number_properties(tdms.properties, "TDMS property")
         starts, ends = [], []
         for group in tdms.groups():
             group_name = without_nul(group.name)  # LabVIEW allows NUL; the catalog does not

@@ -12,6 +12,7 @@ unreferenced folder, and the same ingest can simply be run again.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 import re
@@ -37,7 +38,7 @@ from labledger.catalog import (
 from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.faults import stop_point
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
-from labledger.formats.base import open_source, walk_tree
+from labledger.formats.base import StatedNumber, open_source, walk_tree
 from labledger.formats.limits import SETTING as LIMITS_SETTING
 from labledger.formats.limits import Limits, check, memory_bytes, refusal
 from labledger.formats.registry import HEAD_BYTES
@@ -50,7 +51,14 @@ from labledger.store.layout import data_path, node_name, run_prefix, source_key
 Advance = Callable[[int], None]
 HASH_WINDOW = 64 << 20
 _RENUMBER_MOST = 100  # next free numbers tried when other ingests take them meanwhile
-_DIGITS = re.compile(r"\d+")
+# a shot file's name: its number, alone or after one word saying what it numbers, and then at
+# most one word saying what the file holds (01234_Data as LabVIEW writes it, 01234_scope,
+# shot_1234, run-0042, scan1234); nothing else. Other digits in names are dates, sample or
+# detector numbers, thermocouple 6 channel 2 (Therm_6_2): not run numbers
+_SHOT_NAME = re.compile(
+    r"(?:(?:shot|run|pulse|discharge|scan)[ _.\-]?)?(?P<number>\d+)(?:[ _.\-][a-z]+)?", re.I
+)
+NUMBER_KEY = "labledger:number"  # the run metadata saying where the run's number came from
 
 
 @dataclass
@@ -64,6 +72,7 @@ class PlannedFile:
     sha256: str | None = None  # hashed while planning only when a duplicate was possible
     together: frozenset[Path] = frozenset()  # the files of the ingest, the only ones it may read
     origin: str | None = None  # where it came from, recorded instead of its path here
+    numbers: list[StatedNumber] = field(default_factory=list)  # what the file states, unchecked
 
 
 @dataclass
@@ -72,7 +81,8 @@ class PlannedRun:
     files: list[PlannedFile]
     already: int | None = None  # the run that already holds these exact bytes
     project: str = DEFAULT_PROJECT
-    allocated: bool = False  # numbered here (not by --run or a file name): renumbered if taken
+    allocated: bool = False  # the next free number: renumbered if taken meanwhile
+    numbered: str = ""  # where the number came from, in words: "from TDMS property 'shot'"
 
 
 @dataclass
@@ -86,12 +96,14 @@ class IngestResult:
     channels: int = 0
     data_bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    numbered: str = ""  # where the number came from, in words (see :func:`number_of`)
 
     def message(self) -> str:
         names = ", ".join(self.files)
         if self.already:
             return f"{names}: already ingested as run {self.number}"
-        text = f"{names}: ingested as run {self.number} ({self.channels} channels)"
+        numbered = f"; number: {self.numbered}" if self.numbered else ""
+        text = f"{names}: ingested as run {self.number} ({self.channels} channels{numbered})"
         if self.problems:
             text += f"; not ingested, kept in the raw file only: {'; '.join(self.problems)}"
         return text
@@ -105,6 +117,7 @@ class IngestResult:
             "channels": self.channels,
             "data_bytes": self.data_bytes,
             "problems": self.problems,
+            "numbered": self.numbered,
         }
 
 
@@ -144,22 +157,26 @@ def plan(
         if f.identity in seen:
             raise BadInput(f"{f.path}: named twice (also as {seen[f.identity]})")
         seen[f.identity] = f.path
-    groups: dict[int | None, list[PlannedFile]] = {}
+    groups: dict[int | None, list[tuple[PlannedFile, str]]] = {}
     if run is not None:
-        groups[run] = files
+        groups[run] = [(f, "from --run") for f in files]
     else:
         for f in files:
-            number = _number_from_name(f.path)
-            groups.setdefault(number, []).append(f)
+            number, how = number_of(f.path, f.numbers)
+            groups.setdefault(number, []).append((f, how))
     runs: list[PlannedRun] = []
     next_free = max([catalog.next_number(), *[n + 1 for n in groups if n is not None]])
     for number, members in groups.items():
-        if number is None:  # files whose names carry no number: each its own new run
-            for f in members:
-                runs.append(PlannedRun(next_free, [f], allocated=True))
+        if number is None:  # files that state no number: each its own new run
+            for f, how in members:
+                runs.append(PlannedRun(next_free, [f], allocated=True, numbered=how))
                 next_free += 1
         else:
-            runs.append(PlannedRun(number, members))
+            hows = [how for _, how in members]
+            if len(set(hows)) > 1:  # several files, numbered several ways: say each
+                hows = [f"{how} ({path_text(f.path.name)})" for f, how in members]
+            numbered = "; ".join(dict.fromkeys(hows))
+            runs.append(PlannedRun(number, [f for f, _ in members], numbered=numbered))
     for planned in runs:
         planned.project = project
         _same_bytes_twice(planned)
@@ -251,8 +268,11 @@ def _check_file(
     with open_source(fmt, path, limits, together) as source:
         check(source, limits)
         data_bytes = source.data_bytes
+        numbers = list(source.numbers)
     identity = (st.st_dev, st.st_ino)
-    return PlannedFile(path, st.st_size, st.st_mtime, identity, fmt, data_bytes, together=together)
+    return PlannedFile(
+        path, st.st_size, st.st_mtime, identity, fmt, data_bytes, together=together, numbers=numbers
+    )
 
 
 def _outside(path: Path, own: Sequence[Path]) -> None:
@@ -277,15 +297,92 @@ def _outside(path: Path, own: Sequence[Path]) -> None:
             )
 
 
-def _number_from_name(path: Path) -> int | None:
-    """The run number a file name carries: its last group of digits (``01234_Data.tdms``)."""
-    groups = _DIGITS.findall(path.stem)
-    if not groups:
+def number_of(path: Path, stated: Sequence[StatedNumber] = ()) -> tuple[int | None, str]:
+    """The run number of a file ingested without ``--run``, and where it came from in words.
+
+    The number its format states in a field of its own (``stated``: NeXus
+    ``entry/entry_identifier``, a TDMS ``shot`` property), if it is a whole number from 0 up
+    and the only one stated; else the number of a shot file's name (:func:`number_from_name`);
+    else None, for the next free number. Why a stated number was passed over is said.
+
+    >>> number_of(Path("Therm_6_2.tdms"))
+    (None, 'the next free number')
+    >>> number_of(Path("01234_Data.tdms"), [StatedNumber("TDMS property 'shot'", 1234)])
+    (1234, "from TDMS property 'shot'")
+    >>> number_of(Path("shot_7.h5"), [StatedNumber("NeXus entry/entry_identifier", "x1")])
+    (7, "from the file name (NeXus entry/entry_identifier is 'x1', not a whole number)")
+    """
+    checked = [(s, *stated_number(s)) for s in stated]
+    good = {number: s for s, number, _ in checked if number is not None}
+    if len(good) == 1:
+        [(number, s)] = good.items()
+        return number, f"from {s.field}"
+    if len(good) > 1:
+        why = "; ".join(f"{s.field} is {n}" for n, s in good.items())
+        reasons = [f"the file states several numbers: {why}"]
+    else:
+        reasons = [why for _, _, why in checked if why]
+    number = number_from_name(path)
+    how = "the next free number" if number is None else "from the file name"
+    if reasons:
+        how += f" ({'; '.join(reasons)})"
+    return number, how
+
+
+def stated_number(stated: StatedNumber) -> tuple[int | None, str]:
+    """A number a file states, as a run number; or None and why it cannot be one.
+
+    >>> stated_number(StatedNumber("NeXus entry1/entry_identifier", " 0042 "))
+    (42, '')
+    >>> stated_number(StatedNumber("TDMS property 'shot'", -3))
+    (None, "TDMS property 'shot' is -3, negative")
+    """
+    value = stated.value
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+    if isinstance(value, str):
+        text = value.strip()
+        sign, digits = ("-", text[1:]) if text[:1] == "-" else ("", text.removeprefix("+"))
+        if not digits.isascii() or not digits.isdigit():
+            return None, f"{stated.field} is {shown}, not a whole number"
+        digits = digits.lstrip("0") or "0"
+        if sign and digits != "0":
+            return None, f"{stated.field} is {sign}{digits[:40]}, negative"
+        if len(digits) > len(str(MAX_RUN_NUMBER)):  # counted, not converted: see number_from_name
+            shown = f"{digits[:20]}... ({len(digits)} digits)"
+            return None, f"{stated.field} is {shown}, over the largest run number"
+        value = int(digits)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{stated.field} is {shown}, not a whole number"
+    if isinstance(value, float):  # LabVIEW keeps many numbers as doubles: 1234.0 is 1234
+        if not (math.isfinite(value) and value.is_integer() and abs(value) <= 2**53):
+            return None, f"{stated.field} is {shown}, not a whole number"
+        value = int(value)
+    if value < 0:
+        return None, f"{stated.field} is {value}, negative"
+    if value > MAX_RUN_NUMBER:
+        return None, f"{stated.field} is {value}, over the largest run number ({MAX_RUN_NUMBER})"
+    return value, ""
+
+
+def number_from_name(path: Path) -> int | None:
+    """The run number of a shot file's name: a name that is a number, alone or after one word
+    saying what it numbers (shot, run, pulse, discharge, scan), and then at most one word of
+    letters saying what the file holds (``01234_Data.tdms`` as LabVIEW writes it,
+    ``01234_scope.csv``, ``shot_1234.h5``, ``run-0042.csv``); None for any other name,
+    whatever digits it holds (``Therm_6_2.tdms``, ``sample_0042.h5``, ``2026-11-30_scan.h5``).
+
+    >>> [number_from_name(Path(n)) for n in ("01234_Data.tdms", "shot1234.h5", "Therm_6_2.tdms")]
+    [1234, 1234, None]
+    """
+    found = _SHOT_NAME.fullmatch(path.stem)
+    if found is None:
         return None
-    number = int(groups[-1])
-    if number > MAX_RUN_NUMBER:
-        raise BadInput(f"{path}: {number} is too large for a run number; pass --run N")
-    return number
+    digits = found["number"].lstrip("0") or "0"
+    # counted before converted: Python refuses to convert over 4300 digits, with a traceback
+    if len(digits) > len(str(MAX_RUN_NUMBER)) or int(digits) > MAX_RUN_NUMBER:
+        shown = digits if len(digits) <= 40 else f"{digits[:20]}...({len(digits)} digits)"
+        raise BadInput(f"{path.name}: {shown} is too large for a run number; pass --run N")
+    return int(digits)
 
 
 def _check_run(catalog: Catalog, planned: PlannedRun) -> None:
@@ -427,6 +524,7 @@ def _write_objects(
     now = datetime.now(UTC)
     who = author()
     result = IngestResult(planned.number, _names(planned), run_id=run_id)
+    result.numbered = planned.numbered
     metadata: dict[str, Any] = {}
     sources: list[tuple[SourceRow, list[ChannelRow]]] = []
     starts, ends, keys = [], [], set()
@@ -482,6 +580,8 @@ def _write_objects(
                     problems=source.problems,
                 )
                 sources.append((row, channels))
+    if planned.numbered:  # kept with the run, so that `show` can say where its number came from
+        metadata[NUMBER_KEY] = planned.numbered
     write_group(store, data_path(prefix), {"run": planned.number, "id": run_id})
     for position, (source_row, _) in enumerate(sources):
         write_group(store, data_path(prefix, position), source_row.tree.get("attrs"))

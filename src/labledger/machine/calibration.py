@@ -20,7 +20,7 @@ import functools
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from labledger.catalog import CalibrationRow
 from labledger.display import html_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
-from labledger.machine.configuration import parsed
+from labledger.machine.description import parsed
 from labledger.machine.units import check_unit, registry, same_dimension
 from labledger.machine.validity import covers, since, start_of, validity
 
@@ -65,6 +65,8 @@ class Calibration:
     author: str
     reason: str
     created: datetime
+    # True when :meth:`Calibrations.add` recorded nothing: this very calibration was in force
+    already: bool = field(default=False, compare=False)
 
     @classmethod
     def from_row(cls, row: CalibrationRow) -> Calibration:
@@ -388,7 +390,16 @@ class Calibrations:
         ``gain``, ``offset``; ``coefficients``; ``x``, ``y``; ``expression``; and ``input``
         to chain onto another signal. Refused, with nothing recorded, if it cannot work: a
         unit that is not the dimension of the signals it makes, unknown signals, a cycle,
-        units that do not combine, numbers that are not finite."""
+        units that do not combine, numbers that are not finite.
+
+        The same calibration as the one already in force from its start on (the newest
+        version, begun by then, of the same kind, parameters and unit) is not recorded again:
+        that version is returned, with ``already`` True.
+
+        >>> la.calibrations.add("langmuir_i", gain=-0.01, unit="A", from_run=1265,
+        ...                     reason="checked").already                   # doctest: +SKIP
+        True
+        """
         if not isinstance(name, str) or not _NAME.match(name):
             raise CalibrationError(
                 f"calibration name {name!r}: letters, digits and _, at most 128, not a digit first"
@@ -402,6 +413,9 @@ class Calibrations:
             name, 0, kind, checked, unit, start_run, start_time, author(), reason, now
         )
         snapshot = self._logs.current()
+        same = _same_in_force(new, snapshot)
+        if same is not None:
+            return replace(same, already=True)
         _check_against_machine(new, snapshot)
         row = CalibrationRow(
             name=name,
@@ -416,6 +430,27 @@ class Calibrations:
             created=now,
         )
         return Calibration.from_row(self._catalog.append_calibration(row))
+
+
+def _same_in_force(new: Calibration, snapshot: Snapshot) -> Calibration | None:
+    """The version that makes ``new`` change nothing, or None: the newest version of its name
+    (so it, and ``new`` after it, would be in force for every run from its start on), begun
+    by ``new``'s start, of the same kind, parameters and unit. A start by run number and one
+    by time cannot be compared: such a version is recorded."""
+    rows = snapshot.calibrations.get(new.name, [])
+    if not rows:
+        return None
+    newest = Calibration.from_row(max(rows, key=lambda r: r.version))
+    what = (newest.kind, newest.params, newest.unit.strip())
+    if what != (new.kind, new.params, new.unit.strip()):
+        return None
+    begun = start_of(newest.from_run, newest.from_time)
+    start = start_of(new.from_run, new.from_time)
+    if begun is None:
+        return newest
+    if start is None or isinstance(begun, int) != isinstance(start, int):
+        return None
+    return newest if begun <= start else None  # type: ignore[operator]
 
 
 def _check_against_machine(new: Calibration, snapshot: Snapshot) -> None:

@@ -26,7 +26,14 @@ from labledger.catalog import MAX_RUN_NUMBER, ConfigChangeRow
 from labledger.display import html_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
-from labledger.machine.description import Description, DescriptionError, check_port, load
+from labledger.machine.calibration import Calibration, in_force
+from labledger.machine.description import (
+    Description,
+    DescriptionError,
+    check_port,
+    load,
+    parsed,
+)
 from labledger.machine.logs import Logs, Snapshot
 from labledger.machine.validity import after, covers, since, start_of, validity
 
@@ -146,7 +153,7 @@ class Configuration:
 class Difference:
     """One thing that differs between two configurations."""
 
-    what: str  # "wiring", "signal", "device", "component", "property"
+    what: str  # "wiring", "signal", "device", "component", "property", "calibration"
     name: str
     before: Any
     after: Any
@@ -160,12 +167,15 @@ class Difference:
 
 @dataclass(frozen=True)
 class Diff:
-    """What changed between the configurations of two runs, and the log entries between."""
+    """What changed between the configurations of two runs, and the log entries between; and
+    the calibrations in force for them that differ (``what`` "calibration", by the name the
+    signals give it), with those versions in :attr:`calibrations`."""
 
     a: Configuration
     b: Configuration
     differences: tuple[Difference, ...]
     changes: tuple[Change, ...]
+    calibrations: tuple[Calibration, ...] = ()  # the versions named by calibration differences
 
     def __bool__(self) -> bool:
         return bool(self.differences)
@@ -193,6 +203,12 @@ class Diff:
         if not self.differences:
             lines.append("  no differences")
         lines += [f"  {c}" for c in self.changes]
+        for cal in self.calibrations:
+            params = ", ".join(f"{k}={v}" for k, v in cal.params.items())
+            lines.append(
+                f"  calibration {cal.label}, {cal.valid_from}: {cal.kind} {params} -> {cal.unit} "
+                f"({cal.author}: {cal.reason})"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,6 +220,7 @@ class Diff:
                 for d in self.differences
             ],
             "changes": [c.to_dict() for c in self.changes],
+            "calibrations": [c.to_dict() for c in self.calibrations],
         }
 
 
@@ -266,14 +283,6 @@ def _trial(
     )  # fmt: skip
 
 
-def parsed(snapshot: Snapshot, row: ConfigChangeRow) -> Description:
-    """The description a log entry loaded, parsed once per snapshot."""
-    key = ("description", row.id)
-    if key not in snapshot.derived:
-        snapshot.derived[key] = Description.model_validate(row.payload["description"])
-    return snapshot.derived[key]
-
-
 def latest(snapshot: Snapshot) -> Description | None:
     """The newest description recorded, whatever its validity: what new changes are checked
     against."""
@@ -301,11 +310,20 @@ class ConfigHistory:
 
     def diff(self, a: int | str | Run, b: int | str | Run) -> Diff:
         """What differs between the configurations of runs ``a`` and ``b``, with the log
-        entries that made the difference."""
-        ca, cb = self.at(a), self.at(b)
+        entries that made the difference; and the calibrations in force for them that differ,
+        with those versions.
+
+        >>> str(la.config.diff(1245, 1255)).splitlines()[1]            # doctest: +SKIP
+        'calibration langmuir_i: langmuir_i@1 -> langmuir_i@2'
+        """
+        ra, rb = self._run(a), self._run(b)
+        ca, cb = self.at(ra), self.at(rb)
         low, high = sorted((ca.version, cb.version))
         between = tuple(c for c in self.log() if low < c.version <= high)
-        return Diff(ca, cb, tuple(differences(ca, cb)), between)
+        moved, versions = calibration_differences(
+            self._logs.current(), ca, ra.started, cb, rb.started
+        )
+        return Diff(ca, cb, tuple(differences(ca, cb) + moved), between, tuple(versions))
 
     def log(self) -> list[Change]:
         """Every entry, oldest first."""
@@ -470,6 +488,30 @@ def differences(a: Configuration, b: Configuration) -> list[Difference]:
                 )
             )
     return found
+
+
+def calibration_differences(
+    snapshot: Snapshot, a: Configuration, a_started: datetime, b: Configuration, b_started: datetime
+) -> tuple[list[Difference], list[Calibration]]:
+    """The calibrations in force for runs ``a`` and ``b`` (begun at those times) that differ,
+    of every calibration a signal of either run's description names: a difference each (the
+    versions' labels, None where none is in force), and the versions involved, by name and
+    version. In force as a signal is read: the newest version begun by the run."""
+    names = {
+        spec.calibration
+        for config in (a, b)
+        for spec in config.description.signals.values()
+        if spec.calibration
+    }
+    found, versions = [], {}
+    for name in sorted(names):
+        before = in_force(snapshot, name, a.run, a_started)
+        after = in_force(snapshot, name, b.run, b_started)
+        labels = (before.label if before else None, after.label if after else None)
+        if labels[0] != labels[1]:
+            found.append(Difference("calibration", name, *labels))
+            versions.update({c.label: c for c in (before, after) if c is not None})
+    return found, sorted(versions.values(), key=lambda c: (c.name, c.version))
 
 
 def _dump(value: Any) -> Any:

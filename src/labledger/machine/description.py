@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import (
@@ -45,6 +45,10 @@ from pydantic import (
 from labledger.errors import BadInput, NotFound
 from labledger.machine.units import check_unit, quantity
 from labledger.machine.validity import Point, overlaps, parse_point
+
+if TYPE_CHECKING:
+    from labledger.catalog import ConfigChangeRow
+    from labledger.machine.logs import Snapshot
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPE_TAG = re.compile(r"^(str|int|list\[.*\]|dict\[.*\])$")  # pydantic's names of union branches
@@ -218,6 +222,15 @@ def parse(text: str, name: str = "<description>") -> Description:
     for loc, reason in _problems(description):
         raise _error(root, name, loc, reason)
     return description
+
+
+def parsed(snapshot: Snapshot, row: ConfigChangeRow) -> Description:
+    """The description a configuration log entry loaded, parsed once per snapshot of the log
+    (both the configuration history and the calibrations check against it)."""
+    key = ("description", row.id)
+    if key not in snapshot.derived:
+        snapshot.derived[key] = Description.model_validate(row.payload["description"])
+    return snapshot.derived[key]
 
 
 def check_port(description: Description, port: str) -> str | None:
