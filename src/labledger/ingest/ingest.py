@@ -348,7 +348,7 @@ def stated_number(stated: StatedNumber) -> tuple[int | None, str]:
         if sign and digits != "0":
             return None, f"{stated.field} is {sign}{digits[:40]}, negative"
         if len(digits) > len(str(MAX_RUN_NUMBER)):  # counted, not converted: see number_from_name
-            shown = f"{digits[:20]}... ({len(digits)} digits)"
+            shown = digits if len(digits) <= 40 else f"{digits[:20]}... ({len(digits)} digits)"
             return None, f"{stated.field} is {shown}, over the largest run number"
         value = int(digits)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
