@@ -194,7 +194,7 @@ def test_a_product_read_through_the_run_is_an_input(la: ll.Archive) -> None:
         la.compute(from_density, [1233])
     d = la.compute(density, [1233])
     doubled = la.compute(from_density, la.runs[1233])
-    assert doubled.value == pytest.approx(2 * d.parts[0].value)
+    assert doubled.value.m_as("m^-3") == pytest.approx(2 * d.parts[0].value.m_as("m^-3"))
     assert [p["id"] for p in doubled.provenance["inputs"]["products"]] == [d.parts[0].id]
     assert d.parts[0].id in la.lineage(doubled.id).nodes
 
