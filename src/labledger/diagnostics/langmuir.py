@@ -77,8 +77,8 @@ class LangmuirProbe(Diagnostic):
 
     Each method takes ``time=(t0, t1)`` in s (default: the flat-top, where the probe current
     is on, less 10 % at each end) and the fits take ``window=(v0, v1)``, the bias range in V
-    they use (default: the whole sweep). Results are pint quantities: ``.to("K")``,
-    ``.m_as("m^-3")`` give them in another unit, or as a float.
+    they use (default: the whole sweep). Results are pint quantities: ``.to("cm^-3")``,
+    ``.m_as("eV")`` give them in another unit, or as a float in the unit named.
 
     >>> probe = run.machine.langmuir_probe                             # doctest: +SKIP
     >>> probe.temperature(), probe.density()                           # doctest: +SKIP
