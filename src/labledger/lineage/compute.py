@@ -473,7 +473,7 @@ def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
     version checked, before any is run: a step that cannot be imported here stops the whole
     list, not the middle of it."""
     rows = list(rows)
-    steps = steps_of(rows)
+    steps = _steps_of(rows)
     outdated = [row for row in rows if steps[row.step].version != row.step_version]
     if outdated:
         row = outdated[0]
@@ -503,7 +503,7 @@ def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
     return made
 
 
-def steps_of(rows: Sequence[Any]) -> dict[str, Step]:
+def _steps_of(rows: Sequence[Any]) -> dict[str, Step]:
     """The step of each of the products ``rows``, by name, all found before any is run; if some
     cannot be, one error that names each module not importable here (or without the step) and
     the products that need it."""
@@ -588,7 +588,7 @@ def reproduce(archive: Archive, product: Product) -> Reproduction:
     what differs in the code and the environment."""
     if product.status != queries.COMPLETE:
         raise InvalidArgument(f"product {product.id} failed; there is no output to reproduce")
-    step = steps_of([product._row])[product.step]
+    step = _steps_of([product._row])[product.step]
     record = product._row.provenance
     differences = _differences(record, environment(step), step)
     if product.kind == "set":
