@@ -161,8 +161,17 @@ def snapshot(la: ll.Archive) -> dict[str, str]:
     """Everything an archive holds, to compare before and after: every file of its folder
     (catalog and store) by sha256, every object of a remote store, and every catalog row."""
     state: dict[str, str] = {}
+    engine = la.catalog.engine
+    # an SQLite catalog is compared by its rows, not its bytes: opening and closing its file
+    # here would drop the locks this process's connection holds on it (POSIX locks belong to
+    # the process), and another process closing the catalog would then checkpoint and delete
+    # the log under that connection, corrupting the database
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    catalog = Path(database).resolve() if database else None
     if la.path is not None:
         for path in sorted(la.path.rglob("*")):
+            if path.resolve() == catalog:
+                continue
             if path.is_file() and not path.name.endswith(("-wal", "-shm")):
                 state[f"file:{path.relative_to(la.path)}"] = hashlib.sha256(
                     path.read_bytes()
@@ -173,8 +182,8 @@ def snapshot(la: ll.Archive) -> dict[str, str]:
     from sqlalchemy import MetaData, select
 
     meta = MetaData()
-    meta.reflect(la.catalog.engine)
-    with la.catalog.engine.connect() as conn:
+    meta.reflect(engine)
+    with engine.connect() as conn:
         for table in meta.sorted_tables:
             rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
             state[f"table:{table.name}"] = hashlib.sha256(repr(rows).encode()).hexdigest()

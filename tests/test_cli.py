@@ -119,7 +119,7 @@ def test_the_demo_and_the_machine_commands(tmp_path: Path) -> None:
     lineage = re.search(r"labledger lineage (\S+)", shown)
     assert lineage is not None
     tree = ok(cli("lineage", lineage.group(1), env=env))
-    assert "density@1 [set]" in tree and "run 1255" in tree and "01255_Data.tdms" in tree
+    assert "density@2 [set]" in tree and "run 1255" in tree and "01255_Data.tdms" in tree
     stale = ok(cli("stale", env=env))
     assert "run 1244: flag 1 added since (power, bad: RF generator tripped" in stale
     events = json.loads(ok(cli("events", "--level", "4", "--with-parent", "2", "--json", env=env)))

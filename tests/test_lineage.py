@@ -5,8 +5,10 @@ catalog queries, on PostgreSQL too."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,7 +180,7 @@ def test_lineage_up_and_down(la: ll.Archive) -> None:
     files = {n.attrs["sha256"] for n in up.nodes.values() if n.kind == "file"}
     assert files == {s.sha256 for r in la.runs[1233:1251] for s in r.sources}
     text = str(up)
-    assert "density@1 run 1240" in text and "01240_Data.tdms" in text
+    assert "density@2 run 1240" in text and "01240_Data.tdms" in text
     assert json.loads(json.dumps(up.to_dict()))["root"] == p.id
     assert up.to_dot().startswith("digraph") and f'"{p.id}"' in up.to_dot()
     shallow = la.lineage(p.id, depth=1)
@@ -196,7 +198,7 @@ def test_a_product_read_through_the_run_is_an_input(la: ll.Archive) -> None:
         la.compute(from_density, [1233])
     d = la.compute(density, [1233])
     doubled = la.compute(from_density, la.runs[1233])
-    assert doubled.value == pytest.approx(2 * d.parts[0].value)
+    assert doubled.value.m_as("m^-3") == pytest.approx(2 * d.parts[0].value.m_as("m^-3"))
     assert [p["id"] for p in doubled.provenance["inputs"]["products"]] == [d.parts[0].id]
     assert d.parts[0].id in la.lineage(doubled.id).nodes
 
@@ -216,6 +218,65 @@ def test_flags_make_products_stale_and_recompute_brings_them_back(la: ll.Archive
     assert "superseded" in str(la.lineage(1240, direction="down"))
     again = la.compute(density, la.runs[1233:1251])
     assert again.id == made[1].id and again.reused
+
+
+USER_STEPS = """
+import labledger as ll
+
+
+@ll.step(version="1")
+def peak(run):
+    return float(run.signal("Langmuir_I", time=(0.1, 0.3)).max())
+"""
+
+
+def test_recompute_finds_every_step_before_computing_any(
+    la: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stale products whose steps live in a user's script: if that script cannot be imported
+    where `recompute` runs, one error names its module and the products that need it, and no
+    product is recomputed, not even those whose steps are at hand."""
+    steps = importlib.import_module(
+        "labledger.lineage.step"
+    )  # the package's `step` is the decorator
+    folder = tmp_path / "mylab"
+    folder.mkdir()
+    (folder / "lab_steps_of_units.py").write_text(USER_STEPS)
+    monkeypatch.syspath_prepend(str(folder))
+    from lab_steps_of_units import peak  # type: ignore[import-not-found]
+
+    first = la.compute(density, 1233)  # the first in the list: its step is importable anywhere
+    user = la.compute(peak, [1240, 1250])  # then two parts and their set from the script
+    la.flag(runs=[1233, 1240, 1250], subsystem="probe", severity="bad", reason="arc")
+    stale = [s.product.id for s in la.stale()]
+    assert stale == [first.id, *(p.id for p in user.parts), user.id]
+    # the script is not where the next session runs: not on its path, not defined in it
+    monkeypatch.delitem(sys.modules, "lab_steps_of_units")
+    monkeypatch.delitem(steps._DEFINED, peak.name)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(folder)])
+    before = snapshot(la)
+    with pytest.raises(NotFound) as error:
+        la.recompute()
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("cannot compute again: module ")
+    assert "module lab_steps_of_units (No module named 'lab_steps_of_units')" in message
+    for part in user.parts:
+        assert f"{short(part.id)} (peak of run {part.run})" in message
+    assert f"{short(user.id)} (peak)" in message and short(first.id) not in message
+    assert "nothing was computed" in message
+    assert snapshot(la) == before  # the first product was not recomputed
+    assert [s.product.id for s in la.stale()] == stale
+    with pytest.raises(NotFound, match=r"module lab_steps_of_units .* product"):
+        la.reproduce(user.id)
+    # the command says the same in one line, and exits 1 with nothing done
+    made = cli("recompute", "-a", str(la.path))
+    assert made.returncode == 1 and made.stderr.count("\n") == 1
+    assert "lab_steps_of_units" in made.stderr and short(user.parts[0].id) in made.stderr
+    assert snapshot(la) == before
+    # where the script can be imported, the whole list is recomputed
+    again = cli("recompute", "-a", str(la.path), env={"PYTHONPATH": str(folder)})
+    assert again.returncode == 0 and "4 products made" in again.stdout
+    assert la.stale() == []
 
 
 def test_a_new_calibration_in_force_makes_products_stale(la: ll.Archive) -> None:

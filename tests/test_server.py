@@ -677,7 +677,7 @@ def test_labledger_serve_in_its_own_process(tmp_path: Path) -> None:
             from labledger.sim.analysis import density
 
             made = remote.compute(density, 1233, where="server")  # a step of --steps
-            assert made.value > 1e17 and made.provenance["host"]
+            assert made.value.m_as("m^-3") > 1e17 and made.provenance["host"]
         finally:
             server.terminate()
             out, _ = server.communicate(timeout=10)

@@ -10,8 +10,10 @@ from labledger.diagnostics.constants import MU_0
 from labledger.diagnostics.flattop import in_units, on_flattop
 from labledger.errors import InvalidArgument
 from labledger.machine.model import Diagnostic
+from labledger.machine.units import magnitude_in, with_unit
 
 if TYPE_CHECKING:
+    import pint
     import xarray
 
 TimeWindow = tuple[float, float]
@@ -24,17 +26,17 @@ class FieldCoils(Diagnostic):
 
     >>> coils = run.machine.field_coils                            # doctest: +SKIP
     >>> coils.mean_field()                                         # doctest: +SKIP
-    0.1034
+    <Quantity(0.1034, 'tesla')>
     """
 
     roles: ClassVar[tuple[str, ...]] = ("current",)
 
     @property
-    def tesla_per_ampere(self) -> float:
-        """The field at the centre per ampere of coil current, from the geometry."""
+    def tesla_per_ampere(self) -> pint.Quantity:
+        """The field at the centre per ampere of coil current (T/A), from the geometry."""
         turns = _count(self.property("turns"), f"{self.name}.turns")
         length, radius = self.property("length", "m"), self.property("radius", "m")
-        return MU_0 * turns / float(np.hypot(length, 2 * radius))
+        return with_unit(MU_0 * turns / float(np.hypot(length, 2 * radius)), "T/A")
 
     def field_on_axis(self, time: TimeWindow | None = None) -> xarray.DataArray:
         """The field at the centre of the coils in T over ``time`` (default: the whole
@@ -42,14 +44,15 @@ class FieldCoils(Diagnostic):
         self.require(*self.roles)
         return self._field(self.signal("current", time=time))
 
-    def mean_field(self, time: TimeWindow | None = None) -> float:
-        """The mean field at the centre in T over ``time`` (default: the flat-top of the coil
+    def mean_field(self, time: TimeWindow | None = None) -> pint.Quantity:
+        """The mean field at the centre (T) over ``time`` (default: the flat-top of the coil
         current, which may be the whole record: the coils are often on before the plasma)."""
         self.require(*self.roles)
-        return float(np.nanmean(self._field(on_flattop(self, "current", time)).values))
+        field = self._field(on_flattop(self, "current", time))
+        return with_unit(np.nanmean(field.values), field.attrs["units"])
 
     def _field(self, current: xarray.DataArray) -> xarray.DataArray:
-        field = in_units(current, "A") * self.tesla_per_ampere
+        field = in_units(current, "A") * magnitude_in(self.tesla_per_ampere, "T/A")
         return (
             current.copy(data=field)
             .assign_attrs(units="T", long_name=f"field on axis of {self.name}")

@@ -9,8 +9,10 @@ import numpy as np
 from labledger.diagnostics.constants import ELECTRON_RADIUS
 from labledger.diagnostics.flattop import in_units, on_flattop
 from labledger.machine.model import Diagnostic
+from labledger.machine.units import magnitude_in, with_unit
 
 if TYPE_CHECKING:
+    import pint
     import xarray
 
 TimeWindow = tuple[float, float]
@@ -26,7 +28,7 @@ class Interferometer(Diagnostic):
     >>> chord = run.machine.interferometer                         # doctest: +SKIP
     >>> chord.line_density().sel(time=0.2, method="nearest")       # doctest: +SKIP
     >>> chord.mean_density()                                       # doctest: +SKIP
-    3.2e+17
+    <Quantity(3.2e+17, '1 / meter ** 3')>
     """
 
     roles: ClassVar[tuple[str, ...]] = ("phase",)
@@ -38,16 +40,18 @@ class Interferometer(Diagnostic):
         phase = self.signal("phase", time=time)
         return self._line_density(phase)
 
-    def mean_line_density(self, time: TimeWindow | None = None) -> float:
-        """The mean line density in m^-2 over ``time`` (default: the flat-top of the phase)."""
+    def mean_line_density(self, time: TimeWindow | None = None) -> pint.Quantity:
+        """The mean line density (m^-2) over ``time`` (default: the flat-top of the phase)."""
         self.require(*self.roles)
-        return float(np.nanmean(self._line_density(on_flattop(self, "phase", time)).values))
+        line = self._line_density(on_flattop(self, "phase", time))
+        return with_unit(np.nanmean(line.values), line.attrs["units"])
 
-    def mean_density(self, time: TimeWindow | None = None) -> float:
-        """The mean density along the chord in m^-3: the mean line density over ``time``
+    def mean_density(self, time: TimeWindow | None = None) -> pint.Quantity:
+        """The mean density along the chord (m^-3): the mean line density over ``time``
         (default: the flat-top) over the path length."""
         self.require(*self.roles)
-        return self.mean_line_density(time) / self.property("path_length", "m")
+        line = magnitude_in(self.mean_line_density(time), "m^-2")
+        return with_unit(line / self.property("path_length", "m"), "m^-3")
 
     def _line_density(self, phase: xarray.DataArray) -> xarray.DataArray:
         wavelength = self.property("wavelength", "m")

@@ -13,7 +13,9 @@ to that curve, the classical way:
   floating potential and the knee, so the slope of its logarithm is ``1 / T_e``;
 - the density follows from the Bohm flux, ``I_sat = 0.61 n e A sqrt(e T_e / m_i)``.
 
-Current is taken positive when electrons are collected, so the ion branch is negative.
+Current is taken positive when electrons are collected, so the ion branch is negative. The
+results are pint quantities (eV, m^-3, V, A) or xarray data with ``attrs["units"]``; the fits
+themselves work on plain floats in SI (and eV), converted once on the way in and out.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from labledger.diagnostics.constants import AMU, ELEMENTARY_CHARGE, GAS_NAMES, I
 from labledger.diagnostics.flattop import flattop, in_units, on_flattop
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
 from labledger.machine.model import Diagnostic
+from labledger.machine.units import magnitude_in, with_unit
 
 if TYPE_CHECKING:
+    import pint
     import xarray
 
 TimeWindow = tuple[float, float]
@@ -40,17 +44,19 @@ KNEE_FRACTION = 0.5  # the transition fit stops where the electron current reach
 # saturation value: the exponential holds well below the knee, and bends over near it
 SIGNIFICANT = 20.0  # a characteristic spans this many standard errors, or it is only noise
 MIN_SAMPLES = 3  # a bias bin with fewer samples than this is noise, not an average
+# the unit of each result of the analysis (the fits compute in these)
+UNITS: dict[str, str] = {"V_float": "V", "I_sat": "A", "T_e": "eV", "n_e": "m^-3", "V_knee": "V"}
 
 
 class FitError(LabledgerError, ValueError):
     """A characteristic the analysis cannot make sense of: no zero crossing, too few points."""
 
 
-def ion_mass(gas: str) -> float:
-    """The mass in kg of the singly charged ion of ``gas`` (a symbol, as ``Ar``, or a name).
+def ion_mass(gas: str) -> pint.Quantity:
+    """The mass (kg) of the singly charged ion of ``gas`` (a symbol, as ``Ar``, or a name).
 
-    >>> round(ion_mass("Ar") / 1.66053906660e-27, 3)
-    39.948
+    >>> ion_mass("Ar").units, round(ion_mass("Ar").magnitude / 1.66053906660e-27, 3)
+    (<Unit('kilogram')>, 39.948)
     """
     key = str(gas).strip()
     found = next((k for k in ION_MASS_AMU if k.lower() == key.lower()), None)
@@ -60,7 +66,7 @@ def ion_mass(gas: str) -> float:
             f"unknown gas {gas!r}: the Langmuir model knows the ion masses of "
             f"{', '.join(ION_MASS_AMU)}; add it to labledger.diagnostics.constants.ION_MASS_AMU"
         )
-    return ION_MASS_AMU[found] * AMU
+    return with_unit(ION_MASS_AMU[found] * AMU, "kg")
 
 
 class LangmuirProbe(Diagnostic):
@@ -71,13 +77,16 @@ class LangmuirProbe(Diagnostic):
 
     Each method takes ``time=(t0, t1)`` in s (default: the flat-top, where the probe current
     is on, less 10 % at each end) and the fits take ``window=(v0, v1)``, the bias range in V
-    they use (default: the whole sweep).
+    they use (default: the whole sweep). Results are pint quantities: ``.to("cm^-3")``,
+    ``.m_as("eV")`` give them in another unit, or as a float in the unit named.
 
     >>> probe = run.machine.langmuir_probe                             # doctest: +SKIP
     >>> probe.temperature(), probe.density()                           # doctest: +SKIP
-    (4.62, 3.2e+17)
-    >>> probe.analyse(time=(0.1, 0.2), window=(-80.0, 10.0))           # doctest: +SKIP
-    {'V_float': -21.6, 'I_sat': 0.000209, 'T_e': 4.62, 'n_e': 3.2e+17, 'V_knee': -3.1}
+    (<Quantity(4.62, 'electron_volt')>, <Quantity(3.2e+17, '1 / meter ** 3')>)
+    >>> probe.density().to("cm^-3")                                    # doctest: +SKIP
+    <Quantity(3.2e+11, '1 / centimeter ** 3')>
+    >>> probe.analyse(time=(0.1, 0.2), window=(-80.0, 10.0))["T_e"]    # doctest: +SKIP
+    <Quantity(4.62, 'electron_volt')>
     """
 
     roles: ClassVar[tuple[str, ...]] = ("current", "voltage")
@@ -97,8 +106,8 @@ class LangmuirProbe(Diagnostic):
         )
 
     @property
-    def ion_mass(self) -> float:
-        """The ion mass in kg, from :attr:`gas`."""
+    def ion_mass(self) -> pint.Quantity:
+        """The ion mass (kg), from :attr:`gas`."""
         gas = self.gas
         try:
             return ion_mass(gas)
@@ -117,36 +126,40 @@ class LangmuirProbe(Diagnostic):
 
     def analyse(
         self, time: TimeWindow | None = None, window: BiasWindow | None = None
-    ) -> dict[str, float]:
-        """The fitted characteristic: ``V_float`` (V), ``I_sat`` (A, positive), ``T_e`` (eV),
-        ``n_e`` (m^-3) and ``V_knee`` (V, where the electron current saturates: close to the
-        plasma potential). Raises :class:`FitError` for a curve that cannot be fitted."""
+    ) -> dict[str, pint.Quantity]:
+        """The fitted characteristic, as quantities: ``V_float`` (V), ``I_sat`` (A,
+        positive), ``T_e`` (eV), ``n_e`` (m^-3) and ``V_knee`` (V, where the electron current
+        saturates: close to the plasma potential). Raises :class:`FitError` for a curve that
+        cannot be fitted."""
         self.require(*self.roles)
-        return self._analysed(self.characteristic(time), window)
+        found = self._analysed(self.characteristic(time), window)
+        return {name: with_unit(value, UNITS[name]) for name, value in found.items()}
 
     def temperature(
         self, time: TimeWindow | None = None, window: BiasWindow | None = None
-    ) -> float:
-        """The electron temperature in eV."""
+    ) -> pint.Quantity:
+        """The electron temperature (eV)."""
         self.require(*self.roles)
         return self.analyse(time, window)["T_e"]
 
     def floating_potential(
         self, time: TimeWindow | None = None, window: BiasWindow | None = None
-    ) -> float:
-        """The floating potential in V: the bias at which the probe draws no net current."""
+    ) -> pint.Quantity:
+        """The floating potential (V): the bias at which the probe draws no net current."""
         self.require(*self.roles)
         return self.analyse(time, window)["V_float"]
 
     def ion_saturation_current(
         self, time: TimeWindow | None = None, window: BiasWindow | None = None
-    ) -> float:
-        """The ion saturation current at the floating potential, in A (a positive number)."""
+    ) -> pint.Quantity:
+        """The ion saturation current at the floating potential (A, a positive number)."""
         self.require(*self.roles)
         return self.analyse(time, window)["I_sat"]
 
-    def density(self, time: TimeWindow | None = None, window: BiasWindow | None = None) -> float:
-        """The electron density in m^-3, from the ion saturation current and T_e."""
+    def density(
+        self, time: TimeWindow | None = None, window: BiasWindow | None = None
+    ) -> pint.Quantity:
+        """The electron density (m^-3), from the ion saturation current and T_e."""
         self.require(*self.roles)
         return self.analyse(time, window)["n_e"]
 
@@ -252,6 +265,7 @@ class LangmuirProbe(Diagnostic):
         )
 
     def _analysed(self, curve: xarray.DataArray, window: BiasWindow | None) -> dict[str, float]:
+        """The fit's results as floats in :data:`UNITS`."""
         if window is not None:
             curve = curve.where(
                 (curve["bias"] >= window[0]) & (curve["bias"] <= window[1]), drop=True
@@ -261,7 +275,8 @@ class LangmuirProbe(Diagnostic):
         except FitError as exc:
             raise FitError(f"run {self.run.number}: {self.name}: {exc}") from None
         area = self.property("area", "m^2")
-        sound_speed = np.sqrt(ELEMENTARY_CHARGE * fit["T_e"] / self.ion_mass)
+        mass = magnitude_in(self.ion_mass, "kg")
+        sound_speed = np.sqrt(ELEMENTARY_CHARGE * fit["T_e"] / mass)
         density = fit["I_sat"] / (BOHM * ELEMENTARY_CHARGE * area * sound_speed)
         return {
             "V_float": fit["V_float"],

@@ -9,8 +9,10 @@ import numpy as np
 
 from labledger.diagnostics.flattop import in_units, on_flattop
 from labledger.machine.model import Diagnostic
+from labledger.machine.units import with_unit
 
 if TYPE_CHECKING:
+    import pint
     import xarray
 
 TimeWindow = tuple[float, float]
@@ -22,7 +24,7 @@ class RfGenerator(Diagnostic):
 
     >>> rf = run.machine.rf_generator                              # doctest: +SKIP
     >>> rf.mean_injected_power()                                   # doctest: +SKIP
-    1410.2
+    <Quantity(1410.2, 'watt')>
     >>> float(rf.reflection().sel(time=slice(0.1, 0.4)).mean())    # doctest: +SKIP
     0.06
     """
@@ -40,14 +42,14 @@ class RfGenerator(Diagnostic):
             .rename("P_inj")
         )
 
-    def mean_injected_power(self, time: TimeWindow | None = None) -> float:
-        """The mean injected power in W over ``time`` (default: the flat-top of the forward
+    def mean_injected_power(self, time: TimeWindow | None = None) -> pint.Quantity:
+        """The mean injected power (W) over ``time`` (default: the flat-top of the forward
         power)."""
         self.require(*self.roles)
         if time is None:
             forward = on_flattop(self, "forward", None)
             time = (float(forward["time"][0]), float(forward["time"][-1]))
-        return float(np.nanmean(self.injected_power(time).values))
+        return with_unit(np.nanmean(self.injected_power(time).values), "W")
 
     def reflection(
         self, time: TimeWindow | None = None, threshold: float = 0.05

@@ -34,8 +34,8 @@ from labledger.lineage import outputs
 from labledger.lineage.canonical import canonical, decode, digest, encode
 from labledger.lineage.environment import environment
 from labledger.lineage.products import Product, row_of
-from labledger.lineage.staleness import Checker
-from labledger.lineage.step import Step, as_step, find
+from labledger.lineage.staleness import Checker, label
+from labledger.lineage.step import Step, StepNotFound, as_step, find
 from labledger.runs import Run
 
 if TYPE_CHECKING:
@@ -469,15 +469,24 @@ def product_of(run: Run, step: Step, params: dict[str, Any]) -> Product:
 
 def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
     """Compute again, with the code of today, the products of ``rows`` (oldest first), each
-    over the current version of what it was computed from."""
+    over the current version of what it was computed from. Every step is found, and its
+    version checked, before any is run: a step that cannot be imported here stops the whole
+    list, not the middle of it."""
+    rows = list(rows)
+    steps = _steps_of(rows)
+    outdated = [row for row in rows if steps[row.step].version != row.step_version]
+    if outdated:
+        row = outdated[0]
+        raise InvalidArgument(
+            f"product {short(row.id)} was made by {row.step} version {row.step_version}; the "
+            f"code now says version {steps[row.step].version}"
+            + (f" (and {len(outdated) - 1} more products are of an older version)"
+               if len(outdated) > 1 else "")
+            + ": compute them anew with la.compute; nothing was recomputed"
+        )  # fmt: skip
     made = []
     for row in rows:
-        step = find(row.step)
-        if step.version != row.step_version:
-            raise InvalidArgument(
-                f"product {short(row.id)} was made by {row.step} version {row.step_version}; the "
-                f"code now says version {step.version}: compute it anew with la.compute"
-            )
+        step = steps[row.step]
         params = decode(row.provenance["params"])
         job = _Job(archive, step, params, canonical(params), encode(params), None)
         if row.kind == "set":
@@ -492,6 +501,40 @@ def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
         else:
             made.append(job.parts([_again(archive, row)])[0])
     return made
+
+
+def _steps_of(rows: Sequence[Any]) -> dict[str, Step]:
+    """The step of each of the products ``rows``, by name, all found before any is run; if some
+    cannot be, one error that names each module not importable here (or without the step) and
+    the products that need it."""
+    steps: dict[str, Step] = {}
+    failed: dict[str, tuple[str, str]] = {}  # step -> (its module, why it cannot be found)
+    needing: dict[tuple[str, str], list[Any]] = {}  # (module, why) -> the rows that need it
+    for row in rows:
+        if row.step not in steps and row.step not in failed:
+            try:
+                steps[row.step] = find(row.step)
+            except StepNotFound as exc:
+                failed[row.step] = (exc.module, exc.reason)
+        if row.step in failed:
+            needing.setdefault(failed[row.step], []).append(row)
+    if needing:
+        needs = "; ".join(
+            f"module {module} ({why}) for {_listed(found)}"
+            for (module, why), found in needing.items()
+        )
+        raise NotFound(
+            f"cannot compute again: {needs}; make those modules importable here (install "
+            "them, or put them on PYTHONPATH) and try again; nothing was computed"
+        )
+    return steps
+
+
+def _listed(rows: Sequence[Any], most: int = 5) -> str:
+    """The products ``rows`` for a message: the first few by label, then how many more."""
+    named = ", ".join(label(row) for row in rows[:most])
+    more = f" and {len(rows) - most} more" if len(rows) > most else ""
+    return f"product{'s' if len(rows) > 1 else ''} {named}{more}"
 
 
 def _again(archive: Archive, row: Any) -> _Item:
@@ -545,7 +588,7 @@ def reproduce(archive: Archive, product: Product) -> Reproduction:
     what differs in the code and the environment."""
     if product.status != queries.COMPLETE:
         raise InvalidArgument(f"product {product.id} failed; there is no output to reproduce")
-    step = find(product.step)
+    step = _steps_of([product._row])[product.step]
     record = product._row.provenance
     differences = _differences(record, environment(step), step)
     if product.kind == "set":

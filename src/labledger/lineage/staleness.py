@@ -112,7 +112,7 @@ class Checker:
         row = self._rows.get(parent["id"])
         if row is None:
             return [f"input product {parent['id']} is missing from the catalog"]
-        what = _label(row)
+        what = label(row)
         newest = self._newest.get(row.slot)
         if newest is not None and newest.id != row.id:
             return [f"input {what} was recomputed as {short(newest.id)}"]
@@ -170,6 +170,7 @@ def _products(row: ProductRow) -> list[dict[str, Any]]:
     return row.provenance.get("inputs", {}).get("products", [])
 
 
-def _label(row: ProductRow) -> str:
+def label(row: ProductRow) -> str:
+    """A product for a message: its short id, its step's function and its run."""
     where = f" of run {row.run_number}" if row.run_number is not None else ""
     return f"{short(row.id)} ({row.step.rpartition(':')[2]}{where})"

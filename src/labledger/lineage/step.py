@@ -126,8 +126,29 @@ def known_step(name: str) -> Step:
     return found
 
 
+class StepNotFound(NotFound):
+    """A step whose module cannot be imported here, or holds no such function: ``module`` and
+    ``reason`` say which and why, for an error that gathers many."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(
+            f"step {name} cannot be found here ({reason}); import or define it in this Python "
+            "session first"
+        )
+        self.step = name
+        self.module = name.partition(":")[0]
+        self.reason = reason
+
+
 def find(name: str) -> Step:
-    """The step called ``name`` (``module:function``): defined in this process, or imported."""
+    """The step called ``name`` (``module:function``): defined in this process, or imported.
+
+    >>> find("labledger.sim.analysis:density").version
+    '2'
+    >>> find("no_such_module:peak")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    labledger.lineage.step.StepNotFound: step no_such_module:peak cannot be found here (No module...
+    """
     if name in _DEFINED:
         return _DEFINED[name]
     module, _, qualname = name.partition(":")
@@ -136,8 +157,5 @@ def find(name: str) -> Step:
         for part in qualname.split("."):
             found = getattr(found, part)
     except (ImportError, AttributeError, ValueError) as exc:  # ValueError: an empty module name
-        raise NotFound(
-            f"step {name} cannot be found here ({exc}); import or define it in this Python "
-            "session first"
-        ) from None
+        raise StepNotFound(name, str(exc)) from None
     return as_step(found)

@@ -8,6 +8,7 @@ classes are found through the ``labledger.diagnostics`` entry points, so a lab a
 >>> run.machine.langmuir_probe.area                    # doctest: +SKIP
 <Quantity(2.0, 'millimeter ** 2')>
 >>> run.machine.langmuir_probe.density()               # doctest: +SKIP
+<Quantity(3.2e+17, '1 / meter ** 3')>
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import functools
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labledger.errors import LabledgerError, NotFound
+from labledger.errors import InvalidArgument, LabledgerError, NotFound
 from labledger.machine.description import Component as ComponentSpec
-from labledger.machine.units import quantity
+from labledger.machine.units import magnitude_in, quantity
 
 if TYPE_CHECKING:
     import xarray
@@ -85,7 +86,9 @@ class Component:
         return sorted({*super().__dir__(), *self.spec.properties, *self.spec.components})
 
     def property(self, name: str, unit: str | None = None) -> Any:
-        """A property by name; with ``unit``, its magnitude in that unit (a float)."""
+        """A property by name; with ``unit``, its magnitude in that unit (a float), or an
+        :class:`~labledger.errors.InvalidArgument` if the description gives it in a unit of
+        another dimension (an area in V)."""
         if name not in self.spec.properties:
             raise NotFound(
                 f"{self.name} has no property {name!r} in the testbed description (configuration "
@@ -96,7 +99,14 @@ class Component:
             return value
         if not hasattr(value, "to"):
             raise NotFound(f"{self.name}.{name} = {value!r} has no unit; write it as '2.0 mm^2'")
-        return float(value.to(unit).magnitude)
+        try:
+            return magnitude_in(value, unit)
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"run {self.run.number}: {self.name}.{name} = {exc}; fix it in the testbed "
+                f"description (configuration version {self.config.version}) and `labledger "
+                "config load` it"
+            ) from None
 
     def signal(self, role: str, **options: Any) -> xarray.DataArray:
         """This component's signal for ``role`` (``current``, ``voltage``...), calibrated."""

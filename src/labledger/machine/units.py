@@ -2,7 +2,8 @@
 
 Signals carry their unit as a pint-compatible string in ``attrs["units"]`` (the CF and
 pint-xarray convention), so ``pint_xarray`` or ``pint.Quantity(values, attrs["units"])`` pick
-it up.
+it up. Single numbers that have a unit (a property, a diagnostic's result) are pint quantities
+of this registry, so that they can be added, compared and converted with one another.
 """
 
 from __future__ import annotations
@@ -80,3 +81,33 @@ def factor(unit: str, to: str) -> float:
         return float(registry().Quantity(1.0, unit).to(to).magnitude)
     except Exception:  # pint raises a zoo of types: unknown units, other dimensions
         raise ValueError(f"a value in {unit} cannot be expressed in {to}") from None
+
+
+def with_unit(magnitude: float, unit: str) -> pint.Quantity:
+    """``magnitude`` in ``unit``, as a quantity of the package's registry.
+
+    >>> with_unit(4.5, "eV").to("J").magnitude  # doctest: +ELLIPSIS
+    7.2097...e-19
+    """
+    return registry().Quantity(float(magnitude), unit)
+
+
+def magnitude_in(value: pint.Quantity, unit: str) -> float:
+    """The magnitude of ``value`` in ``unit``; ``ValueError`` naming both if it has another
+    dimension.
+
+    >>> magnitude_in(quantity("2.0 mm^2"), "m^2")
+    2e-06
+    """
+    try:
+        return float(value.to(unit).magnitude)
+    except Exception:  # pint's DimensionalityError, or a unit it does not know
+        raise ValueError(f"{value:~} is not in a unit of {_dimension(unit)} (as {unit})") from None
+
+
+def _dimension(unit: str) -> str:
+    """The dimension of ``unit`` in words: ``[length] ** 2`` for m^2."""
+    try:
+        return str(registry().Unit(unit).dimensionality)
+    except Exception:
+        return unit

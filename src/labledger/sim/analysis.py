@@ -19,16 +19,19 @@ import numpy as np
 from labledger.lineage import step
 
 if TYPE_CHECKING:
+    import pint
+
     from labledger.archive import Archive
     from labledger.lineage import Product
     from labledger.quality import Flag, GoodRunList
 
 
-@step(version="1")
-def density(run: Any, *, window: tuple[float, float] = (-60.0, 20.0)) -> float:
-    """The electron density (m^-3) from the Langmuir probe's sweep, fitted over ``window``
-    (V of bias)."""
-    return float(run.machine.langmuir_probe.density(window=window))
+# version 2: the density is a pint quantity in m^-3 (version 1 kept a bare float)
+@step(version="2")
+def density(run: Any, *, window: tuple[float, float] = (-60.0, 20.0)) -> pint.Quantity:
+    """The electron density (a quantity in m^-3) from the Langmuir probe's sweep, fitted over
+    ``window`` (V of bias)."""
+    return run.machine.langmuir_probe.density(window=window).to("m^-3")
 
 
 @step(version="1")
