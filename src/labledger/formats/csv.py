@@ -103,6 +103,10 @@ class CsvSource(Source):
             raise BadInput(f"{path}: no header line with column names; {_HINT}")
         separator = _separator(body)
         mark = _decimal_mark(path, body[1:], separator)
+        if mark == ",":  # the comment lines write their numbers as the rows do
+            for key, value in self.metadata.items():
+                if isinstance(value, str) and _COMMA_NUMBER.fullmatch(value):
+                    self.metadata[key] = float(value.replace(",", "."))
         columns = _count_columns(path, skip, separator, limits.columns)
         if columns > limits.columns:
             what = f"its header has {columns} columns or more"  # counting stopped there
@@ -213,9 +217,9 @@ class CsvSource(Source):
                 name = self._names[int(m["column"])]
                 kind = next((v for k, v in _KINDS.items() if m["type"].startswith(k)), "numbers")
                 raise BadInput(
-                    f"{self.path}: column {name!r} holds {kind}, then {m['v'][:60]} after data "
-                    f"row {self._row}; labledger does not guess which is meant: make the cell "
-                    "a value of the column's kind, or leave it empty for a missing value"
+                    f"{self.path}: after data row {self._row}: column {name!r} holds {kind}, "
+                    f"then {m['v'][:60]}; labledger does not guess which is meant: make the "
+                    "cell one of the column's kind, or leave it empty for a missing value"
                 ) from None
             raise BadInput(
                 f"{self.path}: after data row {self._row}: {first_line(exc)} (a column changes "
