@@ -38,6 +38,7 @@ _TIME = re.compile(r"^(t|time|timestamp|time_s)\s*(?:[\(\[]\s*(?P<unit>[^\)\]]+)
 _UNIT = re.compile(r"^.*?\S\s*[\(\[]\s*(?P<unit>[^\(\)\[\]]*[^\s\(\)\[\]])\s*[\)\]]$")
 _META = re.compile(r"^#\s*(?P<key>[^:=]+?)\s*[:=]\s*(?P<value>.*?)\s*$")
 _HEAD_BYTES = 64 << 10
+BLOCK_BYTES = 8 << 20  # read, typed and handed to ingest at a time
 _SAMPLE_LINES = 200  # lines after the header that decide the separator and the decimal mark
 _POINT_NUMBER = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
 _COMMA_NUMBER = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
@@ -116,7 +117,7 @@ class CsvSource(Source):
         try:
             self._reader = pacsv.open_csv(
                 self._handle,
-                read_options=pacsv.ReadOptions(skip_rows=skip, block_size=8 << 20),
+                read_options=pacsv.ReadOptions(skip_rows=skip, block_size=BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(delimiter=separator),
                 convert_options=pacsv.ConvertOptions(decimal_point=mark),
             )
@@ -145,16 +146,15 @@ class CsvSource(Source):
             raise BadInput(f"{path}: a header line but no rows of values; {_HINT}")
         schema = self._reader.schema
         dtypes = [_numpy_dtype(field.type) for field in schema]
-        if not any(d.kind in "iuf" and not pa.types.is_null(f.type) for d, f in zip(dtypes, schema)):
+        numeric = [d.kind in "iuf" and not pa.types.is_null(f.type) for d, f in zip(dtypes, schema)]
+        if not any(numeric):
             shown = ", ".join(repr(n[:40]) for n in names[:3]) + (", …" if len(names) > 3 else "")
             raise BadInput(
                 f"{path}: not a table of numbers: its {len(names)} column(s) ({shown}) hold no "
                 f"numbers; {_HINT}"
             )
         self._check_mixed(self._first)
-        time = next(
-            (n for n, d in zip(names, dtypes) if _TIME.match(n) and d.kind in "iufM"), None
-        )
+        time = next((n for n, d in zip(names, dtypes) if _TIME.match(n) and d.kind in "iufM"), None)
         axis: list[Axis] = []
         if time is not None:
             axis = [Axis(name="time", channel=time, unit=_TIME.match(time)["unit"] or None)]
@@ -287,11 +287,9 @@ def _separator(lines: list[str]) -> str:
 
 
 def _decimal_mark(path: Path, rows: list[str], separator: str) -> str:
-    """A comma if the cells of ``rows`` write numbers with a decimal comma and the separator
-    is not a comma; a point otherwise. Both in one file is refused: which is meant is the
-    writer's to say (``1,234`` may be a thousand or a decimal)."""
-    if separator == ",":
-        return "."
+    """A comma if the cells of ``rows`` write numbers with a decimal comma, a point otherwise.
+    Both in one file, or such numbers (quoted) in a comma-separated file, are refused: which is
+    meant is the writer's to say (``1,234`` may be a thousand or a decimal)."""
     comma = point = None
     for i, line in enumerate(rows, start=1):
         for cell in next(csv.reader([line], delimiter=separator), []):
@@ -302,6 +300,12 @@ def _decimal_mark(path: Path, rows: list[str], separator: str) -> str:
                 point = (i, cell)
     if comma is None:
         return "."
+    if separator == ",":  # quoted: "1,234" is a thousand to some writers, 1.234 to others
+        raise BadInput(
+            f"{path}: a comma-separated file with numbers written with a comma (data row "
+            f"{comma[0]}: {comma[1]!r}); write decimals with a point, or separate the fields "
+            "with ';' and write every decimal with a comma"
+        )
     if point is not None:
         raise BadInput(
             f"{path}: numbers written with a decimal comma (data row {comma[0]}: {comma[1]!r}) "
