@@ -61,13 +61,15 @@ def sparse_wide(folder: Path) -> Path:
 
 
 def text_csv(folder: Path, size: int, columns: int = 1000) -> Path:
-    """``columns`` text columns of short words, about ``size`` bytes: held whole in memory."""
+    """``columns`` text columns of short words, about ``size`` bytes: held whole in memory.
+    A first column of numbers makes it a table labledger keeps (docs/formats.md)."""
     path = folder / f"text{size >> 20}M_10.csv"
-    header = ",".join(f"c{i}" for i in range(columns)) + "\n"
+    header = "t," + ",".join(f"c{i}" for i in range(columns)) + "\n"
     with open(path, "w") as f:
         f.write(header)
         for r in range(max(1, size // (8 * columns))):
-            f.write(",".join(f"w{(r * 7 + i) % 99999:05d}x" for i in range(columns)) + "\n")
+            words = ",".join(f"w{(r * 7 + i) % 99999:05d}x" for i in range(columns))
+            f.write(f"{r},{words}\n")
     return path
 
 

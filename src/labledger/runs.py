@@ -603,6 +603,10 @@ def _label(node: dict[str, Any]) -> str:
         return f"{name} → {where}{node['target']}  ({node.get('link', 'soft')} link)"
     if kind == "dataset":
         return f"{name}  (not ingested)"
+    attrs = node.get("attrs", {})
+    if kind == "file" and "csv_separator" in attrs:  # how the text was read, to check by eye
+        read = attrs["csv_separator"], attrs.get("csv_decimal_mark", ".")
+        return f"{name}/  (separator {read[0]!r}, decimal mark {read[1]!r})"
     return f"{name}/" + (f"  ({nx})" if nx else "")
 
 

@@ -701,7 +701,17 @@ def _write_channels(
                 axes=[a.to_dict() for a in info.axes],
             )
         )
+    _record_shapes(source.tree, {row.key: row.shape for row in rows})
     return rows
+
+
+def _record_shapes(tree: dict[str, Any], shapes: Mapping[str, list[int]]) -> None:
+    """Give each channel of the tree whose length its file did not declare (a CSV column) the
+    shape it was stored with, so that ``show`` gives every channel its length."""
+    for node, _ in walk_tree(tree):
+        shape = node.get("shape")
+        if node.get("key") in shapes and (shape is None or None in shape):
+            node["shape"] = shapes[node["key"]]
 
 
 def _below(root: str, segments: Sequence[str]) -> str:
