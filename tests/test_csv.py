@@ -35,7 +35,7 @@ def test_decimal_commas_are_read_as_numbers(
         values = [f"{i * 0.001:.3f}", f"{rng.uniform(-50, 50):.4f}", f"{rng.uniform(0, 1):.6f}"]
         lines.append(separator.join(v.replace(".", ",") for v in values))
     text = "# pressure: 0,5\n" + "\n".join(lines) + "\n"
-    path = tmp_path / "scope_21.csv"
+    path = tmp_path / "21_scope.csv"
     path.write_text(text)
     sqlite_archive.ingest([path])
     run = sqlite_archive.runs[21]
@@ -55,7 +55,7 @@ def test_a_comma_separated_file_keeps_the_decimal_point(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
     text = "time,a,b\n0,1.5,-2\n1,2.25,3\n"
-    path = tmp_path / "plain_22.csv"
+    path = tmp_path / "22_plain.csv"
     path.write_text(text)
     sqlite_archive.ingest([path])
     run = sqlite_archive.runs[22]
@@ -80,7 +80,7 @@ def test_a_comma_separated_file_keeps_the_decimal_point(
 def test_text_that_is_not_a_table_of_numbers_is_refused(
     sqlite_archive: ll.Archive, tmp_path: Path, text: str, why: str
 ) -> None:
-    path = tmp_path / "note_23.txt"
+    path = tmp_path / "23_note.txt"
     path.write_text(text)
     refused(sqlite_archive, path, why, "keep notes beside the archive", "docs/formats.md")
 
@@ -109,7 +109,7 @@ def test_the_cli_refuses_a_note_in_one_line_and_writes_nothing(tmp_path: Path) -
 def test_a_column_of_numbers_and_text_is_refused(
     sqlite_archive: ll.Archive, tmp_path: Path, body: str, cells: list[str]
 ) -> None:
-    path = tmp_path / "wall_24.csv"
+    path = tmp_path / "24_wall.csv"
     path.write_text("t,T_wall\n" + body)
     refused(sqlite_archive, path, "column 'T_wall' holds numbers and text", *cells)
 
@@ -120,11 +120,11 @@ def test_numbers_and_text_in_different_blocks_are_refused(
     """Found while streaming, after the first block was typed: refused all the same, with the
     data already written removed."""
     monkeypatch.setattr(csv_format, "BLOCK_BYTES", 4096)
-    late_number = tmp_path / "late_25.csv"  # text first; a number 3,000 rows down
+    late_number = tmp_path / "25_late.csv"  # text first; a number 3,000 rows down
     rows = [f"{i},state {i}" for i in range(3000)] + ["3000,42"]
     late_number.write_text("t,state\n" + "\n".join(rows) + "\n")
     refused(sqlite_archive, late_number, "'state' holds numbers and text", "data row 3001: '42'")
-    late_text = tmp_path / "late_26.csv"  # numbers first; a word 3,000 rows down
+    late_text = tmp_path / "26_late.csv"  # numbers first; a word 3,000 rows down
     rows = [f"{i},{i * 0.5}" for i in range(3000)] + ["3000,overflow"]
     late_text.write_text("t,v\n" + "\n".join(rows) + "\n")
     refused(sqlite_archive, late_text, "column 'v' holds numbers, then 'overflow'")
@@ -133,10 +133,10 @@ def test_numbers_and_text_in_different_blocks_are_refused(
 def test_both_decimal_marks_or_commas_in_a_comma_file_are_refused(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    both = tmp_path / "probe_27.csv"
+    both = tmp_path / "27_probe.csv"
     both.write_text("t;U\n0;1,5\n1;2.5\n")
     refused(sqlite_archive, both, "decimal comma (data row 1: '1,5')", "(data row 2: '2.5')")
-    quoted = tmp_path / "probe_28.csv"
+    quoted = tmp_path / "28_probe.csv"
     quoted.write_text('t,U\n0,"1,5"\n1,"2,5"\n')
     refused(sqlite_archive, quoted, "comma-separated file with numbers written with a comma")
 
@@ -145,14 +145,14 @@ def test_show_gives_each_csv_column_its_length(tmp_path: Path) -> None:
     archive = tmp_path / "ishtar"
     assert cli("init", str(archive)).returncode == 0
     text = "time,U,label\n" + "".join(f"{i},{i / 7},row {i}\n" for i in range(1234))
-    path = tmp_path / "log_29.csv"
+    path = tmp_path / "29_log.csv"
     path.write_text(text)
     assert cli("ingest", "--archive", str(archive), str(path)).returncode == 0
     rows = len(list(csv.reader(io.StringIO(text)))) - 1  # the header is not a row
     shown = cli("show", "--archive", str(archive), "29").stdout
     for name, dtype in (("time", "<i8"), ("U", "<f8"), ("label", "|O")):
         assert f"{name}  [{rows} {dtype}]" in shown, shown
-    assert "log_29.csv/  (separator ',', decimal mark '.')" in shown
+    assert "29_log.csv/  (separator ',', decimal mark '.')" in shown
     with ll.open(archive) as la:
         assert la.runs[29].tree()["U"].node["shape"] == [rows]
 
@@ -160,7 +160,7 @@ def test_show_gives_each_csv_column_its_length(tmp_path: Path) -> None:
 def test_a_time_column_of_text_is_not_a_time_axis(
     sqlite_archive: ll.Archive, tmp_path: Path
 ) -> None:
-    path = tmp_path / "clock_30.csv"
+    path = tmp_path / "30_clock.csv"
     path.write_text("time,v [mV]\n12:00:00,1.5\n12:00:01,2.5\n")
     sqlite_archive.ingest([path])
     v = sqlite_archive.runs[30].channels["v [mV]"]
