@@ -175,7 +175,8 @@ class Archive:
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
         """Events from now on, as they are recorded by any process: a run closed, a flag
-        added or withdrawn, a product made (dicts with ``kind``); for ``timeout`` s, or for ever.
+        added or withdrawn, a product made, and (``kinds`` naming "withdrawal") a run withdrawn
+        or restored (dicts with ``kind``); for ``timeout`` s, or for ever.
 
         >>> for event in la.subscribe(["run"]):                        # doctest: +SKIP
         ...     print("new run", event["number"])
@@ -277,8 +278,8 @@ class Archive:
 
     def stale(self) -> list[Stale]:
         """The current products that no longer reflect their inputs, with the reasons: a flag
-        added or withdrawn on a run they read, a newer calibration in force, an input product
-        recomputed, a newer good-run list."""
+        added or withdrawn on a run they read, a run they read withdrawn, a newer calibration
+        in force, an input product recomputed, a newer good-run list."""
         from labledger.lineage.staleness import stale
 
         return stale(self)
