@@ -144,6 +144,17 @@ def test_restore_brings_it_back_and_the_history_keeps_every_record(shots: ll.Arc
     ]
 
 
+def test_check_keeps_and_checks_a_withdrawn_run(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    la = sqlite_archive
+    la.ingest([write_shot(tmp_path, 1256), _note(tmp_path)])
+    la.withdraw(NOTE, reason=REASON)
+    folders = sorted(la.store.children("runs"))
+    report = la.check(repair=True, older_than=0)
+    assert report.ok and report.orphans == [] and report.runs == 2 and report.files == 2
+    assert sorted(la.store.children("runs")) == folders  # nothing of it removed
+    assert list(la.runs[NOTE].channels["shift notes"][:]) == NOTE_LINES
+
+
 def test_products_that_read_a_withdrawn_run_are_stale_with_the_reason(shots: ll.Archive) -> None:
     made = shots.compute(first_sample, [1256, 1257])
     assert shots.stale() == []
