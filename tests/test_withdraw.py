@@ -169,6 +169,15 @@ def test_products_that_read_a_withdrawn_run_are_stale_with_the_reason(shots: ll.
     assert shots.stale() == []  # what it read is what the archive says again
     assert shots.compute(first_sample, [1256, 1257]).reused
 
+    # computed while its run is withdrawn, a product records it: a restoration makes it stale
+    again = shots.withdraw(1257, reason="it fired twice after all")
+    made = shots.compute(first_sample, 1257)
+    assert not made.reused and made.provenance["inputs"]["runs"][0]["withdrawn"] == again.id
+    assert made.id not in {s.product.id for s in shots.stale()}
+    shots.restore(1257, reason="once, really")
+    stale = {s.product.id: s.reasons for s in shots.stale()}
+    assert stale[made.id] == ["run 1257: restored since (it was withdrawn when read)"]
+
 
 BAD = [
     (lambda la: la.withdraw(4242, reason="x"), NotFound, r"^run 4242 does not exist"),
