@@ -180,11 +180,12 @@ def resolve(catalog: Any, run: Any, name: str) -> RunRow:
     archive's); :class:`NotFound` if there is no such run."""
     number = getattr(run, "number", run)
     given_id = getattr(run, "id", None)
+    row: RunRow | None
     if isinstance(number, str):
         row = catalog.by_id(number)
         if row is None:
             raise NotFound(f"no run has the id {number!r} (list the runs with `labledger runs`)")
-        return row  # type: ignore[no-any-return]
+        return row
     if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
         raise InvalidArgument(f"{name}={run!r}: give a run number, a run id or a Run")
     if not 0 <= number <= MAX_RUN_NUMBER:
@@ -196,7 +197,7 @@ def resolve(catalog: Any, run: Any, name: str) -> RunRow:
         raise InvalidArgument(
             f"run {number} given is not this archive's run {number} (another archive's?)"
         )
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 def check_reason(reason: Any, what: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -117,12 +117,6 @@ def history(
             for withdrawal, restored in session.execute(q):
                 found[withdrawal.id] = (withdrawal, restored)
     return [found[i] for i in sorted(found)]
-
-
-def count(catalog: Catalog) -> int:
-    """How many rows the log holds: it grows with every withdrawal and restoration."""
-    with catalog.reading() as session:
-        return int(session.scalar(select(func.count()).select_from(WithdrawalRow)) or 0)
 
 
 def _newest(session: Session, run_id: str) -> WithdrawalRow | None:
