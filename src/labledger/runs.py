@@ -647,7 +647,8 @@ class Runs:
         (``gas="Ar"``), ``where`` those whose names are not Python identifiers or are taken
         (``{"entry1/title": "scan"}``, ``{"quality": "A"}``). A list of values matches any of
         them. ``quality="good"`` leaves out runs that an active flag of severity bad covers
-        whole (see :attr:`Archive.flags`); ``quality="bad"`` keeps only those.
+        whole (see :attr:`Archive.flags`); ``quality="bad"`` keeps only those. Withdrawn
+        runs are left out (:meth:`withdrawn` lists them).
 
         >>> la.runs.search(gas="Ar", since="2026-11-01", quality="good")  # doctest: +SKIP
         """
