@@ -92,7 +92,7 @@ class Run:
         self.metadata: dict[str, Any] = dict(row.meta)
 
     def __repr__(self) -> str:
-        if self._withdrawal is False:  # not asked yet (asked once, not at every repr)
+        if self._withdrawal is False:  # not known yet: asked once, not at every repr
             self._withdrawal = self._ask_withdrawal()
         withdrawn = f" WITHDRAWN ({self._withdrawal.reason})" if self._withdrawal else ""
         when = f"{self.started:%Y-%m-%d %H:%M:%S}"
@@ -235,8 +235,9 @@ class Run:
             "sources": [s.name for s in self._sources],
             "config_version": self.config_version,
         }
-        withdrawn = None if self._withdrawal is None else self.withdrawn
-        data["withdrawn"] = withdrawn.to_dict() if withdrawn else None
+        if self._withdrawal is False:  # not known yet: asked once, as for repr
+            self._withdrawal = self._ask_withdrawal()
+        data["withdrawn"] = self._withdrawal.to_dict() if self._withdrawal else None
         if full:
             data["metadata"] = self.metadata
             data["sources"] = [s.to_dict() for s in self.sources]
@@ -672,7 +673,11 @@ class Runs:
         [(1234, 'a note, not a shot')]
         """
         rows = self._catalog.search(state=None, withdrawn=True)
-        return [Run(self._archive, r) for r in rows]
+        found = [Run(self._archive, r) for r in rows]
+        known = Withdrawals(self._catalog).active([r.id for r in rows])  # one query for all
+        for run in found:
+            run._withdrawal = known.get(run.id)
+        return found
 
 
 def parse_when(value: str | datetime | None, name: str) -> datetime | None:

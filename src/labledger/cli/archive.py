@@ -153,17 +153,18 @@ def runs(
 
 
 def _withdrawn(found: list[labledger.Run], as_json: bool) -> None:
-    records = [r.withdrawn for r in found]
+    summaries = [r.to_dict() for r in found]  # each with its withdrawal, asked once for all
     if as_json:
-        print_json([{**r.to_dict(), "withdrawn": w.to_dict() if w else None}
-                    for r, w in zip(found, records, strict=True)])  # fmt: skip
+        print_json(summaries)
         return
     table = Table("run", "started (UTC)", "withdrawn (UTC)", "by", box=None)
     table.add_column("reason", overflow="fold")
-    for r, w in zip(found, records, strict=True):
+    for r, summary in zip(found, summaries, strict=True):
+        w = summary["withdrawn"]
         if w is not None:  # restored between the two questions: not withdrawn any more
             table.add_row(str(r.number), f"{r.started:%Y-%m-%d %H:%M:%S}",
-                          f"{w.created:%Y-%m-%d %H:%M:%S}", w.author, w.reason)  # fmt: skip
+                          w["created"][:19].replace("T", " "), w["author"],
+                          w["reason"])  # fmt: skip
     out.print(table)
     if not found:
         out.print("no withdrawn runs")
