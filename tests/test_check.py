@@ -216,7 +216,9 @@ def test_repair_spares_a_folder_named_meanwhile(
     run = sqlite_archive.runs[1001]
     real_iter = sqlite_archive.catalog.iter_runs
 
-    def blind(batch: int = 1000, state: str | None = "closed"):  # the run not yet committed
+    def blind(  # the run not yet committed
+        batch: int = 1000, state: str | None = "closed", *, withdrawn: bool = False
+    ):
         return iter(())
 
     monkeypatch.setattr(sqlite_archive.catalog, "iter_runs", blind)

@@ -168,7 +168,9 @@ def test_every_route_needs_a_key_and_the_right_project(served: Served) -> None:
     schema = httpx.get(f"{served.url}/openapi.json").json()
     writes = [p for p, operations in schema["paths"].items() if set(operations) - {"get"}]
     assert sorted(writes) == ["/api/v1/check", "/api/v1/compute", "/api/v1/flags",
-                              "/api/v1/flags/{flag_id}/withdraw", "/api/v1/ingest"]  # fmt: skip
+                              "/api/v1/flags/{flag_id}/withdraw", "/api/v1/ingest",
+                              "/api/v1/runs/{number}/restore",
+                              "/api/v1/runs/{number}/withdraw"]  # fmt: skip
     for who in (None, "expired", "alice", "bob", "carol-write-only", "carol"):  # no admins
         headers = {"Authorization": f"Bearer {served.keys[who]}"} if who else {}
         answer = httpx.post(f"{served.url}/api/v1/check?repair=true", headers=headers)

@@ -28,6 +28,7 @@ from labledger.ingest import IngestResult, plan
 from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, check
 from labledger.runs import Run, Runs
 from labledger.store import ObjectStore
+from labledger.withdrawals import Withdrawal, Withdrawals
 
 if TYPE_CHECKING:
     import xarray
@@ -193,8 +194,9 @@ class Archive:
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
         """Events from now on, as they are recorded by any process: a run closed, a flag
-        added or withdrawn, a product made (dicts with ``kind``); for ``timeout`` s, or for ever.
-        It returns once subscribed: whatever is recorded after it returns is heard.
+        added or withdrawn, a product made, and (``kinds`` naming "withdrawal") a run withdrawn
+        or restored (dicts with ``kind``); for ``timeout`` s, or for ever. It returns once
+        subscribed: whatever is recorded after it returns is heard.
 
         >>> for event in la.subscribe(["run"]):                        # doctest: +SKIP
         ...     print("new run", event["number"])
@@ -296,8 +298,8 @@ class Archive:
 
     def stale(self) -> list[Stale]:
         """The current products that no longer reflect their inputs, with the reasons: a flag
-        added or withdrawn on a run they read, a newer calibration in force, an input product
-        recomputed, a newer good-run list."""
+        added or withdrawn on a run they read, a run they read withdrawn, a newer calibration
+        in force, an input product recomputed, a newer good-run list."""
         from labledger.lineage.staleness import stale
 
         return stale(self)
@@ -343,6 +345,38 @@ class Archive:
         return EventQuery(
             self.store, lambda lvl: event_files(self, lvl, runs), level, runs=runs, stream=stream
         )
+
+    # -- mistakes undone: withdrawn runs -------------------------------------------------------
+
+    @functools.cached_property
+    def withdrawals(self) -> Withdrawals:
+        """Withdrawn runs: ``withdraw(run, reason=...)``, ``restore(run, reason=...)``,
+        ``list(run=..., include_restored=...)`` (the history), ``active(run_ids)``.
+
+        >>> la.withdrawals.list()                                        # doctest: +SKIP
+        [<Withdrawal 1 of run 1234 (a note, not a shot), active>]
+        """
+        return Withdrawals(self.catalog)
+
+    def withdraw(self, run: Any, *, reason: str) -> Withdrawal:
+        """Withdraw a run ingested by mistake (a number, an id or a Run), with the reason. It
+        leaves listings, searches and good-run lists; ``la.runs[n]`` and ``la.runs[id]`` still
+        read it, and say so (``run.withdrawn``); products that read it become stale. Nothing
+        is deleted, and :meth:`restore` undoes it.
+
+        >>> la.withdraw(1234, reason="a note, not a shot")               # doctest: +SKIP
+        <Withdrawal 1 of run 1234 (a note, not a shot), active>
+        """
+        return self.withdrawals.withdraw(run, reason=reason)
+
+    def restore(self, run: Any, *, reason: str) -> Withdrawal:
+        """Undo the withdrawal of a run, with the reason: it is listed and searched again.
+        The withdrawal stays in the history (returned, with this restoration on it).
+
+        >>> la.restore(1234, reason="it was a shot after all")           # doctest: +SKIP
+        <Withdrawal 1 of run 1234 (a note, not a shot), restored by 2>
+        """
+        return self.withdrawals.restore(run, reason=reason)
 
     # -- data quality: flags and good-run lists (labledger.quality, imported when first used) --
 

@@ -117,7 +117,7 @@ def check(
     report = CheckReport(repair=repair)
     named: set[str] = set()  # by runs of every state: a live run's folder is no orphan
     total = catalog.raw_bytes()
-    for run in catalog.iter_runs(state=None):
+    for run in catalog.iter_runs(state=None, withdrawn=True):  # a withdrawn run is kept whole
         named.add(run.store_prefix)
         total += run.data_bytes if run.state == CLOSED else 0
 
@@ -126,7 +126,8 @@ def check(
         if progress is not None:
             progress(min(report.bytes_read, total), total)
 
-    for run in catalog.iter_runs():  # read again, a batch at a time: not all held at once
+    # read again, a batch at a time: not all held at once
+    for run in catalog.iter_runs(withdrawn=True):
         report.runs += 1
         for source in catalog.sources(run.id):
             report.files += 1

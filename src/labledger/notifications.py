@@ -1,6 +1,7 @@
 """What happens in an archive, as it happens: a run closed, a flag added or withdrawn, a product
-made. A :class:`Watcher` polls the catalog, so it sees what any process records (an ingest from
-the command line, a computation in a notebook), not only what passes through one server.
+made, a run withdrawn or restored (kind "withdrawal", asked for by name). A :class:`Watcher`
+polls the catalog, so it sees what any process records (an ingest from the command line, a
+computation in a notebook), not only what passes through one server.
 
 >>> for event in la.subscribe():                                    # doctest: +SKIP
 ...     print(event["kind"], event)
@@ -17,7 +18,7 @@ from labledger.catalog import Catalog
 from labledger.catalog.changes import recent
 from labledger.errors import InvalidArgument
 
-KINDS = ("run", "flag", "product")
+KINDS = ("run", "flag", "product", "withdrawal")
 # a row is dated when it is made, and visible when committed: a slow ingest commits long after;
 # rows are asked for over this window and told once each
 _WINDOW = timedelta(hours=1)
@@ -79,6 +80,11 @@ class Watcher:
                    "target": row.target, "subsystem": row.subsystem, "severity": row.severity,
                    "reason": row.reason, "author": row.author, "runs": runs,
                    "_runs": runs, "_at": row.created}  # fmt: skip
+        for w in found["withdrawal"]:
+            yield {"key": f"withdrawal:{w.id}", "kind": "withdrawal", "id": w.id,
+                   "action": w.action, "run": w.run_number, "run_id": w.run_id,
+                   "target": w.target, "reason": w.reason, "author": w.author,
+                   "_runs": [w.run_number], "_at": w.created}  # fmt: skip
         for p, runs in found["product"]:
             yield {"key": f"product:{p.id}", "kind": "product", "id": p.id, "step": p.step,
                    "version": p.step_version, "product_kind": p.kind, "status": p.status,

@@ -28,6 +28,7 @@ from labledger.formats.values import single, without_nul
 from labledger.ingest.ingest import NUMBER_KEY
 from labledger.store import AnyArray, open_array
 from labledger.store.dtypes import from_text
+from labledger.withdrawals import Withdrawal, Withdrawals
 
 if TYPE_CHECKING:
     import xarray
@@ -78,12 +79,14 @@ class Run:
 
     ``number``, ``id`` (time-sortable UUIDv7), ``state``, ``started``, ``ended``, ``metadata``
     (searchable keys), ``sources`` (the raw files), ``channels`` (the arrays, by the source's own
-    path) and :meth:`tree` (the structure as the source has it).
+    path), :meth:`tree` (the structure as the source has it) and :attr:`withdrawn`.
     """
 
-    def __init__(self, archive: Archive, row: RunRow):
+    def __init__(self, archive: Archive, row: RunRow, *, listed: bool = False):
         self._archive = archive
         self._row = row
+        # a listing leaves withdrawn runs out: its runs are known not to be, without asking
+        self._withdrawal: Withdrawal | bool | None = None if listed else False
         self.number: int = row.number
         self.id: str = row.id
         self.state: str = row.state
@@ -93,7 +96,25 @@ class Run:
         self.metadata: dict[str, Any] = dict(row.meta)
 
     def __repr__(self) -> str:
-        return f"<Run {self.number} {self.state} {self.started:%Y-%m-%d %H:%M:%S} {self.id}>"
+        if self._withdrawal is False:  # not known yet: asked once, not at every repr
+            self._withdrawal = self._ask_withdrawal()
+        withdrawn = f" WITHDRAWN ({self._withdrawal.reason})" if self._withdrawal else ""
+        when = f"{self.started:%Y-%m-%d %H:%M:%S}"
+        return f"<Run {self.number} {self.state} {when} {self.id}{withdrawn}>"
+
+    @property
+    def withdrawn(self) -> Withdrawal | None:
+        """The withdrawal in force on this run (why, who, when), or None if it is not
+        withdrawn; asked of the catalog each time, as runs are withdrawn and restored.
+
+        >>> la.runs[1234].withdrawn.reason                            # doctest: +SKIP
+        'a note, not a shot'
+        """
+        self._withdrawal = self._ask_withdrawal()
+        return self._withdrawal
+
+    def _ask_withdrawal(self) -> Withdrawal | None:
+        return Withdrawals(self._archive.catalog).active([self.id]).get(self.id)
 
     def _repr_html_(self) -> str:
         ended = f"{self.ended:%Y-%m-%d %H:%M:%S}" if self.ended else None
@@ -259,6 +280,9 @@ class Run:
             "config_version": self.config_version,
             "numbered": self.numbered,
         }
+        if self._withdrawal is False:  # not known yet: asked once, as for repr
+            self._withdrawal = self._ask_withdrawal()
+        data["withdrawn"] = self._withdrawal.to_dict() if self._withdrawal else None
         if full:
             data["metadata"] = self.metadata
             data["sources"] = [s.to_dict() for s in self.sources]
@@ -613,7 +637,10 @@ def _label(node: dict[str, Any]) -> str:
 class Runs:
     """An archive's runs: ``runs[-1]`` the newest closed run, ``runs[-2]`` the one before,
     ``runs[1234]`` by number, ``runs["<id>"]`` by id, ``runs[1200:1300]`` those numbers;
-    ``len(runs)``, ``for run in runs`` (by number), and :meth:`search`."""
+    ``len(runs)``, ``for run in runs`` (by number), :meth:`search` and :meth:`withdrawn`.
+
+    A withdrawn run is left out of all of them but ``runs[1234]`` and ``runs["<id>"]``, which
+    read it as any run (``run.withdrawn`` says why it was withdrawn)."""
 
     def __init__(self, archive: Archive):
         self._archive = archive
@@ -627,7 +654,9 @@ class Runs:
             if key.start is None or key.stop is None or key.start < 0 or key.stop < 0:
                 raise IndexError("slice runs by number, both ends given: runs[1200:1300]")
             numbers = range(key.start, key.stop, key.step or 1)
-            return [Run(self._archive, r) for r in self._catalog.by_numbers(numbers)]
+            rows = self._catalog.by_numbers(numbers)
+            withdrawn = Withdrawals(self._catalog).active([r.id for r in rows])
+            return [Run(self._archive, r, listed=True) for r in rows if r.id not in withdrawn]
         if isinstance(key, str):
             row = self._catalog.by_id(key)
             if row is None:
@@ -647,7 +676,7 @@ class Runs:
                     if count == 0
                     else f"runs[{key}]: the archive has only {count} closed runs"
                 )
-            return Run(self._archive, row)
+            return Run(self._archive, row, listed=True)
         row = self._catalog.by_number(key)
         if row is None:
             newest = self._catalog.newest()
@@ -660,10 +689,10 @@ class Runs:
 
     def last(self, n: int) -> list[Run]:
         """The ``n`` runs with the highest numbers, in order."""
-        return [Run(self._archive, r) for r in self._catalog.last(n)]
+        return [Run(self._archive, r, listed=True) for r in self._catalog.last(n)]
 
     def __iter__(self) -> Iterator[Run]:
-        return (Run(self._archive, r) for r in self._catalog.iter_runs())
+        return (Run(self._archive, r, listed=True) for r in self._catalog.iter_runs())
 
     def __contains__(self, number: object) -> bool:
         return isinstance(number, int) and self._catalog.by_number(number) is not None
@@ -701,7 +730,8 @@ class Runs:
         (``gas="Ar"``), ``where`` those whose names are not Python identifiers or are taken
         (``{"entry1/title": "scan"}``, ``{"quality": "A"}``). A list of values matches any of
         them. ``quality="good"`` leaves out runs that an active flag of severity bad covers
-        whole (see :attr:`Archive.flags`); ``quality="bad"`` keeps only those.
+        whole (see :attr:`Archive.flags`); ``quality="bad"`` keeps only those. Withdrawn
+        runs are left out (:meth:`withdrawn` lists them).
 
         >>> la.runs.search(gas="Ar", since="2026-11-01", quality="good")  # doctest: +SKIP
         """
@@ -715,7 +745,21 @@ class Runs:
             limit=limit,
             quality=quality,
         )
-        return [Run(self._archive, r) for r in rows]
+        return [Run(self._archive, r, listed=True) for r in rows]
+
+    def withdrawn(self) -> list[Run]:
+        """The runs withdrawn now, by number (``run.withdrawn`` says why); the history of
+        withdrawals and restorations is ``la.withdrawals.list()``.
+
+        >>> [(r.number, r.withdrawn.reason) for r in la.runs.withdrawn()]  # doctest: +SKIP
+        [(1234, 'a note, not a shot')]
+        """
+        rows = self._catalog.search(state=None, withdrawn=True)
+        found = [Run(self._archive, r) for r in rows]
+        known = Withdrawals(self._catalog).active([r.id for r in rows])  # one query for all
+        for run in found:
+            run._withdrawal = known.get(run.id)
+        return found
 
 
 def parse_when(value: str | datetime | None, name: str) -> datetime | None:

@@ -14,6 +14,7 @@ from labledger.catalog.schema import (
     RunRow,
     SettingRow,
     SourceRow,
+    WithdrawalRow,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "RunRow",
     "SettingRow",
     "SourceRow",
+    "WithdrawalRow",
 ]

@@ -2,6 +2,9 @@
 
 The hot paths (the newest run, a run by number, a metadata search) are single indexed queries
 that stay in the low milliseconds with 100,000 runs, on SQLite and PostgreSQL (bench/).
+
+Withdrawn runs (:mod:`.withdrawals`) are left out of every listing (newest, last, count, pages,
+searches) and found by number and by id as any run.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy import Engine, Select, exists, func, or_, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from labledger.catalog import database
+from labledger.catalog import database, withdrawals
 from labledger.catalog.database import batches
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
@@ -29,7 +32,9 @@ from labledger.catalog.schema import (
     RunRow,
     SettingRow,
     SourceRow,
+    WithdrawalRow,
 )
+from labledger.catalog.withdrawals import withdrawn_run
 from labledger.errors import (
     ArchiveExists,
     CatalogUnavailable,
@@ -133,9 +138,9 @@ class Catalog:
 
     def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRow | None:
         """The newest closed run (latest start), or the one ``offset`` places before it; of
-        ``projects`` only, if given."""
+        ``projects`` only, if given; withdrawn runs left out."""
         query = (
-            _of(select(RunRow).where(RunRow.state == CLOSED), projects)
+            _listed(select(RunRow).where(RunRow.state == CLOSED), projects)
             .order_by(RunRow.started.desc(), RunRow.number.desc())
             .offset(offset)
             .limit(1)
@@ -168,24 +173,30 @@ class Catalog:
         return sorted(found, key=lambda r: r.number)
 
     def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRow]:
-        """The closed runs with the ``n`` highest numbers, by number."""
-        query = _of(select(RunRow).where(RunRow.state == CLOSED), projects)
+        """The closed runs with the ``n`` highest numbers, by number (not withdrawn)."""
+        query = _listed(select(RunRow).where(RunRow.state == CLOSED), projects)
         query = query.order_by(RunRow.number.desc()).limit(n)
         with self._session() as session:
             return list(reversed(list(session.scalars(query))))
 
     def count(self, state: str | None = CLOSED, projects: Collection[str] | None = None) -> int:
-        query = _of(select(func.count()).select_from(RunRow), projects)
+        """How many runs (of ``state``, of ``projects``) there are, withdrawn ones left out."""
+        query = _listed(select(func.count()).select_from(RunRow), projects)
         if state is not None:
             query = query.where(RunRow.state == state)
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
-    def iter_runs(self, batch: int = 1000, state: str | None = CLOSED) -> Iterator[RunRow]:
-        """Every closed run (every run, with ``state=None``) by number, a batch at a time."""
+    def iter_runs(
+        self, batch: int = 1000, state: str | None = CLOSED, *, withdrawn: bool = False
+    ) -> Iterator[RunRow]:
+        """Every closed run (every run, with ``state=None``) by number, a batch at a time;
+        withdrawn ones too only with ``withdrawn=True``."""
         after: int | None = None
         while True:
             query = select(RunRow).order_by(RunRow.number).limit(batch)
+            if not withdrawn:
+                query = query.where(~withdrawn_run())
             if state is not None:
                 query = query.where(RunRow.state == state)
             if after is not None:
@@ -202,7 +213,7 @@ class Catalog:
     ) -> list[RunRow]:
         """Up to ``limit`` closed runs numbered above ``after``, by number: a page of a
         listing that stays right while runs are added."""
-        query = _of(select(RunRow).where(RunRow.state == CLOSED), projects)
+        query = _listed(select(RunRow).where(RunRow.state == CLOSED), projects)
         if after is not None:
             query = query.where(RunRow.number > after)
         with self._session() as session:
@@ -239,12 +250,14 @@ class Catalog:
         limit: int | None = None,
         quality: str | None = None,
         projects: Collection[str] | None = None,
+        withdrawn: bool | None = False,
     ) -> list[RunRow]:
         """Runs matching every condition, by number (of ``projects`` only, if given).
 
         ``where`` maps metadata keys to a value (equality) or a list of values (any of them).
         ``source`` is a raw file's name or its sha256. ``quality`` "good" keeps runs that no
-        active flag of severity bad covers whole, "bad" those that one does.
+        active flag of severity bad covers whole, "bad" those that one does. ``withdrawn``
+        False leaves out withdrawn runs, True keeps only them, None takes both.
         """
         if state is not None and state not in RUN_STATES:
             raise InvalidArgument(f"state={state!r}: a run is one of {', '.join(RUN_STATES)}")
@@ -274,6 +287,8 @@ class Catalog:
         if quality is not None:  # one correlated EXISTS per run, on the indexed run number
             flagged = bad_whole_run(RunRow.__table__)
             query = query.where(flagged if quality == "bad" else ~flagged)
+        if withdrawn is not None:  # the same, on the run id
+            query = query.where(withdrawn_run() if withdrawn else ~withdrawn_run())
         conditions = _conditions(where or {})
         with self._session() as session:
             if conditions:
@@ -442,6 +457,20 @@ class Catalog:
                 "bytes, meanwhile"
             ) from None
 
+    # -- withdrawn runs: an append-only log (withdrawals.py) ------------------------------------
+
+    def withdrawals(
+        self, run_ids: Iterable[str] | None = None, *, active_only: bool = False
+    ) -> list[withdrawals.Entry]:
+        """Every withdrawal (of ``run_ids``), oldest first, each with the restoration that
+        undid it (None: the run is withdrawn); ``active_only``: only those not undone."""
+        return withdrawals.history(self, run_ids=run_ids, active_only=active_only)
+
+    def append_withdrawal(self, row: WithdrawalRow, number: int) -> WithdrawalRow:
+        """Record the withdrawal or restoration ``row`` of run ``number``, checked against the
+        run's history in the same transaction (see :func:`.withdrawals.append`)."""
+        return withdrawals.append(self, row, number=number)
+
     # -- the machine's logs: configuration changes and calibrations, append-only ---------------
 
     def machine_version(self) -> tuple[int, int]:
@@ -520,6 +549,11 @@ class Catalog:
 def _of(query: Any, projects: Collection[str] | None) -> Any:
     """``query`` narrowed to runs of ``projects`` (None: all)."""
     return query if projects is None else query.where(RunRow.project.in_(list(projects)))
+
+
+def _listed(query: Any, projects: Collection[str] | None) -> Any:
+    """``query`` narrowed to the runs a listing shows: of ``projects``, not withdrawn."""
+    return _of(query, projects).where(~withdrawn_run())
 
 
 def metadata_rows(run: RunRow) -> list[MetadataRow]:

@@ -1,5 +1,5 @@
-"""What was recorded lately: runs, flags and products created since a time, in light columns,
-for notifications."""
+"""What was recorded lately: runs, flags, products and withdrawals of runs created since a time,
+in light columns, for notifications."""
 
 from __future__ import annotations
 
@@ -9,17 +9,26 @@ from typing import Any
 from sqlalchemy import select
 
 from labledger.catalog.catalog import CLOSED, Catalog
-from labledger.catalog.schema import FlagPeriodRow, FlagRow, ProductInputRow, ProductRow, RunRow
+from labledger.catalog.schema import (
+    FlagPeriodRow,
+    FlagRow,
+    ProductInputRow,
+    ProductRow,
+    RunRow,
+    WithdrawalRow,
+)
 
 
 def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
-    """The closed runs, the flag log's rows and the products created at or after ``since``,
-    oldest first; a flag with the numbers of the runs it covers (a withdrawal: those of the
-    flag it withdraws), a product with those it was computed over (a set: its parts')."""
+    """The closed runs, the flag log's rows, the products and the withdrawal log's rows created
+    at or after ``since``, oldest first; a flag with the numbers of the runs it covers (a
+    withdrawal: those of the flag it withdraws), a product with those it was computed over (a
+    set: its parts')."""
     r, f, p = RunRow.__table__.c, FlagRow.__table__.c, ProductRow.__table__.c
     runs = (select(r.id, r.number, r.project, r.started, r.created)
             .where(r.created >= since, r.state == CLOSED).order_by(r.created))  # fmt: skip
     flags = select(FlagRow).where(f.created >= since).order_by(f.id)
+    withdrawals = select(WithdrawalRow).where(WithdrawalRow.created >= since)
     products = (select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level,
                        p.created).where(p.created >= since).order_by(p.created))  # fmt: skip
     with catalog.reading() as session:
@@ -47,4 +56,5 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
             "product": [
                 (p, sorted(parts.get(p.id, {p.run_number} - {None}))) for p in found_products
             ],
+            "withdrawal": list(session.scalars(withdrawals.order_by(WithdrawalRow.id))),
         }

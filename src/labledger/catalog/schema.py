@@ -12,7 +12,9 @@ Products (``products``, with their inputs in ``product_inputs``) are what steps 
 the hash of what went in; a failed computation is a row too, with its error and no output. Data
 quality flags (``flags``, their runs and intervals in ``flag_periods``) and good-run lists
 (``good_run_lists``) are append-only: a withdrawal or a correction is a new row naming the one it
-replaces.
+replaces. So is the log of runs withdrawn and restored (``withdrawals``): a run ingested by
+mistake is withdrawn with a reason, never deleted, and a restoration is a row that names the
+withdrawal it undoes.
 
 Who may do what through a server: ``users``, their role in each project (``memberships``), their
 API keys (``api_keys``: a hash, never the key; scopes; an expiry) and the ``audit`` log of every
@@ -288,6 +290,25 @@ class GoodRunListRow(Base):
     created: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("name", "version", name="uq_good_run_lists_name_version"),)
+
+
+class WithdrawalRow(Base):
+    """A run withdrawn (``action`` "withdraw"), or restored ("restore": ``target`` names the
+    withdrawal it undoes, at most once). ``seq`` numbers a run's rows from 1, unique per run:
+    of two writers who both found the run in the same state, only the first is recorded."""
+
+    __tablename__ = "withdrawals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    run_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int | None] = mapped_column(ForeignKey("withdrawals.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_withdrawals_run_seq"),)
 
 
 class UserRow(Base):

@@ -1,4 +1,5 @@
-"""Commands on the archive itself: init, ingest, runs, show, export, migrate, demo."""
+"""Commands on the archive itself: init, ingest, runs, show, withdraw, restore, export,
+migrate, demo."""
 
 from __future__ import annotations
 
@@ -124,13 +125,23 @@ def runs(
         str | None,
         typer.Option(help="good: no active bad flag on the whole run; bad: one (labledger flag)."),
     ] = None,
+    withdrawn: Annotated[
+        bool, typer.Option("--withdrawn", help="The withdrawn runs instead, with why.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs by number (the highest last)."""
+    """List runs by number (the highest last); withdrawn runs only with --withdrawn."""
     if limit < 0:
         raise InvalidArgument(f"--limit must not be negative, got {limit}")
     with opened(archive) as la:
         conditions = {k: match_values(v) for k, v in pairs(where or [], "--where").items()}
+        if withdrawn:
+            if since or until or source or conditions or quality is not None:
+                raise InvalidArgument(
+                    "--withdrawn lists every withdrawn run; search without it, or list them all"
+                )
+            _withdrawn(la.runs.withdrawn(), as_json)
+            return
         if since or until or source or conditions or quality is not None:
             found = la.runs.search(
                 since=since, until=until, source=source, where=conditions, quality=quality
@@ -178,6 +189,59 @@ def summary(archive: ArchiveOption, as_json: JsonOption = False) -> None:
     out.print(str(found))
 
 
+def _withdrawn(found: list[labledger.Run], as_json: bool) -> None:
+    summaries = [r.to_dict() for r in found]  # each with its withdrawal, asked once for all
+    if as_json:
+        print_json(summaries)
+        return
+    table = fitted_table("run", "started (UTC)", "withdrawn (UTC)", "by", "reason")
+    for r, summary in zip(found, summaries, strict=True):
+        w = summary["withdrawn"]
+        if w is not None:  # restored between the two questions: not withdrawn any more
+            table.add_row(str(r.number), f"{r.started:%Y-%m-%d %H:%M:%S}",
+                          w["created"][:19].replace("T", " "), w["author"],
+                          w["reason"])  # fmt: skip
+    out.print(table)
+    if not found:
+        out.print("no withdrawn runs")
+
+
+@app.command()
+def withdraw(
+    run: Annotated[str, typer.Argument(help="A run number or a run id.")],
+    archive: ArchiveOption,
+    reason: Annotated[str, typer.Option(help="Why: kept in the history.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw a run ingested by mistake: it leaves listings and searches, stays readable by
+    number and id, and nothing is deleted (labledger restore undoes it)."""
+    with opened(archive) as la:
+        done = la.withdraw(int(run) if run.isdigit() else run, reason=reason)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    out.print(
+        f"run {done.run} withdrawn ({done.reason}); `labledger restore {done.run} --reason ...` "
+        "undoes it"
+    )
+
+
+@app.command()
+def restore(
+    run: Annotated[str, typer.Argument(help="A run number or a run id.")],
+    archive: ArchiveOption,
+    reason: Annotated[str, typer.Option(help="Why: kept in the history.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a run's withdrawal: it is listed and searched again; the history keeps both."""
+    with opened(archive) as la:
+        done = la.restore(int(run) if run.isdigit() else run, reason=reason)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    out.print(f"run {done.run} restored ({done.restore_reason}); it was withdrawn: {done.reason}")
+
+
 @app.command()
 def show(
     archive: ArchiveOption,
@@ -204,6 +268,11 @@ def show(
         out.print(f"started {r.started:%Y-%m-%d %H:%M:%S.%f} UTC{ended}")
         if r.numbered:
             out.print(f"number: {r.numbered}")
+        history = la.withdrawals.list(run=r)
+        for w in history:
+            active = w.active and w is history[-1]
+            line = f"{'WITHDRAWN' if active else 'was withdrawn'}: {w}"
+            out.print(Text(line, style="bold red") if active else Text(line))
         out.print()
         files = fitted_table("raw file", "format", "size")
         files.add_column("sha256", overflow="fold", min_width=64)

@@ -36,6 +36,7 @@ from labledger.catalog.schema import (
     ProductRow,
     RunRow,
     SourceRow,
+    WithdrawalRow,
 )
 from labledger.catalog.summary import Summary
 from labledger.errors import (
@@ -180,13 +181,42 @@ class RemoteCatalog:
         limit: int | None = None,
         quality: str | None = None,
         projects: Collection[str] | None = None,
+        withdrawn: bool | None = False,
     ) -> list[RunRow]:
         found = self._http.json(
             "/runs/search", since=since.isoformat() if since else None,
             until=until.isoformat() if until else None, source=source, state=state or "",
             where=json.dumps(where) if where else None, limit=limit, quality=quality,
+            withdrawn={False: "false", True: "true", None: "any"}[withdrawn],
         )  # fmt: skip
         return self._runs(found)
+
+    # -- withdrawn runs ------------------------------------------------------------------------
+
+    def withdrawals(
+        self, run_ids: Iterable[str] | None = None, *, active_only: bool = False
+    ) -> list[tuple[WithdrawalRow, WithdrawalRow | None]]:
+        batched = [None] if run_ids is None else list(batches(run_ids, _IDS_A_REQUEST))
+        found: list[tuple[WithdrawalRow, WithdrawalRow | None]] = []
+        for batch in batched:
+            text = None if batch is None else ",".join(batch)
+            for entry in self._http.json("/runs/withdrawals", runs=text,
+                                         active_only=active_only):  # fmt: skip
+                withdrawal = row_from_json(WithdrawalRow, entry["withdrawal"])
+                undone = entry["restored"]
+                found.append((withdrawal, row_from_json(WithdrawalRow, undone) if undone else None))
+        return sorted(found, key=lambda e: e[0].id)
+
+    def append_withdrawal(self, row: WithdrawalRow, number: int) -> WithdrawalRow:
+        """The server records it (a writer of the run's project), as its caller."""
+        verb = "withdraw" if row.action == "withdraw" else "restore"
+        done = self._http.post(f"/runs/{int(number)}/{verb}", json={"reason": row.reason}).json()
+        made = {"withdraw": (done["id"], None, done["author"], done["created"]),
+                "restore": (done["restored_by"], done["id"], done["restore_author"],
+                            done["restored"])}[verb]  # fmt: skip
+        row.id, row.target, row.author = made[0], made[1], made[2]
+        row.created = datetime.fromisoformat(made[3])
+        return row
 
     # -- what a run holds ----------------------------------------------------------------------
 

@@ -141,13 +141,17 @@ class _Job:
         files = self._files.get(run.id)
         if files is None:  # a run the step read besides its own
             files = [{"name": s.name, "sha256": s.sha256, "key": s.key} for s in run.sources]
-        return {
+        facts = {
             "id": run.id,
             "number": run.number,
             "config_version": run.config_version,
             "sources": files,
             "flags": self.checker.flag_ids(run.number),
         }
+        withdrawal = self.checker.withdrawal(run.id)
+        if withdrawal is not None:  # only then: the keys of other runs' products stay as they were
+            facts["withdrawn"] = withdrawal.id
+        return facts
 
     def parts(self, items: Sequence[_Item]) -> list[Product]:
         """The product of each item: reused where it was made already, else computed. What the

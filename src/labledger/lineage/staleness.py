@@ -2,11 +2,12 @@
 no longer what the archive says now.
 
 A product records, for every run it read, the quality flags in force on it and each calibration
-version applied by default; for every product it read, that product's id. It is stale if a flag
-was added to or withdrawn from one of its runs since, if another calibration version is now in
-force for a run it read, if a product it read was recomputed (superseded) or is itself stale, or
-if the good-run list it used has a newer version. Nothing is ever marked in place, so nothing can
-be marked wrongly: the answer follows from the logs, which only grow.
+version applied by default (and the run's withdrawal, if it was withdrawn); for every product it
+read, that product's id. It is stale if a flag was added to or withdrawn from one of its runs
+since, if one of its runs was withdrawn (or restored) since, if another calibration version is
+now in force for a run it read, if a product it read was recomputed (superseded) or is itself
+stale, or if the good-run list it used has a newer version. Nothing is ever marked in place, so
+nothing can be marked wrongly: the answer follows from the logs, which only grow.
 
 Reuse asks the same question: an earlier product with the same inputs is reused only if it is
 not stale.
@@ -26,6 +27,7 @@ from labledger.machine.calibration import in_force
 if TYPE_CHECKING:
     from labledger.archive import Archive
     from labledger.lineage.products import Product
+    from labledger.withdrawals import Withdrawal
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Checker:
         self._archive = archive
         self._snapshot = archive._logs.current()
         self._flags: dict[int, dict[int, Any]] = {}  # run number -> flag id -> flag
+        self._withdrawn: dict[str, Withdrawal | None] = {}  # run id -> withdrawal in force
         self._runs: dict[str, Any] = {}
         self._newest: dict[str, ProductRow] = {}
         self._rows: dict[str, ProductRow] = {}
@@ -57,6 +60,7 @@ class Checker:
         rows = list(rows)
         numbers = {r["number"] for row in rows for r in _runs(row)}
         self._load_flags(numbers)
+        self._load_withdrawals({r["id"] for row in rows for r in _runs(row)})
         parents = [i["id"] for row in rows for i in _products(row)]
         found = queries.by_ids(self._archive.catalog, [p for p in parents if p not in self._rows])
         self._rows.update(found)
@@ -96,6 +100,13 @@ class Checker:
             )
         for flag_id in sorted(recorded - set(now)):
             found.append(f"run {number}: flag {flag_id} withdrawn or superseded since")
+        withdrawal = self.withdrawal(run["id"])
+        if withdrawal is not None and withdrawal.id != run.get("withdrawn"):
+            found.append(
+                f"run {number}: withdrawn since ({withdrawal.reason}; by {withdrawal.author})"
+            )
+        elif withdrawal is None and run.get("withdrawn") is not None:
+            found.append(f"run {number}: restored since (it was withdrawn when read)")
         explicit = set(run.get("explicit", []))
         for name, label in sorted(run.get("calibrations", {}).items()):
             if name in explicit:
@@ -125,6 +136,7 @@ class Checker:
         runs = list(runs)
         self._runs.update({run.id: run.started for run in runs})
         self._load_flags({run.number for run in runs})
+        self._load_withdrawals({run.id for run in runs})
 
     def _started(self, run: dict[str, Any]) -> Any:
         found = self._runs.get(run["id"])
@@ -140,6 +152,19 @@ class Checker:
         active = self._archive.flags.active(missing)
         for number in missing:
             self._flags[number] = {f.id: f for f in active.get(number, [])}
+
+    def _load_withdrawals(self, run_ids: set[str]) -> None:
+        missing = sorted(i for i in run_ids if i not in self._withdrawn)
+        if not missing:
+            return
+        active = self._archive.withdrawals.active(missing)
+        for run_id in missing:
+            self._withdrawn[run_id] = active.get(run_id)
+
+    def withdrawal(self, run_id: str) -> Withdrawal | None:
+        """The withdrawal in force on run ``run_id`` now (None: it is not withdrawn)."""
+        self._load_withdrawals({run_id})
+        return self._withdrawn[run_id]
 
     def flag_ids(self, number: int) -> list[int]:
         """The ids of the flags in force on run ``number`` now."""

@@ -123,13 +123,14 @@ def create_app(
     async def notifications(
         who: Who,
         request: Request,
-        kinds: Annotated[str, Query(description="Comma-separated: run, flag, product.")] = (
-            "run,flag,product"
-        ),
+        kinds: Annotated[
+            str, Query(description="Comma-separated: run, flag, product, withdrawal.")
+        ] = "run,flag,product",
         timeout: Annotated[float | None, Query(gt=0, le=_STREAM_MOST_S)] = None,
     ) -> StreamingResponse:
         """Server-sent events from now on: a run closed, a flag added or withdrawn, a product
-        made (each a JSON ``data:`` line), about the runs you may read; a comment line every
+        made, a run withdrawn or restored (``withdrawal``, asked for by name) (each a JSON
+        ``data:`` line), about the runs you may read; a comment line every
         15 s keeps proxies from closing it. It ends after ``timeout`` s (at most a day), when
         the client goes, or when its key stops being valid. At most ``max_streams`` are open
         on the server and ``max_streams_per_key`` with one key (without a key, from one

@@ -196,7 +196,8 @@ def router(ctx: Context) -> APIRouter:
         allowed = ctx.readable(who)
         numbers = None if runs is None else integers(runs, "runs", ctx.limits.max_page * 100)
         if allowed is not None:  # only the runs of the caller's projects
-            mine = {r.number for r in ctx.archive.catalog.search(state=None, projects=allowed)}
+            every = ctx.archive.catalog.search(state=None, projects=allowed, withdrawn=None)
+            mine = {r.number for r in every}
             numbers = sorted(mine if numbers is None else mine & set(numbers))
         query = ctx.archive.events(level, runs=numbers, stream=stream)
         for ancestor in integers(with_parent, "with_parent", 9) if with_parent else []:

@@ -1,5 +1,6 @@
 """Routes of the catalog: runs (a page at a time, searched, by number or id, their raw-file and
-channel records), the machine's logs, and the upload of raw files for ingest."""
+channel records), runs withdrawn and restored (by the writers of their projects, audited), the
+machine's logs, and the upload of raw files for ingest."""
 
 import os
 import shutil
@@ -8,6 +9,8 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Header, Query, UploadFile
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog.summary import summarize
@@ -17,6 +20,15 @@ from labledger.runs import parse_when
 from labledger.server.context import Context
 from labledger.server.params import Number, integers, json_object, upload_name
 from labledger.wire import API, row_to_json
+from labledger.withdrawals import Withdrawals
+
+_WITHDRAWN = {"false": False, "true": True, "any": None}
+
+
+class ReasonRequest(BaseModel):
+    """Why a run is withdrawn or restored."""
+
+    reason: str = PydanticField(max_length=10_000)
 
 
 def router(ctx: Context) -> APIRouter:
@@ -47,14 +59,19 @@ def router(ctx: Context) -> APIRouter:
         where: Annotated[str | None, Query(description="JSON object: key -> value(s)")] = None,
         limit: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
         quality: str | None = None,
+        withdrawn: Annotated[
+            str, Query(description="false: leave withdrawn runs out; true: only them; any.")
+        ] = "false",
     ) -> list[dict[str, Any]]:
         """Runs matching every condition, by number (as ``la.runs.search``)."""
+        if withdrawn not in _WITHDRAWN:
+            raise InvalidArgument(f"withdrawn={withdrawn!r}: one of {', '.join(_WITHDRAWN)}")
         conditions = json_object(where, "where")
         most = ctx.limits.max_search
         rows = ctx.archive.catalog.search(
             since=parse_when(since, "since"), until=parse_when(until, "until"), source=source,
             state=state or None, where=conditions, limit=min(most + 1, limit or most + 1),
-            quality=quality, projects=ctx.readable(who),
+            quality=quality, projects=ctx.readable(who), withdrawn=_WITHDRAWN[withdrawn],
         )  # fmt: skip
         if len(rows) > most:
             raise TooLarge(f"more than {most} runs match; narrow the search or give a limit")
@@ -117,6 +134,46 @@ def router(ctx: Context) -> APIRouter:
         """The channel records of these runs, by run id."""
         found = ctx.archive.catalog.channels_of(ctx.visible_ids(who, runs))
         return {run_id: [row_to_json(r) for r in rows] for run_id, rows in found.items()}
+
+    @router.get("/runs/withdrawals", tags=["runs"])
+    def withdrawals(
+        who: Who,
+        runs: Annotated[str | None, Query(description="Comma-separated run ids.")] = None,
+        active_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Withdrawals of runs you may read (of ``runs`` only, if given), oldest first, each
+        with the restoration that undid it (null: the run is withdrawn)."""
+        allowed = ctx.readable(who)
+        ids = None if runs is None else ctx.visible_ids(who, runs)
+        if ids == []:
+            return []
+        entries = ctx.archive.catalog.withdrawals(ids, active_only=active_only)
+        if allowed is not None and ids is None:
+            mine = {r.id for r in ctx.archive.catalog.by_ids({w.run_id for w, _ in entries})
+                    if r.project in allowed}  # fmt: skip
+            entries = [e for e in entries if e[0].run_id in mine]
+        return [{"withdrawal": row_to_json(w), "restored": row_to_json(r) if r else None}
+                for w, r in entries]  # fmt: skip
+
+    @router.post("/runs/{number}/withdraw", tags=["runs"])
+    def withdraw(who: Who, number: Number, request: ReasonRequest) -> dict[str, Any]:
+        """Withdraw a run (a writer of its project): it leaves listings; audited. The answer is
+        the withdrawal."""
+        ctx.require(who, [number], "write")
+        made = Withdrawals(ctx.archive.catalog, by=f"{who.name} (through the server)")
+        done = made.withdraw(number, reason=request.reason)
+        ctx.access.record(who.name, "run.withdraw", str(number), {"reason": done.reason})
+        return done.to_dict()
+
+    @router.post("/runs/{number}/restore", tags=["runs"])
+    def restore(who: Who, number: Number, request: ReasonRequest) -> dict[str, Any]:
+        """Undo a run's withdrawal (a writer of its project); audited. The answer is the
+        withdrawal, with this restoration on it."""
+        ctx.require(who, [number], "write")
+        made = Withdrawals(ctx.archive.catalog, by=f"{who.name} (through the server)")
+        done = made.restore(number, reason=request.reason)
+        ctx.access.record(who.name, "run.restore", str(number), {"reason": done.restore_reason})
+        return done.to_dict()
 
     @router.get("/machine/version", tags=["machine"])
     def machine_version(who: Who) -> list[int]:
