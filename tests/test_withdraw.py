@@ -1,4 +1,4 @@
-"""Withdrawn runs: a run ingested by mistake (a text note that became a run of one junk channel)
+"""Withdrawn runs: a run ingested by mistake (another test stand's scope trace)
 is withdrawn with a reason and restored with another, append-only. Listings, searches and
 good-run lists leave it out; by number and id it is read as before and says so; products that
 read it become stale. On SQLite and PostgreSQL, on the command line and through a server, and
@@ -27,9 +27,9 @@ from labledger.sim import write_shot
 from tests.conftest import cli, snapshot
 
 SHOTS = [1256, 1257, 1258, 1259, 1260, 1261]  # argon up to 1259, helium from 1260
-NOTE = 1264  # the mistake: a shift note ingested as a run
-NOTE_LINES = ["probe tip looked fine", "RF ok"]
-REASON = "a shift note, not a shot"
+NOTE = 1264  # the mistake: another test stand's scope trace ingested as a run
+NOTE_VALUES = [0.5, 0.25]
+REASON = "another test stand's scope trace"
 
 
 @ll.step(version="1")
@@ -39,8 +39,8 @@ def first_sample(run):  # type: ignore[no-untyped-def]
 
 
 def _note(folder: Path) -> Path:
-    path = folder / f"note_{NOTE}.txt"
-    path.write_text("shift notes\n" + "\n".join(NOTE_LINES) + "\n")
+    path = folder / f"{NOTE}_scope.csv"
+    path.write_text("t,U\n" + "".join(f"{i},{v}\n" for i, v in enumerate(NOTE_VALUES)))
     return path
 
 
@@ -91,7 +91,7 @@ def test_a_withdrawn_run_leaves_listings_and_is_read_by_number_and_id(
     assert shots.runs[-1].number == 1261 and numbers(shots.runs.last(2)) == [1260, 1261]
     assert numbers(shots.runs[1250:1300]) == SHOTS
     assert numbers(shots.runs.search(state=None)) == SHOTS
-    assert numbers(shots.runs.search(source=f"note_{NOTE}.txt")) == []
+    assert numbers(shots.runs.search(source=f"{NOTE}_scope.csv")) == []
     assert numbers(shots.runs.search(quality="good")) == SHOTS
     grl = shots.good_runs("all", query={"since": "2000-01-01"})
     assert list(grl) == SHOTS
@@ -102,7 +102,7 @@ def test_a_withdrawn_run_leaves_listings_and_is_read_by_number_and_id(
         assert run.number == NOTE and run.id == note_id
         assert run.withdrawn == done
         assert repr(run).endswith(f" WITHDRAWN ({REASON})>")
-        assert list(run.channels["shift notes"][:]) == NOTE_LINES  # the note's lines, as written
+        assert list(run.channels["U"][:]) == NOTE_VALUES  # its values, as written
         assert run.to_dict()["withdrawn"]["reason"] == REASON
     assert shots.runs[1256].withdrawn is None and "WITHDRAWN" not in repr(shots.runs[1256])
 
@@ -152,7 +152,7 @@ def test_check_keeps_and_checks_a_withdrawn_run(sqlite_archive: ll.Archive, tmp_
     report = la.check(repair=True, older_than=0)
     assert report.ok and report.orphans == [] and report.runs == 2 and report.files == 2
     assert sorted(la.store.children("runs")) == folders  # nothing of it removed
-    assert list(la.runs[NOTE].channels["shift notes"][:]) == NOTE_LINES
+    assert list(la.runs[NOTE].channels["U"][:]) == NOTE_VALUES
 
 
 def test_products_that_read_a_withdrawn_run_are_stale_with_the_reason(shots: ll.Archive) -> None:
@@ -308,7 +308,7 @@ def test_withdraw_and_restore_commands(folder: Path) -> None:
     withdrawn = ok("runs", "--withdrawn")
     assert str(NOTE) in withdrawn and REASON in withdrawn and "1256" not in withdrawn
     shown = ok("show", str(NOTE))
-    assert "WITHDRAWN: withdrawn " in shown and REASON in shown and "shift notes" in shown
+    assert "WITHDRAWN: withdrawn " in shown and REASON in shown and "U  [2 <f8]" in shown
     assert json.loads(ok("show", str(NOTE), "--json"))["withdrawn"]["reason"] == REASON
 
     said = ok("restore", str(NOTE), "--reason", "needed after all")
