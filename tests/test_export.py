@@ -346,7 +346,7 @@ def test_an_existing_output_is_refused_unless_forced(
 
 
 def test_a_run_with_no_channels_is_refused(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
-    path = tmp_path / "empty_7.h5"
+    path = tmp_path / "7_empty.h5"
     with h5py.File(path, "w") as f:
         f.attrs["title"] = "attributes only"
         f.create_group("entry").attrs["NX_class"] = "NXentry"

@@ -462,7 +462,9 @@ def _whole(values: np.ndarray) -> Any:
 
 
 def _label(name: str, unit: str | None) -> str:
-    return f"{name} [{unit}]" if unit else name
+    """A column's header with its unit, unless the name says it already (``U (V)``)."""
+    said = name.replace(" ", "").endswith((f"({unit})", f"[{unit}]")) if unit else True
+    return name if said else f"{name} [{unit}]"
 
 
 def _write_csv(folder: Path, table: _Table, taken: set[str]) -> str:
