@@ -394,3 +394,29 @@ def test_an_export_through_a_server_is_the_local_one(campaign: ll.Archive, tmp_p
         np.testing.assert_allclose(i["Langmuir_I"][()], amperes, rtol=1e-12, atol=1e-15)
     _, header, values = _read_csv(tmp_path / "shot" / "signals.csv")
     np.testing.assert_allclose(values[:, header.index("Langmuir_I [A]")], amperes, rtol=1e-12)
+
+
+def test_a_header_that_names_its_unit_keeps_it_once(
+    sqlite_archive: ll.Archive, tmp_path: Path
+) -> None:
+    path = tmp_path / "3_wall.csv"
+    path.write_text("t,T (Deg C),I [mA],U\n0,20.5,1,2\n1,21.5,3,4\n")
+    sqlite_archive.ingest([path])
+    sqlite_archive.runs[3].export(tmp_path / "out", format="csv")
+    (written,) = (tmp_path / "out").iterdir()
+    _, header, values = _read_csv(written)
+    assert header == ["t", "T (Deg C)", "I [mA]", "U"]  # not "T (Deg C) [Deg C]"
+    assert values.tolist() == [[0, 20.5, 1, 2], [1, 21.5, 3, 4]]
+
+
+def test_force_replaces_only_an_earlier_export(sqlite_archive: ll.Archive, tmp_path: Path) -> None:
+    sqlite_archive.ingest([write_shot(tmp_path, 1001)])
+    run = sqlite_archive.runs[1001]
+    run.export(tmp_path / "out", format="csv")
+    run.export(tmp_path / "out", format="csv", force=True)  # an earlier export: replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("two years of work")
+    with pytest.raises(InvalidArgument, match="more than a CSV export of labledger"):
+        run.export(mine, format="csv", force=True)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]

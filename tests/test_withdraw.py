@@ -434,3 +434,25 @@ def test_what_a_server_refuses_changes_nothing(
                        headers={"Authorization": f"Bearer {keys['alice']}"})  # fmt: skip
     assert search.status_code == 400 and "withdrawn='maybe'" in search.text
     assert snapshot(la) == before
+
+
+def test_the_summary_and_the_notebook_view_know_withdrawn_runs(shots: ll.Archive) -> None:
+    before = shots.summary()
+    assert before.runs == len(SHOTS) + 1 and before.raw_files == len(SHOTS) + 1
+    shots.withdraw(NOTE, reason=REASON)
+    after = shots.summary()
+    assert after.runs == len(SHOTS) and after.raw_files == len(SHOTS)
+    assert (after.first, after.last, after.newest) == (min(SHOTS), max(SHOTS), max(SHOTS))
+    assert "csv" not in after.formats
+    shown = shots.runs[NOTE]._repr_html_()
+    assert "WITHDRAWN" in shown and "another test stand&#x27;s scope trace" in shown
+    assert "WITHDRAWN" not in shots.runs[1256]._repr_html_()
+
+
+def test_a_run_typed_oddly_gets_one_line(folder: Path) -> None:
+    before = cli("runs", "-a", str(folder), "--json").stdout
+    for ref in ("²", "9" * 5000):
+        done = cli("withdraw", ref, "-a", str(folder), "--reason", "x")
+        assert done.returncode != 0 and "Traceback" not in done.stderr, ref
+        assert done.stderr.count("\n") == 1, done.stderr
+    assert cli("runs", "-a", str(folder), "--json").stdout == before

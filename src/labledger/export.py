@@ -36,6 +36,7 @@ from pyarrow import csv as pacsv
 
 from labledger.errors import InvalidArgument, LabledgerError, NotFound, first_line
 from labledger.formats.base import walk_tree
+from labledger.formats.csv import unit_in_name
 from labledger.formats.tdms import daq_scaling
 from labledger.store import StoredArray
 
@@ -95,6 +96,11 @@ def export(
             )
         if format == "csv" and not target.is_dir():
             raise InvalidArgument(f"{target} is a file; a CSV export is a folder: give a folder")
+        if format == "csv" and not _an_export(target):
+            raise InvalidArgument(
+                f"{target} holds more than a CSV export of labledger; --force replaces only an "
+                "earlier export: give another folder"
+            )
         if format == "hdf5" and target.is_dir():
             raise InvalidArgument(f"{target} is a folder; an HDF5 export is a file: give a file")
     if not len(run.channels):
@@ -349,6 +355,18 @@ class _Table:
     columns: list[_Column]
 
 
+def _an_export(folder: Path) -> bool:
+    """Whether ``folder`` holds only what a CSV export writes (each file says its run id), so
+    that --force may replace it without losing anything else."""
+    for entry in folder.iterdir():
+        if entry.is_symlink() or not entry.is_file() or entry.suffix != ".csv":
+            return False
+        with entry.open("rb") as f:
+            if b"\n# run_id: " not in f.read(4096):
+                return False
+    return True
+
+
 def _export_csv(run: Run, target: Path, physical: _Physical) -> list[Path]:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)  # what a killed export left
@@ -463,8 +481,7 @@ def _whole(values: np.ndarray) -> Any:
 
 def _label(name: str, unit: str | None) -> str:
     """A column's header with its unit, unless the name says it already (``U (V)``)."""
-    said = name.replace(" ", "").endswith((f"({unit})", f"[{unit}]")) if unit else True
-    return name if said else f"{name} [{unit}]"
+    return name if not unit or unit_in_name(name) == unit.strip() else f"{name} [{unit}]"
 
 
 def _write_csv(folder: Path, table: _Table, taken: set[str]) -> str:

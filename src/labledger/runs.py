@@ -118,7 +118,11 @@ class Run:
 
     def _repr_html_(self) -> str:
         ended = f"{self.ended:%Y-%m-%d %H:%M:%S}" if self.ended else None
-        facts = [
+        if self._withdrawal is False:
+            self._withdrawal = self._ask_withdrawal()
+        w = self._withdrawal
+        said = f"{w.reason} (by {w.author}, {w.created:%Y-%m-%d %H:%M})" if w else ""
+        facts = ([("WITHDRAWN", said)] if w else []) + [
             ("id", self.id),
             ("state", self.state),
             ("started (UTC)", f"{self.started:%Y-%m-%d %H:%M:%S}"),

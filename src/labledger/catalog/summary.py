@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from labledger.catalog import products, quality
 from labledger.catalog.catalog import CLOSED, Catalog
 from labledger.catalog.schema import RunRow, SourceRow
+from labledger.catalog.withdrawals import withdrawn_run
 from labledger.display import html_table, human_size
 
 _WHEN = "%Y-%m-%d %H:%M:%S"
@@ -110,9 +111,9 @@ class Summary:
 
 
 def summarize(catalog: Catalog, projects: Collection[str] | None = None) -> Summary:
-    """The summary of the closed runs (of ``projects`` only, if given) and of the flags and
-    products over them."""
-    closed = RunRow.state == CLOSED
+    """The summary of the closed runs that are not withdrawn (of ``projects`` only, if given)
+    and of the flags and products over them."""
+    closed = (RunRow.state == CLOSED) & ~withdrawn_run()
     runs = select(
         func.count(), func.min(RunRow.number), func.max(RunRow.number),
         func.min(RunRow.started), func.max(RunRow.started), func.sum(RunRow.data_bytes),

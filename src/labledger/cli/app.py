@@ -115,12 +115,15 @@ def opened(archive: Path) -> Iterator[labledger.Archive]:
         la.close()
 
 
+def run_ref(ref: str) -> int | str:
+    """A run as typed: a number (ASCII digits, short enough to be one), else a run id."""
+    return int(ref) if ref.isascii() and ref.isdigit() and len(ref) <= 19 else ref
+
+
 def run_of(la: labledger.Archive, ref: str) -> Run:
     if ref in ("latest", "newest", "last"):
         return la.runs[-1]
-    if ref.isdigit():
-        return la.runs[int(ref)]
-    return la.runs[ref]
+    return la.runs[run_ref(ref)]
 
 
 def print_json(data: Any) -> None:

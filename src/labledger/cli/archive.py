@@ -25,6 +25,7 @@ from labledger.cli.app import (
     print_json,
     progress_bar,
     run_of,
+    run_ref,
 )
 from labledger.display import human_size
 from labledger.errors import InvalidArgument
@@ -216,7 +217,7 @@ def withdraw(
     """Withdraw a run ingested by mistake: it leaves listings and searches, stays readable by
     number and id, and nothing is deleted (labledger restore undoes it)."""
     with opened(archive) as la:
-        done = la.withdraw(int(run) if run.isdigit() else run, reason=reason)
+        done = la.withdraw(run_ref(run), reason=reason)
     if as_json:
         print_json(done.to_dict())
         return
@@ -235,7 +236,7 @@ def restore(
 ) -> None:
     """Undo a run's withdrawal: it is listed and searched again; the history keeps both."""
     with opened(archive) as la:
-        done = la.restore(int(run) if run.isdigit() else run, reason=reason)
+        done = la.restore(run_ref(run), reason=reason)
     if as_json:
         print_json(done.to_dict())
         return

@@ -18,6 +18,7 @@ from labledger.cli.app import (
     opened,
     out,
     print_json,
+    run_ref,
 )
 from labledger.errors import InvalidArgument
 from labledger.ids import short
@@ -88,7 +89,7 @@ def lineage(
     if format not in FORMATS:
         raise InvalidArgument(f"--format {format!r}: one of {', '.join(FORMATS)}")
     with opened(archive) as la:
-        graph = la.lineage(int(ref) if ref.isdigit() else ref, "down" if down else "up", depth)
+        graph = la.lineage(run_ref(ref), "down" if down else "up", depth)
     if format == "json":
         print_json(graph.to_dict())
     elif format == "dot":

@@ -178,9 +178,9 @@ class CsvSource(Source):
                 attrs={"arrow_type": str(field.type)},
                 axes=[] if name == time else axis,
             )
-            unit = _UNIT.match(name)
+            unit = unit_in_name(name)
             if unit:
-                info.attrs["units"] = unit["unit"]
+                info.attrs["units"] = unit
             self.channels.append(info)
             self.tree["children"].append(
                 tree_node(name, "channel", info.attrs, key=name, dtype=dtype.str)
@@ -367,3 +367,13 @@ def _to_numpy(column: pa.Array) -> np.ndarray:
             values = column.cast(pa.string()).fill_null("").to_pylist()
         return np.asarray(values, dtype=object)
     return column.to_numpy(zero_copy_only=False)
+
+
+def unit_in_name(name: str) -> str | None:
+    """The unit a column's name ends with, in brackets, if it does.
+
+    >>> unit_in_name("T (Deg C)"), unit_in_name("I [mA]"), unit_in_name("U")
+    ('Deg C', 'mA', None)
+    """
+    found = _UNIT.match(name)
+    return found["unit"] if found else None

@@ -251,7 +251,8 @@ def _inherited_scaling(props: Mapping[str, Any], group: Any, tdms: TdmsFile) -> 
     applies."""
     if _has_scaling(props):
         return {}
-    for where, owner in ((f"group {group.name}", group.properties), ("file", tdms.properties)):
+    where_group = f"group {without_nul(group.name)}"  # the catalog holds no NUL
+    for where, owner in ((where_group, group.properties), ("file", tdms.properties)):
         if _has_scaling(owner):
             return {"from": where, "properties": to_json(_scaling_properties(owner))}
     return {}

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any, overload
 
-from labledger.errors import InvalidArgument, NotFound
+from labledger.errors import InvalidArgument, NotFound, first_line
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 # steps defined in this process, by name: a step defined in a notebook or a test cannot be
@@ -156,6 +156,8 @@ def find(name: str) -> Step:
         found: Any = importlib.import_module(module)
         for part in qualname.split("."):
             found = getattr(found, part)
+        return as_step(found)
     except (ImportError, AttributeError, ValueError) as exc:  # ValueError: an empty module name
-        raise StepNotFound(name, str(exc)) from None
-    return as_step(found)
+        raise StepNotFound(name, first_line(exc)) from None
+    except Exception as exc:  # a user's module may fail on import in any way (SyntaxError...)
+        raise StepNotFound(name, f"{type(exc).__name__}: {first_line(exc)}") from None
