@@ -336,7 +336,10 @@ def test_an_existing_output_is_refused_unless_forced(
     with pytest.raises(InvalidArgument, match="is a file"):
         run.export(file, format="csv", force=True)
     assert file.read_bytes() == b"keep me" and (folder / "mine.txt").exists()
+    with pytest.raises(InvalidArgument, match="more than a CSV export"):
+        run.export(folder, format="csv", force=True)  # mine.txt is not an export's
     run.export(file, force=True)
+    (folder / "mine.txt").unlink()
     run.export(folder, format="csv", force=True)
     with h5py.File(file) as f:
         assert f.attrs["labledger_run"] == 1001
