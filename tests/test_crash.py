@@ -123,7 +123,7 @@ def test_kill_9_at_each_point_of_an_ingest(
 def test_stop_points_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     from labledger import faults
 
-    for bad in ("ingest.nowhere", "ingest.block:0", "ingest.block:x"):
+    for bad in ("ingest.nowhere", "ingest.block:0", "ingest.block:x", "ingest.block:²"):
         monkeypatch.setattr(faults, "_WANTED", bad)
         with pytest.raises(InvalidArgument, match="POINT\\[:N\\]"):
             stop_point("ingest.block")

@@ -11,6 +11,7 @@ Without the variable (always, outside tests) a point costs one dictionary lookup
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections import Counter
 from functools import cache
@@ -26,7 +27,11 @@ def _wanted(text: str) -> dict[str, int]:
     wanted = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, count = item.partition(":")
-        if name not in POINTS or not (count or "1").isdigit() or int(count or 1) < 1:
+        if (
+            name not in POINTS
+            or not re.fullmatch(r"[0-9]{1,9}", count or "1")
+            or int(count or 1) < 1
+        ):
             raise InvalidArgument(
                 f"{VARIABLE}={text!r}: each item is POINT[:N] with POINT one of "
                 f"{', '.join(POINTS)} and N >= 1; unset it to run normally"
