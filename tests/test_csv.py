@@ -166,3 +166,16 @@ def test_a_time_column_of_text_is_not_a_time_axis(
     v = sqlite_archive.runs[30].channels["v [mV]"]
     assert "time" not in v.to_xarray().coords and v.attrs["units"] == "mV"
     assert list(sqlite_archive.runs[30].channels["time"][:]) == ["12:00:00", "12:00:01"]
+
+
+def test_a_decimal_comma_after_the_sampled_lines_is_named(
+    sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_format, "BLOCK_BYTES", 4096)
+    late = tmp_path / "31_late.csv"  # the decimal mark is read from the first lines: points
+    rows = [f"{i};{i}.25" for i in range(20_000)] + ["20000;1,5"]
+    late.write_text("t;U\n" + "\n".join(rows) + "\n")
+    refused(sqlite_archive, late, "column 'U' has '1,5' after data row", "a decimal comma")
+    small = tmp_path / "32_late.csv"  # in one block: the column is read as text, then checked
+    small.write_text("t;U\n" + "".join(f"{i};{i}\n" for i in range(300)) + "300;1,5\n")
+    refused(sqlite_archive, small, "column 'U' has '1,5' after data row 300", "a decimal comma")

@@ -225,6 +225,9 @@ class CsvSource(Source):
             if m and int(m["column"]) < len(self._names):
                 name = self._names[int(m["column"])]
                 kind = next((v for k, v in _KINDS.items() if m["type"].startswith(k)), "numbers")
+                cell = m["v"].strip("'\"").strip()
+                if kind == "numbers" and _COMMA_NUMBER.fullmatch(cell):  # the sample missed it
+                    raise BadInput(_LATE_COMMA.format(self.path, name, cell, self._row)) from None
                 raise BadInput(
                     f"{self.path}: after data row {self._row}: column {name!r} holds {kind}, "
                     f"then {m['v'][:60]}; labledger does not guess which is meant: make the "
@@ -256,6 +259,8 @@ class CsvSource(Source):
                         seen[name] = (start + at, _cell(column[at].as_py()))
             if name in self._numbers and name in self._texts:
                 (n_row, number), (t_row, text) = self._numbers[name], self._texts[name]
+                if _COMMA_NUMBER.fullmatch(text.strip()):  # a decimal comma the sample missed
+                    raise BadInput(_LATE_COMMA.format(self.path, name, text, f"{t_row - 1}"))
                 raise BadInput(
                     f"{self.path}: column {name!r} holds numbers and text (data row {n_row}: "
                     f"{number!r}, data row {t_row}: {text!r}); labledger does not guess which "
@@ -272,6 +277,10 @@ class CsvSource(Source):
             handle.close()
 
 
+_LATE_COMMA = (
+    "{0}: column {1!r} has {2!r} after data row {3}, a number with a decimal comma, where the "
+    "file's first lines (the first 64 kB) use a decimal point; write every number one way"
+)
 _MISSING_PATTERN = "^\\s*(?:" + "|".join(re.escape(v) for v in _MISSING) + ")\\s*$"
 
 
