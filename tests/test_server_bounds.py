@@ -317,3 +317,33 @@ def test_subscribe_returns_once_the_server_listens(
         flag = la.flag(run=1233, subsystem="probe", severity="warning", reason="heard?")
         assert next(events)["id"] == flag.id
         events.close()  # type: ignore[attr-defined]
+
+
+def test_a_stream_waiting_to_be_subscribed_keeps_beating(
+    sqlite_archive: ll.Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the catalog does not answer the poller, a new stream sends heartbeats (so proxies
+    keep it), and says it is subscribed only once it is."""
+    from labledger.server import streams
+    from labledger.wire import SUBSCRIBED
+
+    la = sqlite_archive
+    [key] = _reader(la)
+    released = threading.Event()
+
+    class Held(streams.Watcher):
+        def __init__(self, *args: Any, **kwargs: Any):
+            released.wait(timeout=300)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(streams, "Watcher", Held)
+    monkeypatch.setattr(streams, "HEARTBEAT_S", 0.05)
+    headers = {"Authorization": f"Bearer {key}"}
+    with (
+        serving(create_app(la)) as url,
+        httpx.stream("GET", f"{url}/api/v1/notifications", headers=headers, timeout=60) as r,
+    ):
+        lines = (line for line in r.iter_lines() if line)
+        assert next(lines) == ": still here"  # not subscribed yet, and not silent
+        released.set()
+        assert next(line for line in lines if line != ": still here") == SUBSCRIBED

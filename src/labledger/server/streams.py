@@ -140,8 +140,11 @@ class Streams:
         # listens for the disconnect, or a heartbeat's write fails), the poller when its key
         # stops being valid. Its first line is sent once it is subscribed, so a client that
         # waits for it knows that whatever is recorded from then on reaches it
-        with anyio.move_on_after(max(0.0, ends - time.monotonic())):
-            await subscriber.ready.wait()
+        while not subscriber.ready.is_set() and time.monotonic() < ends:
+            with anyio.move_on_after(max(0.0, min(ends - time.monotonic(), HEARTBEAT_S))):
+                await subscriber.ready.wait()
+            if not subscriber.ready.is_set():  # the catalog does not answer yet: still here
+                yield ": still here\n\n"
         yield f"{SUBSCRIBED}\n\n"
         beat = time.monotonic()
         while not subscriber.ended and time.monotonic() < ends:
