@@ -79,6 +79,10 @@ def test_the_archive_from_the_environment_and_searches(tmp_path: Path) -> None:
     nothing = ok(cli("runs", "--where", "zzqx=1", env=env)).splitlines()[-1]
     assert nothing == "no run has the metadata key 'zzqx' (`labledger show RUN` lists a run's keys)"
     assert json.loads(ok(cli("runs", "--where", "gass=Ar", "--json", env=env))) == []
+    listed = cli("goodruns", "typo", "--where", "gass=Ar", env=env)  # a list is made, empty...
+    assert listed.returncode == 0 and "good-run list typo@1 recorded: 0 runs" in listed.stdout
+    assert "no run has the metadata key 'gass'; did you mean 'gas'?" in listed.stderr  # ...why
+    assert "metadata key" not in cli("goodruns", "fine", "--where", "gas=Ar", env=env).stderr
     bad = cli("runs", "--since", "soon", env=env)
     assert bad.returncode == 1 and "is not a date" in bad.stderr
 

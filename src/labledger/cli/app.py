@@ -8,11 +8,12 @@ rich markup.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,6 +114,25 @@ def opened(archive: Path) -> Iterator[labledger.Archive]:
         yield la
     finally:
         la.close()
+
+
+def unknown_keys(la: labledger.Archive, keys: Iterable[str]) -> list[str]:
+    """A line for each of ``keys`` that no run has as a metadata key, with the keys runs do
+    have that are spelled closest to it: what a search on it finding nothing means."""
+    asked = list(keys)
+    known = la.catalog.known_keys(asked) if asked else set()
+    missing = [k for k in asked if k not in known]
+    if not missing:
+        return []
+    have = la.catalog.metadata_keys()
+    lines = []
+    for key in missing:
+        close = difflib.get_close_matches(key, have, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        lines.append(
+            f"no run has the metadata key {key!r}{hint} (`labledger show RUN` lists a run's keys)"
+        )
+    return lines
 
 
 def run_ref(ref: str) -> int | str:

@@ -3,8 +3,6 @@ migrate, demo."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -26,29 +24,11 @@ from labledger.cli.app import (
     progress_bar,
     run_of,
     run_ref,
+    unknown_keys,
 )
 from labledger.display import human_size
 from labledger.errors import InvalidArgument
 from labledger.ids import short
-
-
-def unknown_keys(la: labledger.Archive, keys: Iterable[str]) -> list[str]:
-    """A line for each of ``keys`` that no run has as a metadata key, with the keys runs do
-    have that are spelled closest to it: what a search on it finding nothing means."""
-    asked = list(keys)
-    known = la.catalog.known_keys(asked) if asked else set()
-    missing = [k for k in asked if k not in known]
-    if not missing:
-        return []
-    have = la.catalog.metadata_keys()
-    lines = []
-    for key in missing:
-        close = difflib.get_close_matches(key, have, n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        lines.append(
-            f"no run has the metadata key {key!r}{hint} (`labledger show RUN` lists a run's keys)"
-        )
-    return lines
 
 
 @app.command()

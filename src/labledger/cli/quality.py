@@ -20,6 +20,7 @@ from labledger.cli.app import (
     out,
     pairs,
     print_json,
+    unknown_keys,
 )
 from labledger.errors import DataWarning, InvalidArgument
 
@@ -163,6 +164,7 @@ def goodruns(
         else:
             grl, recorded = lists.get(name, version), False
         changes = la.flags.version - grl.flags_seen
+        unknown = unknown_keys(la, conditions) if making and not len(grl) else []
     for warning in caught:  # the CLI's way: one line, no Python file:line
         if issubclass(warning.category, DataWarning):
             err.print(Text("note: ", style="yellow") + Text(str(warning.message)))
@@ -171,6 +173,8 @@ def goodruns(
         return
     livetime = "unknown" if grl.livetime is None else f"{grl.livetime:g} s"
     summary = f"{len(grl)} runs, livetime {livetime}"
+    for line in unknown:  # a mistyped key, rather than an empty list and no word why
+        err.print(Text("note: ", style="yellow") + Text(line))
     if making and not recorded:
         out.print(f"good-run list {grl.label} unchanged (same content): {summary}")
     elif making:
