@@ -618,6 +618,7 @@ def test_a_validity_point_is_a_run_number_or_a_utc_time(given: object, expected:
         (2**63, r"^run 9223372036854775808: run numbers go from 0 to 9223372036854775807$"),
         ("soon", r"^'soon' is neither a run number nor a time \(write 1240 or 2026-11-05T14:30\)$"),
         (1.5, r"^1.5 is neither a run number nor a time \(write 1240 or 2026-11-05T14:30\)$"),
+        (b"2026-11-05", r"^b'2026-11-05' is neither a run number nor a time \(write 1240"),
     ],
 )
 def test_a_bad_validity_point_says_what_to_write(given: object, message: str) -> None:
