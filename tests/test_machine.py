@@ -4,6 +4,7 @@ simulated campaign (re-wired at 1240, recalibrated at 1250, helium and a new pro
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import labledger as ll
 from labledger.errors import DataWarning, InvalidArgument, LabledgerError, NotFound
 from labledger.machine import CalibrationError, DescriptionError
+from labledger.machine import validity as validity_rules
 from labledger.sim import DESCRIPTION, record_history, write_shot
 from labledger.sim.campaign import CALIBRATIONS
 from tests.conftest import CAMPAIGN_SHOTS, cli, snapshot
@@ -581,3 +583,126 @@ def test_two_changes_checked_against_the_same_history_record_only_one(
     with pytest.raises(Conflict, match="changed meanwhile"):
         described.catalog.append_config_change(change(), expected=1)
     assert [c.version for c in described.config.log()] == [1, 2]
+
+
+# The validity rules on their own, with expected values written by hand (mutation testing found
+# boundaries and messages that the archive-level tests above never reach).
+T0 = datetime(2026, 11, 5, tzinfo=UTC)
+T1 = datetime(2026, 11, 6, 12, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, None),
+        (0, 0),
+        (2**63 - 1, 2**63 - 1),
+        (" 1240 ", 1240),
+        ("1240", 1240),
+        ("2026-11-05", T0),
+        ("2026-11-06T12:30:00+00:00", T1),
+        (datetime(2026, 11, 6, 13, 30, tzinfo=timezone(timedelta(hours=1))), T1),
+    ],
+)
+def test_a_validity_point_is_a_run_number_or_a_utc_time(given: object, expected: object) -> None:
+    point = validity_rules.parse_point(given)
+    assert point == expected and type(point) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (True, r"^True is neither a run number nor a time$"),
+        (False, r"^False is neither a run number nor a time$"),
+        (-1, r"^run -1: run numbers go from 0 to 9223372036854775807$"),
+        (2**63, r"^run 9223372036854775808: run numbers go from 0 to 9223372036854775807$"),
+        ("soon", r"^'soon' is neither a run number nor a time \(write 1240 or 2026-11-05T14:30\)$"),
+        (1.5, r"^1.5 is neither a run number nor a time \(write 1240 or 2026-11-05T14:30\)$"),
+        (b"2026-11-05", r"^b'2026-11-05' is neither a run number nor a time \(write 1240"),
+    ],
+)
+def test_a_bad_validity_point_says_what_to_write(given: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        validity_rules.parse_point(given)
+
+
+def test_a_validity_start_in_words() -> None:
+    assert validity_rules.since(None, None) == "always"
+    assert validity_rules.since(0, None) == "from run 0"
+    assert validity_rules.since(1240, None) == "from run 1240"
+    assert validity_rules.since(None, T0) == "from 2026-11-05T00:00:00+00:00"
+    assert validity_rules.start_of(0, None) == 0
+    assert validity_rules.start_of(None, T0) == T0
+    assert validity_rules.start_of(None, None) is None
+
+
+def test_a_validity_from_either_column() -> None:
+    assert validity_rules.validity() == (None, None)
+    assert validity_rules.validity(from_run=0) == (0, None)
+    assert validity_rules.validity(from_run="1240") == (1240, None)
+    assert validity_rules.validity(from_time="2026-11-05") == (None, T0)
+    assert validity_rules.validity(from_time=T1) == (None, T1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"from_run": 1, "from_time": T0}, r"^give from_run or from_time, not both$"),
+        ({"from_run": "2026-11-05"}, r"^from_run='2026-11-05' is not a run number$"),
+        ({"from_time": 1240}, r"^from_time=1240 is not a time \(write 2026-11-05T14:30\)$"),
+        ({"from_time": "1240"}, r"^from_time='1240' is not a time \(write 2026-11-05T14:30\)$"),
+        ({"from_run": -3}, r"^run -3: run numbers go from 0 to 9223372036854775807$"),
+        ({"from_time": "later"}, r"^'later' is neither a run number nor a time"),
+    ],
+)
+def test_a_bad_validity_is_an_invalid_argument(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message) as caught:
+        validity_rules.validity(**kwargs)
+    assert caught.value.__cause__ is None  # one line for the user, no chained traceback
+
+
+@pytest.mark.parametrize(
+    ("start", "until", "number", "started", "expected"),
+    [
+        (None, None, 0, T0, True),
+        (1240, None, 1239, T1, False),
+        (1240, None, 1240, T0, True),
+        (1240, 1250, 1249, T0, True),
+        (1240, 1250, 1250, T0, False),
+        (None, 1250, 1251, T0, False),
+        (T1, None, 10**6, T0, False),  # a time bound looks at the start time, not the number
+        (T0, None, 0, T0, True),
+        (T0, T1, 0, T1, False),
+        (T0, T1, 0, T1 - timedelta(microseconds=1), True),
+    ],
+)
+def test_a_period_covers_a_run_from_its_start_until_before_its_end(
+    start: object, until: object, number: int, started: datetime, expected: bool
+) -> None:
+    assert validity_rules.covers(start, until, number, started) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("periods", "expected"),
+    [
+        ((None, None, None, None), "from the start until now"),
+        ((1240, None, 1230, 1250), "from run 1240 until run 1250"),
+        ((1230, 1250, 1240, None), "from run 1240 until run 1250"),
+        ((1240, 1250, 1250, None), None),  # touching ends do not overlap
+        ((1240, 1250, 1249, None), "from run 1249 until run 1250"),
+        ((None, 1250, None, 1260), "from the start until run 1250"),
+        ((T0, None, T1, None), "from 2026-11-06T12:30:00+00:00 until now"),
+        ((T0, T1, T1, None), None),
+        ((0, None, None, 1), "from run 0 until run 1"),
+        (
+            (1, None, T0, None),
+            "one bounded by run numbers, the other by times: give both the same way",
+        ),
+        (
+            (None, 5, None, T0),
+            "one bounded by run numbers, the other by times: give both the same way",
+        ),
+    ],
+)
+def test_how_two_periods_overlap(periods: tuple[object, ...], expected: str | None) -> None:
+    assert validity_rules.overlaps(*periods) == expected  # type: ignore[arg-type]
