@@ -46,6 +46,21 @@ DEFAULT_PROJECT = "default"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def check_reason(reason: object, what: str) -> str:
+    """A reason that says something, stripped: a flag, a withdrawal or a restoration keeps it
+    for whoever reads the history.
+
+    >>> check_reason("  probe arcing ", "a flag")
+    'probe arcing'
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidArgument(
+            f"{what} needs a reason: say why (e.g. reason='power outage'); it is kept with it "
+            "for whoever reads the history"
+        )
+    return reason.strip()
+
+
 def check_name(name: object, what: str) -> None:
     """Refuse a name of a user or a project that is not 1 to 64 letters, digits, ``_.-``.
 

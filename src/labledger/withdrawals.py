@@ -32,7 +32,7 @@ import numpy as np
 from labledger.catalog import MAX_RUN_NUMBER, RunRow, WithdrawalRow
 from labledger.catalog.withdrawals import RESTORE, WITHDRAW, Entry
 from labledger.errors import InvalidArgument, NotFound
-from labledger.ids import author
+from labledger.ids import author, check_reason
 
 if TYPE_CHECKING:
     from labledger.catalog import Catalog
@@ -198,13 +198,3 @@ def resolve(catalog: Any, run: Any, name: str) -> RunRow:
             f"run {number} given is not this archive's run {number} (another archive's?)"
         )
     return row
-
-
-def check_reason(reason: Any, what: str) -> str:
-    """A reason that says something (kept for whoever reads the history)."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidArgument(
-            f"{what} needs a reason: say why (e.g. reason='a note, not a shot'); it is kept "
-            "with it for whoever reads the history"
-        )
-    return reason.strip()

@@ -29,7 +29,7 @@ from labledger.catalog import MAX_RUN_NUMBER, FlagPeriodRow, FlagRow
 from labledger.catalog import quality as records
 from labledger.display import html_table
 from labledger.errors import Conflict, InvalidArgument, NotFound
-from labledger.ids import author
+from labledger.ids import author, check_reason
 from labledger.runs import Run
 
 if TYPE_CHECKING:
@@ -417,16 +417,6 @@ def check_subsystem(subsystem: Any) -> str:
             "e.g. subsystem='power' or 'probe'"
         )
     return subsystem
-
-
-def check_reason(reason: Any, what: str) -> str:
-    """A reason that says something (kept for whoever reads the record later)."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidArgument(
-            f"{what} needs a reason: say why (e.g. reason='power outage'); it is kept with it "
-            "for whoever reads the history"
-        )
-    return reason.strip()
 
 
 def describe_runs(numbers: Iterable[int]) -> str:
