@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from labledger.errors import InvalidArgument, NotFound
@@ -481,13 +482,56 @@ def rows_of(table: pa.Table) -> list[tuple]:
     return sorted(tuple(row.values()) for row in table.to_pylist())
 
 
+def read_level(recorded: Recorded, level: int, runs: list[int] | None = None,
+               stream: str | None = None) -> list[dict]:  # fmt: skip
+    """Every row of a level's current files, read with pyarrow alone."""
+    rows = []
+    for f in recorded(level):
+        if runs is None or f.run in runs:
+            rows += pq.read_table(recorded.store.path(f.path)).to_pylist()
+    return [r for r in rows if stream is None or r["stream"] == stream]
+
+
+def join_by_hand(children: list[dict], parents: list[dict], level: int) -> list[dict]:
+    """A left join of ``children`` to ``parents`` on (run, parent event, sub event, stream),
+    written out with dicts: one row per parent found (several if a parent is current twice),
+    one with the parent's columns empty if none is; the parent's columns prefixed ``l<level>_``,
+    and its own parent's key kept to join a level further."""
+    by_key: dict[tuple, list[dict]] = {}
+    for p in parents:
+        by_key.setdefault((p["run"], p["event"], p["sub_event"], p["stream"]), []).append(p)
+    names = sorted({k for p in parents for k in p} - {"run"})
+    joined = []
+    for child in children:
+        for parent in by_key.get(parent_of(child), [None]):
+            row = dict(child)
+            for name in names:
+                row[f"l{level}_{name}"] = None if parent is None else parent.get(name)
+            joined.append(row)
+    return joined
+
+
+def up_one(rows: list[dict], level: int) -> list[dict]:
+    """``rows`` with their parent key taken from the joined level-``level`` columns."""
+    parent = ("parent_event", "parent_sub_event", "parent_stream")
+    return [{**r, **{k: r[f"l{level}_{k}"] for k in parent}} for r in rows]
+
+
+def same_rows(table: pa.Table, expected: list[dict], columns: list[str]) -> bool:
+    def key(row: dict) -> tuple:
+        return tuple((v is None, v) for v in (row[c] for c in columns))
+
+    got = sorted(key(r) for r in table.select(columns).to_pylist())
+    return got == sorted(key(r) for r in expected)
+
+
 @pytest.mark.parametrize("group", [1, 50, 100_000])
 def test_to_arrow_gives_what_its_sql_gives(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, group: int
 ) -> None:
-    """to_arrow runs the query in two steps, a group of runs at a time; the single statement
-    of sql() is the reference, whatever the grouping, with missing and doubled parents and
-    several files of one run."""
+    """to_arrow runs the query in two steps, a group of runs at a time; whatever the grouping,
+    with missing and doubled parents and several files of one run, it gives the join worked out
+    by hand from the files read with pyarrow, and what the single statement of sql() gives."""
     import duckdb
 
     from labledger.lineage import events as module
@@ -507,13 +551,30 @@ def test_to_arrow_gives_what_its_sql_gives(
         EventFile(event_key(3, 2, "late"), 2, 3, 2, "late")
     )
     write_events(recorded.store, event_key(3, 2, "late"), late.table(2))
-    for query in (
-        recorded.query(3).with_parent(2),
-        recorded.query(4).with_parent(2),
-        recorded.query(4, runs=[2, 3], stream="muon").with_parent(3).with_parent(2),
-        recorded.query(3, stream="veto"),
+    l2, l3, l4 = (read_level(recorded, level) for level in (2, 3, 4))
+    three_by_hand = join_by_hand(l3, l2, 2)
+    four_by_hand = join_by_hand(up_one(join_by_hand(l4, l3, 3), 3), l2, 2)
+    key = ["run", "event", "sub_event", "stream"]
+    l4_23 = [r for r in four_by_hand if r["run"] in (2, 3) and r["stream"] == "muon"]
+    by_hand = [
+        (three_by_hand, [*key, "l2_event", "l2_stream", "l2_energy", "l2_nhits"]),
+        (four_by_hand, [*key, "l2_event", "l2_sub_event", "l2_energy"]),
+        (l4_23, [*key, "l3_track", "l3_parent_event", "l2_energy", "l2_nhits"]),
+        (read_level(recorded, 3, stream="veto"), [*key, "track", "parent_event"]),
+    ]
+    assert len(three_by_hand) > len(l3) > 0 and any(r["l2_energy"] is None for r in three_by_hand)
+    for query, (expected, columns) in zip(
+        (
+            recorded.query(3).with_parent(2),
+            recorded.query(4).with_parent(2),
+            recorded.query(4, runs=[2, 3], stream="muon").with_parent(3).with_parent(2),
+            recorded.query(3, stream="veto"),
+        ),
+        by_hand,
+        strict=True,
     ):
         table = query.to_arrow()
+        assert same_rows(table, expected, columns)
         reference = duckdb.connect().sql(query.sql()).to_arrow_table()
         assert table.column_names == reference.column_names
         assert rows_of(table) == rows_of(reference)
