@@ -16,8 +16,9 @@ import pytest
 import labledger as ll
 from labledger.errors import BadInput
 from labledger.formats.base import ChannelInfo, Source
+from labledger.formats.bounds import check
 from labledger.formats.hdf5 import Hdf5Source
-from labledger.formats.limits import Limits, check
+from labledger.formats.limits import Limits
 from tests.conftest import cli, refused
 
 # The ingest's own peak memory: VmHWM of the process that runs `labledger ingest`, read as it

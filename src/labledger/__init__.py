@@ -15,8 +15,7 @@ from labledger.archive import Archive, init, open
 from labledger.errors import LabledgerError
 from labledger.lineage import Step, step
 from labledger.runs import Channel, Run, Runs, Tree
-
-__version__ = "0.1.0"
+from labledger.version import __version__
 
 
 def connect(url: str, api_key: str | None = None, **kwargs: Any) -> Any:
@@ -47,6 +46,7 @@ __all__ = [
     "Runs",
     "Step",
     "Tree",
+    "__version__",
     "connect",
     "init",
     "open",

@@ -28,17 +28,19 @@ from labledger.ingest import IngestResult, plan
 from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, check
 from labledger.runs import Run, Runs
 from labledger.store import ObjectStore
+from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
 
 if TYPE_CHECKING:
     import xarray
 
+    from labledger.export import Exported
     from labledger.lineage.compute import Reproduction
     from labledger.lineage.events import EventQuery
     from labledger.lineage.graph import Lineage
-    from labledger.lineage.products import Product, Products
-    from labledger.lineage.staleness import Stale
+    from labledger.lineage.products import Product, Products, Stale
     from labledger.lineage.step import Step
+    from labledger.machine import Machine
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
     from labledger.machine.logs import Logs
@@ -64,12 +66,12 @@ class Archive:
         self.catalog = catalog
         self.store = store
         self.path = path
-        self.runs = Runs(self)
+        self.runs = Runs(_Home(self))
 
     # the machine is imported when first used: a listing of runs need not load pint or pydantic
 
     @functools.cached_property
-    def _logs(self) -> Logs:
+    def logs(self) -> Logs:
         from labledger.machine.logs import Logs
 
         return Logs(self.catalog)
@@ -80,14 +82,14 @@ class Archive:
         ``load(file)``, ``wire({...})``."""
         from labledger.machine.configuration import ConfigHistory
 
-        return ConfigHistory(self._logs, self.runs)
+        return ConfigHistory(self.logs, self.runs)
 
     @functools.cached_property
     def calibrations(self) -> Calibrations:
         """The calibrations: ``["name@N"]``, ``list()``, ``add(...)``, ``for_run(...)``."""
         from labledger.machine.calibration import Calibrations
 
-        return Calibrations(self._logs, self.catalog)
+        return Calibrations(self.logs, self.catalog)
 
     @property
     def _where(self) -> str:
@@ -177,7 +179,9 @@ class Archive:
         >>> report.ok, [p.message() for p in report.problems]             # doctest: +SKIP
         (False, ['run 1234: raw file 01234_Data.tdms: bytes changed: ...'])
         """
-        return check(self, repair=repair, older_than=older_than, progress=progress)
+        return check(
+            self.catalog, self.store, repair=repair, older_than=older_than, progress=progress
+        )
 
     def _own_files(self) -> list[Path]:
         """The archive's folder, a local store and an SQLite catalog with its journals: only
@@ -217,7 +221,8 @@ class Archive:
         """:meth:`Run.signal`, here where the data are (a remote archive asks its server)."""
         from labledger.machine.signals import read
 
-        return read(run, name, calibration=calibration, time=time, points=points)
+        snapshot = self.logs.current()
+        return read(run, name, calibration=calibration, time=time, points=points, snapshot=snapshot)
 
     def signals(
         self,
@@ -243,8 +248,9 @@ class Archive:
         return read_many(
             chosen,
             names,
-            logs=self._logs,
+            logs=self.logs,
             catalog=self.catalog,
+            store=self.store,
             calibration=calibration,
             time=time,
             workers=workers,
@@ -300,7 +306,7 @@ class Archive:
         """The current products that no longer reflect their inputs, with the reasons: a flag
         added or withdrawn on a run they read, a run they read withdrawn, a newer calibration
         in force, an input product recomputed, a newer good-run list."""
-        from labledger.lineage.staleness import stale
+        from labledger.lineage.products import stale
 
         return stale(self)
 
@@ -308,7 +314,7 @@ class Archive:
         """Compute again the stale products (``stale=True``) and ``products``; the new ones
         supersede the old, which stay readable."""
         from labledger.lineage.compute import recompute
-        from labledger.lineage.staleness import stale as find_stale
+        from labledger.lineage.products import stale as find_stale
 
         chosen = {p.id: p._row for p in products}
         if stale:
@@ -327,7 +333,6 @@ class Archive:
         """Every computation (since ``since``) as OpenLineage run events: START, then
         COMPLETE or FAIL, ready to write as JSON lines or post to a lineage server."""
         from labledger.lineage.openlineage import events
-        from labledger.runs import parse_when
 
         return list(events(self, parse_when(since, "since")))
 
@@ -425,9 +430,59 @@ class Archive:
         """
         from labledger.quality import GoodRunLists
 
-        return GoodRunLists(self)(
+        return GoodRunLists(self.runs)(
             name, query=query, require=require, version=version, reason=reason
         )
+
+
+class _Home:
+    """What a run asks of its archive (:class:`labledger.runs.RunHome`), answered by the
+    archive's parts: this is where runs meet the machine, quality, lineage and export."""
+
+    def __init__(self, archive: Archive):
+        self._archive = archive
+
+    def __repr__(self) -> str:
+        return repr(self._archive)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._archive.catalog
+
+    @property
+    def store(self) -> ObjectStore:
+        return self._archive.store
+
+    def signal(
+        self,
+        run: Run,
+        name: str,
+        *,
+        calibration: str | None,
+        time: tuple[float | None, float | None] | None,
+        points: int | None,
+    ) -> xarray.DataArray:
+        return self._archive._signal(run, name, calibration=calibration, time=time, points=points)
+
+    def machine(self, run: Run) -> Machine:
+        from labledger.machine import Machine
+
+        return Machine(run, self._archive.config.at(run))
+
+    def flags(self, run: Run) -> list[Flag]:
+        return self._archive.flags.active([run.number])[run.number]
+
+    def product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
+        from labledger.lineage.compute import product_of
+
+        return product_of(self._archive, run, step, params)
+
+    def export(
+        self, run: Run, path: str | os.PathLike[str], format: str, *, force: bool
+    ) -> Exported:
+        from labledger.export import export
+
+        return export(run, path, format, force=force)
 
 
 def open(

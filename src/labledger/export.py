@@ -243,7 +243,7 @@ class _Physical:
         self.run = run
         self.config_version: int | None = None
         try:
-            config = run._archive.config.at(run)
+            config = run.machine.config
         except NotFound:  # no description (yet, or for this run): the DAQ's own scaling
             self.names = [key for key in run.channels if _own_scaling(run.channels[key])]
             self.described = False

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labledger.catalog import CLOSED, ChannelRow, SourceRow
+from labledger.catalog import CLOSED, Catalog, ChannelRow, SourceRow
 from labledger.errors import InvalidArgument, first_line
 from labledger.ids import made_at
 from labledger.ingest import sha256_file
@@ -33,9 +33,6 @@ from labledger.store import ObjectStore, StoredArray
 from labledger.store.arrays import array_of
 from labledger.store.dtypes import to_text
 from labledger.store.layout import RUNS
-
-if TYPE_CHECKING:
-    from labledger.archive import Archive
 
 Advance = Callable[[int], None]
 OLDER_THAN_MINUTES = 60.0  # far longer than an ingest goes without writing an object
@@ -100,7 +97,8 @@ class CheckReport:
 
 
 def check(
-    archive: Archive,
+    catalog: Catalog,
+    store: ObjectStore,
     *,
     repair: bool = False,
     older_than: float = OLDER_THAN_MINUTES,
@@ -111,7 +109,6 @@ def check(
     ``progress(done, total)`` is called with byte counts as the work goes."""
     if not older_than >= 0:
         raise InvalidArgument(f"older_than={older_than}: minutes, 0 or more")
-    catalog, store = archive.catalog, archive.store
     # the store first, then the catalog: a folder whose run commits in between is named
     folders = store.children(RUNS)
     report = CheckReport(repair=repair)
@@ -147,21 +144,21 @@ def check(
         times = [t for t in (newest, made_at(key.rsplit("/", 1)[-1])) if t is not None]
         orphan = Orphan(key, size, now - max(times) if times else None)
         if repair:
-            _repair(archive, orphan, older_than)
+            _repair(catalog, store, orphan, older_than)
         report.orphans.append(orphan)
     return report
 
 
-def _repair(archive: Archive, orphan: Orphan, older_than: float) -> None:
+def _repair(catalog: Catalog, store: ObjectStore, orphan: Orphan, older_than: float) -> None:
     if orphan.age_s is not None and orphan.age_s < older_than * 60:
         orphan.kept = (
             f"younger than {older_than:g} min, an ingest may still be writing it; "
             "--older-than sets the limit"
         )
-    elif archive.catalog.run_at(orphan.key) is not None:  # committed since it was listed
+    elif catalog.run_at(orphan.key) is not None:  # committed since it was listed
         orphan.kept = "a run names it now"
     else:
-        archive.store.delete(orphan.key)
+        store.delete(orphan.key)
         orphan.removed = True
 
 

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from labledger.runs import Run
+# A labledger.runs.Run; named loosely here, as runs import this module to note their reads.
+Run = Any
 
 
 @dataclass

@@ -13,30 +13,64 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from labledger import reads
-from labledger.catalog import MAX_RUN_NUMBER, ChannelRow, RunRow, SourceRow
+from labledger.catalog import MAX_RUN_NUMBER, Catalog, ChannelRow, RunRow, SourceRow
 from labledger.display import HTML_ROWS, html_table, human_size
-from labledger.errors import InvalidArgument, NotFound
+from labledger.errors import NotFound
 from labledger.formats import Axis
 from labledger.formats.base import walk_tree
 from labledger.formats.tdms import daq_scaling
 from labledger.formats.values import single, without_nul
 from labledger.ingest.ingest import NUMBER_KEY
-from labledger.store import AnyArray, open_array
+from labledger.store import AnyArray, ObjectStore, open_array
 from labledger.store.dtypes import from_text
+from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
 
 if TYPE_CHECKING:
     import xarray
 
-    from labledger.archive import Archive
+    # what the layers above make of a run, named for the types of RunHome (nothing runs)
     from labledger.export import Exported
     from labledger.machine import Machine
     from labledger.quality import Flag
+
+
+class RunHome(Protocol):
+    """What a run needs from the archive it belongs to: the catalog and the store to read
+    itself, and, for what the layers above the runs know (the machine, quality, lineage,
+    export), the archive's answer. The archive wires them (labledger.archive); a run never
+    holds the archive itself."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def store(self) -> ObjectStore: ...
+
+    def signal(
+        self,
+        run: Run,
+        name: str,
+        *,
+        calibration: str | None,
+        time: tuple[float | None, float | None] | None,
+        points: int | None,
+    ) -> xarray.DataArray: ...
+
+    def machine(self, run: Run) -> Machine: ...
+
+    def flags(self, run: Run) -> list[Flag]: ...
+
+    def product(self, run: Run, step: Any, params: dict[str, Any]) -> Any: ...
+
+    def export(
+        self, run: Run, path: str | os.PathLike[str], format: str, *, force: bool
+    ) -> Exported: ...
 
 
 @dataclass(frozen=True)
@@ -53,11 +87,11 @@ class RawFile:
     ingested: datetime
     ingested_by: str
     problems: tuple[str, ...]
-    _archive: Archive
+    _store: ObjectStore
 
     def open(self) -> IO[bytes]:
         """The kept bytes, to read like a file."""
-        return self._archive.store.open_read(self.key)
+        return self._store.open_read(self.key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,8 +116,8 @@ class Run:
     path), :meth:`tree` (the structure as the source has it) and :attr:`withdrawn`.
     """
 
-    def __init__(self, archive: Archive, row: RunRow, *, listed: bool = False):
-        self._archive = archive
+    def __init__(self, home: RunHome, row: RunRow, *, listed: bool = False):
+        self._home = home
         self._row = row
         # a listing leaves withdrawn runs out: its runs are known not to be, without asking
         self._withdrawal: Withdrawal | bool | None = None if listed else False
@@ -114,7 +148,7 @@ class Run:
         return self._withdrawal
 
     def _ask_withdrawal(self) -> Withdrawal | None:
-        return Withdrawals(self._archive.catalog).active([self.id]).get(self.id)
+        return Withdrawals(self._home.catalog).active([self.id]).get(self.id)
 
     def _repr_html_(self) -> str:
         ended = f"{self.ended:%Y-%m-%d %H:%M:%S}" if self.ended else None
@@ -147,7 +181,7 @@ class Run:
 
     @cached_property
     def _sources(self) -> list[SourceRow]:
-        return self._archive.catalog.sources(self.id)
+        return self._home.catalog.sources(self.id)
 
     @cached_property
     def sources(self) -> list[RawFile]:
@@ -164,7 +198,7 @@ class Run:
                 ingested=s.ingested,
                 ingested_by=s.ingested_by,
                 problems=tuple(s.problems),
-                _archive=self._archive,
+                _store=self._home.store,
             )
             for s in self._sources
         ]
@@ -197,9 +231,7 @@ class Run:
         >>> run.export("shot1234.h5").signals[:2]                  # doctest: +SKIP
         ('RF_Pfwd', 'RF_Pref')
         """
-        from labledger.export import export
-
-        return export(self, path, format, force=force)
+        return self._home.export(self, path, format, force=force)
 
     @property
     def numbered(self) -> str | None:
@@ -237,7 +269,7 @@ class Run:
         >>> run.signal("Langmuir_I").attrs["calibration"]          # doctest: +SKIP
         'langmuir_i@2'
         """
-        return self._archive._signal(self, name, calibration=calibration, time=time, points=points)
+        return self._home.signal(self, name, calibration=calibration, time=time, points=points)
 
     @property
     def machine(self) -> Machine:
@@ -245,9 +277,7 @@ class Run:
 
         >>> run.machine.langmuir_probe.density()                   # doctest: +SKIP
         """
-        from labledger.machine import Machine
-
-        return Machine(self, self._archive.config.at(self))
+        return self._home.machine(self)
 
     @property
     def flags(self) -> list[Flag]:
@@ -257,7 +287,7 @@ class Run:
         >>> [(f.subsystem, f.severity, f.reason) for f in run.flags]   # doctest: +SKIP
         [('power', 'bad', 'outage')]
         """
-        return self._archive.flags.active([self.number])[self.number]
+        return self._home.flags(self)
 
     def product(self, step: Any, **params: Any) -> Any:
         """The current product of ``step`` with ``params`` for this run. Read inside another
@@ -265,9 +295,7 @@ class Run:
 
         >>> run.product(density_profile, window=(-50, 10)).value       # doctest: +SKIP
         """
-        from labledger.lineage.compute import product_of
-
-        return product_of(self, step, params)
+        return self._home.product(self, step, params)
 
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The run as JSON-ready data; ``full`` adds sources, channels and the tree."""
@@ -305,7 +333,7 @@ class Channels(Mapping[str, "Channel"]):
 
     def _all(self) -> dict[str, ChannelRow]:
         if self._rows is None:
-            rows = self._run._archive.catalog.channels(self._run.id)
+            rows = self._run._home.catalog.channels(self._run.id)
             self._rows = {r.key: r for r in rows}
         return self._rows
 
@@ -445,7 +473,7 @@ class Channel:
         log = reads.current()
         if log is not None:  # a step is reading this channel: its provenance says so
             log.channel(self.run, self.key)
-        return open_array(self.run._archive.store, self._row.store_path)
+        return open_array(self.run._home.store, self._row.store_path)
 
     def __getitem__(self, selection: Any) -> Any:
         return self.array[selection]
@@ -646,12 +674,12 @@ class Runs:
     A withdrawn run is left out of all of them but ``runs[1234]`` and ``runs["<id>"]``, which
     read it as any run (``run.withdrawn`` says why it was withdrawn)."""
 
-    def __init__(self, archive: Archive):
-        self._archive = archive
+    def __init__(self, home: RunHome):
+        self.home = home  # what each run is given
 
     @property
-    def _catalog(self) -> Any:
-        return self._archive.catalog
+    def _catalog(self) -> Catalog:
+        return self.home.catalog
 
     def __getitem__(self, key: int | str | slice) -> Any:
         if isinstance(key, slice):
@@ -660,12 +688,12 @@ class Runs:
             numbers = range(key.start, key.stop, key.step or 1)
             rows = self._catalog.by_numbers(numbers)
             withdrawn = Withdrawals(self._catalog).active([r.id for r in rows])
-            return [Run(self._archive, r, listed=True) for r in rows if r.id not in withdrawn]
+            return [Run(self.home, r, listed=True) for r in rows if r.id not in withdrawn]
         if isinstance(key, str):
             row = self._catalog.by_id(key)
             if row is None:
                 raise NotFound(f"no run has the id {key!r}")
-            return Run(self._archive, row)
+            return Run(self.home, row)
         if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
             raise TypeError(f"runs are indexed by number or id, not {type(key).__name__}")
         key = int(key)
@@ -680,29 +708,29 @@ class Runs:
                     if count == 0
                     else f"runs[{key}]: the archive has only {count} closed runs"
                 )
-            return Run(self._archive, row, listed=True)
+            return Run(self.home, row, listed=True)
         row = self._catalog.by_number(key)
         if row is None:
             newest = self._catalog.newest()
             hint = f"; the newest is run {newest.number}" if newest else "; the archive is empty"
             raise NotFound(f"run {key} does not exist{hint} (list them with `labledger runs`)")
-        return Run(self._archive, row)
+        return Run(self.home, row)
 
     def __len__(self) -> int:
         return self._catalog.count()
 
     def last(self, n: int) -> list[Run]:
         """The ``n`` runs with the highest numbers, in order."""
-        return [Run(self._archive, r, listed=True) for r in self._catalog.last(n)]
+        return [Run(self.home, r, listed=True) for r in self._catalog.last(n)]
 
     def __iter__(self) -> Iterator[Run]:
-        return (Run(self._archive, r, listed=True) for r in self._catalog.iter_runs())
+        return (Run(self.home, r, listed=True) for r in self._catalog.iter_runs())
 
     def __contains__(self, number: object) -> bool:
         return isinstance(number, int) and self._catalog.by_number(number) is not None
 
     def __repr__(self) -> str:
-        return f"<Runs: {len(self)} in {self._archive}>"
+        return f"<Runs: {len(self)} in {self.home}>"
 
     def _repr_html_(self) -> str:
         count, shown = len(self), self.last(HTML_ROWS)
@@ -749,7 +777,7 @@ class Runs:
             limit=limit,
             quality=quality,
         )
-        return [Run(self._archive, r, listed=True) for r in rows]
+        return [Run(self.home, r, listed=True) for r in rows]
 
     def withdrawn(self) -> list[Run]:
         """The runs withdrawn now, by number (``run.withdrawn`` says why); the history of
@@ -759,26 +787,8 @@ class Runs:
         [(1234, 'a note, not a shot')]
         """
         rows = self._catalog.search(state=None, withdrawn=True)
-        found = [Run(self._archive, r) for r in rows]
+        found = [Run(self.home, r) for r in rows]
         known = Withdrawals(self._catalog).active([r.id for r in rows])  # one query for all
         for run in found:
             run._withdrawal = known.get(run.id)
         return found
-
-
-def parse_when(value: str | datetime | None, name: str) -> datetime | None:
-    """A time bound from what a user typed: an ISO date or datetime, UTC unless it says.
-
-    >>> parse_when("2026-11-01", "since")
-    datetime.datetime(2026, 11, 1, 0, 0, tzinfo=datetime.timezone.utc)
-    """
-    from labledger.formats.values import parse_time
-
-    if value is None:
-        return None
-    parsed = parse_time(value)
-    if parsed is None:
-        raise InvalidArgument(
-            f"{name}={value!r} is not a date or time; write it as 2026-11-01 or 2026-11-01T14:30"
-        )
-    return parsed

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -18,8 +19,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session
 
 from labledger.errors import CatalogUnavailable, NotAnArchive
+
+
+class Sessions(Protocol):
+    """What the query modules (quality, withdrawals) need of a catalog: sessions to read in
+    and transactions to write in. :class:`labledger.catalog.Catalog` gives them."""
+
+    def reading(self) -> AbstractContextManager[Session]: ...
+
+    def transaction(self, what: str) -> AbstractContextManager[Session]: ...
+
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 CONNECT_TIMEOUT_S = 5

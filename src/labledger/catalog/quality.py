@@ -19,18 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from labledger.catalog.database import batches
+from labledger.catalog.database import Sessions, batches
 from labledger.catalog.schema import FlagPeriodRow, FlagRow, GoodRunListRow, RunRow
 from labledger.errors import Conflict, NotFound
-
-if TYPE_CHECKING:
-    from labledger.catalog.catalog import Catalog
 
 FLAG = "flag"
 WITHDRAW = "withdraw"
@@ -56,7 +53,7 @@ class FlagRecord:
 # -- flags: writing -------------------------------------------------------------------------------
 
 
-def append_flag(catalog: Catalog, row: FlagRow, periods: Sequence[FlagPeriodRow]) -> FlagRecord:
+def append_flag(catalog: Sessions, row: FlagRow, periods: Sequence[FlagPeriodRow]) -> FlagRecord:
     """Record a flag and its periods in one transaction. If ``row.target`` is set, the new flag
     supersedes that one, which must be active; else :class:`Conflict`."""
     with catalog.transaction(f"recording a {row.subsystem} flag") as session:
@@ -70,7 +67,7 @@ def append_flag(catalog: Catalog, row: FlagRow, periods: Sequence[FlagPeriodRow]
     return FlagRecord(row, list(periods))
 
 
-def append_withdrawal(catalog: Catalog, row: FlagRow) -> FlagRow:
+def append_withdrawal(catalog: Sessions, row: FlagRow) -> FlagRow:
     """Record the withdrawal ``row`` of the active flag ``row.target``; :class:`NotFound` if
     there is no such flag, :class:`Conflict` if it is superseded or withdrawn already."""
     assert row.action == WITHDRAW and row.target is not None
@@ -122,7 +119,7 @@ def _flush(session: Session, target: int | None) -> None:
 
 
 def flags(
-    catalog: Catalog,
+    catalog: Sessions,
     *,
     ids: Iterable[int] | None = None,
     run_numbers: Iterable[int] | None = None,
@@ -173,13 +170,13 @@ def flags(
     return [found[i] for i in sorted(found)]
 
 
-def flag_row(catalog: Catalog, flag_id: int) -> FlagRow | None:
+def flag_row(catalog: Sessions, flag_id: int) -> FlagRow | None:
     """Any row of the flags log (a flag or a withdrawal) by id."""
     with catalog.reading() as session:
         return session.get(FlagRow, flag_id)
 
 
-def flags_seen(catalog: Catalog, projects: Collection[str] | None = None) -> int:
+def flags_seen(catalog: Sessions, projects: Collection[str] | None = None) -> int:
     """How many rows the flags log holds: it grows with every flag, supersession and
     withdrawal, so a changed count means the quality of some run may have changed. (A count,
     not the newest id: PostgreSQL hands ids out at insert, and commits may land out of order.)
@@ -193,7 +190,7 @@ def flags_seen(catalog: Catalog, projects: Collection[str] | None = None) -> int
         return int(session.scalar(query) or 0)
 
 
-def active_counts(catalog: Catalog, projects: Collection[str] | None = None) -> dict[str, int]:
+def active_counts(catalog: Sessions, projects: Collection[str] | None = None) -> dict[str, int]:
     """How many flags are active, by severity; with ``projects``, only those whose runs are
     all of those projects (as a server shows a reader)."""
     replacement = aliased(FlagRow)
@@ -238,7 +235,7 @@ def bad_whole_run(runs: Any = None) -> Any:
     )
 
 
-def run_ids(catalog: Catalog, numbers: Sequence[int]) -> dict[int, str]:
+def run_ids(catalog: Sessions, numbers: Sequence[int]) -> dict[int, str]:
     """The ids of the runs with these numbers that exist, by number."""
     found: dict[int, str] = {}
     with catalog.reading() as session:
@@ -251,7 +248,7 @@ def run_ids(catalog: Catalog, numbers: Sequence[int]) -> dict[int, str]:
 # -- good-run lists -------------------------------------------------------------------------------
 
 
-def append_good_run_list(catalog: Catalog, row: GoodRunListRow) -> tuple[GoodRunListRow, bool]:
+def append_good_run_list(catalog: Sessions, row: GoodRunListRow) -> tuple[GoodRunListRow, bool]:
     """Record ``row`` as the next version of its name, unless the newest version has the same
     content hash: then that one is returned and nothing is written. The second value says
     whether a version was recorded. Two writers at once: the unique (name, version) lets one
@@ -265,7 +262,9 @@ def append_good_run_list(catalog: Catalog, row: GoodRunListRow) -> tuple[GoodRun
     return row, True
 
 
-def good_run_list(catalog: Catalog, name: str, version: int | None = None) -> GoodRunListRow | None:
+def good_run_list(
+    catalog: Sessions, name: str, version: int | None = None
+) -> GoodRunListRow | None:
     """A version of the good-run list ``name``: the newest if ``version`` is None."""
     with catalog.reading() as session:
         if version is None:
@@ -276,7 +275,7 @@ def good_run_list(catalog: Catalog, name: str, version: int | None = None) -> Go
         return session.scalars(query).first()
 
 
-def good_run_list_versions(catalog: Catalog) -> dict[str, list[int]]:
+def good_run_list_versions(catalog: Sessions) -> dict[str, list[int]]:
     """Every good-run list's name with its versions, without their (possibly long) contents."""
     found: dict[str, list[int]] = {}
     query = select(GoodRunListRow.name, GoodRunListRow.version).order_by(
@@ -288,7 +287,7 @@ def good_run_list_versions(catalog: Catalog) -> dict[str, list[int]]:
     return found
 
 
-def good_run_lists(catalog: Catalog, name: str | None = None) -> list[GoodRunListRow]:
+def good_run_lists(catalog: Sessions, name: str | None = None) -> list[GoodRunListRow]:
     """Every version of every good-run list (or of ``name``), by name and version."""
     query = select(GoodRunListRow).order_by(GoodRunListRow.name, GoodRunListRow.version)
     if name is not None:

@@ -18,18 +18,15 @@ PostgreSQL's READ COMMITTED take the same ``seq``, so the second is refused (a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from labledger.catalog.database import batches
+from labledger.catalog.database import Sessions, batches
 from labledger.catalog.schema import RunRow, WithdrawalRow
 from labledger.errors import Conflict
-
-if TYPE_CHECKING:
-    from labledger.catalog.catalog import Catalog
 
 WITHDRAW = "withdraw"
 RESTORE = "restore"
@@ -54,7 +51,7 @@ def withdrawn_run(runs: Any = None) -> Any:
     )
 
 
-def append(catalog: Catalog, row: WithdrawalRow, *, number: int) -> WithdrawalRow:
+def append(catalog: Sessions, row: WithdrawalRow, *, number: int) -> WithdrawalRow:
     """Record ``row``, a withdrawal or a restoration of run ``number``, checked against the
     run's history inside the transaction: a run is withdrawn only if it is not withdrawn, and
     restored only if it is (``row.target`` is then set to the withdrawal it undoes). Else, or
@@ -88,7 +85,7 @@ def append(catalog: Catalog, row: WithdrawalRow, *, number: int) -> WithdrawalRo
 
 
 def history(
-    catalog: Catalog,
+    catalog: Sessions,
     *,
     run_ids: Iterable[str] | None = None,
     active_only: bool = False,

@@ -153,7 +153,7 @@ def goodruns(
 
     with opened(archive) as la, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        lists = GoodRunLists(la)
+        lists = GoodRunLists(la.runs)
         if making:
             if version is not None:
                 raise InvalidArgument(
@@ -208,7 +208,7 @@ def _list_all(archive: ArchiveOption, as_json: bool) -> None:
     from labledger.quality import GoodRunLists
 
     with opened(archive) as la:
-        known = GoodRunLists(la).versions()
+        known = GoodRunLists(la.runs).versions()
     if as_json:
         print_json([{"name": n, "versions": v} for n, v in known.items()])
         return

@@ -428,7 +428,7 @@ class RemoteArchive(Archive):
 
     def stale(self) -> list[Any]:
         """The server's stale products (of runs you may read), with the reasons."""
-        from labledger.lineage.staleness import Stale
+        from labledger.lineage.products import Stale
 
         found = self._http.json("/stale")
         return [Stale(RemoteProduct(self, row_from_json(ProductRow, s["product"])), s["reasons"])

@@ -36,7 +36,8 @@ from labledger.formats.base import (
     tree_node,
 )
 from labledger.formats.limits import Limits, refusal
-from labledger.formats.values import decode_text, parse_number, parse_time, to_scalar
+from labledger.formats.values import decode_text, parse_number, to_scalar
+from labledger.times import parse_time
 
 EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
 # tried in this order: the first that splits the header and the first rows alike wins (a file

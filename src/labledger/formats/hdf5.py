@@ -40,13 +40,13 @@ from labledger.formats.base import (
 from labledger.formats.limits import Limits, refusal
 from labledger.formats.values import (
     decode_text,
-    parse_time,
     scalars,
     single,
     to_json,
     to_scalar,
     without_metadata,
 )
+from labledger.times import parse_time
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _BLOCK_BYTES = 32 << 20  # rows read per h5py call

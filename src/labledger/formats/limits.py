@@ -2,11 +2,11 @@
 
 A raw file is hostile until proven otherwise: a 1.4 KB HDF5 file can declare 10^12 values and a
 10 MB CSV a million columns. A format checks what it can before reading further (a CSV counts
-its columns on its header line); :func:`check` then compares what a source declares (counts,
-names, the bytes its data decode to) with these limits while the ingest is only being planned,
-so a file over one is refused with one line naming the file, the dataset, the limit and how to
-raise it, and nothing is written. Values a file declares but does not hold (HDF5 fill values)
-cost nothing and count only against ``dataset_elements``.
+its columns on its header line); :func:`labledger.formats.bounds.check` then compares what a
+source declares (counts, names, the bytes its data decode to) with these limits while the ingest
+is only being planned, so a file over one is refused with one line naming the file, the
+dataset, the limit and how to raise it, and nothing is written. Values a file declares but
+does not hold (HDF5 fill values) cost nothing and count only against ``dataset_elements``.
 
 The defaults are far above any real facility file (a 66 GB detector master file, NeXus files of
 hundreds of datasets, TDMS files of thousands of channels); they bound what one ingest can cost.
@@ -17,20 +17,15 @@ environment (``LABLEDGER_LIMIT_<NAME>``), then the caller (``labledger ingest --
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from labledger.errors import BadInput, InvalidArgument
-from labledger.store.dtypes import is_streamed
-
-if TYPE_CHECKING:  # the sources are described in base, which names these limits
-    from labledger.formats.base import ChannelInfo, Source
 
 ENV_PREFIX = "LABLEDGER_LIMIT_"
 SETTING = "limits"
@@ -123,53 +118,6 @@ def refusal(path: object, where: str, what: str, limit: str, value: int) -> BadI
     )
 
 
-def check(source: Source, limits: Limits) -> None:
-    """Refuse ``source`` if what it declares is over ``limits``; read nothing of its data."""
-    path = source.path
-    if len(source.channels) > limits.channels:
-        count = len(source.channels)
-        raise refusal(path, "", f"declares {count} arrays", "channels", limits.channels)
-    nodes, depth = _size(source.tree)
-    if nodes > limits.nodes:
-        what = f"holds {nodes} groups, datasets and links"
-        raise refusal(path, "", what, "nodes", limits.nodes)
-    if depth > limits.depth:
-        raise refusal(path, "", f"nests groups {depth} deep", "depth", limits.depth)
-    total = whole_total = 0
-    for info in source.channels:
-        for segment in info.segments:
-            check_name(path, segment, limits)
-        where = f"{info.key[:80]!r} "
-        fields = len(info.dtype.fields or ())
-        if fields > limits.compound_fields:
-            what = f"is a compound of {fields} fields"
-            raise refusal(path, where, what, "compound_fields", limits.compound_fields)
-        elements = declared_elements(info)
-        if elements > limits.dataset_elements:
-            what = f"declares {elements} values"
-            raise refusal(path, where, what, "dataset_elements", limits.dataset_elements)
-        held = held_bytes(info)
-        if held > limits.dataset_bytes:
-            what = f"holds {held} bytes"
-            raise refusal(path, where, what, "dataset_bytes", limits.dataset_bytes)
-        if info.chunk_bytes is not None and info.chunk_bytes > limits.chunk_bytes:
-            what = f"has chunks of {info.chunk_bytes} bytes, each decoded whole to read any of it"
-            raise refusal(path, where, what, "chunk_bytes", limits.chunk_bytes)
-        whole = elements * _itemsize(info)  # fill values and all: nothing skips them
-        if not _streamed(info) and whole > limits.whole_bytes:
-            kind = "compound records" if fields else "text"
-            what = f"is {whole} bytes of {kind}, which are held whole in memory to be stored"
-            raise refusal(path, where, what, "whole_bytes", limits.whole_bytes)
-        if not _streamed(info):
-            whole_total += whole
-        total += held
-    if total > limits.file_bytes:
-        raise refusal(path, "", f"holds {total} bytes of data", "file_bytes", limits.file_bytes)
-    if whole_total > limits.whole_file_bytes:
-        what = f"holds {whole_total} bytes of text and compounds, held in memory to be stored"
-        raise refusal(path, "", what, "whole_file_bytes", limits.whole_file_bytes)
-
-
 def check_name(path: object, name: str, limits: Limits) -> None:
     """Refuse a name of a source longer than ``name_bytes`` (in UTF-8)."""
     size = len(name.encode("utf-8", "surrogatepass"))
@@ -179,44 +127,9 @@ def check_name(path: object, name: str, limits: Limits) -> None:
         )
 
 
-def declared_elements(info: ChannelInfo) -> int:
-    """How many values a channel declares (an unknown length counts as none yet)."""
-    return math.prod(n or 0 for n in info.shape)
-
-
-def held_bytes(info: ChannelInfo) -> int:
-    """The bytes a channel's data decode to, fill values left out (the source says which)."""
-    held = declared_elements(info) if info.held is None else info.held
-    return held * _itemsize(info)
-
-
 def memory_bytes(block: np.ndarray) -> int:
     """The memory ``block`` takes while ingest holds it: its buffer, and for text values held as
     Python objects, an object and a pointer each and their characters (long text costs more)."""
     if block.dtype.kind != "O":
         return block.nbytes
     return OBJECT_BYTES * block.size + sum(len(v) for v in block.flat if isinstance(v, str | bytes))
-
-
-def _size(tree: dict[str, Any]) -> tuple[int, int]:
-    """How many nodes are below the root of a structure tree, and how deep its groups nest
-    (without recursion: a hostile tree may be deeper than Python's stack)."""
-    count, deepest, stack = 0, 0, [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.get("children")
-        if children is None:  # a leaf: a channel, dataset or link
-            continue
-        count += len(children)
-        deepest = max(deepest, depth)  # of a group
-        stack.extend((child, depth + 1) for child in children)
-    return count, deepest
-
-
-def _itemsize(info: ChannelInfo) -> int:
-    return OBJECT_BYTES if info.dtype.kind in "OT" else info.dtype.itemsize
-
-
-def _streamed(info: ChannelInfo) -> bool:
-    """Numbers and times are written as they are read; text and compounds are held whole."""
-    return is_streamed(info.dtype) and bool(info.shape)

@@ -35,7 +35,8 @@ from labledger.formats.base import (
     tree_node,
 )
 from labledger.formats.limits import Limits
-from labledger.formats.values import LABVIEW_EPOCH, parse_time, scalars, to_json, without_nul
+from labledger.formats.values import scalars, to_json, without_nul
+from labledger.times import LABVIEW_EPOCH, parse_time
 
 INHERITED_SCALING = "labledger_inherited_scaling"  # {"from": ..., "properties": {NI_Scale...}}
 LEAD_IN_BYTES = 28  # the fixed header of every TDMS segment

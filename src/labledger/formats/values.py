@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ import numpy as np
 Scalar = str | int | float | bool
 
 NUL_SHOWN = "\u2400"  # what a NUL of a name or a text value is kept as
-LABVIEW_EPOCH = np.datetime64("1904-01-01T00:00:00")  # what LabVIEW writes for "no time set"
 
 
 def to_json(value: Any) -> Any:
@@ -170,33 +169,3 @@ def path_text(name: str) -> str:
     except UnicodeEncodeError:
         return decode_text(os.fsencode(name))
     return name
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An acquisition time from whatever a format stores (datetime64, ISO text, bytes), in UTC;
-    None for LabVIEW's "no time set" and for text that is not a time.
-
-    >>> parse_time(b"2009-02-12 14:58:04-0600")
-    datetime.datetime(2009, 2, 12, 20, 58, 4, tzinfo=datetime.timezone.utc)
-    """
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(())[()]
-    if isinstance(value, np.datetime64):
-        if np.isnat(value) or value == LABVIEW_EPOCH:
-            return None
-        micros = value.astype("datetime64[us]").astype(np.int64)
-        return datetime.fromtimestamp(0, UTC) + np.timedelta64(int(micros), "us").item()
-    if isinstance(value, (bytes, np.bytes_)):
-        value = bytes(value).decode("utf-8", "replace")
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    if parsed.tzinfo is None:  # sources that do not say are taken to write UTC
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)

@@ -39,8 +39,9 @@ from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.faults import stop_point
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import StatedNumber, open_source, walk_tree
+from labledger.formats.bounds import check
 from labledger.formats.limits import SETTING as LIMITS_SETTING
-from labledger.formats.limits import Limits, check, memory_bytes, refusal
+from labledger.formats.limits import Limits, memory_bytes, refusal
 from labledger.formats.registry import HEAD_BYTES
 from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7

@@ -39,7 +39,7 @@ from labledger.lineage.step import Step, StepNotFound, as_step, find
 from labledger.runs import Run
 
 if TYPE_CHECKING:
-    from labledger.archive import Archive
+    from labledger.lineage.home import Home
 
 
 _FLUSH_EVERY_S = 1.0  # at most this much finished work is lost to a crash (computed again)
@@ -74,7 +74,7 @@ class _Item:
 
 
 def compute(
-    archive: Archive,
+    archive: Home,
     step: Step,
     *,
     runs: Any = None,
@@ -96,7 +96,7 @@ class _Job:
 
     def __init__(
         self,
-        archive: Archive,
+        archive: Home,
         step: Step,
         params: dict[str, Any],
         canon: Any,
@@ -374,7 +374,7 @@ class _Job:
         return Product(self.archive, published, reused=published.id != product_id)
 
 
-def _items(archive: Archive, runs: Any, inputs: Any) -> tuple[list[_Item], bool, Any]:
+def _items(archive: Home, runs: Any, inputs: Any) -> tuple[list[_Item], bool, Any]:
     """What the step is applied to; whether it was one thing (not a list); the good-run list."""
     if (runs is None) == (inputs is None):
         raise InvalidArgument("give the step runs=... or inputs=... (one of them)")
@@ -407,7 +407,7 @@ def _items(archive: Archive, runs: Any, inputs: Any) -> tuple[list[_Item], bool,
     return items, single, None
 
 
-def _run(archive: Archive, ref: Any) -> Run:
+def _run(archive: Home, ref: Any) -> Run:
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
         raise InvalidArgument(f"runs= takes runs or run numbers, not a {type(ref).__name__}")
     return archive.runs[ref]
@@ -434,7 +434,7 @@ def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRow
     return rows
 
 
-def event_files(archive: Archive, level: int, runs: Sequence[int] | None = None) -> list[Any]:
+def event_files(archive: Home, level: int, runs: Sequence[int] | None = None) -> list[Any]:
     """The current event files of ``level`` (of ``runs``), for queries and parent checks."""
     from labledger.lineage.events import EventFile
 
@@ -448,11 +448,10 @@ def event_files(archive: Archive, level: int, runs: Sequence[int] | None = None)
     ]  # fmt: skip
 
 
-def product_of(run: Run, step: Step, params: dict[str, Any]) -> Product:
-    """The current product of ``step`` with ``params`` for ``run``; noted as read if a step is
-    being computed."""
+def product_of(archive: Home, run: Run, step: Step, params: dict[str, Any]) -> Product:
+    """The current product of ``step`` with ``params`` for ``run`` of ``archive``; noted as read
+    if a step is being computed."""
     step = as_step(step)
-    archive = run._archive
     slot = digest({"step": step.name, "version": step.version, "params": canonical(params),
                    "run": run.id})  # fmt: skip
     row = queries.newest_in_slots(archive.catalog, [slot]).get(slot)
@@ -471,7 +470,7 @@ def product_of(run: Run, step: Step, params: dict[str, Any]) -> Product:
 # -- again: recompute what is stale, reproduce what was recorded --------------------------------
 
 
-def recompute(archive: Archive, rows: Iterable[Any]) -> list[Product]:
+def recompute(archive: Home, rows: Iterable[Any]) -> list[Product]:
     """Compute again, with the code of today, the products of ``rows`` (oldest first), each
     over the current version of what it was computed from. Every step is found, and its
     version checked, before any is run: a step that cannot be imported here stops the whole
@@ -541,7 +540,7 @@ def _listed(rows: Sequence[Any], most: int = 5) -> str:
     return f"product{'s' if len(rows) > 1 else ''} {named}{more}"
 
 
-def _again(archive: Archive, row: Any) -> _Item:
+def _again(archive: Home, row: Any) -> _Item:
     """The input of a part as it is now: its run, or the newest product of its input's slot."""
     parents = row.provenance["inputs"]["products"]
     if row.provenance["inputs"]["runs"] and not parents:
@@ -586,7 +585,7 @@ class Reproduction:
         }
 
 
-def reproduce(archive: Archive, product: Product) -> Reproduction:
+def reproduce(archive: Home, product: Product) -> Reproduction:
     """Run ``product``'s step again on exactly what its record says it read (the same runs, the
     same calibration versions, the same input products) and compare the output's hash; name
     what differs in the code and the environment."""

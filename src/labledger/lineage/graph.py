@@ -25,7 +25,7 @@ from labledger.ids import short
 from labledger.lineage.products import row_of
 
 if TYPE_CHECKING:
-    from labledger.archive import Archive
+    from labledger.lineage.home import Home
 
 DIRECTIONS = ("up", "down")
 
@@ -120,7 +120,7 @@ class Lineage:
         }
 
 
-def lineage(archive: Archive, ref: str | int, direction: str, depth: int | None) -> Lineage:
+def lineage(archive: Home, ref: str | int, direction: str, depth: int | None) -> Lineage:
     """The lineage of product ``ref`` (or, downwards, of a run number or id)."""
     if direction not in DIRECTIONS:
         raise InvalidArgument(f"direction={direction!r}: 'up' (its inputs) or 'down' (its uses)")
@@ -157,7 +157,7 @@ def lineage(archive: Archive, ref: str | int, direction: str, depth: int | None)
     return Lineage(root, direction, nodes, list(dict.fromkeys(edges)))
 
 
-def _root(archive: Archive, ref: str | int, direction: str) -> tuple[str, dict[str, Node]]:
+def _root(archive: Home, ref: str | int, direction: str) -> tuple[str, dict[str, Node]]:
     if isinstance(ref, bool):
         raise NotFound(f"no product or run {ref!r}")
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):

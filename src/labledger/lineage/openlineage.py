@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger.catalog import ProductRow
+from labledger.version import __version__
 
 if TYPE_CHECKING:
-    from labledger.archive import Archive
+    from labledger.lineage.home import Home
 
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 PRODUCER = "https://github.com/labledger/labledger/tree/v{version}"
@@ -33,10 +34,9 @@ _JOB_TYPE = _FACETS + "2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 _SOURCE = _FACETS + "1-0-1/SourceCodeLocationJobFacet.json#/$defs/SourceCodeLocationJobFacet"
 
 
-def events(archive: Archive, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+def events(archive: Home, since: datetime | None = None) -> Iterator[dict[str, Any]]:
     """START and COMPLETE/FAIL events for every computation recorded (since ``since``), in the
     order they were made."""
-    from labledger import __version__
 
     producer = PRODUCER.format(version=__version__)
     namespace = _namespace(archive)
@@ -105,7 +105,7 @@ def _dataset(namespace: str, name: str) -> dict[str, Any]:
     return {"namespace": namespace, "name": name, "facets": {}}
 
 
-def _namespace(archive: Archive) -> str:
+def _namespace(archive: Home) -> str:
     """The archive as a dataset namespace: its folder on this host, or its catalog's URL."""
     if archive.path is not None:
         return f"labledger://{socket.gethostname()}{archive.path}"

@@ -11,7 +11,8 @@ invalidates one part, and a new run adds one part, not everything again.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,18 +22,19 @@ from labledger.display import html_table
 from labledger.errors import NotFound
 from labledger.ids import short
 from labledger.lineage import outputs
+from labledger.lineage.staleness import Checker, stale_rows
 
 if TYPE_CHECKING:
     import pandas
 
-    from labledger.archive import Archive
+    from labledger.lineage.home import Home
 
 
 class Product:
     """A computed result: ``value``, ``provenance``, ``stale`` (reasons, computed now), and for
     a set its ``parts``, ``p[run]`` and ``to_pandas()``."""
 
-    def __init__(self, archive: Archive, row: ProductRow, *, reused: bool = False):
+    def __init__(self, archive: Home, row: ProductRow, *, reused: bool = False):
         self._archive = archive
         self._row = row
         self.id: str = row.id
@@ -100,8 +102,6 @@ class Product:
     @property
     def stale(self) -> list[str]:
         """Why this product no longer reflects its inputs (empty: it does)."""
-        from labledger.lineage.staleness import Checker
-
         return Checker(self._archive).reasons(self._row)
 
     # -- the value -------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class Products:
     """An archive's products: ``la.products[id]`` (or the id's first characters),
     ``la.products.search(step=..., run=...)``, and iteration over the current ones."""
 
-    def __init__(self, archive: Archive):
+    def __init__(self, archive: Home):
         self._archive = archive
 
     def __repr__(self) -> str:
@@ -202,7 +202,7 @@ class Products:
         return [Product(self._archive, r) for r in rows]
 
 
-def row_of(archive: Archive, ref: str) -> ProductRow:
+def row_of(archive: Home, ref: str) -> ProductRow:
     """The product whose id is ``ref`` or starts with it (at least 8 characters)."""
     if not isinstance(ref, str):
         raise NotFound(f"a product is named by its id (text), not by a {type(ref).__name__}")
@@ -215,3 +215,19 @@ def row_of(archive: Archive, ref: str) -> ProductRow:
     if row is None:
         raise NotFound(f"no product has the id {ref!r} (list them with `labledger products`)")
     return row
+
+
+@dataclass
+class Stale:
+    """A product and why it is stale."""
+
+    product: Product
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.product.to_dict(), "reasons": self.reasons}
+
+
+def stale(archive: Home, rows: Iterable[ProductRow] | None = None) -> list[Stale]:
+    """The current products (or ``rows``) that are stale, oldest first, with the reasons."""
+    return [Stale(Product(archive, row), reasons) for row, reasons in stale_rows(archive, rows)]

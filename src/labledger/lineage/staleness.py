@@ -16,7 +16,6 @@ not stale.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labledger.catalog import ProductRow
@@ -25,28 +24,16 @@ from labledger.ids import short
 from labledger.machine.calibration import in_force
 
 if TYPE_CHECKING:
-    from labledger.archive import Archive
-    from labledger.lineage.products import Product
+    from labledger.lineage.home import Home
     from labledger.withdrawals import Withdrawal
-
-
-@dataclass
-class Stale:
-    """A product and why it is stale."""
-
-    product: Product
-    reasons: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.product.to_dict(), "reasons": self.reasons}
 
 
 class Checker:
     """Answers "is it stale, and why" for many products against one view of the logs."""
 
-    def __init__(self, archive: Archive):
+    def __init__(self, archive: Home):
         self._archive = archive
-        self._snapshot = archive._logs.current()
+        self._snapshot = archive.logs.current()
         self._flags: dict[int, dict[int, Any]] = {}  # run number -> flag id -> flag
         self._withdrawn: dict[str, Withdrawal | None] = {}  # run id -> withdrawal in force
         self._runs: dict[str, Any] = {}
@@ -172,10 +159,11 @@ class Checker:
         return sorted(self._flags[number])
 
 
-def stale(archive: Archive, rows: Iterable[ProductRow] | None = None) -> list[Stale]:
-    """The current products (or ``rows``) that are stale, oldest first, with the reasons."""
-    from labledger.lineage.products import Product
-
+def stale_rows(
+    archive: Home, rows: Iterable[ProductRow] | None = None
+) -> list[tuple[ProductRow, list[str]]]:
+    """The current products' rows (or those of ``rows``) that are stale, oldest first, each
+    with the reasons (:func:`labledger.lineage.products.stale` makes them products)."""
     rows = list(queries.current(archive.catalog) if rows is None else rows)
     checker = Checker(archive)
     checker.prepare(rows)
@@ -183,7 +171,7 @@ def stale(archive: Archive, rows: Iterable[ProductRow] | None = None) -> list[St
     for row in rows:
         reasons = checker.reasons(row)
         if reasons:
-            found.append(Stale(Product(archive, row), reasons))
+            found.append((row, reasons))
     return found
 
 

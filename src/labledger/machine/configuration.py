@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labledger.catalog import MAX_RUN_NUMBER, ConfigChangeRow
 from labledger.display import html_table
@@ -36,9 +36,7 @@ from labledger.machine.description import (
 )
 from labledger.machine.logs import Logs, Snapshot
 from labledger.machine.validity import after, covers, since, start_of, validity
-
-if TYPE_CHECKING:
-    from labledger.runs import Run, Runs
+from labledger.runs import Run, Runs
 
 
 @dataclass(frozen=True)
@@ -114,6 +112,8 @@ class Configuration:
     description: Description
     wiring: dict[str, str]  # signal -> "device/port"
     changes: tuple[Change, ...]
+    # the view of the logs it was resolved from: the calibrations in force come from the same
+    snapshot: Snapshot = field(default_factory=Snapshot, compare=False, repr=False)
 
     def channel(self, signal: str) -> str | None:
         """The run's channel key the signal was wired to, or None if it was not wired."""
@@ -266,7 +266,7 @@ def resolve(snapshot: Snapshot, number: int, started: datetime, stamp: int | Non
                     wiring[signal] = port
             used.append(row)
     config = Configuration(
-        number, used[-1].id, description, wiring, tuple(Change.from_row(r) for r in used)
+        number, used[-1].id, description, wiring, tuple(Change.from_row(r) for r in used), snapshot
     )
     snapshot.derived[key] = config
     return config
@@ -411,7 +411,7 @@ class ConfigHistory:
             reason=reason.strip(),
             created=datetime.now(UTC),
         )
-        catalog = self._runs._archive.catalog
+        catalog = self._runs.home.catalog
         newest = snapshot.changes[-1].id if snapshot.changes else 0
         return Change.from_row(catalog.append_config_change(row, expected=newest))
 
@@ -438,8 +438,6 @@ class ConfigHistory:
         return [(n, self._started(n)) for n in later]
 
     def _run(self, run: int | str | Run) -> Run:
-        from labledger.runs import Run
-
         return run if isinstance(run, Run) else self._runs[run]
 
     def _started(self, number: int | None) -> datetime:

@@ -19,6 +19,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
+from labledger.machine.calibration import in_force
 from labledger.machine.description import Component as ComponentSpec
 from labledger.machine.units import magnitude_in, quantity
 
@@ -139,11 +140,9 @@ class Component:
 def _derived(component: Component, signal: str) -> bool:
     """Whether ``signal`` is computed from other signals (an expression, or a calibration
     chained onto another signal) rather than read from a port, for this run."""
-    from labledger.machine.calibration import in_force
-
     name = component.config.description.signals[signal].calibration
     run = component.run
-    cal = in_force(run._archive._logs.current(), name or "", run.number, run.started)
+    cal = in_force(component.config.snapshot, name or "", run.number, run.started)
     return cal is not None and (cal.kind == "expression" or bool(cal.params.get("input")))
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from labledger.catalog import Catalog
     from labledger.runs import Channel, Run
+    from labledger.store import ObjectStore
 
 TimeWindow = tuple[float | None, float | None]
 _REMOTE_WORKERS = 16
@@ -89,12 +90,11 @@ def read(
     *,
     calibration: str | None = None,
     time: TimeWindow | None = None,
-    snapshot: Snapshot | None = None,
+    snapshot: Snapshot,
     points: int | None = None,
 ) -> xarray.DataArray:
     """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s); with
     ``points``, its min/max decimation (the times of the kept samples only are computed)."""
-    snapshot = snapshot or run._archive._logs.current()
     config = _configuration(snapshot, run, [name])
     log = reads.current()
     if config is None or _is_channel(config, run, name):
@@ -131,6 +131,7 @@ def read_many(
     *,
     logs: Logs,
     catalog: Catalog,
+    store: ObjectStore,
     calibration: dict[str, str] | None = None,
     time: TimeWindow | None = None,
     workers: int | None = None,
@@ -181,7 +182,7 @@ def read_many(
         # local files: the work is Python and numpy on small arrays, and threads contending for
         # the GIL were slower than one (bench/signals_many.py); on an object store each read
         # waits on the network, and threads overlap the waits
-        workers = 1 if runs[0]._archive.store.is_local else _REMOTE_WORKERS
+        workers = 1 if store.is_local else _REMOTE_WORKERS
     with ThreadPoolExecutor(workers, thread_name_prefix="labledger-signals") as pool:
         list(pool.map(one, range(len(runs))))  # list(): raise the first error
     numbers = [r.number for r in runs]

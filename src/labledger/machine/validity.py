@@ -12,7 +12,7 @@ from typing import Any
 
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import InvalidArgument
-from labledger.formats.values import parse_time
+from labledger.times import parse_time
 
 Point = int | datetime
 

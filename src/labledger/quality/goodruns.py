@@ -34,10 +34,10 @@ from labledger.catalog import quality as records
 from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.ids import author
 from labledger.quality.flags import check_subsystem
+from labledger.times import parse_when
 
 if TYPE_CHECKING:
-    from labledger.archive import Archive
-    from labledger.runs import Run
+    from labledger.runs import Run, Runs
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")  # 128: the column's width
 # the keywords of la.runs.search that are not metadata keys
@@ -145,14 +145,14 @@ class GoodRunLists:
     """An archive's good-run lists: call it to read or make one (what ``la.good_runs`` does),
     :meth:`versions` for what exists.
 
-    >>> lists = GoodRunLists(la)                                         # doctest: +SKIP
+    >>> lists = GoodRunLists(la.runs)                                    # doctest: +SKIP
     >>> lists("standard", query={"gas": "Ar"}, require=["power"])        # doctest: +SKIP
     <GoodRunList standard@1: 37 runs, livetime 25.9 s>
     """
 
-    def __init__(self, archive: Archive):
-        self._archive = archive
-        self._catalog = archive.catalog
+    def __init__(self, runs: Runs):
+        self._runs = runs
+        self._catalog = runs.home.catalog
 
     def __call__(
         self,
@@ -233,7 +233,7 @@ class GoodRunLists:
         # counted before reading the flags: a flag added meanwhile makes the count look old,
         # so a staleness check errs on the side of "changed"
         seen = records.flags_seen(self._catalog)
-        matched = self._archive.runs.search(**search_arguments(canonical))
+        matched = self._runs.search(**search_arguments(canonical))
         entries = evaluate(matched, self._bad_flags(required))
         content = {"query": canonical, "require": required, "runs": entries}
         row = GoodRunListRow(
@@ -334,8 +334,6 @@ def canonical_query(query: Any) -> dict[str, Any]:
     >>> canonical_query({"gas": ["Ar"], "since": "2026-11-01"})
     {'since': '2026-11-01T00:00:00+00:00', 'where': {'gas': 'Ar'}}
     """
-    from labledger.runs import parse_when
-
     if not isinstance(query, dict) or not all(isinstance(k, str) for k in query):
         raise InvalidArgument(
             f"query={query!r}: a query is a dict of la.runs.search keywords, e.g. "

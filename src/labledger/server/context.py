@@ -96,7 +96,7 @@ class Context:
 
     def run_of(self, who: Principal, number: int) -> Run:
         row = self.visible(who, self.archive.catalog.by_number(number), f"run {number}")
-        return Run(self.archive, row)
+        return Run(self.archive.runs.home, row)
 
     def visible_ids(self, who: Principal, text: str) -> list[str]:
         self.readable(who)
@@ -145,7 +145,7 @@ class Context:
         """A recorded good-run list, if it has runs and every one is the caller's to read."""
         everything = self.readable(who) is None
         try:
-            found = GoodRunLists(self.archive).get(label)
+            found = GoodRunLists(self.archive.runs).get(label)
         except NotFound:  # its message lists the names there are: not for every caller
             found = None
         if found is None or not (everything or self.may_read(who, found.runs)):

@@ -16,9 +16,9 @@ from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog.summary import summarize
 from labledger.errors import Conflict, Forbidden, InvalidArgument, LabledgerError, TooLarge
 from labledger.ids import DEFAULT_PROJECT
-from labledger.runs import parse_when
 from labledger.server.context import Context
 from labledger.server.params import Number, integers, json_object, upload_name
+from labledger.times import parse_when
 from labledger.wire import API, row_to_json
 from labledger.withdrawals import Withdrawals
 

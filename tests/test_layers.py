@@ -1,0 +1,213 @@
+"""The layers of docs/architecture.md, kept: each part imports only the parts below it.
+
+Every import counts: at the top of a module, inside a function (a function-local import hides
+an upward dependency, it does not remove it) and under ``if TYPE_CHECKING:`` (a type names what
+a module depends on). Within a layer, modules may import one another but never in a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Lowest first: a module may import its own layer (without a cycle) and those before it.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("core", ("errors", "ids", "times", "version", "display", "faults", "records", "wire")),
+    ("store", ("store",)),
+    ("formats", ("formats",)),
+    ("catalog", ("catalog", "access", "notifications")),
+    ("ingest", ("ingest", "integrity")),
+    ("runs", ("runs", "reads", "withdrawals")),
+    ("machine", ("machine", "diagnostics")),
+    ("quality", ("quality",)),
+    ("events", ("events",)),
+    ("lineage", ("lineage",)),
+    ("archive", ("archive", "export", "sim")),
+    ("client and server", ("client", "server")),
+    ("cli", ("cli", "")),  # "": the package itself, labledger/__init__.py
+]
+
+# Upward names a type needs and nothing runs (under TYPE_CHECKING), each with why it stays.
+TYPES_ONLY: dict[tuple[str, str], str] = {
+    (
+        "labledger.runs",
+        module,
+    ): "RunHome names what the archive answers for a run (run.machine, run.flags, run.export)"
+    for module in ("labledger.machine", "labledger.quality", "labledger.export")
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importer, e.g. "labledger.runs"
+    target: str  # the labledger module imported, e.g. "labledger.machine.signals"
+    line: int
+    kind: str  # "top", "local" (in a function) or "typing" (under TYPE_CHECKING)
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line} imports {self.target} ({self.kind})"
+
+
+def modules(package: Path) -> dict[str, Path]:
+    """Every module of ``package`` by dotted name (a package by its own name)."""
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(package: Path) -> Iterator[Import]:
+    """Every import of one of ``package``'s modules by another, with where and how."""
+    known = modules(package)
+    root = package.name
+
+    def resolve(name: str) -> str | None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    for module, path in known.items():
+        tree = ast.parse(path.read_text(), str(path))
+        here = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        kinds: dict[int, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                for sub in ast.walk(node):
+                    kinds.setdefault(id(sub), "typing")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for sub in ast.walk(node):
+                    kinds[id(sub)] = "local"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = here.split(".")[: len(here.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                # "from labledger import reads" imports the module labledger.reads
+                subs = [f"{base}.{a.name}" for a in node.names]
+                names = [n if n in known else base for n in subs]
+            else:
+                continue
+            targets = {resolve(n) for n in names if n == root or n.startswith(root + ".")}
+            for target in sorted(t for t in targets if t and t != module):
+                yield Import(module, target, node.lineno, kinds.get(id(node), "top"))
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of ``module``'s layer (the longest matching prefix wins)."""
+    name = module.partition(".")[2]
+    best: tuple[int, int] | None = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            matches = name == prefix or name.startswith(prefix + ".") or not (prefix or name)
+            if matches and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
+    return None if best is None else best[1]
+
+
+def upward(found: list[Import]) -> list[Import]:
+    """The imports of a layer above the importer's, but those TYPES_ONLY allows."""
+    bad = []
+    for imp in found:
+        mine, theirs = layer_of(imp.module), layer_of(imp.target)
+        if mine is None or theirs is None or theirs <= mine:
+            continue
+        if imp.kind == "typing" and (imp.module, imp.target) in TYPES_ONLY:
+            continue
+        bad.append(imp)
+    return bad
+
+
+def cycles(found: list[Import]) -> list[list[str]]:
+    """The groups of modules that import one another round in a circle (Tarjan's algorithm)."""
+    edges: dict[str, set[str]] = {}
+    for imp in found:
+        edges.setdefault(imp.module, set()).add(imp.target)
+        edges.setdefault(imp.target, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+PACKAGE = ROOT / "src" / "labledger"
+
+
+@pytest.fixture(scope="module")
+def found() -> list[Import]:
+    return list(imports(PACKAGE))
+
+
+def test_every_module_is_in_a_layer() -> None:
+    loose = [m for m in modules(PACKAGE) if layer_of(m) is None]
+    assert not loose, f"put these in a layer of LAYERS (and docs/architecture.md): {loose}"
+
+
+def test_no_module_imports_a_layer_above_its_own(found: list[Import]) -> None:
+    bad = upward(found)
+    assert not bad, "upward imports:\n" + "\n".join(map(str, bad))
+
+
+def test_no_import_cycle(found: list[Import]) -> None:
+    allowed = [i for i in found if i.kind == "typing" and (i.module, i.target) in TYPES_ONLY]
+    assert cycles([i for i in found if i not in allowed]) == []
+
+
+def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path: Path) -> None:
+    """The checks themselves, on a package made here: a store module that imports the archive
+    in a function, and two catalog modules that import each other under TYPE_CHECKING."""
+    package = tmp_path / "labledger"
+    (package / "store").mkdir(parents=True)
+    (package / "catalog").mkdir()
+    for init in ("", "store/", "catalog/"):
+        (package / f"{init}__init__.py").write_text("")
+    (package / "archive.py").write_text("from labledger.store import objects\n")
+    (package / "store" / "objects.py").write_text(
+        "def f():\n    from labledger.archive import Archive\n"
+    )
+    (package / "catalog" / "a.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from labledger.catalog.b import B\n"
+    )
+    (package / "catalog" / "b.py").write_text("from .a import A\n")
+    found = list(imports(package))
+    assert [str(i) for i in upward(found)] == [
+        "labledger.store.objects:2 imports labledger.archive (local)"
+    ]
+    assert cycles(found) == [
+        ["labledger.archive", "labledger.store.objects"],
+        ["labledger.catalog.a", "labledger.catalog.b"],
+    ]
