@@ -10,13 +10,32 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import labledger as ll
+from labledger import errors
 from labledger.cli import main
-from labledger.errors import BadInput, CatalogUnavailable, LabledgerError, NotAnArchive
+from labledger.client.remote import _Http
+from labledger.errors import (
+    BadInput,
+    Busy,
+    CatalogUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    LabledgerError,
+    NotAnArchive,
+    NotFound,
+    NotRemote,
+    TooLarge,
+    Unauthorized,
+    Unreachable,
+    for_status,
+)
+from labledger.server.app import answer
 from labledger.sim import write_shot
-from tests.conftest import cli, snapshot
+from tests.conftest import cli, free_port, snapshot
 
 NOBODY = 65534
 
@@ -231,3 +250,30 @@ def test_damage_found_after_objects_were_written_is_rolled_back(
     assert snapshot(populated) == before
     folders = {key.split("/")[1] for key in populated.store.list("runs")}
     assert folders == {run.id for run in populated.runs}
+
+
+def test_a_server_that_does_not_answer_is_unreachable() -> None:
+    """A network failure is told apart from a catalog's: the server is not there."""
+    with pytest.raises(Unreachable, match=r"server http://127\.0\.0\.1:\d+ did not answer"):
+        ll.connect(f"http://127.0.0.1:{free_port()}", api_key="ll_x_y")
+
+
+def test_one_status_table_read_both_ways() -> None:
+    """What a server answers an error with, a client reads back as the same kind; without the
+    kind's name (a proxy's answer), as the kind the status stands for."""
+    expected = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: TooLarge,
+                422: BadInput, 429: Busy, 501: NotRemote, 503: CatalogUnavailable,
+                400: InvalidArgument, 418: InvalidArgument, 500: CatalogUnavailable}  # fmt: skip
+    assert {code: for_status(code) for code in expected} == expected
+    kinds = [
+        k for k in vars(errors).values() if isinstance(k, type) and issubclass(k, LabledgerError)
+    ]
+    assert len(kinds) > 15
+    http = _Http("http://server", None, None)
+    for kind in kinds:
+        status, body, _ = answer(kind("boom"))
+        assert status == kind.status and kind.status in {*expected, 400}
+        with pytest.raises(kind, match=r"^boom \(server http://server, HTTP \d+\)$"):
+            http.raise_for(httpx.Response(status, json=body))
+        with pytest.raises(for_status(status)):
+            http.raise_for(httpx.Response(status, json={"detail": "boom"}))

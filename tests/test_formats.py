@@ -276,3 +276,27 @@ def test_a_binary_file_forced_as_csv_is_refused(sqlite_archive: ll.Archive, tmp_
     path.write_bytes(b"a,b\n" + bytes(range(128, 256)) * 50)
     with pytest.raises(BadInput, match="42_blob.csv"):
         sqlite_archive.ingest([path], format="csv")
+
+
+def test_a_plugin_that_fails_to_load_is_left_out_and_the_others_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One broken format of a lab's (a module that does not import) is named in a warning;
+    labledger's own formats still read files."""
+    from importlib.metadata import EntryPoint, entry_points
+
+    from labledger import plugins
+    from labledger.formats import registry
+
+    group = registry.ENTRY_POINT_GROUP
+    broken = EntryPoint("broken", "no_such_module_of_a_lab:Format", group)
+    real = list(entry_points(group=group))
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [broken, *real])
+    registry.formats.cache_clear()
+    try:
+        said = r"plug-in 'broken' of labledger.formats \(no_such_module_of_a_lab:Format\) failed"
+        with pytest.warns(plugins.PluginWarning, match=said + r" to load .*ModuleNotFound"):
+            found = registry.formats()
+        assert sorted(found) == sorted(ep.name for ep in real) == ["csv", "hdf5", "tdms"]
+    finally:
+        registry.formats.cache_clear()

@@ -18,7 +18,10 @@ from tests.conftest import ROOT
 
 # Lowest first: a module may import its own layer (without a cycle) and those before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("errors", "ids", "times", "version", "display", "faults", "records", "wire")),
+    (
+        "core",
+        ("errors", "ids", "times", "version", "display", "faults", "plugins", "records", "wire"),
+    ),
     ("store", ("store",)),
     ("formats", ("formats",)),
     ("catalog", ("catalog", "access", "notifications")),

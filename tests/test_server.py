@@ -24,7 +24,7 @@ from sqlalchemy import update
 import labledger as ll
 from labledger.access import Access
 from labledger.catalog.schema import ApiKeyRow
-from labledger.errors import InvalidArgument, NotFound, Unauthorized
+from labledger.errors import InvalidArgument, NotFound, NotRemote, Unauthorized
 from labledger.server import Limits, create_app, serving
 from labledger.wire import decode_array, minmax
 from tests.conftest import (
@@ -713,7 +713,7 @@ def test_good_run_lists_and_staleness_through_the_server(own_served: Served) -> 
         alice.good_runs("everything")  # it holds a run of another project
     with pytest.raises(NotFound):
         alice.good_runs("no-such-list")
-    with pytest.raises(InvalidArgument, match="not available through a server"):
+    with pytest.raises(NotRemote, match="not available through a server"):
         alice.good_runs("new", require=["power"])
     carol = ll.connect(served.url, api_key=served.keys["carol"])
     over = carol.compute(density, carol.good_runs("just-1233"), where="server")

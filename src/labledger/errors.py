@@ -2,14 +2,22 @@
 
 Every error carries one line that names the thing at fault and the reason, and, where there is
 one, what to do next. The CLI prints that line and exits non-zero; it never shows a traceback for
-these.
+these. Each kind has its HTTP status (``status``), the one table the server answers with and the
+remote client reads back (:func:`for_status`).
+
+>>> NotFound.status, for_status(404) is NotFound
+(404, True)
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class LabledgerError(Exception):
     """Base of every error that is the user's to fix, not a bug in labledger."""
+
+    status: ClassVar[int] = 400  # the HTTP status a server answers it with
 
 
 class NotAnArchive(LabledgerError):
@@ -23,9 +31,13 @@ class ArchiveExists(LabledgerError):
 class CatalogUnavailable(LabledgerError):
     """The catalog database did not answer, or is not at the schema this version expects."""
 
+    status = 503
+
 
 class StoreUnavailable(LabledgerError):
     """The array store cannot be reached or written."""
+
+    status = 503
 
 
 class Damaged(StoreUnavailable):
@@ -35,9 +47,13 @@ class Damaged(StoreUnavailable):
 class BadInput(LabledgerError):
     """A raw file that cannot be ingested: unreadable, empty, truncated, of an unknown format."""
 
+    status = 422
+
 
 class Conflict(LabledgerError):
     """A write that lost a race with another writer, or that contradicts what is recorded."""
+
+    status = 409
 
 
 class RunConflict(Conflict):
@@ -46,6 +62,8 @@ class RunConflict(Conflict):
 
 class NotFound(LabledgerError, KeyError):
     """A run, channel or other named thing that does not exist."""
+
+    status = 404
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
@@ -67,14 +85,46 @@ class DataWarning(UserWarning):
 class Unauthorized(LabledgerError):
     """No credentials, or credentials that are unknown, expired or revoked."""
 
+    status = 401
+
 
 class Forbidden(LabledgerError):
     """Known credentials that do not allow what was asked."""
+
+    status = 403
 
 
 class TooLarge(LabledgerError):
     """A request or upload over the server's limits."""
 
+    status = 413
+
 
 class Busy(LabledgerError):
     """A server at one of its limits of concurrent work (open notification streams, say)."""
+
+    status = 429
+
+
+class NotRemote(LabledgerError, NotImplementedError):
+    """What an archive opened through a server cannot do (yet): open the archive locally."""
+
+    status = 501
+
+
+class Unreachable(LabledgerError, ConnectionError):
+    """A server that did not answer: its address, the network, or the server is down."""
+
+    status = 503
+
+
+# the kinds a status is read back as, the most general first; a server names the exact kind
+_BY_STATUS = [Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Busy, BadInput, NotRemote,
+              CatalogUnavailable]  # fmt: skip
+
+
+def for_status(status: int) -> type[LabledgerError]:
+    """The error kind an HTTP error ``status`` stands for: a client error is an
+    :class:`InvalidArgument` unless the table says more, a server error the catalog's."""
+    found = next((kind for kind in _BY_STATUS if kind.status == status), None)
+    return found or (InvalidArgument if status < 500 else CatalogUnavailable)

@@ -23,7 +23,7 @@ from labledger.display import HTML_ROWS, html_table, human_size
 from labledger.errors import NotFound
 from labledger.formats import Axis
 from labledger.formats.base import walk_tree
-from labledger.formats.tdms import daq_scaling
+from labledger.formats.registry import own_scaling
 from labledger.formats.values import single, without_nul
 from labledger.ingest.ingest import NUMBER_KEY
 from labledger.store import AnyArray, ObjectStore, open_array
@@ -491,7 +491,7 @@ class Channel:
         physical unit of its own scaling: a TDMS channel's NI/DAQmx scales, applied by npTDMS
         exactly as ``TdmsFile.read`` would, to the stored raw integers. The unit is
         ``scaled_unit``. No testbed description is needed (``run.signal`` adds calibrations)."""
-        scaling = daq_scaling(self.attrs)
+        scaling = own_scaling(self.attrs)
         if scaling is None:
             raise NotFound(
                 f"run {self.run.number}: channel {self.key!r} has no scaling of its own (no "

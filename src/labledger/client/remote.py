@@ -41,15 +41,12 @@ from labledger.catalog.schema import (
 from labledger.catalog.summary import Summary
 from labledger.errors import (
     BadInput,
-    Busy,
-    CatalogUnavailable,
-    Conflict,
-    Forbidden,
     InvalidArgument,
     LabledgerError,
     NotFound,
-    TooLarge,
-    Unauthorized,
+    NotRemote,
+    Unreachable,
+    for_status,
 )
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult
@@ -61,8 +58,6 @@ from labledger.runs import Run
 from labledger.store import ObjectStore
 from labledger.wire import API, SUBSCRIBED, decode_array, row_from_json
 
-_ERRORS: dict[int, type[LabledgerError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound,
-                                           409: Conflict, 413: TooLarge, 429: Busy}  # fmt: skip
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 _IDS_A_REQUEST, _NUMBERS_A_REQUEST = 200, 1000  # run ids and numbers named in one request
 
@@ -87,7 +82,7 @@ class _Http:
         try:
             response = send()
         except httpx.HTTPError as exc:
-            raise CatalogUnavailable(f"server {self.url} did not answer: {exc}") from None
+            raise Unreachable(f"server {self.url} did not answer: {exc}") from None
         if response.status_code >= 400:
             self.raise_for(response)
         return response
@@ -104,9 +99,7 @@ class _Http:
                 detail = json.dumps(detail)[:300]
             named = getattr(errors, str(body.get("error")), None)
             kind = named if isinstance(named, type) and issubclass(named, LabledgerError) else None
-            kind = kind or _ERRORS.get(response.status_code)
-            if kind is None:
-                kind = InvalidArgument if response.status_code < 500 else CatalogUnavailable
+            kind = kind or for_status(response.status_code)
             raise kind(f"{detail} (server {self.url}, HTTP {response.status_code})")
 
     def json(self, path: str, **params: Any) -> Any:
@@ -298,8 +291,7 @@ class _RemoteStore(ObjectStore):
         try:
             return call(*args)
         except aiohttp.ClientResponseError as exc:
-            kind = _ERRORS.get(exc.status, CatalogUnavailable)
-            raise kind(
+            raise for_status(exc.status)(
                 f"server {self.url}: HTTP {exc.status} {exc.message} for {args[0]!r}"
             ) from None
 
@@ -656,7 +648,7 @@ def connect(
 
 
 def _not_yet(what: str) -> LabledgerError:
-    return InvalidArgument(f"{what}: not available through a server yet; open the archive locally")
+    return NotRemote(f"{what}: not available through a server yet; open the archive locally")
 
 
 def _events(response: httpx.Response, lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -160,11 +160,27 @@ class Source:
         self.close()
 
 
+class Scale(Protocol):
+    """A format's own scaling of a channel's stored raw values into its DAQ's unit, where it
+    is not a plain ``(slope, intercept)``. ``scalers``: the ids of the raw arrays it reads."""
+
+    scalers: list[int]
+
+    def __call__(
+        self, raw: np.ndarray, scalers: Mapping[int, np.ndarray] | None = None
+    ) -> np.ndarray: ...
+
+
+OwnScaling = tuple[float, float] | Scale  # (slope, intercept): a reader folds it into its own
+
+
 class Format(Protocol):
     """A raw format: found by sniffing a file's first bytes, opened into a :class:`Source`.
 
     Formats are registered under the ``labledger.formats`` entry-point group; a lab adds its
-    own by declaring one in its package's metadata.
+    own by declaring one in its package's metadata. A format whose files carry their own
+    scaling (TDMS's NI scales) may also have ``scaling(attrs) -> OwnScaling | None``, read from
+    a stored channel's attributes (:func:`labledger.formats.registry.own_scaling`).
     """
 
     name: ClassVar[str]

@@ -4,11 +4,12 @@ is told from its first bytes."""
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from labledger.errors import BadInput
-from labledger.formats.base import Format
+from labledger.formats.base import Format, OwnScaling
+from labledger.plugins import load
 
 ENTRY_POINT_GROUP = "labledger.formats"
 HEAD_BYTES = 4096
@@ -23,10 +24,7 @@ def formats() -> dict[str, Format]:
     >>> sorted(formats())[:3]
     ['csv', 'hdf5', 'tdms']
     """
-    found: dict[str, Format] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = ep.load()()
-    return found
+    return load(ENTRY_POINT_GROUP, lambda cls: cls())
 
 
 def get(name: str) -> Format:
@@ -55,3 +53,21 @@ def detect(path: Path, head: bytes) -> Format:
             return fmt
     known = ", ".join(f"{f.name} ({f.description})" for f in formats().values())
     raise BadInput(f"{path}: unknown format; labledger reads {known}; or pass --format")
+
+
+def own_scaling(attrs: dict[str, Any]) -> OwnScaling | None:
+    """How a stored channel's raw values become its DAQ's unit, as the format that read it
+    says (a TDMS channel's NI scaling properties, kept in its attributes); None if none does.
+
+    >>> linear = {"Scale_Type": "Linear", "Linear_Slope": 2.0, "Linear_Y_Intercept": 0.5,
+    ...           "Linear_Input_Source": 0xFFFFFFFF}  # the raw values
+    >>> own_scaling({"NI_Scaling_Status": "unscaled", "NI_Number_Of_Scales": 1,
+    ...              **{f"NI_Scale[0]_{k}": v for k, v in linear.items()}})
+    (2.0, 0.5)
+    """
+    for fmt in formats().values():
+        scaling = getattr(fmt, "scaling", None)  # optional: most formats store physical values
+        found = scaling(attrs) if scaling is not None else None
+        if found is not None:
+            return found
+    return None

@@ -29,6 +29,7 @@ from labledger.errors import BadInput, first_line
 from labledger.formats.base import (
     Axis,
     ChannelInfo,
+    OwnScaling,
     Source,
     Unreadable,
     number_properties,
@@ -48,6 +49,9 @@ class TdmsFormat:
 
     def sniff(self, head: bytes, path: Path) -> bool:
         return head[:4] in (b"TDSm", b"TDSh")
+
+    def scaling(self, attrs: dict[str, Any]) -> OwnScaling | None:
+        return daq_scaling(attrs)
 
     def open(self, path: Path, limits: Limits | None = None) -> TdmsSource:
         # opened as a file, not a path: npTDMS would otherwise read the metadata from a
@@ -275,11 +279,11 @@ def _time_axis(props: dict[str, Any]) -> Axis | None:
     )
 
 
-def daq_scaling(attrs: dict[str, Any]) -> tuple[float, float] | Scale | None:
+def daq_scaling(attrs: dict[str, Any]) -> OwnScaling | None:
     """How a stored TDMS channel's raw values become the DAQ's unit (``unit_string``, volts for
     an analog input), from the NI scaling properties kept in its attributes: ``(slope,
     intercept)`` for the usual linear scale, so a reader can fold it into its own arithmetic;
-    else a :class:`Scale` (npTDMS's polynomial, table, thermocouple, DAQmx scaler... scalings);
+    else a :class:`TdmsScale` (npTDMS's polynomial, table, thermocouple, DAQmx scaler... scalings);
     None for a channel without scaling.
     """
     inherited = attrs.get(INHERITED_SCALING) or {}
@@ -289,10 +293,10 @@ def daq_scaling(attrs: dict[str, Any]) -> tuple[float, float] | Scale | None:
     steps = scaling.scalings if isinstance(scaling, MultiScaling) else [scaling]
     if len(steps) == 1 and isinstance(steps[0], LinearScaling) and steps[0].input_source == RAW:
         return float(steps[0].slope), float(steps[0].intercept)
-    return Scale(scaling, steps)
+    return TdmsScale(scaling, steps)
 
 
-class Scale:
+class TdmsScale:
     """npTDMS's own scaling of a channel, applied to stored raw values."""
 
     def __init__(self, scaling: Any, steps: list[Any]):

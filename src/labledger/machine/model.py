@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
 from labledger.machine.calibration import in_force
 from labledger.machine.description import Component as ComponentSpec
 from labledger.machine.units import magnitude_in, quantity
+from labledger.plugins import load
 
 if TYPE_CHECKING:
     import xarray
@@ -226,4 +226,4 @@ def bind(run: Run, config: Configuration, path: str, spec: ComponentSpec) -> Com
 @functools.cache
 def models() -> dict[str, type[Component]]:
     """The installed diagnostic models by name."""
-    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
+    return load(GROUP)

@@ -26,7 +26,7 @@ import numpy as np
 
 from labledger import reads
 from labledger.errors import DataWarning, InvalidArgument, NotFound
-from labledger.formats.tdms import daq_scaling
+from labledger.formats.registry import own_scaling
 from labledger.machine.calibration import (
     Calibration,
     CalibrationError,
@@ -376,7 +376,7 @@ class _Resolver:
         axis = channel.axes[0] if channel.axes else None
         rows = _selected(channel, name, self.time)
         raw = channel[rows]
-        scaling = daq_scaling(channel.attrs)
+        scaling = own_scaling(channel.attrs)
         affine = cal.affine() if cal is not None and not cal.params.get("input") else None
         if isinstance(scaling, tuple) and affine is not None:
             # one pass over the data: (raw * slope + intercept) * gain + offset, folded

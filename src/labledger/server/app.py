@@ -24,17 +24,10 @@ from labledger.access import Access, ApiKeys, Principal
 from labledger.archive import Archive
 from labledger.catalog import database
 from labledger.errors import (
-    BadInput,
-    Busy,
     CatalogUnavailable,
-    Conflict,
-    Forbidden,
     InvalidArgument,
     LabledgerError,
-    NotFound,
-    StoreUnavailable,
     TooLarge,
-    Unauthorized,
     first_line,
 )
 from labledger.server import admin, data, products, quality, runs
@@ -44,9 +37,6 @@ from labledger.server.streams import Streams
 from labledger.wire import API
 
 _STREAM_MOST_S = 86_400.0
-_STATUS = [(Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-           (TooLarge, 413), (Busy, 429), (InvalidArgument, 400), (BadInput, 422),
-           (CatalogUnavailable, 503), (StoreUnavailable, 503)]  # fmt: skip
 
 
 def create_app(
@@ -85,7 +75,7 @@ def create_app(
 
     @app.exception_handler(LabledgerError)
     def labledger_error(_request: Request, exc: LabledgerError) -> JSONResponse:
-        status, body, headers = _answer(exc)  # the client raises the same error, by name
+        status, body, headers = answer(exc)  # the client raises the same error, by name
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(OperationalError)
@@ -97,7 +87,7 @@ def create_app(
             )
         else:
             error = CatalogUnavailable(f"the catalog failed ({first_line(exc.orig or exc)})")
-        status, body, headers = _answer(error)
+        status, body, headers = answer(error)
         return JSONResponse(body, status_code=status, headers=headers)
 
     database.limit_statements(archive.catalog.engine, limits.statement_timeout_s)
@@ -180,15 +170,15 @@ class _Gate:
 
 
 async def _refuse(send: Any, exc: LabledgerError) -> None:
-    status, body, headers = _answer(exc)
+    status, body, headers = answer(exc)
     raw = [(b"content-type", b"application/json")]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
-def _answer(exc: LabledgerError) -> tuple[int, dict[str, str], dict[str, str]]:
+def answer(exc: LabledgerError) -> tuple[int, dict[str, str], dict[str, str]]:
     """The status, JSON body and headers a labledger error is answered with."""
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+    status = exc.status
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     return status, {"detail": str(exc), "error": type(exc).__name__}, headers
