@@ -238,7 +238,7 @@ class _Job:
         the other current events of their level and run: a key must name one event."""
         import pyarrow.compute as pc
 
-        from labledger.lineage.events import check_parents
+        from labledger.events import check_parents
 
         if item.run is None:
             raise InvalidArgument("events belong to a run, and this input has none")
@@ -260,7 +260,7 @@ class _Job:
         return table
 
     def _write_events(self, key: str, table: Any) -> dict[str, Any]:
-        from labledger.lineage.events import write_events
+        from labledger.events import write_events
 
         return write_events(self.archive.store, key, table)
 
@@ -436,7 +436,7 @@ def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRow
 
 def event_files(archive: Archive, level: int, runs: Sequence[int] | None = None) -> list[Any]:
     """The current event files of ``level`` (of ``runs``), for queries and parent checks."""
-    from labledger.lineage.events import EventFile
+    from labledger.events import EventFile
 
     rows = queries.current(archive.catalog, kind="events", level=level, runs=runs)
     return [
