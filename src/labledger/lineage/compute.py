@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from labledger import reads
 from labledger.catalog import ProductInputRow, ProductRow
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
+from labledger.events import EventFile, Events, check_parents, event_key, write_events
 from labledger.ids import short, uuid7
 from labledger.lineage import outputs
 from labledger.lineage.canonical import canonical, decode, digest, encode
@@ -206,7 +210,7 @@ class _Job:
         try:
             if table is not None:
                 number = _run_number(item)  # not the table's: a step may find no events
-                written = f"events/level={value.level}/run={number}/{product_id}.parquet"
+                written = event_key(value.level, number, product_id)
                 summary = {**self._write_events(written, table), "key": written}
                 output_hash, level = outputs.content_hash(table, "table"), value.level
             else:
@@ -233,13 +237,9 @@ class _Job:
         self._pending.append((row, _input_rows(product_id, inputs), written))
         return Product(self.archive, row)
 
-    def _event_table(self, item: _Item, slot: str, value: Any) -> Any:
+    def _event_table(self, item: _Item, slot: str, value: Events) -> pa.Table:
         """The step's events as the table to keep, checked against their parents and against
         the other current events of their level and run: a key must name one event."""
-        import pyarrow.compute as pc
-
-        from labledger.events import check_parents
-
         if item.run is None:
             raise InvalidArgument("events belong to a run, and this input has none")
         number = item.run.number
@@ -259,9 +259,7 @@ class _Job:
             check_parents(table, parents, self.archive.store)
         return table
 
-    def _write_events(self, key: str, table: Any) -> dict[str, Any]:
-        from labledger.events import write_events
-
+    def _write_events(self, key: str, table: pa.Table) -> dict[str, Any]:
         return write_events(self.archive.store, key, table)
 
     def _inputs(
@@ -434,10 +432,8 @@ def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRow
     return rows
 
 
-def event_files(archive: Archive, level: int, runs: Sequence[int] | None = None) -> list[Any]:
+def event_files(archive: Archive, level: int, runs: Sequence[int] | None = None) -> list[EventFile]:
     """The current event files of ``level`` (of ``runs``), for queries and parent checks."""
-    from labledger.events import EventFile
-
     rows = queries.current(archive.catalog, kind="events", level=level, runs=runs)
     return [
         EventFile(

@@ -37,6 +37,8 @@ KINDS = ("value", "array", "dataset", "table", "events", "set")
 
 def kind_of(value: Any) -> str:
     """How ``value`` is kept (one of :data:`KINDS`); refuses what cannot be."""
+    # events bring pyarrow: imported here, not at the top, as lineage.products and with it
+    # labledger.client import this module (pyarrow adds ~0.1 s to `import labledger.client`)
     from labledger.events import Events
 
     if isinstance(value, Events):
@@ -123,7 +125,7 @@ def load(store: ObjectStore, prefix: str | None, kind: str, summary: Any) -> Any
             table = pq.read_table(f)
         return table.to_pandas() if summary.get("pandas") else table
     if kind == "events":
-        from labledger.events import read_events
+        from labledger.events import read_events  # pyarrow: see kind_of
 
         return read_events(store, summary["key"])
     raise InvalidArgument(f"no way to read a {kind!r} output")
