@@ -122,10 +122,33 @@ class _Job:
         self._flushed = time.perf_counter()
 
     def slot(self, identity: dict[str, Any]) -> str:
-        step = self.step
-        return digest(
-            {"step": step.name, "version": step.version, "params": self.canon, **identity}
-        )
+        return _slot(self.step, self.canon, identity)
+
+    def row(
+        self,
+        product_id: str,
+        slot: str,
+        provenance: dict[str, Any],
+        *,
+        key: str,
+        prekey: str,
+        status: str,
+        kind: str,
+        run_number: int | None,
+        level: int | None,
+        store_prefix: str | None,
+        output_hash: str | None,
+        value: Any,
+        error: str | None = None,
+    ) -> ProductRow:
+        """The catalog row of a product or a failure of this job's step, made now."""
+        return ProductRow(
+            id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
+            step_version=self.step.version, status=status, kind=kind, run_number=run_number,
+            level=level, store_prefix=store_prefix, output_hash=output_hash, value=value,
+            created=datetime.now(UTC), author=self.env["user"], provenance=provenance,
+            error=error,
+        )  # fmt: skip
 
     # -- one part ----------------------------------------------------------------------------
 
@@ -226,13 +249,12 @@ class _Job:
             raise
         inputs, record = self._inputs(item, facts, log)
         key = digest({"prekey": prekey, "reads": record})
-        row = ProductRow(
-            id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=queries.COMPLETE, kind=kind,
+        row = self.row(
+            product_id, slot,
+            self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
+            key=key, prekey=prekey, status=queries.COMPLETE, kind=kind,
             run_number=_run_number(item), level=level, store_prefix=written,
-            output_hash=output_hash, value=summary, created=datetime.now(UTC),
-            author=self.env["user"],
-            provenance=self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
+            output_hash=output_hash, value=summary,
         )  # fmt: skip
         self._pending.append((row, _input_rows(product_id, inputs), written))
         return Product(self.archive, row)
@@ -325,12 +347,10 @@ class _Job:
         record = self._provenance(inputs, started, t0, None)
         record["error"] = {"type": type(exc).__name__, "message": str(exc),
                            "traceback": traceback.format_exc(limit=20)}  # fmt: skip
-        row = ProductRow(
-            id=product_id, key=prekey, prekey=prekey, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=queries.FAILED, kind="none",
-            run_number=_run_number(item), level=None, store_prefix=None, output_hash=None,
-            value=None, created=datetime.now(UTC), author=self.env["user"], provenance=record,
-            error=message[:2000],
+        row = self.row(
+            product_id, slot, record, key=prekey, prekey=prekey, status=queries.FAILED,
+            kind="none", run_number=_run_number(item), level=None, store_prefix=None,
+            output_hash=None, value=None, error=message[:2000],
         )  # fmt: skip
         queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
         raise StepFailed(
@@ -361,12 +381,10 @@ class _Job:
         record = self._provenance(
             inputs, self.when, self.started, {"kind": "set", "hash": output_hash}
         )
-        row = ProductRow(
-            id=product_id, key=key, prekey=key, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=queries.COMPLETE, kind="set", run_number=None,
-            level=None, store_prefix=None, output_hash=output_hash,
+        row = self.row(
+            product_id, slot, record, key=key, prekey=key, status=queries.COMPLETE, kind="set",
+            run_number=None, level=None, store_prefix=None, output_hash=output_hash,
             value={"parts": len(parts), "computed": computed, "reused": len(parts) - computed},
-            created=datetime.now(UTC), author=self.env["user"], provenance=record,
         )  # fmt: skip
         published = queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
         return Product(self.archive, published, reused=published.id != product_id)
@@ -403,6 +421,12 @@ def _items(archive: Archive, runs: Any, inputs: Any) -> tuple[list[_Item], bool,
     if not items:
         raise NotFound("no products to compute over (the input selection is empty)")
     return items, single, None
+
+
+def _slot(step: Step, canon: Any, identity: dict[str, Any]) -> str:
+    """What was computed, whatever the versions of its inputs: the step, its version, the
+    canonical parameters and which input (``_Item.identity``, or the parts of a set)."""
+    return digest({"step": step.name, "version": step.version, "params": canon, **identity})
 
 
 def _run(archive: Archive, ref: Any) -> Run:
@@ -449,8 +473,7 @@ def product_of(run: Run, step: Step, params: dict[str, Any]) -> Product:
     being computed."""
     step = as_step(step)
     archive = run._archive
-    slot = digest({"step": step.name, "version": step.version, "params": canonical(params),
-                   "run": run.id})  # fmt: skip
+    slot = _slot(step, canonical(params), _Item(run, None).identity)
     row = queries.newest_in_slots(archive.catalog, [slot]).get(slot)
     if row is None:
         raise NotFound(
