@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from labledger.lineage.events import EventFile, EventQuery, Events, event_key, write_events
+from labledger.events import EventFile, EventQuery, Events, event_key, write_events
 from labledger.sim.objectstore import create_bucket, loopback_s3
 from labledger.store import ObjectStore
 from timing import median_time

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from labledger.errors import InvalidArgument, NotFound
-from labledger.lineage.events import (
+from labledger.events import (
     EventFile,
     EventQuery,
     Events,
@@ -534,7 +534,7 @@ def test_to_arrow_gives_what_its_sql_gives(
     by hand from the files read with pyarrow, and what the single statement of sql() gives."""
     import duckdb
 
-    from labledger.lineage import events as module
+    from labledger.events import query as module
 
     monkeypatch.setattr(module, "_JOIN_GROUP", group)
     build_chain(recorded, [3, 1, 2])
@@ -602,7 +602,7 @@ def test_with_parent_of_no_runs_has_the_columns_and_no_rows(recorded: Recorded) 
 def test_ancestors_whose_files_differ_in_columns_are_joined(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labledger.lineage import events as module
+    from labledger.events import query as module
 
     monkeypatch.setattr(module, "_JOIN_GROUP", 1)  # a group a run, were the files alike
     recorded.put(Events({"event": [1, 2], "a": [1.0, 2.0]}, level=2, stream="s"), 1)

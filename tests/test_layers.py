@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runs", ("runs", "reads", "withdrawals")),
     ("machine", ("machine", "diagnostics")),
     ("quality", ("quality",)),
-    ("events", ("events",)),
+    ("events", ("events",)),  # below lineage: lineage writes and reads event tables
     ("lineage", ("lineage",)),
     ("archive", ("archive", "export", "sim")),
     ("client and server", ("client", "server")),

@@ -31,7 +31,7 @@ def connect(url: str, api_key: str | None = None, **kwargs: Any) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name == "Events":  # loaded on first use: it brings pyarrow
-        from labledger.lineage.events import Events
+        from labledger.events import Events
 
         return Events
     raise AttributeError(f"module 'labledger' has no attribute {name!r}")

@@ -34,9 +34,9 @@ from labledger.withdrawals import Withdrawal, Withdrawals
 if TYPE_CHECKING:
     import xarray
 
+    from labledger.events import EventQuery
     from labledger.export import Exported
     from labledger.lineage.compute import Reproduction
-    from labledger.lineage.events import EventQuery
     from labledger.lineage.graph import Lineage
     from labledger.lineage.products import Product, Products, Stale
     from labledger.lineage.step import Step
@@ -344,8 +344,8 @@ class Archive:
 
         >>> la.events(level=4).with_parent(level=2).to_pandas()        # doctest: +SKIP
         """
+        from labledger.events import EventQuery
         from labledger.lineage.compute import event_files
-        from labledger.lineage.events import EventQuery
 
         return EventQuery(
             self.store, lambda lvl: event_files(self, lvl, runs), level, runs=runs, stream=stream

@@ -534,7 +534,7 @@ class RemoteFlags:
 
 class RemoteEventQuery:
     """``la.events(level=4)`` of a server: the same calls as
-    :class:`labledger.lineage.events.EventQuery` (``with_parent``, ``to_arrow``, ``to_pandas``,
+    :class:`labledger.events.EventQuery` (``with_parent``, ``to_arrow``, ``to_pandas``,
     ``count``); the query runs on the server, and only its rows travel (Arrow IPC)."""
 
     def __init__(self, http: _Http, level: int, runs: Sequence[int] | None, stream: str | None,

@@ -17,7 +17,7 @@ __all__ = ["Events", "Step", "step"]
 def __getattr__(name: str) -> Any:
     # Events brings pyarrow: loaded when a step first emits events, not by `import labledger`
     if name == "Events":
-        from labledger.lineage.events import Events
+        from labledger.events import Events
 
         return Events
     raise AttributeError(f"module 'labledger.lineage' has no attribute {name!r}")

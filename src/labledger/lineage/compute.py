@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from labledger import reads
 from labledger.catalog import ProductInputRow, ProductRow
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
+from labledger.events import EventFile, Events, check_parents, event_key, write_events
 from labledger.ids import short, uuid7
 from labledger.lineage import outputs
 from labledger.lineage.canonical import canonical, decode, digest, encode
@@ -118,10 +122,33 @@ class _Job:
         self._flushed = time.perf_counter()
 
     def slot(self, identity: dict[str, Any]) -> str:
-        step = self.step
-        return digest(
-            {"step": step.name, "version": step.version, "params": self.canon, **identity}
-        )
+        return _slot(self.step, self.canon, identity)
+
+    def row(
+        self,
+        product_id: str,
+        slot: str,
+        provenance: dict[str, Any],
+        *,
+        key: str,
+        prekey: str,
+        status: str,
+        kind: str,
+        run_number: int | None,
+        level: int | None,
+        store_prefix: str | None,
+        output_hash: str | None,
+        value: Any,
+        error: str | None = None,
+    ) -> ProductRow:
+        """The catalog row of a product or a failure of this job's step, made now."""
+        return ProductRow(
+            id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
+            step_version=self.step.version, status=status, kind=kind, run_number=run_number,
+            level=level, store_prefix=store_prefix, output_hash=output_hash, value=value,
+            created=datetime.now(UTC), author=self.env["user"], provenance=provenance,
+            error=error,
+        )  # fmt: skip
 
     # -- one part ----------------------------------------------------------------------------
 
@@ -206,7 +233,7 @@ class _Job:
         try:
             if table is not None:
                 number = _run_number(item)  # not the table's: a step may find no events
-                written = f"events/level={value.level}/run={number}/{product_id}.parquet"
+                written = event_key(value.level, number, product_id)
                 summary = {**self._write_events(written, table), "key": written}
                 output_hash, level = outputs.content_hash(table, "table"), value.level
             else:
@@ -222,24 +249,19 @@ class _Job:
             raise
         inputs, record = self._inputs(item, facts, log)
         key = digest({"prekey": prekey, "reads": record})
-        row = ProductRow(
-            id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=queries.COMPLETE, kind=kind,
+        row = self.row(
+            product_id, slot,
+            self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
+            key=key, prekey=prekey, status=queries.COMPLETE, kind=kind,
             run_number=_run_number(item), level=level, store_prefix=written,
-            output_hash=output_hash, value=summary, created=datetime.now(UTC),
-            author=self.env["user"],
-            provenance=self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
+            output_hash=output_hash, value=summary,
         )  # fmt: skip
         self._pending.append((row, _input_rows(product_id, inputs), written))
         return Product(self.archive, row)
 
-    def _event_table(self, item: _Item, slot: str, value: Any) -> Any:
+    def _event_table(self, item: _Item, slot: str, value: Events) -> pa.Table:
         """The step's events as the table to keep, checked against their parents and against
         the other current events of their level and run: a key must name one event."""
-        import pyarrow.compute as pc
-
-        from labledger.lineage.events import check_parents
-
         if item.run is None:
             raise InvalidArgument("events belong to a run, and this input has none")
         number = item.run.number
@@ -259,9 +281,7 @@ class _Job:
             check_parents(table, parents, self.archive.store)
         return table
 
-    def _write_events(self, key: str, table: Any) -> dict[str, Any]:
-        from labledger.lineage.events import write_events
-
+    def _write_events(self, key: str, table: pa.Table) -> dict[str, Any]:
         return write_events(self.archive.store, key, table)
 
     def _inputs(
@@ -327,12 +347,10 @@ class _Job:
         record = self._provenance(inputs, started, t0, None)
         record["error"] = {"type": type(exc).__name__, "message": str(exc),
                            "traceback": traceback.format_exc(limit=20)}  # fmt: skip
-        row = ProductRow(
-            id=product_id, key=prekey, prekey=prekey, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=queries.FAILED, kind="none",
-            run_number=_run_number(item), level=None, store_prefix=None, output_hash=None,
-            value=None, created=datetime.now(UTC), author=self.env["user"], provenance=record,
-            error=message[:2000],
+        row = self.row(
+            product_id, slot, record, key=prekey, prekey=prekey, status=queries.FAILED,
+            kind="none", run_number=_run_number(item), level=None, store_prefix=None,
+            output_hash=None, value=None, error=message[:2000],
         )  # fmt: skip
         queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
         raise StepFailed(
@@ -363,12 +381,10 @@ class _Job:
         record = self._provenance(
             inputs, self.when, self.started, {"kind": "set", "hash": output_hash}
         )
-        row = ProductRow(
-            id=product_id, key=key, prekey=key, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=queries.COMPLETE, kind="set", run_number=None,
-            level=None, store_prefix=None, output_hash=output_hash,
+        row = self.row(
+            product_id, slot, record, key=key, prekey=key, status=queries.COMPLETE, kind="set",
+            run_number=None, level=None, store_prefix=None, output_hash=output_hash,
             value={"parts": len(parts), "computed": computed, "reused": len(parts) - computed},
-            created=datetime.now(UTC), author=self.env["user"], provenance=record,
         )  # fmt: skip
         published = queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
         return Product(self.archive, published, reused=published.id != product_id)
@@ -407,6 +423,12 @@ def _items(archive: Home, runs: Any, inputs: Any) -> tuple[list[_Item], bool, An
     return items, single, None
 
 
+def _slot(step: Step, canon: Any, identity: dict[str, Any]) -> str:
+    """What was computed, whatever the versions of its inputs: the step, its version, the
+    canonical parameters and which input (``_Item.identity``, or the parts of a set)."""
+    return digest({"step": step.name, "version": step.version, "params": canon, **identity})
+
+
 def _run(archive: Home, ref: Any) -> Run:
     if isinstance(ref, bool) or not isinstance(ref, (int, str)):
         raise InvalidArgument(f"runs= takes runs or run numbers, not a {type(ref).__name__}")
@@ -434,10 +456,8 @@ def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRow
     return rows
 
 
-def event_files(archive: Home, level: int, runs: Sequence[int] | None = None) -> list[Any]:
+def event_files(archive: Home, level: int, runs: Sequence[int] | None = None) -> list[EventFile]:
     """The current event files of ``level`` (of ``runs``), for queries and parent checks."""
-    from labledger.lineage.events import EventFile
-
     rows = queries.current(archive.catalog, kind="events", level=level, runs=runs)
     return [
         EventFile(
@@ -452,8 +472,7 @@ def product_of(archive: Home, run: Run, step: Step, params: dict[str, Any]) -> P
     """The current product of ``step`` with ``params`` for ``run`` of ``archive``; noted as read
     if a step is being computed."""
     step = as_step(step)
-    slot = digest({"step": step.name, "version": step.version, "params": canonical(params),
-                   "run": run.id})  # fmt: skip
+    slot = _slot(step, canonical(params), _Item(run, None).identity)
     row = queries.newest_in_slots(archive.catalog, [slot]).get(slot)
     if row is None:
         raise NotFound(

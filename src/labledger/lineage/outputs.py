@@ -8,7 +8,7 @@ What a step returns decides how it is kept:
 - an ``xarray.DataArray`` or ``Dataset`` ("dataset"): a Zarr group written by xarray, so any
   Zarr reader opens it;
 - a pandas ``DataFrame`` or a pyarrow ``Table`` ("table"): a Parquet file;
-- :class:`~labledger.lineage.events.Events` ("events"): a Parquet file per level and run, where
+- :class:`~labledger.events.Events` ("events"): a Parquet file per level and run, where
   event queries find it.
 
 The content hash is over the values, not the bytes of a file format: the same numbers hash the
@@ -37,7 +37,9 @@ KINDS = ("value", "array", "dataset", "table", "events", "set")
 
 def kind_of(value: Any) -> str:
     """How ``value`` is kept (one of :data:`KINDS`); refuses what cannot be."""
-    from labledger.lineage.events import Events
+    # events bring pyarrow: imported here, not at the top, as lineage.products and with it
+    # labledger.client import this module (pyarrow adds ~0.1 s to `import labledger.client`)
+    from labledger.events import Events
 
     if isinstance(value, Events):
         return "events"
@@ -123,7 +125,7 @@ def load(store: ObjectStore, prefix: str | None, kind: str, summary: Any) -> Any
             table = pq.read_table(f)
         return table.to_pandas() if summary.get("pandas") else table
     if kind == "events":
-        from labledger.lineage.events import read_events
+        from labledger.events import read_events  # pyarrow: see kind_of
 
         return read_events(store, summary["key"])
     raise InvalidArgument(f"no way to read a {kind!r} output")

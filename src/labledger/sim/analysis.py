@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labledger.events import Events
 from labledger.lineage import step
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ def density(run: Any, *, window: tuple[float, float] = (-60.0, 20.0)) -> pint.Qu
 def windows(run: Any, *, width: float = 0.01) -> Any:
     """Level-2 events: the discharge cut into windows of ``width`` s, one event each, with the
     mean probe current and light in it."""
-    from labledger.lineage.events import Events
-
     current = run.signal("Langmuir_I")
     light = run.signal("Plasma_light")
     t = current["time"].values
@@ -60,8 +59,6 @@ def windows(run: Any, *, width: float = 0.01) -> Any:
 def bright_windows(level2: Any, *, quantile: float = 0.5) -> Any:
     """Level-4 events: the level-2 windows brighter than the ``quantile`` of their run, each
     naming the window it came from."""
-    from labledger.lineage.events import Events
-
     table = level2.to_pandas()
     bright = table[table["light"] > table["light"].quantile(quantile)]
     return Events(
