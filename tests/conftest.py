@@ -332,7 +332,7 @@ def wait_for_server(url: str, server: subprocess.Popen[Any], log: IO[bytes] | No
 
 def minmax_by_hand(values: Any, points: int) -> list[int]:
     """What a min/max decimation to ``points`` keeps, worked out the slow, obvious way (an
-    independent reference for labledger.wire.minmax): ``points // 2`` buckets of
+    independent reference for labledger.decimation.minmax): ``points // 2`` buckets of
     ``len * b // buckets`` samples, each giving the first smallest and first largest sample,
     in order; NaN is never an extreme."""
     n = len(values)

@@ -8,6 +8,8 @@ a module depends on). Within a layer, modules may import one another but never i
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from tests.conftest import ROOT
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "core",
-        ("errors", "ids", "times", "version", "display", "faults", "plugins", "records", "wire"),
+        ("errors", "ids", "times", "version", "display", "faults", "plugins", "decimation", "wire"),
     ),
     ("store", ("store",)),
     ("formats", ("formats",)),
@@ -214,3 +216,14 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path: Path) -> None:
         ["labledger.archive", "labledger.store.objects"],
         ["labledger.catalog.a", "labledger.catalog.b"],
     ]
+
+
+def test_import_labledger_loads_no_heavy_library() -> None:
+    """``import labledger`` names the API and loads what it holds only when first used (the
+    catalog's database layer, the machine's units, plotting, Arrow)."""
+    heavy = ["sqlalchemy", "alembic", "pint", "matplotlib", "pyarrow", "pandas", "xarray", "zarr",
+             "h5py", "duckdb", "numpy", "fastapi", "httpx"]  # fmt: skip
+    code = f"import sys, labledger; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

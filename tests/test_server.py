@@ -24,9 +24,10 @@ from sqlalchemy import update
 import labledger as ll
 from labledger.access import Access
 from labledger.catalog.schema import ApiKeyRow
+from labledger.decimation import minmax
 from labledger.errors import InvalidArgument, NotFound, NotRemote, Unauthorized
 from labledger.server import Limits, create_app, serving
-from labledger.wire import decode_array, minmax
+from labledger.wire import decode_array
 from tests.conftest import (
     cli,
     free_port,

@@ -7,15 +7,38 @@ out.
 >>> la = ll.open("ishtar")                               # doctest: +SKIP
 >>> run = la.runs[-1]                                    # doctest: +SKIP
 >>> run.channels["PXI M6251/ai3"][10_000:20_000]        # doctest: +SKIP
+
+The names below are loaded when first used: ``import labledger.client`` (a user who only reads a
+server) then loads neither the catalog's database layer nor the machine's units.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from labledger.archive import Archive, init, open
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from labledger.errors import LabledgerError
-from labledger.lineage import Step, step
-from labledger.runs import Channel, Run, Runs, Tree
 from labledger.version import __version__
+
+if TYPE_CHECKING:
+    from labledger.archive import Archive, init, open
+    from labledger.events import Events
+    from labledger.lineage import Step, step
+    from labledger.runs import Channel, Run, Runs, Tree
+
+# name -> the module that holds it
+_LAZY = {
+    "Archive": "labledger.archive",
+    "init": "labledger.archive",
+    "open": "labledger.archive",
+    "Events": "labledger.events",
+    "Step": "labledger.lineage",
+    "step": "labledger.lineage",
+    "Channel": "labledger.runs",
+    "Run": "labledger.runs",
+    "Runs": "labledger.runs",
+    "Tree": "labledger.runs",
+}
 
 
 def connect(url: str, api_key: str | None = None, **kwargs: Any) -> Any:
@@ -30,11 +53,15 @@ def connect(url: str, api_key: str | None = None, **kwargs: Any) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Events":  # loaded on first use: it brings pyarrow
-        from labledger.events import Events
-
-        return Events
+    if name in _LAZY:
+        found = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = found  # asked once
+        return found
     raise AttributeError(f"module 'labledger' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -396,7 +396,18 @@ class Archive:
 
         return Flags(self.catalog)
 
-    def flag(self, **kwargs: Any) -> Flag:
+    def flag(
+        self,
+        *,
+        runs: Any = None,
+        run: Any = None,
+        start: float | None = None,
+        stop: float | None = None,
+        subsystem: str | None = None,
+        severity: str | None = None,
+        reason: str | None = None,
+        supersedes: int | None = None,
+    ) -> Flag:
         """Flag runs, or intervals of runs: ``runs=`` or ``run=``, ``subsystem=``,
         ``severity=`` ("good", "warning", "bad"), ``reason=``, and optionally ``start=``/
         ``stop=`` (s on the run's time axis) and ``supersedes=`` (the id of the flag it
@@ -407,7 +418,16 @@ class Archive:
         >>> la.flag(run=1215, start=0.8, stop=1.2, subsystem="probe", severity="bad",
         ...         reason="arc")                                         # doctest: +SKIP
         """
-        return self.flags.add(**kwargs)
+        return self.flags.add(
+            runs=runs,
+            run=run,
+            start=start,
+            stop=stop,
+            subsystem=subsystem,
+            severity=severity,
+            reason=reason,
+            supersedes=supersedes,
+        )
 
     def good_runs(
         self,

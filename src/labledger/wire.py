@@ -2,10 +2,10 @@
 
 Arrays go as raw little-endian bytes with their dtype and shape in headers (``X-Dtype``,
 ``X-Shape``), compressed when the client accepts it and it pays (:func:`negotiate`); previews of
-long signals are min/max decimated (:func:`minmax`) so that a plot of ten million samples costs
-a few kilobytes. Catalog rows go as JSON objects of their columns (:func:`row_to_json`) and come
-back as the same ORM classes (:func:`row_from_json`), so that the client's code is the local
-code.
+long signals are min/max decimated (:func:`labledger.decimation.minmax`) so that a plot of ten
+million samples costs a few kilobytes. Catalog rows go as JSON objects of their columns
+(:func:`row_to_json`) and come back as the same ORM classes (:func:`row_from_json`), so that the
+client's code is the local code.
 
 >>> data, headers = encode_array(np.arange(4, dtype=">i2"))
 >>> headers["X-Dtype"], decode_array(data, headers).tolist()
@@ -15,7 +15,6 @@ code.
 from __future__ import annotations
 
 import gzip
-import itertools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -105,38 +104,6 @@ def _accepted(header: str) -> set[str]:
             continue
         found.add(name.strip().lower())
     return found
-
-
-def minmax(values: np.ndarray, points: int) -> np.ndarray:
-    """The indices of a min/max decimation of ``values`` to at most ``points`` samples: the
-    samples split into ``points // 2`` buckets, each giving its smallest and largest sample in
-    the order they occur, so that a plot keeps every peak and dip.
-
-    >>> minmax(np.array([0, 5, 1, 1, -3, 2, 0, 0]), 4).tolist()
-    [0, 1, 4, 5]
-    """
-    n = len(values)
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 2:
-        raise InvalidArgument(f"points={points}: at least 2 (a minimum and a maximum)")
-    if n <= points:
-        return np.arange(n)
-    buckets = points // 2
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    low = high = values
-    if values.dtype.kind == "f":  # NaN would win every argmin and argmax: a gap is no extreme
-        gaps = np.isnan(values)
-        if gaps.any():  # the copies only when there are gaps (they cost 3/4 of the time)
-            low, high = np.where(gaps, np.inf, values), np.where(gaps, -np.inf, values)
-    width = edges[1:] - edges[:-1]
-    if np.all(width == width[0]):  # equal buckets: one reshape, no Python loop
-        size = int(width[0])
-        lows = low[: size * buckets].reshape(buckets, size).argmin(axis=1) + edges[:-1]
-        highs = high[: size * buckets].reshape(buckets, size).argmax(axis=1) + edges[:-1]
-    else:
-        spans = list(itertools.pairwise(edges))
-        lows = np.array([a + low[a:b].argmin() for a, b in spans])
-        highs = np.array([a + high[a:b].argmax() for a, b in spans])
-    return np.sort(np.stack([lows, highs], axis=1), axis=1).ravel()
 
 
 def _little() -> bool:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labledger import reads
+from labledger.decimation import minmax
 from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.formats.registry import own_scaling
 from labledger.machine.calibration import (
@@ -112,8 +113,6 @@ def read(
 
 
 def _decimated(found: Values, points: int) -> Values:
-    from labledger.wire import minmax
-
     kept = minmax(found.values, points)
     axis: Any = found.axis
     if isinstance(axis, tuple):  # a regular axis: the kept samples' times, not all of them
