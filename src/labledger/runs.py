@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class Run:
         self._home = home
         self._row = row
         # a listing leaves withdrawn runs out: its runs are known not to be, without asking
-        self._withdrawal: Withdrawal | bool | None = None if listed else False
+        self._withdrawal: Withdrawal | Literal[False] | None = None if listed else False
         self.number: int = row.number
         self.id: str = row.id
         self.state: str = row.state
@@ -130,9 +130,8 @@ class Run:
         self.metadata: dict[str, Any] = dict(row.meta)
 
     def __repr__(self) -> str:
-        if self._withdrawal is False:  # not known yet: asked once, not at every repr
-            self._withdrawal = self._ask_withdrawal()
-        withdrawn = f" WITHDRAWN ({self._withdrawal.reason})" if self._withdrawal else ""
+        w = self._known_withdrawal()
+        withdrawn = f" WITHDRAWN ({w.reason})" if w else ""
         when = f"{self.started:%Y-%m-%d %H:%M:%S}"
         return f"<Run {self.number} {self.state} {when} {self.id}{withdrawn}>"
 
@@ -150,11 +149,16 @@ class Run:
     def _ask_withdrawal(self) -> Withdrawal | None:
         return Withdrawals(self._home.catalog).active([self.id]).get(self.id)
 
-    def _repr_html_(self) -> str:
-        ended = f"{self.ended:%Y-%m-%d %H:%M:%S}" if self.ended else None
+    def _known_withdrawal(self) -> Withdrawal | None:
+        """The withdrawal as first asked (or as the listing knew it): a repr or a to_dict does
+        not ask the catalog again; :attr:`withdrawn` does."""
         if self._withdrawal is False:
             self._withdrawal = self._ask_withdrawal()
-        w = self._withdrawal
+        return self._withdrawal
+
+    def _repr_html_(self) -> str:
+        ended = f"{self.ended:%Y-%m-%d %H:%M:%S}" if self.ended else None
+        w = self._known_withdrawal()
         said = f"{w.reason} (by {w.author}, {w.created:%Y-%m-%d %H:%M})" if w else ""
         facts = ([("WITHDRAWN", said)] if w else []) + [
             ("id", self.id),
@@ -312,9 +316,8 @@ class Run:
             "config_version": self.config_version,
             "numbered": self.numbered,
         }
-        if self._withdrawal is False:  # not known yet: asked once, as for repr
-            self._withdrawal = self._ask_withdrawal()
-        data["withdrawn"] = self._withdrawal.to_dict() if self._withdrawal else None
+        w = self._known_withdrawal()
+        data["withdrawn"] = w.to_dict() if w else None
         if full:
             data["metadata"] = self.metadata
             data["sources"] = [s.to_dict() for s in self.sources]
