@@ -777,6 +777,8 @@ def test_no_version_in_force() -> None:
     assert in_force(Snapshot(), "g", 0, T0) is None
     calibrations = Calibrations(SimpleNamespace(current=lambda: later), None)  # type: ignore[arg-type]
     assert calibrations.for_run("g", 1300, T0).label == "g@2"
+    by_time = Calibrations(SimpleNamespace(current=lambda: HISTORY), None)  # type: ignore[arg-type]
+    assert by_time.for_run("g", 0, T1).label == "g@3"  # begun by the run's start time
     with pytest.raises(NotFound) as caught:
         calibrations.for_run("g", 1249, T1)
     assert str(caught.value) == (
@@ -891,6 +893,8 @@ def test_a_new_calibration_is_recorded_as_given(tmp_path: Path) -> None:
         assert again.already and again.label == made.label and again.reason == "new shunt"
         two = la.calibrations.add("a" * 128, gain=3, unit="V", reason="x", from_run=0)
         assert (two.label, two.from_run, two.from_time) == ("a" * 128 + "@2", 0, None)
+        later = la.calibrations.add("a" * 128, gain=3, unit="V", reason="y", from_run=5)
+        assert later.already and later.label == two.label  # in force from run 0 on already
 
 
 @pytest.mark.parametrize(

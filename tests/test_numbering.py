@@ -419,9 +419,9 @@ def test_the_number_of_a_file_and_where_it_came_from() -> None:
 )
 def test_a_property_named_for_a_run_number_states_one(name: str) -> None:
     field = f"TDMS property {name!r}"
-    assert number_properties({name: 1234, "other": 5}, "TDMS property") == [
-        StatedNumber(field, 1234)
-    ]
+    # among other properties, before and after it, as a file holds them
+    found = number_properties({"name": "shot 7", name: 1234, "other": 5}, "TDMS property")
+    assert found == [StatedNumber(field, 1234)]
 
 
 @pytest.mark.parametrize("name", ["shots", "shot_id", "run", "number", "snapshot", "shotnumber2"])
