@@ -6,14 +6,25 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import labledger as ll
+from labledger.catalog import CalibrationRow
 from labledger.errors import DataWarning, InvalidArgument, LabledgerError, NotFound
+from labledger.ids import author
 from labledger.machine import CalibrationError, DescriptionError
 from labledger.machine import validity as validity_rules
+from labledger.machine.calibration import (
+    Calibration,
+    Calibrations,
+    _same_in_force,
+    by_label,
+    in_force,
+)
+from labledger.machine.logs import Snapshot
 from labledger.sim import DESCRIPTION, record_history, write_shot
 from labledger.sim.campaign import CALIBRATIONS
 from tests.conftest import CAMPAIGN_SHOTS, cli, snapshot
@@ -706,3 +717,205 @@ def test_a_period_covers_a_run_from_its_start_until_before_its_end(
 )
 def test_how_two_periods_overlap(periods: tuple[object, ...], expected: str | None) -> None:
     assert validity_rules.overlaps(*periods) == expected  # type: ignore[arg-type]
+
+
+# -- which calibration version is in force, rule by rule (mutation survivors) -----------------
+
+
+def _version(name: str, version: int, start: object = None, **params: object) -> CalibrationRow:
+    """A catalog row of one version, as the catalog hands it over (not stored anywhere)."""
+    return CalibrationRow(
+        name=name,
+        version=version,
+        kind="linear",
+        params={"gain": params.get("gain", -0.02), "offset": params.get("offset", 0.0)},
+        unit=params.get("unit", "A"),
+        from_run=start if isinstance(start, int) else None,
+        from_time=start if isinstance(start, datetime) else None,
+        author="me@lab",
+        reason=f"reason {version}",
+        created=datetime(2026, 1, 1 + version, tzinfo=UTC),
+    )
+
+
+def _logs(*rows: CalibrationRow) -> Snapshot:
+    found: dict[str, list[CalibrationRow]] = {}
+    for row in rows:
+        found.setdefault(row.name, []).append(row)
+    return Snapshot(calibrations=found)
+
+
+# version 1 always, 2 from run 1250, 3 from T1, 4 a correction dated back to run 1240
+HISTORY = _logs(
+    _version("g", 1), _version("g", 2, 1250), _version("g", 3, T1), _version("g", 4, 1240)
+)
+
+
+@pytest.mark.parametrize(
+    ("number", "started", "expected"),
+    [
+        (1239, T0, 1),
+        (1240, T0, 4),  # the dated-back correction, from its first run
+        (1250, T0, 4),  # the newest version begun wins, not the latest start
+        (0, T1, 3),  # a start by time looks at the run's start time
+        (0, T1 - timedelta(microseconds=1), 1),
+        (1249, T1, 4),
+    ],
+)
+def test_the_version_in_force_is_the_newest_begun(
+    number: int, started: datetime, expected: int
+) -> None:
+    found = in_force(HISTORY, "g", number, started)
+    assert found is not None and found.label == f"g@{expected}"
+    assert found.params == {"gain": -0.02, "offset": 0.0} and found.reason == f"reason {expected}"
+
+
+def test_no_version_in_force() -> None:
+    later = _logs(_version("g", 1, 1250), _version("g", 2, 1300))
+    assert in_force(later, "g", 1249, T1) is None
+    assert in_force(later, "h", 1300, T1) is None  # no such name
+    assert in_force(Snapshot(), "g", 0, T0) is None
+    calibrations = Calibrations(SimpleNamespace(current=lambda: later), None)  # type: ignore[arg-type]
+    assert calibrations.for_run("g", 1300, T0).label == "g@2"
+    by_time = Calibrations(SimpleNamespace(current=lambda: HISTORY), None)  # type: ignore[arg-type]
+    assert by_time.for_run("g", 0, T1).label == "g@3"  # begun by the run's start time
+    with pytest.raises(NotFound) as caught:
+        calibrations.for_run("g", 1249, T1)
+    assert str(caught.value) == (
+        "no version of calibration g is in force for run 1249 (version 1 is from run 1250); "
+        "read it with an explicit calibration='g@N' or add one valid from earlier"
+    )
+    with pytest.raises(NotFound) as caught:
+        calibrations.for_run("h", 1300, T1)
+    assert str(caught.value) == (
+        "no calibration is named 'h' (list them with `labledger calib list`)"
+    )
+
+
+def test_an_explicitly_chosen_version() -> None:
+    logs = _logs(_version("g", 1), _version("g", 2, 1250), _version("k", 1))
+    assert by_label(logs, "g@2").label == "g@2" and by_label(logs, "g@2").from_run == 1250
+    assert by_label(logs, "g@1").from_run is None and by_label(logs, "g@01").label == "g@1"
+    there = "(there are g@1, g@2)"
+    for label in ("g@3", "g@0", "g", "g@", "g@x", "g@-1", "g@2@2", "g@ 2"):
+        with pytest.raises(NotFound) as caught:
+            by_label(logs, label)
+        assert str(caught.value) == f"no calibration {label!r}: write name@N {there}", label
+    for label, hint in [
+        ("q@1", ""),
+        ("@1", ""),
+        ("kk@1", "; did you mean k?"),
+    ]:
+        with pytest.raises(NotFound) as caught:
+            by_label(logs, label)
+        name = label.partition("@")[0]
+        assert str(caught.value) == (
+            f"no calibration is named {name!r}{hint} (list them with `labledger calib list`)"
+        )
+    calibrations = Calibrations(SimpleNamespace(current=lambda: logs), None)  # type: ignore[arg-type]
+    assert calibrations["g@2"].label == "g@2"
+    assert [c.label for c in calibrations.list()] == ["g@1", "g@2", "k@1"]
+    assert [c.label for c in calibrations.list("g")] == ["g@1", "g@2"]
+    for name in ("", "G"):
+        with pytest.raises(NotFound, match=f"^no calibration is named {name!r}"):
+            calibrations.list(name)
+
+
+def test_an_unknown_calibration_name_suggests_at_most_three_close_ones() -> None:
+    # difflib's ratio: twice the matching characters over both lengths, 18/20 here; ties by name
+    close = _logs(*(_version(f"langmuir_{c}", 1) for c in "itvx"))
+    with pytest.raises(NotFound) as caught:
+        by_label(close, "langmuir_j@1")
+    assert "; did you mean langmuir_x, langmuir_v, langmuir_t? (list" in str(caught.value)
+    # 6/10: just close enough
+    with pytest.raises(NotFound, match=r"^no calibration is named 'abcxy'; did you mean abcde\?"):
+        by_label(_logs(_version("abcde", 1)), "abcxy@1")
+    with pytest.raises(NotFound, match=r"^no calibration is named 'abxyz' \(list"):
+        by_label(_logs(_version("abcde", 1)), "abxyz@1")  # 4/10: not
+
+
+def _new(start: object = None, **params: object) -> Calibration:
+    return Calibration.from_row(_version("g", 0, start, **params))
+
+
+@pytest.mark.parametrize(
+    ("rows", "new", "same"),
+    [
+        ((), _new(), None),
+        ((_version("g", 1),), _new(), 1),
+        ((_version("g", 1),), _new(1250), 1),  # in force for every run already
+        ((_version("g", 1),), _new(T1), 1),
+        ((_version("g", 1, unit=" A "),), _new(unit="A"), 1),  # the unit as written, trimmed
+        ((_version("g", 1),), _new(gain=-0.01), None),
+        ((_version("g", 1),), _new(offset=0.5), None),
+        ((_version("g", 1),), _new(unit="mA"), None),
+        ((_version("g", 1, 1250),), _new(1250), 1),
+        ((_version("g", 1, 1250),), _new(1251), 1),
+        ((_version("g", 1, 1250),), _new(1249), None),  # would change run 1249
+        ((_version("g", 1, 1250),), _new(), None),  # would change every run before 1250
+        ((_version("g", 1, 1250),), _new(T1), None),  # a run and a time: not compared
+        ((_version("g", 1, T0),), _new(1250), None),
+        ((_version("g", 1, T0),), _new(T0), 1),
+        ((_version("g", 1, T0),), _new(T1), 1),
+        ((_version("g", 1, T1),), _new(T0), None),
+        # only the newest counts: version 1 is the same, but version 2 is in force after it
+        ((_version("g", 1), _version("g", 2, 1250, gain=-0.01)), _new(1300), None),
+        ((_version("g", 1), _version("g", 2, 1250, gain=-0.01)), _new(1300, gain=-0.01), 2),
+        ((_version("h", 1),), _new(), None),  # another name
+    ],
+)
+def test_the_same_calibration_as_the_one_in_force_changes_nothing(
+    rows: tuple[CalibrationRow, ...], new: Calibration, same: int | None
+) -> None:
+    found = _same_in_force(new, _logs(*rows))
+    assert (found.version if found else None) == same
+
+
+def test_a_new_calibration_is_recorded_as_given(tmp_path: Path) -> None:
+    with ll.init(tmp_path / "a") as la:
+        before = datetime.now(UTC)
+        made = la.calibrations.add(
+            "a" * 128, gain="2.5", unit="V", from_time="2026-11-06T12:30", reason=" new shunt "
+        )
+        after = datetime.now(UTC)
+        assert (made.label, made.kind, made.unit) == ("a" * 128 + "@1", "linear", "V")
+        assert made.params == {"gain": 2.5, "offset": 0.0}
+        assert (made.from_run, made.from_time) == (None, T1)
+        assert made.reason == "new shunt" and made.author == author() and not made.already
+        assert before <= made.created <= after
+        [kept] = la.calibrations.list()
+        assert (kept.label, kept.reason, kept.from_time, kept.author) == (
+            made.label, "new shunt", T1, author()
+        )  # fmt: skip
+        again = la.calibrations.add(
+            "a" * 128, gain=2.5, unit="V", from_time="2026-11-07", reason="again"
+        )
+        assert again.already and again.label == made.label and again.reason == "new shunt"
+        two = la.calibrations.add("a" * 128, gain=3, unit="V", reason="x", from_run=0)
+        assert (two.label, two.from_run, two.from_time) == ("a" * 128 + "@2", 0, None)
+        later = la.calibrations.add("a" * 128, gain=3, unit="V", reason="y", from_run=5)
+        assert later.already and later.label == two.label  # in force from run 0 on already
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reason": ""}, r"^say why: a calibration needs a reason$"),
+        ({"reason": " \t"}, r"^say why: a calibration needs a reason$"),
+        ({"reason": None}, r"^say why: a calibration needs a reason$"),
+        (
+            {"name": 5},
+            r"^calibration name 5: letters, digits and _, at most 128, not a digit first$",
+        ),
+        ({"name": "g\n"}, r"^calibration name 'g\\n': letters, digits and _"),
+        ({"from_run": 1, "from_time": T0}, r"^give from_run or from_time, not both$"),
+        ({"kind": "spline"}, r"^unknown calibration kind 'spline'"),
+    ],
+)
+def test_a_calibration_refused_records_nothing(
+    tmp_path: Path, kwargs: dict[str, object], message: str
+) -> None:
+    with ll.init(tmp_path / "a") as la:
+        given: dict[str, object] = {"name": "g", "gain": 1.0, "unit": "A", "reason": "why"}
+        _refused(la, InvalidArgument, message, lambda: la.calibrations.add(**{**given, **kwargs}))
+        assert la.calibrations.list() == []

@@ -18,8 +18,10 @@ from nptdms import ChannelObject, RootObject, TdmsFile, TdmsWriter
 import labledger as ll
 from labledger.catalog import Catalog
 from labledger.catalog.catalog import NewRun
-from labledger.errors import RunConflict
+from labledger.errors import BadInput, RunConflict
+from labledger.formats.base import StatedNumber, number_properties
 from labledger.ingest import IngestResult
+from labledger.ingest.ingest import number_from_name, number_of, stated_number
 from labledger.sim import write_shot
 from tests.conftest import cli, snapshot
 
@@ -251,3 +253,211 @@ def test_show_says_where_the_number_came_from(tmp_path: Path, nexus_dir: Path) -
     assert done.stdout.strip().endswith("; number: from --run)")
     shown = cli("show", "5", "--archive", folder)
     assert "number: from --run" in shown.stdout.splitlines()
+
+
+# -- the numbering rules, one by one (mutation survivors; expected values written by hand) -----
+
+LARGEST = "9223372036854775807"  # 2**63 - 1, the catalog's BIGINT
+F = "NeXus entry/entry_identifier"
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        (" 0042 ", 42),
+        ("+7", 7),
+        ("0000", 0),
+        ("-0", 0),  # minus zero is zero, not a negative number
+        ("-000", 0),
+        (LARGEST, 2**63 - 1),
+        ("00000" + LARGEST, 2**63 - 1),  # leading zeros are not counted as digits
+        (0, 0),
+        (1234, 1234),
+        (2**63 - 1, 2**63 - 1),
+        (1234.0, 1234),  # LabVIEW's doubles
+        (0.0, 0),
+        (2.0**53, 2**53),
+    ],
+)
+def test_a_stated_number_that_is_a_run_number(value: object, number: int) -> None:
+    assert stated_number(StatedNumber(F, value)) == (number, "")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("abc", f"{F} is 'abc', not a whole number"),
+        ("", f"{F} is '', not a whole number"),
+        ("  ", f"{F} is '  ', not a whole number"),
+        ("-", f"{F} is '-', not a whole number"),
+        ("+-3", f"{F} is '+-3', not a whole number"),
+        ("1.5", f"{F} is '1.5', not a whole number"),
+        ("\u0663", f"{F} is '\u0663', not a whole number"),  # an Arabic-Indic three
+        ("x" * 38, f"{F} is '{'x' * 38}', not a whole number"),  # 40 characters shown
+        ("x" * 39, f"{F} is '{'x' * 39}..., not a whole number"),  # cut at 40
+        ("-3", f"{F} is -3, negative"),
+        ("-0042", f"{F} is -42, negative"),
+        ("-" + "1" * 50, f"{F} is -{'1' * 40}, negative"),
+        (
+            "9223372036854775808",
+            f"{F} is 9223372036854775808, over the largest run number ({LARGEST})",
+        ),
+        (str(2**64), f"{F} is 18446744073709551616, over the largest run number"),
+        ("1" * 41, f"{F} is {'1' * 20}... (41 digits), over the largest run number"),
+        ("1" * 40, f"{F} is {'1' * 40}, over the largest run number"),
+        (True, f"{F} is True, not a whole number"),
+        (False, f"{F} is False, not a whole number"),
+        (b"12", f"{F} is b'12', not a whole number"),
+        (None, f"{F} is None, not a whole number"),
+        (-3, f"{F} is -3, negative"),
+        (-1, f"{F} is -1, negative"),
+        (2**63, f"{F} is 9223372036854775808, over the largest run number ({LARGEST})"),
+        (1.5, f"{F} is 1.5, not a whole number"),
+        (-2.0, f"{F} is -2, negative"),
+        (float("nan"), f"{F} is nan, not a whole number"),
+        (float("inf"), f"{F} is inf, not a whole number"),
+        (-float("inf"), f"{F} is -inf, not a whole number"),
+        (2.0**53 + 2, f"{F} is 9007199254740994.0, not a whole number"),  # past exact doubles
+        (-(2.0**53) - 2, f"{F} is -9007199254740994.0, not a whole number"),
+    ],
+)
+def test_a_stated_number_that_cannot_be_a_run_number_says_why(value: object, why: str) -> None:
+    assert stated_number(StatedNumber(F, value)) == (None, why)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "number"),
+    [
+        ("01234_Data.tdms", 1234),
+        ("01234_scope.csv", 1234),
+        ("1238.csv", 1238),
+        ("0000.csv", 0),
+        ("shot1234.h5", 1234),
+        ("shot_1234.h5", 1234),
+        ("SHOT-12.h5", 12),
+        ("run-0042.csv", 42),
+        ("pulse.7.h5", 7),
+        ("discharge 9_data.h5", 9),
+        ("scan1234.nxs", 1234),
+        ("538039.nxs", 538039),
+        (LARGEST + ".csv", 2**63 - 1),
+        ("000" + LARGEST + ".csv", 2**63 - 1),
+        ("Therm_6_2.tdms", None),
+        ("sample_0042.h5", None),
+        ("2026-11-30_scan.h5", None),
+        ("Focus_2021-03-16_051.h5", None),
+        ("shot_7_data_x.csv", None),  # two words after the number
+        ("7_Data2.csv", None),
+        ("shotx7.csv", None),
+        ("shot__7.csv", None),
+        ("data.csv", None),
+        ("shot.csv", None),
+    ],
+)
+def test_the_number_of_a_shot_files_name(name: str, number: int | None) -> None:
+    assert number_from_name(Path("some/folder") / name) == number
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("9223372036854775808.csv", "9223372036854775808.csv: 9223372036854775808 is too large"),
+        ("shot_" + "1" * 41 + ".h5", f"shot_{'1' * 41}.h5: {'1' * 20}...(41 digits) is too large"),
+        ("0" + "1" * 40 + ".csv", f"0{'1' * 40}.csv: {'1' * 40} is too large"),
+    ],
+)
+def test_a_shot_files_number_over_the_largest_is_refused(name: str, message: str) -> None:
+    with pytest.raises(BadInput) as refused:
+        number_from_name(Path("folder") / name)
+    text = str(refused.value)
+    assert text.startswith(message) and text.endswith(" for a run number; pass --run N")
+    assert "folder" not in text  # the file's name, not its folder
+
+
+def test_the_number_of_a_file_and_where_it_came_from() -> None:
+    shot, number = "TDMS property 'shot'", "TDMS property 'Shot Number'"
+    assert number_of(Path("Therm_6_2.tdms")) == (None, "the next free number")
+    assert number_of(Path("shot_7.h5")) == (7, "from the file name")
+    assert number_of(Path("shot_7.h5"), [StatedNumber(shot, 0)]) == (0, f"from {shot}")
+    # a bad value beside a good one: the good one, and nothing to explain
+    stated = [StatedNumber(shot, "x"), StatedNumber(number, 12.0)]
+    assert number_of(Path("shot_7.h5"), stated) == (12, f"from {number}")
+    # the same number stated twice is one number
+    found, how = number_of(Path("a.tdms"), [StatedNumber(shot, 5), StatedNumber(number, "05")])
+    assert found == 5 and how in (f"from {shot}", f"from {number}")
+    # two numbers: neither, and both said
+    two = [StatedNumber(shot, 5), StatedNumber(number, 6)]
+    several = f"the file states several numbers: {shot} is 5; {number} is 6"
+    assert number_of(Path("shot_7.h5"), two) == (7, f"from the file name ({several})")
+    assert number_of(Path("a.tdms"), two) == (None, f"the next free number ({several})")
+    # every reason a stated value was passed over, in order
+    bad = [StatedNumber(shot, "x"), StatedNumber(number, -1)]
+    why = f"{shot} is 'x', not a whole number; {number} is -1, negative"
+    assert number_of(Path("a.tdms"), bad) == (None, f"the next free number ({why})")
+    assert number_of(Path("run-3.csv"), bad[1:]) == (
+        3,
+        f"from the file name ({number} is -1, negative)",
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shot",
+        "SHOT",
+        "Shot Number",
+        "shot_no",
+        "Shot-No.",
+        "shotnumber",
+        "run number",
+        "Run_No",
+        "runnumber",
+        "RUN NO",
+        " shot ",
+        "shot\tnumber",
+    ],
+)
+def test_a_property_named_for_a_run_number_states_one(name: str) -> None:
+    field = f"TDMS property {name!r}"
+    # among other properties, before and after it, as a file holds them
+    found = number_properties({"name": "shot 7", name: 1234, "other": 5}, "TDMS property")
+    assert found == [StatedNumber(field, 1234)]
+
+
+@pytest.mark.parametrize("name", ["shots", "shot_id", "run", "number", "snapshot", "shotnumber2"])
+def test_a_property_not_named_for_a_run_number_states_none(name: str) -> None:
+    assert number_properties({name: 1234}, "CSV header") == []
+
+
+def test_the_numbers_properties_state_as_the_file_holds_them() -> None:
+    found = number_properties(
+        {
+            "shot": np.array([b"0042"]),  # one value, as h5py or npTDMS hand it over
+            "Shot Number": np.float64(6.0),
+            "run_no": None,  # stated as nothing: nothing stated
+            "runnumber": np.zeros(3),  # an array is no number
+            "run number": "",
+            7: 1,  # a key that is not text is not a name of one
+        },
+        "CSV header",
+    )
+    assert found == [
+        StatedNumber("CSV header 'shot'", "0042"),
+        StatedNumber("CSV header 'Shot Number'", 6.0),
+        StatedNumber("CSV header 'run number'", ""),
+    ]
+    assert type(found[1].value) is float
+    long = "shot" + " " * 100
+    [cut] = number_properties({long: 3}, "TDMS property")
+    assert cut.field == f"TDMS property {long[:80]!r}"
+
+
+def test_a_property_the_reader_cannot_hand_over_is_passed_over() -> None:
+    class Broken(dict):  # type: ignore[type-arg]
+        def __getitem__(self, key: object) -> object:
+            if key == "shot":
+                raise OSError("the file's property cannot be read")
+            return super().__getitem__(key)
+
+    props = Broken({"shot": 1, "run_no": 2})
+    assert number_properties(props, "TDMS property") == [StatedNumber("TDMS property 'run_no'", 2)]

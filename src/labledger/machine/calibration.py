@@ -43,7 +43,7 @@ FUNCTIONS = {
     name: getattr(np, name)
     for name in ("sqrt", "exp", "log", "log10", "abs", "sin", "cos", "tan", "arctan", "arctan2")
 }
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # whole: `$` would let a final \n in
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
 
 
@@ -400,7 +400,7 @@ class Calibrations:
         ...                     reason="checked").already                   # doctest: +SKIP
         True
         """
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise CalibrationError(
                 f"calibration name {name!r}: letters, digits and _, at most 128, not a digit first"
             )
