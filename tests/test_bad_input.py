@@ -277,3 +277,32 @@ def test_one_status_table_read_both_ways() -> None:
             http.raise_for(httpx.Response(status, json=body))
         with pytest.raises(for_status(status)):
             http.raise_for(httpx.Response(status, json={"detail": "boom"}))
+
+
+def test_names_with_a_trailing_newline_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    """A pattern ending in ``$`` also matches before a final newline: a name, a subsystem, a
+    list name, a step version or an API key that ends in one is refused, not recorded beside
+    the name without it."""
+    from labledger.access import Access
+    from labledger.ids import check_name
+    from tests.conftest import make_two_projects
+
+    with pytest.raises(InvalidArgument, match=r"project 'lab\\n': 1 to 64 letters"):
+        check_name("lab\n", "project")
+    with pytest.raises(InvalidArgument, match=r"version"):
+        ll.step(lambda run: 1, version="2\n")
+    la = make_two_projects(tmp_path)
+    before = snapshot(la)
+    with pytest.raises(InvalidArgument, match=r"subsystem"):
+        la.flag(run=1233, subsystem="power\n", severity="bad", reason="outage")
+    with pytest.raises(InvalidArgument, match=r"good-run list"):
+        la.good_runs("standard\n", require=["power"])
+    key = Access(la.catalog).create_key("alice", scopes=["read"])
+    with pytest.raises(Unauthorized):
+        Access(la.catalog).authenticate(key + "\n")
+    assert Access(la.catalog).authenticate(key).name == "alice"
+    after = snapshot(la)
+    assert {k: v for k, v in after.items() if "api_key" not in k and "audit" not in k} == {
+        k: v for k, v in before.items() if "api_key" not in k and "audit" not in k
+    }
+    la.close()

@@ -172,7 +172,7 @@ class Access:
     def authenticate(self, key: str) -> Principal:
         """The principal of an API key; :class:`Unauthorized` if it is malformed, unknown,
         revoked or expired (one message for all: a guesser learns nothing)."""
-        match = _KEY.match(key or "")
+        match = _KEY.fullmatch(key or "")
         refused = Unauthorized("the API key is not valid (unknown, revoked or expired)")
         if match is None:
             raise refused

@@ -66,7 +66,7 @@ def check_name(name: object, what: str) -> None:
 
     >>> check_name("ishtar-2026", "project")
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgument(
             f"{what} {name!r}: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter "
             "or digit"

@@ -37,7 +37,7 @@ class Step:
         if not callable(fn):
             raise InvalidArgument(f"@step decorates a function, not a {type(fn).__name__}")
         version = str(version)
-        if not _VERSION.match(version):
+        if not _VERSION.fullmatch(version):
             raise InvalidArgument(
                 f"step version {version!r}: letters, digits and . _ + - (up to 64), e.g. '2'"
             )

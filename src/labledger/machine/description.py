@@ -277,7 +277,7 @@ def _problems(d: Description) -> Iterator[tuple[tuple[Any, ...], str]]:
     for path, part in d.walk():
         loc = ("components", *_component_loc(path))
         name = path.rpartition("/")[2]
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             yield loc, f"component name {name!r} is not a Python name (letters, digits, _)"
         if name in names:
             yield loc, f"component name {name!r} is used twice (also at {names[name]})"

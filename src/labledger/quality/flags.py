@@ -410,7 +410,7 @@ def run_refs(value: Any, name: str, *, allow_empty: bool = False) -> dict[int, s
 
 def check_subsystem(subsystem: Any) -> str:
     """A subsystem's name as given, if it is one: letters, digits and ``_ - . /``."""
-    if not isinstance(subsystem, str) or not _SUBSYSTEM.match(subsystem):
+    if not isinstance(subsystem, str) or not _SUBSYSTEM.fullmatch(subsystem):
         given = "say whose verdict it is" if subsystem is None else f"subsystem={subsystem!r}"
         raise InvalidArgument(
             f"{given}: a subsystem is named with letters, digits and _ - . / (at most 64), "

@@ -406,7 +406,7 @@ def _name(name: Any) -> tuple[str, int | None]:
     if not isinstance(name, str):
         raise InvalidArgument(f"{name!r}: a good-run list is named with text, e.g. 'standard'")
     base, at, version = name.partition("@")
-    if not _NAME.match(base) or (at and not version.isdigit()):
+    if not _NAME.fullmatch(base) or (at and not version.isdigit()):
         raise InvalidArgument(
             f"good-run list {name!r}: a name is letters, digits and _ - . (at most 128), "
             "e.g. 'standard', or 'standard@3' for a version"

@@ -32,7 +32,7 @@ def router(ctx: Context) -> APIRouter:
         # 403, not 404, for what the caller may not read: a Zarr reader takes a missing
         # object for a chunk never written and fills it, where it must fail
         try:
-            match, made, events = (p.match(key) for p in (_RUN_KEY, _PRODUCT_KEY, _EVENTS_KEY))
+            match, made, events = (p.fullmatch(key) for p in (_RUN_KEY, _PRODUCT_KEY, _EVENTS_KEY))
             if match is not None:  # a shard read is a few requests: its run's project is kept
                 if not who.can("read", ctx.project_of(match.group(1))):
                     raise NotFound(key)
