@@ -20,6 +20,7 @@ from labledger.catalog.schema import ProductRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import short
 from labledger.lineage.compute import StepFailed
+from labledger.lineage.products import stale
 from labledger.sim.analysis import bright_windows, density, windows
 from tests.conftest import cli, snapshot
 
@@ -439,3 +440,272 @@ def test_products_and_lineage_on_both_catalogs(archive: ll.Archive, tmp_path: Pa
     assert {s.product.id for s in archive.stale()} == {p.id, p.parts[1].id}
     archive.recompute()
     assert archive.stale() == []
+
+
+# -- staleness, reason by reason (issue 13: each reason has a test that names it exactly) --------
+
+
+@ll.step(version="1")
+def coil_and_probe(run):  # type: ignore[no-untyped-def]
+    """Reads the coil current under a version asked for, the probe current under the one in
+    force."""
+    coil = float(run.signal("Coil_I", calibration="coil_i@1", time=(0.1, 0.3)).mean())
+    return coil + float(run.signal("Langmuir_I", time=(0.1, 0.3)).mean())
+
+
+@ll.step(version="1")
+def probe_summary(run):  # type: ignore[no-untyped-def]
+    """A dict of single values: one row of a DataFrame per run."""
+    current = run.signal("Langmuir_I", time=(0.1, 0.3))
+    return {"mean": float(current.mean()), "peak": float(current.max())}
+
+
+@ll.step(version="1")
+def against_reference(run, archive):  # type: ignore[no-untyped-def]
+    """Reads a second run, the reference shot 1233 of ``archive``, beside its own: both are
+    its inputs."""
+    window = (0.1, 0.3)
+    own = float(run.signal("Langmuir_I", time=window).mean())
+    with ll.open(archive) as la:
+        return own - float(la.runs[1233].signal("Langmuir_I", time=window).mean())
+
+
+def test_every_run_a_product_read_is_checked(la: ll.Archive) -> None:
+    p = la.compute(against_reference, 1250, archive=str(la.path))
+    assert sorted(r["number"] for r in p.provenance["inputs"]["runs"]) == [1233, 1250]
+    arc = la.flag(runs=[1233, 1250], subsystem="probe", severity="bad", reason="arc")
+    assert sorted(p.stale) == [
+        f"run {n}: flag {arc.id} added since (probe, bad: arc; by {arc.author})"
+        for n in (1233, 1250)
+    ]
+
+
+def test_a_calibration_asked_for_by_version_does_not_make_a_product_stale(la: ll.Archive) -> None:
+    p = la.compute(coil_and_probe, 1250)
+    (read,) = p.provenance["inputs"]["runs"]
+    assert read["calibrations"] == {"coil_i": "coil_i@1", "langmuir_i": "langmuir_i@2"}
+    assert read["explicit"] == ["coil_i"]
+    la.calibrations.add("coil_i", gain=50.0, unit="A", reason="re-measured", from_run=1245)
+    assert la.stale() == []  # coil_i@2 is in force now, but coil_i@1 was asked for
+    # the default one read beside it (after it, by name) still counts
+    la.calibrations.add("langmuir_i", gain=-0.2, unit="A", reason="re-measured", from_run=1245)
+    assert [s.reasons for s in la.stale()] == [
+        ["run 1250: calibration langmuir_i@3 is now in force (read langmuir_i@2)"]
+    ]
+    # a run before the new versions: nothing else is in force for it
+    assert la.compute(coil_and_probe, 1233).stale == []
+
+
+def test_a_flag_added_or_withdrawn_since_is_named_with_its_reason(la: ll.Archive) -> None:
+    noisy = la.flag(runs=[1233], subsystem="probe", severity="warning", reason="noisy")
+    p = la.compute(mean_current, 1233)
+    assert p.provenance["inputs"]["runs"][0]["flags"] == [noisy.id]
+    assert la.stale() == [] and p.stale == []
+    la.flags.withdraw(noisy.id, reason="it was on run 1234")
+    assert p.stale == [f"run 1233: flag {noisy.id} withdrawn or superseded since"]
+    outage = la.flag(runs=[1233, 1240], subsystem="power", severity="bad", reason="outage")
+    (found,) = la.stale()
+    assert found.product == p and found.reasons == [
+        f"run 1233: flag {outage.id} added since (power, bad: outage; by {outage.author})",
+        f"run 1233: flag {noisy.id} withdrawn or superseded since",
+    ]
+    assert found.to_dict()["reasons"] == found.reasons and found.to_dict()["id"] == p.id
+    assert found.product.value == p.value  # the stale product reads as any other
+    # computed now, it records the flags in force and supersedes the old one, which, asked
+    # about, is still stale
+    again = la.compute(mean_current, 1233)
+    assert not again.reused and again.provenance["inputs"]["runs"][0]["flags"] == [outage.id]
+    assert la.stale() == [] and len(p.stale) == 2
+
+
+def test_a_newer_good_run_list_makes_what_used_the_older_one_stale(la: ll.Archive) -> None:
+    v1 = la.good_runs("argon", query={"gas": "Ar"}, reason="all argon shots")
+    p = la.compute(mean_current, v1)
+    used = {"name": "argon", "version": 1, "hash": v1.hash}
+    assert p.provenance["inputs"]["good_runs"] == used and la.stale() == []
+    arc = la.flag(runs=[1240], subsystem="probe", severity="bad", reason="arc")
+    v2 = la.good_runs("argon", query={"gas": "Ar"})
+    assert v2.label == "argon@2" and v2.runs == [1233, 1250]
+    over_v2 = la.compute(mean_current, v2)
+    stale = {s.product.id: s.reasons for s in la.stale()}
+    part = p.parts[1]
+    assert set(stale) == {p.id, part.id}  # not the set over v2, nor the parts it shares
+    assert stale[p.id] == [
+        f"input {short(part.id)} (mean_current of run 1240) is stale: run 1240: flag {arc.id} "
+        f"added since (probe, bad: arc; by {arc.author})",
+        "good-run list argon@2 supersedes argon@1",
+    ]
+    assert over_v2.stale == []
+    # a list chosen by its version when a newer one exists: stale from the start
+    old = la.compute(mean_current, la.good_runs("argon", version=1))
+    assert old.stale == ["good-run list argon@2 supersedes argon@1"]
+
+
+def test_an_input_product_recomputed_or_missing_makes_its_reader_stale(la: ll.Archive) -> None:
+    d = la.compute(density, 1233)
+    doubled = la.compute(from_density, 1233)
+    assert doubled.stale == []
+    arc = la.flag(runs=[1233], subsystem="probe", severity="bad", reason="arc")
+    flagged = f"run 1233: flag {arc.id} added since (probe, bad: arc; by {arc.author})"
+    (made,) = la.recompute(stale=False, products=[d])  # the density only
+    assert made.id != d.id and made.stale == []
+    assert doubled.stale == [
+        flagged,
+        f"input {short(d.id)} (density of run 1233) was recomputed as {short(made.id)}",
+    ]
+    # its record names a product the catalog does not have
+    record = dict(doubled._row.provenance)
+    gone = "0" * 8 + d.id[8:]
+    record["inputs"] = {**record["inputs"], "products": [{"id": gone}]}
+    with la.catalog.engine.begin() as conn:
+        conn.execute(update(ProductRow).where(ProductRow.id == doubled.id)
+                     .values(provenance=record))  # fmt: skip
+    assert la.products[doubled.id].stale == [
+        flagged,
+        f"input product {gone} is missing from the catalog",
+    ]
+
+
+def test_a_stale_input_product_is_named_with_its_first_reason(la: ll.Archive) -> None:
+    d = la.compute(density, 1233)
+    doubled = la.compute(from_density, 1233)
+    arc = la.flag(runs=[1233], subsystem="probe", severity="bad", reason="arc")
+    flagged = f"run 1233: flag {arc.id} added since (probe, bad: arc; by {arc.author})"
+    assert d.stale == [flagged]
+    assert doubled.stale == [
+        flagged,
+        f"input {short(d.id)} (density of run 1233) is stale: {flagged}",
+    ]
+    # only the products asked about
+    (only,) = stale(la, [d._row])
+    assert only.product == d and only.reasons == [flagged]
+    assert stale(la, []) == []
+
+
+# -- products as a user sees them ----------------------------------------------------------------
+
+
+def test_a_product_and_a_set_show_what_they_are(la: ll.Archive) -> None:
+    step = "tests.test_lineage:mean_current"
+    p = la.compute(mean_current, [1233, 1240])
+    first, second = p.parts
+    expected = {
+        n: float(la.runs[n].signal("Langmuir_I", time=(0.1, 0.3)).mean()) for n in (1233, 1240)
+    }
+    assert repr(first) == f"<Product {short(first.id)} {step}@1 run 1233 value>"
+    assert repr(p) == f"<Product {short(p.id)} {step}@1 2 parts set>"
+    assert (
+        repr(la.compute(mean_current, [1233, 1240]))
+        == f"<Product {short(p.id)} {step}@1 2 parts set, reused>"
+    )
+    assert first.to_dict() == {
+        "id": first.id, "key": first.key, "step": step, "step_version": "1", "status": "complete",
+        "kind": "value", "run": 1233, "level": None, "created": first.created.isoformat(),
+        "author": first.author, "output_hash": first.output_hash, "error": None, "reused": False,
+    }  # fmt: skip
+    assert p.to_dict()["kind"] == "set" and p.to_dict()["run"] is None
+    html = first._repr_html_()
+    assert html.startswith(f"<table><caption>product {first.id}</caption><tbody>")
+    for shown in (f"<tr><td>step</td><td>{step}@1</td></tr>", "<tr><td>kind</td><td>value</td>",
+                  "<tr><td>status</td><td>complete</td>", "<tr><td>run</td><td>1233</td>",
+                  f"<tr><td>made (UTC)</td><td>{first.created:%Y-%m-%d %H:%M:%S}</td>",
+                  f"<tr><td>by</td><td>{first.author}</td>",
+                  f"<tr><td>output sha256</td><td>{first.output_hash}</td>"):  # fmt: skip
+        assert shown in html
+    assert "level" not in html and "error" not in html and "reused" not in html  # None: left out
+    events = la.compute(windows, 1233)  # one run: the product itself, not a set
+    assert events.kind == "events" and events.level == 2 and events.to_dict()["level"] == 2
+    assert "<tr><td>level</td><td>2</td></tr>" in events._repr_html_()
+    reused_html = la.compute(mean_current, 1233)._repr_html_()
+    assert "<tr><td>reused</td><td>yes</td></tr>" in reused_html
+    assert "<tr><td>parts</td><td>2</td></tr>" in p._repr_html_()
+    # values, parts, items by run, tables
+    assert first.value == pytest.approx(expected[1233]) and first.parts == []
+    assert p.value == pytest.approx(expected) and p[1240] == pytest.approx(expected[1240])
+    assert len(p) == 2 and len(first) == 1 and list(first) == [first] and list(p) == [first, second]
+    with pytest.raises(NotFound) as missing:
+        _ = p[1250]
+    assert str(missing.value) == f"product {short(p.id)} has no part for run 1250"
+    series = p.to_pandas()
+    assert series.name == "mean_current" and series.index.name == "run"
+    assert series.to_dict() == pytest.approx(expected)
+    assert first.to_pandas().to_dict() == pytest.approx({1233: expected[1233]})
+    # what it read: a part its run, a set its parts (and, in its record, their runs)
+    assert first.inputs == [{"kind": "run", "id": la.runs[1233].id, "run": 1233}]
+    assert p.inputs == [{"kind": "product", "id": first.id, "run": 1233},
+                        {"kind": "product", "id": second.id, "run": 1240}]  # fmt: skip
+    assert [r["number"] for r in p.provenance["inputs"]["runs"]] == [1233, 1240]
+    assert "runs" not in p._row.provenance["inputs"]  # a set's own row keeps only its parts
+    # equal by id, whichever way it was found
+    assert la.products[first.id] == first and hash(la.products[first.id]) == hash(first)
+    assert first != second and first != first.id and len({first, la.products[first.id]}) == 1
+
+
+def test_a_set_of_dicts_is_a_table_by_run(la: ll.Archive) -> None:
+    p = la.compute(probe_summary, [1233, 1250])
+    table = p.to_pandas()
+    assert table.index.name == "run" and list(table.index) == [1233, 1250]
+    assert list(table.columns) == ["mean", "peak"]
+    current = la.runs[1250].signal("Langmuir_I", time=(0.1, 0.3))
+    assert table.loc[1250, "peak"] == pytest.approx(float(current.max()))
+    assert p.parts[0].to_pandas().index.tolist() == [1233]
+
+
+def test_a_failed_product_has_no_value(la: ll.Archive) -> None:
+    with pytest.raises(StepFailed) as raised:
+        la.compute(broken, [1233])
+    failed = la.products[raised.value.product_id]
+    with pytest.raises(NotFound) as caught:
+        _ = failed.value
+    assert str(caught.value) == (
+        f"product {failed.id} failed and has no value: ValueError: the fit diverged"
+    )
+    assert failed.to_dict()["error"] == "ValueError: the fit diverged"
+    assert failed.stale == []  # its record has the run, not what was read: nothing changed since
+    assert "<tr><td>error</td><td>ValueError: the fit diverged</td></tr>" in failed._repr_html_()
+
+
+def test_products_are_found_by_id_prefix_step_run_and_status(la: ll.Archive) -> None:
+    from tests.test_server_leaks import _twin
+
+    p = la.compute(mean_current, [1233, 1240])
+    first, second = p.parts
+    with pytest.raises(StepFailed):
+        la.compute(broken, [1250])
+    d = la.compute(density, 1250)
+    assert repr(la.products) == f"<Products of {la}>"
+    # the current ones, oldest first; searches newest first, complete ones unless asked
+    assert [q.id for q in la.products] == [first.id, second.id, p.id, d.id]
+    assert [q.value for q in la.products][:2] == [first.value, second.value]
+    assert [q.id for q in la.products.search(step=mean_current)] == [p.id, second.id, first.id]
+    assert [q.id for q in la.products.search(step=density.name)] == [d.id]
+    (found,) = la.products.search(step=density)
+    assert found.value == d.value
+    assert [q.id for q in la.products.search(step=mean_current.name, run=1240)] == [second.id]
+    assert [q.id for q in la.products.search(step=mean_current, limit=1)] == [p.id]
+    assert [q.step for q in la.products.search(run=1250, status=None)] == [
+        density.name,
+        broken.name,
+    ]
+    assert [q.step for q in la.products.search(status="failed")] == [broken.name]
+    assert la.products.search(run=1250) == [d]
+    # the whole id, or its first 8 characters or more if they name one product
+    twin = _twin(la, first.id, d.id, 12)
+    assert la.products[first.id] == first
+    assert la.products[first.id[:13]] == first and la.products[twin[:13]].id == twin
+    with pytest.raises(NotFound) as several:
+        _ = la.products[first.id[:12]]
+    assert str(several.value) == (
+        f"{first.id[:12]!r} begins the ids of several products; give more of it"
+    )
+    lone = _twin(la, "f" * 8 + first.id[8:], first.id, 7)  # an id that begins fffffff0
+    assert la.products["fffffff0"].id == lone and la.products[lone[:9]].id == lone
+    for ref in (first.id[:7], "fffffff", "f" * 8):  # too short to be a prefix; of none
+        with pytest.raises(NotFound) as unknown:
+            _ = la.products[ref]
+        assert str(unknown.value) == (
+            f"no product has the id {ref!r} (list them with `labledger products`)"
+        )
+    with pytest.raises(NotFound) as typed:
+        _ = la.products[1233]  # type: ignore[index]
+    assert str(typed.value) == "a product is named by its id (text), not by a int"
