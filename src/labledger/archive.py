@@ -240,7 +240,8 @@ class Archive:
 
         >>> both = la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))
         >>> dict(both.sizes), both["calibration_Langmuir_I"].values.tolist()
-        ({'run': 4, 'time': 35000}, ['langmuir_i@1', 'langmuir_i@1', 'langmuir_i@1', 'langmuir_i@2'])
+        ({'run': 4, 'time': 35000},
+         ['langmuir_i@1', 'langmuir_i@1', 'langmuir_i@1', 'langmuir_i@2'])
         """
         from labledger.machine.signals import read_many
 
