@@ -19,9 +19,11 @@ What the archive holds, for the examples to be true:
 
 from __future__ import annotations
 
-import re
+import ast
+import doctest
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ collect_ignore = ["src/labledger/catalog/migrations", "src/labledger/cli/__main_
 
 SHOTS = [1234, 1235, 1245, 1255, 1265]
 RUN = 1255
-_USES_ARCHIVE = re.compile(r"\b(la|run)\b")
+ARCHIVE_NAMES = ("la", "run")
 
 
 @pytest.fixture(scope="session")
@@ -61,24 +63,43 @@ def doctest_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _doctest_names(request: pytest.FixtureRequest) -> Iterator[None]:
-    """``ll``, ``np``, and for an example that names them, its own ``la`` and ``run``."""
+    """``ll``, ``np``, and for examples that read them, their own ``la`` and ``run``."""
     node = request.node
     if not isinstance(node, pytest.DoctestItem):
         yield  # a test of tests/: nothing to do
         return
     doctest_namespace: dict[str, object] = request.getfixturevalue("doctest_namespace")
     doctest_namespace.update(ll=ll, np=np)
-    if not any(_USES_ARCHIVE.search(ex.source) for ex in node.dtest.examples):
-        doctest_namespace.pop("la", None)
-        doctest_namespace.pop("run", None)
+    for name in ARCHIVE_NAMES:
+        doctest_namespace.pop(name, None)
+    if not reads_archive(node.dtest.examples):
         yield
         return
-    # a copy of the whole folder: its catalog and store, relative to it in its config
-    tmp_path: Path = request.getfixturevalue("tmp_path")
-    folder = shutil.copytree(request.getfixturevalue("doctest_archive"), tmp_path / "ishtar")
-    la = ll.open(folder)
-    doctest_namespace.update(la=la, run=la.runs[RUN])
-    try:
-        yield
-    finally:
-        la.close()
+    # a copy of the whole folder (its config names the catalog and the store relative to it),
+    # removed after the example: 11 MB each, for about 60 docstrings
+    with tempfile.TemporaryDirectory(prefix="labledger-doctest-") as tmp:
+        folder = shutil.copytree(request.getfixturevalue("doctest_archive"), Path(tmp, "ishtar"))
+        la = ll.open(folder)
+        doctest_namespace.update(la=la, run=la.runs[RUN])
+        try:
+            yield
+        finally:
+            la.close()
+
+
+def reads_archive(examples: Sequence[doctest.Example]) -> bool:
+    """Whether the examples read ``la`` or ``run`` before binding it themselves (those that
+    make their own archive, as ``la = ll.init(...)``, need no copy)."""
+    bound: set[str] = set()
+    for example in examples:
+        if example.options.get(doctest.SKIP):
+            continue  # not run: binds nothing (``la = ll.open("ishtar")  # doctest: +SKIP``)
+        try:
+            tree = ast.parse(example.source)
+        except SyntaxError:
+            continue  # doctest reports it
+        names = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in ARCHIVE_NAMES]
+        if any(isinstance(n.ctx, ast.Load) and n.id not in bound for n in names):
+            return True
+        bound |= {n.id for n in names if isinstance(n.ctx, ast.Store)}
+    return False
