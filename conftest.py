@@ -1,9 +1,11 @@
 """The namespace of the docstring examples of src/labledger (run by ``--doctest-modules``).
 
-Every example sees ``ll`` (labledger), ``np``, ``la`` (a small archive of the simulated ISHTAR
-testbed) and ``run`` (its run 1255). The archive is built once per session (per xdist worker)
-and each example that names ``la`` or ``run`` gets its own copy of it, so an example may write
-(a flag, a withdrawal, a calibration) without another seeing it, in any order.
+Every example sees ``ll`` (labledger) and ``np``; a docstring whose examples read ``la`` (a
+small archive of the simulated ISHTAR testbed) or ``run`` (its run 1255) gets them too. The
+archive is built once per session (per xdist worker) and each such docstring gets its own copy
+of it, so its examples may write (a flag, a withdrawal, a calibration) without another
+docstring seeing it, in any order. Examples that cannot run here (a server's URL, PostgreSQL,
+S3, a subscription that never ends) stay marked ``# doctest: +SKIP``.
 
 What the archive holds, for the examples to be true:
 
@@ -12,7 +14,7 @@ What the archive holds, for the examples to be true:
   1265 (helium and a 3 mm^2 probe tip from 1260), as :func:`labledger.sim.build` records them;
 - flag 1: power bad on runs 1234-1235 (outage); flag 2: probe bad on run 1245 from 0.2 to
   0.3 s (arc);
-- the good-run list ``standard@1``: argon runs with power and probe good;
+- the good-run list ``standard@1``: the argon runs with power and probe good (1245, 1255);
 - the products of :mod:`labledger.sim.analysis` over the argon runs: ``density``, and the
   level-2 events of ``windows`` with the level-4 events ``bright_windows`` made of them.
 """
