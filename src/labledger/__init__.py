@@ -3,13 +3,16 @@
 Raw acquisitions in (LabVIEW TDMS, HDF5/NeXus, CSV); catalogued, checksummed, sliceable data
 out.
 
->>> import labledger as ll                               # doctest: +SKIP
+>>> import labledger as ll
 >>> la = ll.open("ishtar")                               # doctest: +SKIP
->>> run = la.runs[-1]                                    # doctest: +SKIP
->>> run.channels["PXI M6251/ai3"][10_000:20_000]        # doctest: +SKIP
+>>> run = la.runs[1234]
+>>> run.channels["PXI M6251/ai3"][10_000:10_005]
+array([-4047, -4047, -4045, -4049, -4052], dtype=int16)
+>>> run.signal("Langmuir_I")[10_000:10_003].values              # calibrated, in A
+array([0.02470093, 0.02470093, 0.02468872])
 
-The names below are loaded when first used: ``import labledger.client`` (a user who only reads a
-server) then loads neither the catalog's database layer nor the machine's units.
+The names below are loaded when first used: ``import labledger`` loads neither the catalog's
+database layer nor numpy, pint or Arrow until they are needed.
 """
 
 from __future__ import annotations

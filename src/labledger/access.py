@@ -224,7 +224,10 @@ class ApiKeys:
     principal is kept ``keep_s`` seconds: two catalog queries per request would be most of a
     small read's time (so a revocation or a new role takes that long to count).
 
-    >>> ApiKeys(Access(la.catalog))({"authorization": f"Bearer {key}"}).user   # doctest: +SKIP
+    >>> access = Access(la.catalog)
+    >>> access.add_user("alice", project="default", role="reader", by="admin")
+    >>> key = access.create_key("alice", scopes=["read"])
+    >>> ApiKeys(access)({"authorization": f"Bearer {key}"}).user
     'alice'
     """
 

@@ -175,9 +175,9 @@ class Archive:
         ``repair``, remove those of them untouched for ``older_than`` minutes (an ingest
         writes its folder before the catalog names it). ``report.ok``: nothing damaged.
 
-        >>> report = la.check()                                           # doctest: +SKIP
-        >>> report.ok, [p.message() for p in report.problems]             # doctest: +SKIP
-        (False, ['run 1234: raw file 01234_Data.tdms: bytes changed: ...'])
+        >>> report = la.check()
+        >>> report.ok, [p.message() for p in report.problems]
+        (True, [])
         """
         return check(
             self.catalog, self.store, repair=repair, older_than=older_than, progress=progress
@@ -238,7 +238,10 @@ class Archive:
         once, not per run; runs are read by ``workers`` threads (by default one for a local
         store, 16 for an object store); ``.to_dataframe()`` makes it one table.
 
-        >>> la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))  # doctest: +SKIP
+        >>> both = la.signals(["Langmuir_I", "RF_Pfwd"], runs=la.runs.search(gas="Ar"))
+        >>> dict(both.sizes), both["calibration_Langmuir_I"].values.tolist()
+        ({'run': 4, 'time': 35000},
+         ['langmuir_i@1', 'langmuir_i@1', 'langmuir_i@1', 'langmuir_i@2'])
         """
         from labledger.machine.signals import read_many
 
@@ -281,7 +284,10 @@ class Archive:
         one product out; a list in, a set whose parts are the products. ``where="server"``
         computes next to the data, for an archive opened with ``labledger.connect``.
 
-        >>> p = la.compute(density_profile, la.runs.search(gas="Ar"))  # doctest: +SKIP
+        >>> from labledger.sim.analysis import density
+        >>> p = la.compute(density, la.runs.search(gas="Ar"))
+        >>> p.reused, [part.run for part in p.parts]
+        (True, [1234, 1235, 1245, 1255])
         """
         from labledger.lineage.compute import compute
 
@@ -296,7 +302,14 @@ class Archive:
         """Everything product ``ref`` came from (``direction="up"``: products, runs, raw files)
         or everything it fed (``"down"``; ``ref`` may also be a run number or run id).
 
-        >>> print(la.lineage(p.id))                                       # doctest: +SKIP
+        >>> from labledger.sim.analysis import density
+        >>> p = la.compute(density, la.runs.search(gas="Ar"))
+        >>> print(la.lineage(p.id))
+        density@2 [set] ...
+        ├── density@2 run 1234 [value] ...
+        │   └── run 1234
+        │       └── 01234_Data.tdms  sha256:...
+        ...
         """
         from labledger.lineage.graph import lineage
 
@@ -342,7 +355,11 @@ class Archive:
         """The current events of processing ``level``: ``.with_parent(level=2)`` joins each to
         its ancestor; ``.to_pandas()``, ``.to_arrow()``, ``.count()``.
 
-        >>> la.events(level=4).with_parent(level=2).to_pandas()        # doctest: +SKIP
+        >>> table = la.events(level=4, runs=[1255]).with_parent(level=2).to_pandas()
+        >>> table[["run", "event", "parent_event", "l2_event", "l2_start"]].head(2)
+            run  event  parent_event  l2_event  l2_start
+        0  1255      0             1         1      0.01
+        1  1255      1             2         2      0.02
         """
         from labledger.events import EventQuery
         from labledger.lineage.compute import event_files
@@ -358,7 +375,9 @@ class Archive:
         """Withdrawn runs: ``withdraw(run, reason=...)``, ``restore(run, reason=...)``,
         ``list(run=..., include_restored=...)`` (the history), ``active(run_ids)``.
 
-        >>> la.withdrawals.list()                                        # doctest: +SKIP
+        >>> la.withdraw(1234, reason="a note, not a shot")
+        <Withdrawal 1 of run 1234 (a note, not a shot), active>
+        >>> la.withdrawals.list()
         [<Withdrawal 1 of run 1234 (a note, not a shot), active>]
         """
         return Withdrawals(self.catalog)
@@ -369,7 +388,7 @@ class Archive:
         read it, and say so (``run.withdrawn``); products that read it become stale. Nothing
         is deleted, and :meth:`restore` undoes it.
 
-        >>> la.withdraw(1234, reason="a note, not a shot")               # doctest: +SKIP
+        >>> la.withdraw(1234, reason="a note, not a shot")
         <Withdrawal 1 of run 1234 (a note, not a shot), active>
         """
         return self.withdrawals.withdraw(run, reason=reason)
@@ -378,7 +397,9 @@ class Archive:
         """Undo the withdrawal of a run, with the reason: it is listed and searched again.
         The withdrawal stays in the history (returned, with this restoration on it).
 
-        >>> la.restore(1234, reason="it was a shot after all")           # doctest: +SKIP
+        >>> la.withdraw(1234, reason="a note, not a shot")
+        <Withdrawal 1 of run 1234 (a note, not a shot), active>
+        >>> la.restore(1234, reason="it was a shot after all")
         <Withdrawal 1 of run 1234 (a note, not a shot), restored by 2>
         """
         return self.withdrawals.restore(run, reason=reason)
@@ -390,7 +411,8 @@ class Archive:
         """The data-quality flags: ``add(...)``, ``withdraw(id, reason=...)``, ``list(...)``,
         ``active(runs)``, ``[id]``.
 
-        >>> la.flags.list(run=1215, include_inactive=True)                # doctest: +SKIP
+        >>> la.flags.list(run=1245, include_inactive=True)
+        [<Flag 2: probe bad on run 1245 from 0.2 to 0.3 s (arc), active>]
         """
         from labledger.quality import Flags
 
@@ -413,10 +435,12 @@ class Archive:
         ``stop=`` (s on the run's time axis) and ``supersedes=`` (the id of the flag it
         corrects). See :meth:`labledger.quality.Flags.add`.
 
-        >>> la.flag(runs=range(1200, 1210), subsystem="power", severity="bad", reason="outage")
-        ...                                                               # doctest: +SKIP
-        >>> la.flag(run=1215, start=0.8, stop=1.2, subsystem="probe", severity="bad",
-        ...         reason="arc")                                         # doctest: +SKIP
+        >>> la.flag(runs=[1234, 1235, 1245], subsystem="rf", severity="warning",
+        ...         reason="matching network drifting")
+        <Flag 3: rf warning on runs 1234-1235, 1245 (matching network drifting), active>
+        >>> la.flag(run=1255, start=0.4, stop=0.45, subsystem="probe", severity="bad",
+        ...         reason="arc")
+        <Flag 4: probe bad on run 1255 from 0.4 to 0.45 s (arc), active>
         """
         return self.flags.add(
             runs=runs,
@@ -444,9 +468,8 @@ class Archive:
         ``version`` (also ``"name@N"``).
 
         >>> grl = la.good_runs("standard", query={"gas": "Ar"}, require=["power", "probe"])
-        ...                                                               # doctest: +SKIP
-        >>> grl.label, list(grl)[:3], grl.livetime                        # doctest: +SKIP
-        ('standard@1', [1221, 1222, 1223], 25.9)
+        >>> grl.label, list(grl), grl.livetime
+        ('standard@1', [1245, 1255], 1.3)
         """
         from labledger.quality import GoodRunLists
 

@@ -28,9 +28,12 @@ class Watcher:
     """The events recorded since it was made, a poll at a time; only those about runs that
     ``readable(runs)`` accepts (all of a flag's runs, all of a set's parts).
 
-    >>> watcher = Watcher(la.catalog, kinds=["run"])                  # doctest: +SKIP
-    >>> watcher.poll()                                                # doctest: +SKIP
+    >>> watcher = Watcher(la.catalog, kinds=["flag"])
+    >>> watcher.poll()
     []
+    >>> _ = la.flag(run=1255, subsystem="power", severity="bad", reason="outage")
+    >>> [(e["kind"], e["id"], e["runs"], e["reason"]) for e in watcher.poll()]
+    [('flag', 3, [1255], 'outage')]
     """
 
     def __init__(

@@ -1,8 +1,10 @@
 """What users hold: runs, their channels, raw files and structure trees.
 
->>> import labledger as ll                                    # doctest: +SKIP
->>> run = ll.open("ishtar").runs[-1]                          # doctest: +SKIP
->>> run.channels["PXI M6251/ai3"][10_000:20_000]             # doctest: +SKIP
+>>> run = la.runs[1234]                                  # la = ll.open("ishtar")
+>>> run.channels["PXI M6251/ai3"]
+<Channel 'PXI M6251/ai3' of run 1234: (35000,) int16 in V>
+>>> run.channels["PXI M6251/ai3"][10_000:10_005]
+array([-4047, -4047, -4045, -4049, -4052], dtype=int16)
 """
 
 from __future__ import annotations
@@ -140,7 +142,10 @@ class Run:
         """The withdrawal in force on this run (why, who, when), or None if it is not
         withdrawn; asked of the catalog each time, as runs are withdrawn and restored.
 
-        >>> la.runs[1234].withdrawn.reason                            # doctest: +SKIP
+        >>> la.runs[1234].withdrawn is None
+        True
+        >>> _ = la.withdraw(1234, reason="a note, not a shot")
+        >>> la.runs[1234].withdrawn.reason
         'a note, not a shot'
         """
         self._withdrawal = self._ask_withdrawal()
@@ -232,7 +237,8 @@ class Run:
         as NXdata; ``csv``, a folder with a file per channel group and ``signals.csv``, in
         physical units. An existing ``path`` is refused unless ``force``.
 
-        >>> run.export("shot1234.h5").signals[:2]                  # doctest: +SKIP
+        >>> import tempfile
+        >>> run.export(tempfile.mkdtemp() + "/shot1255.h5").signals[:2]
         ('RF_Pfwd', 'RF_Pref')
         """
         return self._home.export(self, path, format, force=force)
@@ -244,7 +250,7 @@ class Run:
         (with why a number the file states was passed over); None for a run ingested before
         this was recorded. Kept in :attr:`metadata` as ``labledger:number``, so searchable.
 
-        >>> la.runs[1234].numbered                               # doctest: +SKIP
+        >>> la.runs[1234].numbered
         "from TDMS property 'shot'"
         """
         value = self.metadata.get(NUMBER_KEY)
@@ -270,8 +276,10 @@ class Run:
         ``points=2000``: a min/max decimation for plots, every peak and dip kept (through a
         server, decimated there: only those points travel).
 
-        >>> run.signal("Langmuir_I").attrs["calibration"]          # doctest: +SKIP
-        'langmuir_i@2'
+        >>> run.number, run.signal("Langmuir_I").attrs["calibration"]
+        (1255, 'langmuir_i@2')
+        >>> run.signal("Langmuir_I", calibration="langmuir_i@1").attrs["calibration"]
+        'langmuir_i@1'
         """
         return self._home.signal(self, name, calibration=calibration, time=time, points=points)
 
@@ -279,7 +287,8 @@ class Run:
     def machine(self) -> Machine:
         """The testbed as configured for this run: components, properties, diagnostic models.
 
-        >>> run.machine.langmuir_probe.density()                   # doctest: +SKIP
+        >>> run.machine.langmuir_probe.density()
+        <Quantity(3.159...e+17, '1 / meter ** 3')>
         """
         return self._home.machine(self)
 
@@ -288,7 +297,7 @@ class Run:
         """The data-quality flags in force on this run (whole or an interval of it), oldest
         first; asked of the catalog each time, as flags come and go.
 
-        >>> [(f.subsystem, f.severity, f.reason) for f in run.flags]   # doctest: +SKIP
+        >>> [(f.subsystem, f.severity, f.reason) for f in la.runs[1234].flags]
         [('power', 'bad', 'outage')]
         """
         return self._home.flags(self)
@@ -297,7 +306,9 @@ class Run:
         """The current product of ``step`` with ``params`` for this run. Read inside another
         step, it is recorded as that step's input.
 
-        >>> run.product(density_profile, window=(-50, 10)).value       # doctest: +SKIP
+        >>> from labledger.sim.analysis import density
+        >>> run.product(density).value
+        <Quantity(3.134...e+17, '1 / meter ** 3')>
         """
         return self._home.product(self, step, params)
 
@@ -768,7 +779,10 @@ class Runs:
         whole (see :attr:`Archive.flags`); ``quality="bad"`` keeps only those. Withdrawn
         runs are left out (:meth:`withdrawn` lists them).
 
-        >>> la.runs.search(gas="Ar", since="2026-11-01", quality="good")  # doctest: +SKIP
+        >>> [r.number for r in la.runs.search(gas="Ar", since="2026-11-01")]
+        [1234, 1235, 1245, 1255]
+        >>> [r.number for r in la.runs.search(gas="Ar", since="2026-11-01", quality="good")]
+        [1245, 1255]
         """
         conditions = {**(where or {}), **metadata}
         rows = self._catalog.search(
@@ -786,7 +800,8 @@ class Runs:
         """The runs withdrawn now, by number (``run.withdrawn`` says why); the history of
         withdrawals and restorations is ``la.withdrawals.list()``.
 
-        >>> [(r.number, r.withdrawn.reason) for r in la.runs.withdrawn()]  # doctest: +SKIP
+        >>> _ = la.withdraw(1234, reason="a note, not a shot")
+        >>> [(r.number, r.withdrawn.reason) for r in la.runs.withdrawn()]
         [(1234, 'a note, not a shot')]
         """
         rows = self._catalog.search(state=None, withdrawn=True)

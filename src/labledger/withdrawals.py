@@ -111,7 +111,9 @@ class Withdrawals:
     """An archive's withdrawn runs: :meth:`withdraw`, :meth:`restore`, :meth:`list`,
     :meth:`active` (what ``la.withdraw``, ``la.restore`` and ``run.withdrawn`` use).
 
-    >>> la.withdrawals.list(run=1234)                                   # doctest: +SKIP
+    >>> _ = la.withdraw(1234, reason="a note, not a shot")
+    >>> _ = la.restore(1234, reason="it was a shot after all")
+    >>> la.withdrawals.list(run=1234)
     [<Withdrawal 1 of run 1234 (a note, not a shot), restored by 2>]
     """
 
@@ -127,7 +129,8 @@ class Withdrawals:
         it leaves listings and searches, stays readable by number and id. Refused, with the
         catalog unchanged, for an unknown run, a run withdrawn already, or no reason.
 
-        >>> la.withdrawals.withdraw(1234, reason="a note, not a shot")  # doctest: +SKIP
+        >>> la.withdrawals.withdraw(1234, reason="a note, not a shot")
+        <Withdrawal 1 of run 1234 (a note, not a shot), active>
         """
         row = self._row(run, reason, WITHDRAW)
         return self._withdrawal(row.id, row.run_id)
@@ -137,7 +140,10 @@ class Withdrawals:
         stays in the history, with this restoration's reason; it is returned. Refused for a
         run that is not withdrawn, an unknown run, or no reason.
 
-        >>> la.withdrawals.restore(1234, reason="it was a shot after all")  # doctest: +SKIP
+        >>> la.withdrawals.withdraw(1234, reason="a note, not a shot")
+        <Withdrawal 1 of run 1234 (a note, not a shot), active>
+        >>> la.withdrawals.restore(1234, reason="it was a shot after all")
+        <Withdrawal 1 of run 1234 (a note, not a shot), restored by 2>
         """
         row = self._row(run, reason, RESTORE)
         assert row.target is not None

@@ -11,8 +11,10 @@ A good-run list is named and versioned: each version is a row with the runs that
 livetime and a hash of its content; a new version is the next number for its name, taken in the
 transaction that records it.
 
->>> from labledger.catalog import quality                     # doctest: +SKIP
->>> quality.flags(la.catalog, run_numbers=[1234], active_only=True)  # doctest: +SKIP
+>>> from labledger.catalog import quality
+>>> found = quality.flags(la.catalog, run_numbers=[1234], active_only=True)
+>>> [(f.row.id, f.row.subsystem, len(f.periods)) for f in found]  # flag 1: runs 1234, 1235
+[(1, 'power', 2)]
 """
 
 from __future__ import annotations

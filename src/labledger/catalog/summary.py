@@ -2,8 +2,11 @@
 and size, the newest run, the active flags and the current products. A few aggregate queries,
 whatever the archive's size; nothing is read from the store.
 
->>> print(la.summary())                                               # doctest: +SKIP
-runs       50: 1221 to 1270, started 2026-11-02 09:00:00 to 2026-11-02 17:10:00 UTC
+>>> print(la.summary())
+runs       5: 1234 to 1265, started 2026-11-07 12:23:59 to 2026-11-07 15:29:59 UTC
+newest     run 1265, started 2026-11-07 15:29:59 UTC
+raw files  5, 6.2 MB
+formats    tdms 5 (6.2 MB)
 ...
 """
 

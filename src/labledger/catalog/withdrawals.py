@@ -11,8 +11,10 @@ already" runs inside the writing transaction, and two writers who both pass it u
 PostgreSQL's READ COMMITTED take the same ``seq``, so the second is refused (a
 :class:`~labledger.errors.Conflict`) rather than withdrawing a run twice.
 
->>> from labledger.catalog import withdrawals                       # doctest: +SKIP
->>> withdrawals.history(la.catalog, run_ids=[run.id])               # doctest: +SKIP
+>>> from labledger.catalog import withdrawals
+>>> _ = la.withdraw(run, reason="a note, not a shot")
+>>> [(row.reason, restored) for row, restored in withdrawals.history(la.catalog, run_ids=[run.id])]
+[('a note, not a shot', None)]
 """
 
 from __future__ import annotations

@@ -8,8 +8,19 @@ used it, directly or not. The edges come from the catalog in one recursive query
 It prints as a tree (a node reached twice is shown once, then referred to), and exports as DOT
 for graphviz and as JSON.
 
->>> print(la.lineage(p.id))                                   # doctest: +SKIP
->>> la.lineage(1234, direction="down").to_dict()              # doctest: +SKIP
+>>> from labledger.sim.analysis import density
+>>> p = la.compute(density, la.runs.search(gas="Ar"))
+>>> print(la.lineage(p.id))
+density@2 [set] ...
+├── density@2 run 1234 [value] ...
+│   └── run 1234
+│       └── 01234_Data.tdms  sha256:...
+...
+>>> print(la.lineage(1255, direction="down"))
+run 1255
+├── ...
+>>> [n["label"] for n in la.lineage(1255, direction="down").to_dict()["nodes"]][:2]
+['run 1255', 'density@2 run 1255 [value] ...']
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ custom run facet; the error of a failed step as the standard ``errorMessage`` fa
 The events are made from the catalog's records, so they can be exported at any time, for all
 computations or those since a date, as JSON lines (spec 2-0-2).
 
->>> for event in la.openlineage(): print(json.dumps(event))        # doctest: +SKIP
+>>> events = la.openlineage()   # write each as a line: json.dumps(event)
+>>> [(e["eventType"], e["job"]["name"]) for e in events[:2]]
+[('START', 'labledger.sim.analysis:density'), ('COMPLETE', 'labledger.sim.analysis:density')]
 """
 
 from __future__ import annotations

@@ -4,8 +4,12 @@ A product is one step applied to one run (or to one part of another product); co
 over many runs makes a *set* whose parts are those products, so that a flag on one run
 invalidates one part, and a new run adds one part, not everything again.
 
->>> p = la.compute(density_profile, runs=la.runs.search(gas="Ar"))   # doctest: +SKIP
->>> p.provenance["code"]["git"], p[1234], p.to_pandas()                # doctest: +SKIP
+>>> from labledger.sim.analysis import density
+>>> p = la.compute(density, runs=la.runs.search(gas="Ar"))
+>>> p.provenance["code"]["step"], p.provenance["code"]["version"], p[1255]
+('labledger.sim.analysis:density', '2', <Quantity(3.13...e+17, '1 / meter ** 3')>)
+>>> p.to_pandas().index.tolist()
+[1234, 1235, 1245, 1255]
 """
 
 from __future__ import annotations

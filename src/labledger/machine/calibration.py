@@ -7,9 +7,11 @@ calibration reads its signal's port, or with ``input`` another signal's calibrat
 calibrations chain. Each version is in force from a run number or a time; a recalibration is a
 new version, and every version stays readable.
 
->>> la.calibrations.add("langmuir_i", kind="linear", gain=-0.01, unit="A", from_run=1250,
-...                     reason="new 100 ohm shunt")                        # doctest: +SKIP
->>> la.calibrations["langmuir_i@1"]                                        # doctest: +SKIP
+>>> la.calibrations.add("langmuir_i", kind="linear", gain=-0.0098, unit="A", from_run=1260,
+...                     reason="shunt measured: 102 ohm")
+<Calibration langmuir_i@3 linear(gain=-0.0098, offset=0.0) -> A, from run 1260>
+>>> la.calibrations["langmuir_i@1"]
+<Calibration langmuir_i@1 linear(gain=-0.02, offset=0.0) -> A, always>
 """
 
 from __future__ import annotations
@@ -397,7 +399,7 @@ class Calibrations:
         that version is returned, with ``already`` True.
 
         >>> la.calibrations.add("langmuir_i", gain=-0.01, unit="A", from_run=1265,
-        ...                     reason="checked").already                   # doctest: +SKIP
+        ...                     reason="checked").already                # as @2, from 1250
         True
         """
         if not isinstance(name, str) or not _NAME.fullmatch(name):

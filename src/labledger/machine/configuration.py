@@ -9,9 +9,12 @@ entries recorded after it that are in force, in the order they were recorded.
 A run is stamped at ingest with the newest version of the log, and only entries up to its stamp
 apply to it: a later change, even one dated back, never alters an ingested run by accident.
 
->>> la.config.at(run=1234).wiring["Langmuir_I"]                 # doctest: +SKIP
+>>> la.config.at(run=1234).wiring["Langmuir_I"]
 'PXI M6251/ai3'
->>> la.config.diff(1230, 1245)                                  # doctest: +SKIP
+>>> print(la.config.diff(1234, 1245))
+run 1234 (version 1) -> run 1245 (version 2)
+  wiring Langmuir_I: PXI M6251/ai3 -> PXI M6251/ai11
+  version 2, from run 1240: Langmuir_I -> PXI M6251/ai11 (...: ai3 input stage noisy: ...)
 """
 
 from __future__ import annotations
@@ -313,8 +316,11 @@ class ConfigHistory:
         entries that made the difference; and the calibrations in force for them that differ,
         with those versions.
 
-        >>> str(la.config.diff(1245, 1255)).splitlines()[1]            # doctest: +SKIP
-        'calibration langmuir_i: langmuir_i@1 -> langmuir_i@2'
+        >>> print(la.config.diff(1245, 1255))
+        run 1245 (version 2) -> run 1255 (version 2)
+          calibration langmuir_i: langmuir_i@1 -> langmuir_i@2
+          calibration langmuir_i@1, always: linear gain=-0.02, offset=0.0 -> A (...)
+          calibration langmuir_i@2, from run 1250: linear gain=-0.01, offset=0.0 -> A (...)
         """
         ra, rb = self._run(a), self._run(b)
         ca, cb = self.at(ra), self.at(rb)

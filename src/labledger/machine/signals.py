@@ -6,8 +6,11 @@ own scaling turns raw counts into volts, and the calibration in force (or the on
 turns volts into amperes. A signal with no wire is its calibration's expression over other
 signals. Every step is named in the result's attributes.
 
->>> i = run.signal("Langmuir_I")                                   # doctest: +SKIP
->>> i.attrs["calibration"], i.attrs["channel"], i.attrs["units"]   # doctest: +SKIP
+>>> i = la.runs[1234].signal("Langmuir_I")
+>>> i.attrs["calibration"], i.attrs["channel"], i.attrs["units"]
+('langmuir_i@1', 'PXI M6251/ai3', 'A')
+>>> i = run.signal("Langmuir_I")                 # run 1255: re-wired, then recalibrated
+>>> i.attrs["calibration"], i.attrs["channel"], i.attrs["units"]
 ('langmuir_i@2', 'PXI M6251/ai11', 'A')
 """
 

@@ -6,12 +6,13 @@ a withdrawal; both keep the old flag readable in the history. A flag is *active*
 has superseded or withdrawn it, and only active flags count: in ``la.runs.search(quality=...)``,
 in ``run.flags`` and in good-run lists.
 
->>> la.flag(runs=range(1200, 1210), subsystem="power", severity="bad", reason="outage")
-...                                                                     # doctest: +SKIP
-<Flag 1: power bad on runs 1200-1209 (outage), active>
->>> la.flag(run=1215, start=0.8, stop=1.2, subsystem="probe", severity="bad", reason="arc")
-...                                                                     # doctest: +SKIP
->>> la.flags.withdraw(1, reason="the outage was on the other testbed")  # doctest: +SKIP
+>>> la.flag(runs=[1245, 1255], subsystem="rf", severity="warning", reason="matching drift")
+<Flag 3: rf warning on runs 1245, 1255 (matching drift), active>
+>>> la.flag(run=1255, start=0.4, stop=0.45, subsystem="probe", severity="bad", reason="arc")
+<Flag 4: probe bad on run 1255 from 0.4 to 0.45 s (arc), active>
+>>> la.flags.withdraw(1, reason="the outage was on the other testbed")
+>>> la.flags[1].status
+'withdrawn'
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ class Flag:
     flag it corrected; ``status`` is "active", "superseded" or "withdrawn", and
     ``replaced_by`` the id of the flag or withdrawal that ended it.
 
-    >>> flag = la.flags[12]                                              # doctest: +SKIP
-    >>> flag.runs, flag.status                                           # doctest: +SKIP
-    ([1200, 1201, 1202], 'active')
+    >>> flag = la.flags[1]
+    >>> flag.runs, flag.status
+    ([1234, 1235], 'active')
     """
 
     id: int
@@ -190,10 +191,11 @@ class Flags:
     """An archive's data-quality flags: :meth:`add`, :meth:`withdraw`, :meth:`list`,
     :meth:`active`, ``flags[id]``, and :attr:`version`.
 
-    >>> la.flags.add(runs=range(1200, 1210), subsystem="power", severity="bad",
-    ...              reason="outage")                                    # doctest: +SKIP
-    >>> la.flags.active([1205])                                          # doctest: +SKIP
-    {1205: [<Flag 1: power bad on runs 1200-1209 (outage), active>]}
+    >>> la.flags.add(runs=[1245, 1255], subsystem="rf", severity="warning",
+    ...              reason="matching drift")
+    <Flag 3: rf warning on runs 1245, 1255 (matching drift), active>
+    >>> la.flags.active([1255])
+    {1255: [<Flag 3: rf warning on runs 1245, 1255 (matching drift), active>]}
     """
 
     def __init__(self, catalog: Catalog, *, by: str | None = None):
@@ -234,8 +236,9 @@ class Flags:
         anything is written: unknown runs, an empty interval, no reason, an unknown severity
         are refused, with the catalog unchanged.
 
-        >>> la.flags.add(run=1215, start=0.8, stop=1.2, subsystem="probe", severity="bad",
-        ...              reason="arc")                                   # doctest: +SKIP
+        >>> la.flags.add(run=1255, start=0.4, stop=0.45, subsystem="probe", severity="bad",
+        ...              reason="arc")
+        <Flag 3: probe bad on run 1255 from 0.4 to 0.45 s (arc), active>
         """
         subsystem = check_subsystem(subsystem)
         if severity not in SEVERITIES:
@@ -288,7 +291,9 @@ class Flags:
         """Withdraw the active flag ``flag_id``: it no longer counts, and stays in the history
         with the withdrawal's reason.
 
-        >>> la.flags.withdraw(12, reason="the outage was on the other testbed")  # doctest: +SKIP
+        >>> la.flags.withdraw(1, reason="the outage was on the other testbed")
+        >>> la.flags[1]
+        <Flag 1: power bad on runs 1234-1235 (outage), withdrawn>
         """
         flag_id = _flag_id(flag_id, "flag_id")
         reason = check_reason(reason, "a withdrawal")
@@ -310,7 +315,11 @@ class Flags:
         ``subsystem`` only; ``include_inactive`` adds the superseded and withdrawn ones, so the
         whole history shows.
 
-        >>> la.flags.list(run=1215, include_inactive=True)                # doctest: +SKIP
+        >>> la.flags.withdraw(1, reason="the outage was on the other testbed")
+        >>> la.flags.list(run=1234)
+        []
+        >>> la.flags.list(run=1234, include_inactive=True)
+        [<Flag 1: power bad on runs 1234-1235 (outage), withdrawn>]
         """
         numbers = None
         if run is not None:
@@ -332,7 +341,8 @@ class Flags:
         catalog in one query: every run given is a key, with an empty list if nothing flags
         it.
 
-        >>> la.flags.active(range(1200, 1203))                            # doctest: +SKIP
+        >>> la.flags.active(range(1244, 1246))
+        {1244: [], 1245: [<Flag 2: probe bad on run 1245 from 0.2 to 0.3 s (arc), active>]}
         """
         numbers = list(run_refs(run_numbers, "run_numbers", allow_empty=True))
         found: dict[int, list[Flag]] = {n: [] for n in numbers}

@@ -53,7 +53,7 @@ def create_app(
     JupyterHub token, say) is given. Each request is a JSON line at INFO on ``request_log``
     (by default the logger ``labledger.requests``, which ``labledger serve`` writes out).
 
-    >>> app = create_app(ll.open("ishtar"), public=True)          # doctest: +SKIP
+    >>> app = create_app(la, public=True)
     """
     limits = limits or Limits()
     access = Access(archive.catalog)

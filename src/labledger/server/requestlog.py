@@ -9,7 +9,8 @@ Apache's combined format: a user name or a path may hold spaces and quotes, and 
 ``pandas.read_json(lines=True)`` read it as it is.
 
 >>> import logging
->>> app = RequestLog(app, logging.getLogger("labledger.requests"))   # doctest: +SKIP
+>>> from labledger.server import create_app
+>>> app = RequestLog(create_app(la), logging.getLogger("labledger.requests"))
 """
 
 from __future__ import annotations

@@ -16,8 +16,16 @@ def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the ASGI ``app`` with uvicorn in a thread; yield its URL; stop it on exit.
     ``port=0`` takes a free port.
 
-    >>> with serving(create_app(la)) as url:                          # doctest: +SKIP
-    ...     remote = labledger.connect(url, api_key=key)
+    >>> from labledger.access import Access
+    >>> from labledger.server import create_app
+    >>> access = Access(la.catalog)
+    >>> access.add_user("alice", project="default", role="reader", by="admin")
+    >>> key = access.create_key("alice", scopes=["read"])
+    >>> with serving(create_app(la)) as url:
+    ...     remote = ll.connect(url, api_key=key)
+    ...     print([r.number for r in remote.runs.search(gas="He")])
+    ...     remote.close()
+    [1265]
     """
     import uvicorn
 

@@ -1,11 +1,11 @@
 """Analysis steps for the simulated testbed: what the demo computes, and examples of steps.
 
->>> import labledger as ll                                               # doctest: +SKIP
->>> from labledger.sim.analysis import density, windows, bright_windows  # doctest: +SKIP
->>> p = la.compute(density, la.runs.search(gas="Ar"))                   # doctest: +SKIP
->>> l2 = la.compute(windows, la.runs.search(gas="Ar"))                  # doctest: +SKIP
->>> l4 = la.compute(bright_windows, inputs=l2)                          # doctest: +SKIP
->>> la.events(level=4).with_parent(level=2).to_pandas()                 # doctest: +SKIP
+>>> from labledger.sim.analysis import density, windows, bright_windows
+>>> p = la.compute(density, la.runs.search(gas="Ar"))
+>>> l2 = la.compute(windows, la.runs.search(gas="Ar"))
+>>> l4 = la.compute(bright_windows, inputs=l2)
+>>> len(p), la.events(level=2).count(), la.events(level=4).with_parent(level=2).count()
+(4, 240, 120)
 """
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ def analyse(la: Archive, numbers: Sequence[int]) -> Analysis:
     windows and level-4 bright windows; then the shift log's flags (an RF trip, a probe arc),
     which make some of those products stale; a good-run list, and the density over it.
 
-    >>> a = analyse(la, range(1221, 1271))                                  # doctest: +SKIP
-    >>> len(la.stale())                                                     # doctest: +SKIP
+    >>> a = analyse(la, [1234, 1235, 1245, 1255])
+    >>> a.flags
+    [<Flag 3: power bad on run 1245 (RF generator tripped), active>,
+     <Flag 4: probe bad on run 1255 from 0.3 to 0.35 s (arc on the probe tip), active>]
+    >>> a.good_runs, len(la.stale())
+    (<GoodRunList standard@2: 2 runs, livetime 1.35 s>, 8)
     """
     first, last = numbers[0], numbers[-1]
     runs = la.runs[first : last + 1]
