@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 def test_ruff_check() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench", "conftest.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -20,7 +20,7 @@ def test_ruff_check() -> None:
 
 def test_ruff_format() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "bench"],
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "bench", "conftest.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
