@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from labledger.events import EventFile, EventQuery, Events, event_key, write_events
 from labledger.sim.objectstore import create_bucket, loopback_s3
-from labledger.store import ObjectStore
+from labledger.store import Store, open_store
 from timing import median_time
 
 STREAMS = pa.array(["InIceSplit", "IceTopSplit"])
@@ -41,7 +41,7 @@ L4_PARENT = ["run", "parent_event", "parent_sub_event", "parent_stream"]
 
 
 def write_campaign(
-    store: ObjectStore, runs: range, l2_rows: int, l4_rows: int
+    store: Store, runs: range, l2_rows: int, l4_rows: int
 ) -> dict[int, list[EventFile]]:
     """Level 2 and Level 4 of every run, as a step would write them; the files by level."""
     rng = np.random.default_rng(20261101)
@@ -98,11 +98,11 @@ def main() -> None:
         cleanup.callback(shutil.rmtree, work, ignore_errors=True)
         if args.store == "s3":
             endpoint = cleanup.enter_context(loopback_s3())
-            store = ObjectStore(
+            store = open_store(
                 create_bucket(endpoint, "bench") + "/archive", {"endpoint_url": endpoint}
             )
         else:
-            store = ObjectStore(work / "store")
+            store = open_store(work / "store")
         start = time.perf_counter()
         files = write_campaign(store, range(1000, 1000 + args.runs), args.l2, args.l4)
         n2, n4 = args.runs * args.l2, args.runs * args.l4
@@ -120,8 +120,8 @@ def main() -> None:
             return query.to_arrow()
 
         def read(level: int) -> pd.DataFrame:
-            if store.is_local:
-                paths = [store.path(f.path) for f in files[level]]
+            if store.local_path("") is not None:
+                paths = [str(store.local_path(f.path)) for f in files[level]]
                 return pq.read_table(paths, partitioning=None).to_pandas()
             tables = []
             for f in files[level]:

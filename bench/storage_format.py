@@ -27,7 +27,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from labledger.sim.objectstore import create_bucket, loopback_s3
-from labledger.store import ArrayWriter, ObjectStore, open_array
+from labledger.store import ArrayWriter, open_array, open_store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import median_time
@@ -56,7 +56,7 @@ class Labledger(Format):
     name = "zarr v3 sharded, labledger"
 
     def __init__(self, root: str, options: dict):
-        self.store = ObjectStore(root, options)
+        self.store = open_store(root, options)
 
     def write(self, data: np.ndarray) -> None:
         with ArrayWriter(self.store, "a", (), data.dtype) as w:
@@ -73,7 +73,7 @@ class Labledger(Format):
 class ZarrPython(Format):
     def __init__(self, root: str, options: dict, shards: bool):
         self.name = "zarr v3 sharded, zarr-python" if shards else "zarr v3 unsharded, zarr-python"
-        self.store = ObjectStore(root, options)
+        self.store = open_store(root, options)
         self.shards = shards
 
     def write(self, data: np.ndarray) -> None:
@@ -101,7 +101,7 @@ class ZarrPython(Format):
 class Hdf5(Format):
     def __init__(self, root: str, options: dict, compression: str):
         self.name = f"hdf5 (h5py), {compression}"
-        self.store = ObjectStore(root, options)
+        self.store = open_store(root, options)
         self.compression = compression
 
     def write(self, data: np.ndarray) -> None:
@@ -111,7 +111,8 @@ class Hdf5(Format):
             else {"compression": "gzip", "compression_opts": 1, "shuffle": True}
         )
         # HDF5 writes need to seek: on S3 the file is written locally, then uploaded
-        local = self.store.path("a.h5") if self.store.is_local else tempfile.mktemp(".h5")
+        in_place = self.store.local_path("a.h5")
+        local = str(in_place) if in_place is not None else tempfile.mktemp(".h5")
         Path(local).parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(local, "w") as f:
             ds = f.create_dataset(
@@ -119,13 +120,14 @@ class Hdf5(Format):
             )
             for i in range(0, len(data), SHARD):
                 ds[i : i + SHARD] = data[i : i + SHARD]
-        if not self.store.is_local:
-            self.store.fs.put_file(local, self.store.path("a.h5"))
+        if in_place is None:
+            self.store.put_file(local, "a.h5")
             Path(local).unlink()
 
     def open(self):
-        if self.store.is_local:
-            return h5py.File(self.store.path("a.h5"), "r")["a"]
+        local = self.store.local_path("a.h5")
+        if local is not None:
+            return h5py.File(local, "r")["a"]
         return h5py.File(self.store.open_read("a.h5"), "r")["a"]  # through fsspec
 
     def objects(self) -> int:

@@ -28,6 +28,7 @@ from labledger.catalog.schema import RunRow
 from labledger.errors import BadInput
 from labledger.sim import build
 from labledger.sim.objectstore import create_bucket, loopback_s3
+from labledger.store import LocalStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -176,7 +177,7 @@ def snapshot(la: ll.Archive) -> dict[str, str]:
                 state[f"file:{path.relative_to(la.path)}"] = hashlib.sha256(
                     path.read_bytes()
                 ).hexdigest()
-    if not la.store.is_local:
+    if not isinstance(la.store, LocalStore):
         for key in la.store.list():
             state[f"object:{key}"] = hashlib.sha256(la.store.read(key)).hexdigest()
     from sqlalchemy import MetaData, select

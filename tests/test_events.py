@@ -21,13 +21,13 @@ from labledger.events import (
     read_events,
     write_events,
 )
-from labledger.store import ObjectStore
+from labledger.store import FsspecStore, Store, open_store
 
 
 class Recorded:
     """What the catalog does for these tests: the current event files of each level."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.files: dict[int, list[EventFile]] = {}
 
@@ -55,7 +55,7 @@ class Recorded:
 
 @pytest.fixture
 def recorded(tmp_path: Path) -> Recorded:
-    return Recorded(ObjectStore(tmp_path / "store"))
+    return Recorded(open_store(tmp_path / "store"))
 
 
 def level2(run: int, n: int = 40) -> Events:
@@ -461,8 +461,8 @@ def test_with_parent_refuses_what_the_chain_cannot_give(recorded: Recorded) -> N
 
 @pytest.mark.s3
 def test_events_on_s3(s3_bucket: str, s3_endpoint: str) -> None:
-    recorded = Recorded(ObjectStore(f"{s3_bucket}/lab", {"endpoint_url": s3_endpoint}))
-    assert not recorded.store.is_local
+    recorded = Recorded(open_store(f"{s3_bucket}/lab", {"endpoint_url": s3_endpoint}))
+    assert isinstance(recorded.store, FsspecStore)
     rows = build_chain(recorded, [1, 2])
     assert recorded.store.list("events/level=4") == [
         "events/level=4/run=1/p4-1.parquet",

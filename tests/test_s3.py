@@ -13,6 +13,7 @@ from nptdms import TdmsFile
 import labledger as ll
 from labledger.errors import BadInput
 from labledger.sim import write_shot
+from labledger.store import FsspecStore
 from tests.conftest import snapshot
 
 pytestmark = pytest.mark.s3
@@ -36,7 +37,7 @@ def test_ingest_read_and_export_on_s3(
 ) -> None:
     shot = write_shot(tmp_path, 1001)
     _, image = s3_archive.ingest([shot, nexus_dir / "AgBehenate_228.hdf5"])
-    assert not s3_archive.store.is_local
+    assert isinstance(s3_archive.store, FsspecStore)
     run = s3_archive.runs[1001]
     raw = TdmsFile.read(shot)["PXI M6251"]["ai3"].raw_data
     np.testing.assert_array_equal(run.channels["PXI M6251/ai3"][12_345:23_456], raw[12_345:23_456])

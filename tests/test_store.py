@@ -13,10 +13,11 @@ import zarr
 from labledger.errors import Damaged
 from labledger.store import (
     ArrayWriter,
-    ObjectStore,
+    Store,
     StoredArray,
     TextArray,
     open_array,
+    open_store,
     write_array,
 )
 from labledger.store.arrays import plan_chunks
@@ -42,19 +43,19 @@ CASES = {
 }
 
 
-def _zarr_read(store: ObjectStore, path: str) -> np.ndarray:
+def _zarr_read(store: Store, path: str) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return zarr.open_array(store.zarr_store(), path=path, mode="r")[...]
 
 
 @pytest.fixture
-def store(tmp_path) -> ObjectStore:
-    return ObjectStore(tmp_path / "store")
+def store(tmp_path) -> Store:
+    return open_store(tmp_path / "store")
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_round_trip_through_labledger_and_zarr_python(store: ObjectStore, name: str) -> None:
+def test_round_trip_through_labledger_and_zarr_python(store: Store, name: str) -> None:
     data = CASES[name]
     write_array(store, name, data, {"what": name})
     ours = open_array(store, name)
@@ -65,7 +66,7 @@ def test_round_trip_through_labledger_and_zarr_python(store: ObjectStore, name: 
     np.testing.assert_array_equal(_zarr_read(store, name), data)
 
 
-def test_numbers_take_the_sharded_path_and_text_the_single_chunk(store: ObjectStore) -> None:
+def test_numbers_take_the_sharded_path_and_text_the_single_chunk(store: Store) -> None:
     write_array(store, "n", CASES["int16"])
     write_array(store, "t", CASES["fixed_bytes"])
     assert isinstance(open_array(store, "n"), StoredArray)
@@ -89,13 +90,13 @@ def test_numbers_take_the_sharded_path_and_text_the_single_chunk(store: ObjectSt
         (slice(None), slice(None, None, 2)),
     ],
 )
-def test_slices_equal_numpy(store: ObjectStore, selection: tuple) -> None:
+def test_slices_equal_numpy(store: Store, selection: tuple) -> None:
     data = CASES["float64_2d"]
     write_array(store, "a", data)
     np.testing.assert_array_equal(open_array(store, "a")[selection], data[selection])
 
 
-def test_slices_of_3d_arrays_cross_chunk_edges(store: ObjectStore) -> None:
+def test_slices_of_3d_arrays_cross_chunk_edges(store: Store) -> None:
     data = CASES["uint8_3d"]
     write_array(store, "a", data)
     a = open_array(store, "a")
@@ -109,7 +110,7 @@ def test_slices_of_3d_arrays_cross_chunk_edges(store: ObjectStore) -> None:
         np.testing.assert_array_equal(a[sel], data[sel])
 
 
-def test_bad_indices_are_refused_clearly(store: ObjectStore) -> None:
+def test_bad_indices_are_refused_clearly(store: Store) -> None:
     write_array(store, "a", np.arange(10))
     a = open_array(store, "a")
     with pytest.raises(IndexError, match="out of bounds"):
@@ -120,7 +121,7 @@ def test_bad_indices_are_refused_clearly(store: ObjectStore) -> None:
         a[[1, 2]]
 
 
-def test_a_slice_reads_only_the_chunks_it_touches(store: ObjectStore, monkeypatch) -> None:
+def test_a_slice_reads_only_the_chunks_it_touches(store: Store, monkeypatch) -> None:
     data = np.arange(4_000_000, dtype="<i4")  # 16 MB: 16 chunks of 1 MiB
     write_array(store, "a", data)
     a = open_array(store, "a")
@@ -145,7 +146,7 @@ def test_a_slice_reads_only_the_chunks_it_touches(store: ObjectStore, monkeypatc
 
 
 @pytest.mark.parametrize("sizes", [[1, 999, 5000, 3, 40000, 7], [10000], [0, 4], [12345] * 4])
-def test_streaming_in_any_blocks_equals_the_whole(store: ObjectStore, sizes: list[int]) -> None:
+def test_streaming_in_any_blocks_equals_the_whole(store: Store, sizes: list[int]) -> None:
     parts = [RNG.normal(size=n).astype("f4") for n in sizes]
     with ArrayWriter(store, "s", (), "f4", chunk_bytes=4000, shard_bytes=40000) as w:
         for p in parts:
@@ -158,14 +159,14 @@ def test_streaming_in_any_blocks_equals_the_whole(store: ObjectStore, sizes: lis
         np.testing.assert_array_equal(a[7 : len(whole) - 9], whole[7:-9])
 
 
-def test_short_arrays_get_chunks_that_fit(store: ObjectStore) -> None:
+def test_short_arrays_get_chunks_that_fit(store: Store) -> None:
     write_array(store, "a", np.arange(3, dtype="f8"))
     assert open_array(store, "a").chunks == (3,)
     assert plan_chunks((), 2) == [524288]
     assert plan_chunks((4096, 4096), 4) == [1, 64, 4096]
 
 
-def test_writer_refuses_blocks_of_the_wrong_shape(store: ObjectStore) -> None:
+def test_writer_refuses_blocks_of_the_wrong_shape(store: Store) -> None:
     w = ArrayWriter(store, "a", (3,), "f8")
     with pytest.raises(ValueError, match="rows are"):
         w.write(np.zeros((2, 4)))
@@ -174,7 +175,7 @@ def test_writer_refuses_blocks_of_the_wrong_shape(store: ObjectStore) -> None:
         ArrayWriter(store, "b", (), "S5")
 
 
-def test_persist_and_delete(store: ObjectStore) -> None:
+def test_persist_and_delete(store: Store) -> None:
     store.write("runs/x/a", b"1")
     store.write("runs/x/b/c", b"2")
     store.persist("runs/x")
@@ -186,7 +187,7 @@ def test_persist_and_delete(store: ObjectStore) -> None:
 
 @pytest.mark.s3
 def test_the_same_code_on_s3(s3_bucket: str, s3_endpoint: str) -> None:
-    store = ObjectStore(f"{s3_bucket}/prefix", {"endpoint_url": s3_endpoint})
+    store = open_store(f"{s3_bucket}/prefix", {"endpoint_url": s3_endpoint})
     data = CASES["float64_2d"]
     write_array(store, "a", data, {"k": 1})
     write_array(store, "t", CASES["text"])
@@ -199,7 +200,7 @@ def test_the_same_code_on_s3(s3_bucket: str, s3_endpoint: str) -> None:
     assert not store.exists("a/zarr.json")
 
 
-def test_arrays_written_by_others_are_read_by_zarr_python(store: ObjectStore) -> None:
+def test_arrays_written_by_others_are_read_by_zarr_python(store: Store) -> None:
     """Only the exact layout labledger writes takes its fast path; anything else (another fill
     value, another chunk key encoding) goes to zarr-python and reads right."""
     from zarr.codecs import BloscCodec
@@ -234,7 +235,7 @@ def test_arrays_written_by_others_are_read_by_zarr_python(store: ObjectStore) ->
     np.testing.assert_array_equal(open_array(store, "g")[:], [1, 2, 3, 4])
 
 
-def test_an_index_array_is_refused_clearly(store: ObjectStore) -> None:
+def test_an_index_array_is_refused_clearly(store: Store) -> None:
     write_array(store, "a", np.arange(10))
     with pytest.raises(IndexError, match="integers and slices"):
         open_array(store, "a")[np.array([1, 2])]
@@ -242,7 +243,7 @@ def test_an_index_array_is_refused_clearly(store: ObjectStore) -> None:
 
 @pytest.mark.s3
 def test_a_missing_shard_on_s3_reads_as_fill(s3_bucket: str, s3_endpoint: str) -> None:
-    store = ObjectStore(f"{s3_bucket}/p", {"endpoint_url": s3_endpoint})
+    store = open_store(f"{s3_bucket}/p", {"endpoint_url": s3_endpoint})
     with ArrayWriter(store, "a", (), "i4", chunk_bytes=400, shard_bytes=4000) as w:
         w.write(np.arange(3000, dtype="i4"))
     store.delete("a/c/1")  # shard 1 (values 1000-1999) gone, as if never written
@@ -253,7 +254,7 @@ def test_a_missing_shard_on_s3_reads_as_fill(s3_bucket: str, s3_endpoint: str) -
 
 
 def test_a_changed_byte_in_a_chunk_is_refused_not_read(tmp_path: Path) -> None:
-    store = ObjectStore(str(tmp_path))
+    store = open_store(str(tmp_path))
     values = np.arange(200_000, dtype="<i4")
     write_array(store, "a", values)
     (shard,) = [k for k in store.list("a") if "/c/" in k]

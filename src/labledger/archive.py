@@ -27,7 +27,7 @@ from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult, plan
 from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, check
 from labledger.runs import Run, Runs
-from labledger.store import ObjectStore
+from labledger.store import Store, open_store
 from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
 
@@ -62,7 +62,7 @@ class Archive:
     0
     """
 
-    def __init__(self, catalog: Catalog, store: ObjectStore, path: Path | None = None):
+    def __init__(self, catalog: Catalog, store: Store, path: Path | None = None):
         self.catalog = catalog
         self.store = store
         self.path = path
@@ -187,8 +187,9 @@ class Archive:
         """The archive's folder, a local store and an SQLite catalog with its journals: only
         the store and the catalog open them, never ingest."""
         own = [self.path] if self.path is not None else []
-        if self.store.is_local:
-            own.append(Path(self.store.root))
+        folder = self.store.local_path("")
+        if folder is not None:
+            own.append(folder)
         url = self.catalog.engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             own += [Path(f"{url.database}{end}") for end in ("", "-wal", "-shm", "-journal")]
@@ -493,7 +494,7 @@ class _Home:
         return self._archive.catalog
 
     @property
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         return self._archive.store
 
     def signal(
@@ -553,7 +554,7 @@ def open(
             )
             if not store_url:
                 raise NotAnArchive(f"catalog {display_url(text)} does not say where its store is")
-            return Archive(catalog, ObjectStore(store_url, options))
+            return Archive(catalog, open_store(store_url, options))
         except BaseException:
             catalog.close()
             raise
@@ -565,7 +566,7 @@ def open(
         options = (
             storage_options if storage_options is not None else config.get("store_options", {})
         )
-        return Archive(catalog, ObjectStore(store_url, options), folder.resolve())
+        return Archive(catalog, open_store(store_url, options), folder.resolve())
     except BaseException:
         catalog.close()
         raise
@@ -604,7 +605,7 @@ def init(
     created_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        objects = ObjectStore(_store_url(folder, store_text), options)
+        objects = open_store(_store_url(folder, store_text), options)
         objects.check_writable()
         settings = {"store": objects.url, "store_options": options}
         cat = Catalog.create(_catalog_url(folder, catalog_text), settings)

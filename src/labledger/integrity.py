@@ -22,14 +22,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from labledger.catalog import CLOSED, Catalog, ChannelRow, SourceRow
 from labledger.errors import InvalidArgument, first_line
 from labledger.ids import made_at
 from labledger.ingest import sha256_file
-from labledger.store import ObjectStore, StoredArray
+from labledger.store import Store, StoredArray
 from labledger.store.arrays import array_of
 from labledger.store.dtypes import to_text
 from labledger.store.layout import RUNS
@@ -98,7 +97,7 @@ class CheckReport:
 
 def check(
     catalog: Catalog,
-    store: ObjectStore,
+    store: Store,
     *,
     repair: bool = False,
     older_than: float = OLDER_THAN_MINUTES,
@@ -149,7 +148,7 @@ def check(
     return report
 
 
-def _repair(catalog: Catalog, store: ObjectStore, orphan: Orphan, older_than: float) -> None:
+def _repair(catalog: Catalog, store: Store, orphan: Orphan, older_than: float) -> None:
     if orphan.age_s is not None and orphan.age_s < older_than * 60:
         orphan.kept = (
             f"younger than {older_than:g} min, an ingest may still be writing it; "
@@ -162,7 +161,7 @@ def _repair(catalog: Catalog, store: ObjectStore, orphan: Orphan, older_than: fl
         orphan.removed = True
 
 
-def _raw_problem(store: ObjectStore, source: SourceRow, advance: Advance) -> str | None:
+def _raw_problem(store: Store, source: SourceRow, advance: Advance) -> str | None:
     try:
         digest = _sha256(store, source.store_key, advance)
     except FileNotFoundError:
@@ -178,9 +177,10 @@ def _raw_problem(store: ObjectStore, source: SourceRow, advance: Advance) -> str
     return None
 
 
-def _sha256(store: ObjectStore, key: str, advance: Advance) -> str:
-    if store.is_local:  # memory-mapped, as ingest hashes
-        return sha256_file(Path(store.path(key)), advance)
+def _sha256(store: Store, key: str, advance: Advance) -> str:
+    local = store.local_path(key)
+    if local is not None:  # memory-mapped, as ingest hashes
+        return sha256_file(local, advance)
     digest = hashlib.sha256()
     with store.open_read(key) as f:
         while block := f.read(_READ_BLOCK):
@@ -189,7 +189,7 @@ def _sha256(store: ObjectStore, key: str, advance: Advance) -> str:
     return digest.hexdigest()
 
 
-def _array_problem(store: ObjectStore, channel: ChannelRow, advance: Advance) -> str | None:
+def _array_problem(store: Store, channel: ChannelRow, advance: Advance) -> str | None:
     try:
         meta = json.loads(store.read(f"{channel.store_path}/zarr.json"))
     except FileNotFoundError:

@@ -28,7 +28,7 @@ from labledger.formats.base import walk_tree
 from labledger.formats.registry import own_scaling
 from labledger.formats.values import single, without_nul
 from labledger.ingest.ingest import NUMBER_KEY
-from labledger.store import AnyArray, ObjectStore, open_array
+from labledger.store import AnyArray, Store, open_array
 from labledger.store.dtypes import from_text
 from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
@@ -52,7 +52,7 @@ class RunHome(Protocol):
     def catalog(self) -> Catalog: ...
 
     @property
-    def store(self) -> ObjectStore: ...
+    def store(self) -> Store: ...
 
     def signal(
         self,
@@ -89,7 +89,7 @@ class RawFile:
     ingested: datetime
     ingested_by: str
     problems: tuple[str, ...]
-    _store: ObjectStore
+    _store: Store
 
     def open(self) -> IO[bytes]:
         """The kept bytes, to read like a file."""

@@ -55,7 +55,7 @@ from labledger.lineage.products import Product
 from labledger.quality.flags import Flag, flags_html, run_refs
 from labledger.quality.goodruns import GoodRunList
 from labledger.runs import Run
-from labledger.store import ObjectStore
+from labledger.store import FsspecStore
 from labledger.wire import API, SUBSCRIBED, decode_array, row_from_json
 
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -272,28 +272,18 @@ class RemoteCatalog:
         raise _not_yet(name.replace("_", " "))
 
 
-class _RemoteStore(ObjectStore):
-    """The server's objects over HTTP: a refusal (401, 403, 413...) is raised as labledger's
-    error; only a 404 stays a missing object (a Zarr chunk never written)."""
+def _refusal(url: str) -> Callable[[Exception, str], Exception | None]:
+    """How the server's store maps its errors: a refusal (401, 403, 413...) is raised as
+    labledger's error; only a 404 stays a missing object (a Zarr chunk never written)."""
 
-    def read(self, key: str) -> bytes:
-        return self._mapped(super().read, key)
-
-    def read_range(self, key: str, start: int, end: int | None) -> bytes:
-        return self._mapped(super().read_range, key, start, end)
-
-    def _fetch(self, ranges: Any) -> list[bytes]:
-        return self._mapped(super()._fetch, ranges)
-
-    def _mapped(self, call: Callable[..., Any], *args: Any) -> Any:
+    def refusal(exc: Exception, what: str) -> Exception | None:
         import aiohttp
 
-        try:
-            return call(*args)
-        except aiohttp.ClientResponseError as exc:
-            raise for_status(exc.status)(
-                f"server {self.url}: HTTP {exc.status} {exc.message} for {args[0]!r}"
-            ) from None
+        if not isinstance(exc, aiohttp.ClientResponseError):
+            return None
+        return for_status(exc.status)(f"server {url}: HTTP {exc.status} {exc.message} for {what!r}")
+
+    return refusal
 
 
 class RemoteArchive(Archive):
@@ -301,7 +291,8 @@ class RemoteArchive(Archive):
 
     def __init__(self, http: _Http):
         options = {"client_kwargs": {"headers": http.headers}}
-        store = _RemoteStore(f"{http.url}{API}/store", storage_options=options)
+        url = f"{http.url}{API}/store"
+        store = FsspecStore(url, storage_options=options, refusal=_refusal(url))
         super().__init__(RemoteCatalog(http), store)  # type: ignore[arg-type]
         self._http = http
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from labledger.store import ObjectStore
+from labledger.store import Store
 
 if TYPE_CHECKING:
     import duckdb
 
 
-def connect(store: ObjectStore) -> duckdb.DuckDBPyConnection:
+def connect(store: Store) -> duckdb.DuckDBPyConnection:
     """A fresh in-process DuckDB for one query; an object store's files are read through the
     store's own fsspec filesystem, with its credentials and endpoint."""
     import duckdb
@@ -27,8 +27,9 @@ def connect(store: ObjectStore) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
     # a query reads the files' footers twice (its columns, then the query): parse them once
     con.execute("SET parquet_metadata_cache = true")
-    if not store.is_local:
-        con.register_filesystem(store.fs)
+    fs = store.foreign_filesystem()
+    if fs is not None:
+        con.register_filesystem(fs)
         # a request costs milliseconds: fetch a row group's columns in one read, not one each
         con.execute("SET prefetch_all_parquet_files = true")
     return con
@@ -44,7 +45,7 @@ def close(con: duckdb.DuckDBPyConnection) -> None:
     _closer.submit(con.close)
 
 
-def scan(store: ObjectStore, keys: Iterable[str]) -> str:
+def scan(store: Store, keys: Iterable[str]) -> str:
     """``read_parquet`` of the stored files. Hive partitioning is off: the ``run=`` and
     ``level=`` in a key are for people and listings, and ``run`` is a column of the file itself.
     ``union_by_name`` lets a level's files differ in data columns (a step's later version may
@@ -52,13 +53,9 @@ def scan(store: ObjectStore, keys: Iterable[str]) -> str:
     return f"read_parquet({listing(store, keys)}, hive_partitioning = false, union_by_name = true)"
 
 
-def listing(store: ObjectStore, keys: Iterable[str]) -> str:
+def listing(store: Store, keys: Iterable[str]) -> str:
     """The files as a DuckDB list of paths (a local store) or fsspec URLs (an object store)."""
-    if store.is_local:
-        paths = [store.path(k) for k in keys]
-    else:
-        paths = [store.fs.unstrip_protocol(store.path(k)) for k in keys]
-    return "[" + ", ".join(literal(p) for p in paths) + "]"
+    return "[" + ", ".join(literal(store.file_url(k)) for k in keys) + "]"
 
 
 def columns(con: duckdb.DuckDBPyConnection, scan: str) -> list[str]:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from labledger.errors import InvalidArgument, NotFound
 from labledger.events import engine
 from labledger.events.table import PARENT_KEY, levels_of
-from labledger.store import ObjectStore
+from labledger.store import Store
 
 # Rows per Parquet row group: DuckDB and pyarrow read row groups in parallel, so a run's file of
 # 100,000 events is a few of them rather than one; fewer than ~64k costs in per-group overhead.
@@ -50,12 +50,13 @@ def event_key(level: int, run: int, product_id: str) -> str:
     return f"events/level={level}/run={run}/{product_id}.parquet"
 
 
-def write_events(store: ObjectStore, key: str, table: pa.Table) -> dict[str, Any]:
+def write_events(store: Store, key: str, table: pa.Table) -> dict[str, Any]:
     """Write a table from :meth:`Events.table` at ``key`` as Parquet (zstd); a small summary.
 
     >>> import tempfile
     >>> from labledger.events import Events
-    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> from labledger.store import open_store
+    >>> store = open_store(tempfile.mkdtemp())
     >>> t = Events({"event": [1, 2]}, level=2, stream="hits").table(1234)
     >>> summary = write_events(store, event_key(2, 1234, "p1"), t)
     >>> summary["rows"], summary["streams"], summary["parent_level"]
@@ -88,26 +89,28 @@ def write_events(store: ObjectStore, key: str, table: pa.Table) -> dict[str, Any
     }
 
 
-def read_events(store: ObjectStore, key: str) -> pa.Table:
+def read_events(store: Store, key: str) -> pa.Table:
     """One stored event table, whole, with its ``level``/``parent_level`` metadata.
 
     >>> import tempfile
     >>> from labledger.events import Events
-    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> from labledger.store import open_store
+    >>> store = open_store(tempfile.mkdtemp())
     >>> _ = write_events(store, "e.parquet", Events({"event": [1]}, level=2, stream="s").table(9))
     >>> read_events(store, "e.parquet").schema.metadata[b"level"]
     b'2'
     """
     try:
-        if store.is_local:
-            return pq.read_table(store.path(key))
+        local = store.local_path(key)
+        if local is not None:
+            return pq.read_table(local)
         with store.open_read(key) as f:
             return pq.read_table(f)
     except FileNotFoundError:
         raise NotFound(f"no event table at {key!r} in {store.url}") from None
 
 
-def check_parents(table: pa.Table, parents: Sequence[EventFile], store: ObjectStore) -> None:
+def check_parents(table: pa.Table, parents: Sequence[EventFile], store: Store) -> None:
     """Refuse events whose parent key is not among the events of ``parents``.
 
     Every ``(run, parent_event, parent_sub_event, parent_stream)`` of ``table`` must be the
@@ -117,7 +120,8 @@ def check_parents(table: pa.Table, parents: Sequence[EventFile], store: ObjectSt
 
     >>> import tempfile
     >>> from labledger.events import Events
-    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> from labledger.store import open_store
+    >>> store = open_store(tempfile.mkdtemp())
     >>> key = event_key(2, 1, "p2")
     >>> _ = write_events(store, key, Events({"event": [1, 2]}, level=2, stream="s").table(1))
     >>> l4 = Events({"event": [9], "parent_event": [3]}, level=4, parent_level=2, stream="s")

@@ -23,7 +23,7 @@ from labledger.errors import InvalidArgument, NotFound
 from labledger.events import engine
 from labledger.events.files import EventFile, runs_text
 from labledger.events.table import KEY, PARENT_KEY, check_level, is_int, stream_rank
-from labledger.store import ObjectStore
+from labledger.store import Store
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,7 +47,8 @@ class EventQuery:
 
     >>> import tempfile
     >>> from labledger.events import Events, event_key, write_events
-    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> from labledger.store import open_store
+    >>> store = open_store(tempfile.mkdtemp())
     >>> l2 = Events({"event": [1, 2], "energy": [3.5, 7.0]}, level=2, stream="s")
     >>> l4 = Events({"event": [2], "parent_event": [2]}, level=4, parent_level=2, stream="s")
     >>> stored = {}
@@ -62,7 +63,7 @@ class EventQuery:
 
     def __init__(
         self,
-        store: ObjectStore,
+        store: Store,
         files: Callable[[int], list[EventFile]],
         level: int,
         runs: Sequence[int] | None = None,
@@ -282,7 +283,7 @@ class _Join:
             + (" AND false" if self.empty or empty else "")
         )
 
-    def scan(self, store: ObjectStore, runs: set[int] | None = None) -> tuple[str, bool]:
+    def scan(self, store: Store, runs: set[int] | None = None) -> tuple[str, bool]:
         """The files of ``runs`` (all when None); and whether there are none, in which case
         the scan is of a stand-in that must match nothing."""
         files = self.files if runs is None else [f for f in self.files if f.run in runs]
@@ -339,7 +340,7 @@ def _in_key_order(events: pa.Table) -> pa.Table:
 
 
 def _ancestors(
-    con: duckdb.DuckDBPyConnection, store: ObjectStore, events: pa.Table, joins: list[_Join]
+    con: duckdb.DuckDBPyConnection, store: Store, events: pa.Table, joins: list[_Join]
 ) -> tuple[pa.Table, np.ndarray]:
     """The ancestors' columns of ``events``, found by joining only the events' parent keys
     (and their row numbers) to the ancestors' files; and, per result row, its event's row.
@@ -427,7 +428,7 @@ def _beside(events: pa.Table, found: tuple[pa.Table, np.ndarray], joins: list[_J
     return pa.Table.from_arrays(columns, names=names)
 
 
-def _uniform(con: duckdb.DuckDBPyConnection, store: ObjectStore, files: list[EventFile]) -> bool:
+def _uniform(con: duckdb.DuckDBPyConnection, store: Store, files: list[EventFile]) -> bool:
     """Whether every file has the same columns (from the footers, already cached)."""
     found = con.execute(
         "SELECT count(DISTINCT names) FROM (SELECT list(name ORDER BY name) AS names "

@@ -45,7 +45,7 @@ from labledger.formats.limits import Limits, memory_bytes, refusal
 from labledger.formats.registry import HEAD_BYTES
 from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
-from labledger.store import ArrayWriter, ObjectStore, write_array, write_group
+from labledger.store import ArrayWriter, Store, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
 from labledger.store.layout import data_path, node_name, run_prefix, source_key
 
@@ -222,7 +222,7 @@ class IngestPlan:
         its arrays decoded, in parallel."""
         return sum(f.size + f.data_bytes for r in self.runs if r.already is None for f in r.files)
 
-    def execute(self, store: ObjectStore, advance: Advance | None = None) -> list[IngestResult]:
+    def execute(self, store: Store, advance: Advance | None = None) -> list[IngestResult]:
         """Write the runs one after the other; each is all there or not there at all. If one
         fails, the error names the runs of this ingest that were already made."""
         advance = advance or (lambda n: None)
@@ -435,7 +435,7 @@ def sha256_file(path: Path, advance: Advance | None = None) -> str:
 
 
 def _write_run(
-    catalog: Catalog, store: ObjectStore, planned: PlannedRun, limits: Limits, advance: Advance
+    catalog: Catalog, store: Store, planned: PlannedRun, limits: Limits, advance: Advance
 ) -> IngestResult:
     run_id = uuid7()
     prefix = run_prefix(run_id)
@@ -485,7 +485,7 @@ def _write_run(
             raise
 
 
-def _renumber(catalog: Catalog, store: ObjectStore, planned: PlannedRun, new: NewRun) -> bool:
+def _renumber(catalog: Catalog, store: Store, planned: PlannedRun, new: NewRun) -> bool:
     """Give a run whose number another ingest took meanwhile the next free one (True); False
     if the conflict was another (the same bytes kept meanwhile), for the caller to say.
 
@@ -503,7 +503,7 @@ def _renumber(catalog: Catalog, store: ObjectStore, planned: PlannedRun, new: Ne
     return True
 
 
-def _remove(store: ObjectStore, prefix: str, exc: BaseException) -> None:
+def _remove(store: Store, prefix: str, exc: BaseException) -> None:
     try:
         store.delete(prefix)
     except Exception as cleanup:  # never hide why the ingest failed
@@ -515,7 +515,7 @@ def _names(planned: PlannedRun) -> list[str]:
 
 
 def _write_objects(
-    store: ObjectStore,
+    store: Store,
     planned: PlannedRun,
     run_id: str,
     prefix: str,
@@ -605,7 +605,7 @@ def _write_objects(
 
 
 def _write_channels(
-    store: ObjectStore, source: Source, root: str, limits: Limits, advance: Advance
+    store: Store, source: Source, root: str, limits: Limits, advance: Advance
 ) -> list[ChannelRow]:
     """Stream a source's blocks into stored arrays below ``root``; return their catalog rows."""
     infos = {c.key: c for c in source.channels}

@@ -11,7 +11,7 @@ from labledger.catalog import Catalog
 from labledger.machine.logs import Logs
 from labledger.quality import Flags, GoodRunList
 from labledger.runs import Runs
-from labledger.store import ObjectStore
+from labledger.store import Store
 from labledger.withdrawals import Withdrawals
 
 
@@ -23,7 +23,7 @@ class Home(Protocol):
     def catalog(self) -> Catalog: ...
 
     @property
-    def store(self) -> ObjectStore: ...
+    def store(self) -> Store: ...
 
     @property
     def runs(self) -> Runs: ...

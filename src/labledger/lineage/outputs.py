@@ -26,7 +26,7 @@ import numpy as np
 
 from labledger.errors import InvalidArgument
 from labledger.lineage.canonical import canonical, decode, digest, encode
-from labledger.store import ObjectStore, open_array, write_array
+from labledger.store import Store, open_array, write_array
 
 if TYPE_CHECKING:
     import pyarrow
@@ -61,7 +61,7 @@ def kind_of(value: Any) -> str:
     return "value"
 
 
-def save(store: ObjectStore, prefix: str, value: Any, kind: str) -> tuple[Any, str]:
+def save(store: Store, prefix: str, value: Any, kind: str) -> tuple[Any, str]:
     """Keep ``value`` below ``prefix``; return what the catalog row holds (the value itself if
     small, else a summary) and the content hash."""
     if kind == "value":
@@ -97,7 +97,7 @@ def content_hash(value: Any, kind: str) -> str:
     return digest(canonical(value))
 
 
-def load(store: ObjectStore, prefix: str | None, kind: str, summary: Any) -> Any:
+def load(store: Store, prefix: str | None, kind: str, summary: Any) -> Any:
     """The value :func:`save` kept."""
     if kind == "value":
         if "inline" in summary:
@@ -171,7 +171,7 @@ def dataset_hash(data: Any) -> str:
     return sha.hexdigest()
 
 
-def _save_dataset(store: ObjectStore, prefix: str, value: Any) -> dict[str, Any]:
+def _save_dataset(store: Store, prefix: str, value: Any) -> dict[str, Any]:
     import xarray
 
     summary: dict[str, Any] = {}
@@ -205,7 +205,7 @@ def _arrow(value: Any) -> pyarrow.Table:
     return pa.Table.from_pandas(value)  # its pandas metadata brings the index back on reading
 
 
-def _write_parquet(store: ObjectStore, key: str, table: pyarrow.Table) -> None:
+def _write_parquet(store: Store, key: str, table: pyarrow.Table) -> None:
     import pyarrow.parquet as pq
 
     with store.open_write(key) as f:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from labledger.catalog import Catalog
     from labledger.runs import Channel, Run
-    from labledger.store import ObjectStore
+    from labledger.store import Store
 
 TimeWindow = tuple[float | None, float | None]
 _REMOTE_WORKERS = 16
@@ -133,7 +133,7 @@ def read_many(
     *,
     logs: Logs,
     catalog: Catalog,
-    store: ObjectStore,
+    store: Store,
     calibration: dict[str, str] | None = None,
     time: TimeWindow | None = None,
     workers: int | None = None,
@@ -184,7 +184,7 @@ def read_many(
         # local files: the work is Python and numpy on small arrays, and threads contending for
         # the GIL were slower than one (bench/signals_many.py); on an object store each read
         # waits on the network, and threads overlap the waits
-        workers = 1 if store.is_local else _REMOTE_WORKERS
+        workers = _REMOTE_WORKERS if store.parallel_reads else 1
     with ThreadPoolExecutor(workers, thread_name_prefix="labledger-signals") as pool:
         list(pool.map(one, range(len(runs))))  # list(): raise the first error
     numbers = [r.number for r in runs]

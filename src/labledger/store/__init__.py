@@ -10,16 +10,22 @@ from labledger.store.arrays import (
     write_array,
     write_group,
 )
-from labledger.store.objects import ObjectStore
+from labledger.store.base import Store
+from labledger.store.fsspec_store import FsspecStore
+from labledger.store.local import LocalStore
+from labledger.store.objects import open_store
 
 __all__ = [
     "AnyArray",
     "ArrayWriter",
-    "ObjectStore",
+    "FsspecStore",
+    "LocalStore",
+    "Store",
     "StoredArray",
     "TextArray",
     "ZarrArray",
     "open_array",
+    "open_store",
     "write_array",
     "write_group",
 ]

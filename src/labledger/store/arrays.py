@@ -28,8 +28,8 @@ import numpy as np
 from numcodecs import CRC32C, Blosc, VLenUTF8
 
 from labledger.errors import Damaged
+from labledger.store.base import Store
 from labledger.store.dtypes import data_type, is_streamed, is_text, little, numpy_dtype
-from labledger.store.objects import ObjectStore
 
 CHUNK_BYTES = 1 << 20
 SHARD_BYTES = 64 << 20
@@ -75,7 +75,8 @@ class ArrayWriter:
     nothing, however many it declares.
 
     >>> import tempfile
-    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> from labledger.store import open_store
+    >>> store = open_store(tempfile.mkdtemp())
     >>> with ArrayWriter(store, "x", (), "int16") as w:
     ...     w.write(np.arange(10, dtype="int16"))
     ...     w.write(np.arange(5, dtype="int16"))
@@ -85,7 +86,7 @@ class ArrayWriter:
 
     def __init__(
         self,
-        store: ObjectStore,
+        store: Store,
         path: str,
         row_shape: tuple[int, ...],
         dtype: np.dtype | str,
@@ -341,7 +342,7 @@ def _metadata(
     }
 
 
-def _write_meta(store: ObjectStore, path: str, meta: dict[str, Any]) -> None:
+def _write_meta(store: Store, path: str, meta: dict[str, Any]) -> None:
     store.write(f"{path}/zarr.json" if path else "zarr.json", json.dumps(meta, indent=1).encode())
 
 
@@ -431,12 +432,13 @@ def _chunk_key(path: str, coords: tuple[int, ...]) -> str:
 
 
 def write_array(
-    store: ObjectStore, path: str, data: np.ndarray | Any, attrs: dict[str, Any] | None = None
+    store: Store, path: str, data: np.ndarray | Any, attrs: dict[str, Any] | None = None
 ) -> None:
     """Store a whole array that is already in memory.
 
     >>> import tempfile
-    >>> store = ObjectStore(tempfile.mkdtemp())
+    >>> from labledger.store import open_store
+    >>> store = open_store(tempfile.mkdtemp())
     >>> write_array(store, "s", np.array([b"x-ray"], dtype="S5"))
     >>> open_array(store, "s")[0]
     np.bytes_(b'x-ray')
@@ -463,7 +465,7 @@ def write_array(
             zarr.create_array(store.zarr_store(), name=path, data=data, attributes=attrs)
 
 
-def write_group(store: ObjectStore, path: str, attrs: dict[str, Any] | None = None) -> None:
+def write_group(store: Store, path: str, attrs: dict[str, Any] | None = None) -> None:
     """A Zarr v3 group node: the folders of the stored tree, with the source's attributes."""
     _write_meta(store, path, {"zarr_format": 3, "node_type": "group", "attributes": attrs or {}})
 
@@ -513,7 +515,7 @@ class StoredArray(_Array):
     """A sharded array in the store, read chunk by chunk: a slice fetches only the chunks it
     touches (concurrently, on an object store) and decodes them straight into the result."""
 
-    def __init__(self, store: ObjectStore, path: str, meta: dict[str, Any]):
+    def __init__(self, store: Store, path: str, meta: dict[str, Any]):
         self.store, self.path = store, path
         self.shape: tuple[int, ...] = tuple(meta["shape"])
         self.dtype: np.dtype = numpy_dtype(meta["data_type"])  # type: ignore[assignment]
@@ -637,7 +639,8 @@ class StoredArray(_Array):
         written and reads as the fill value (a file's unwritten chunks cost nothing here).
 
         >>> import tempfile
-        >>> store = ObjectStore(tempfile.mkdtemp())
+        >>> from labledger.store import open_store
+        >>> store = open_store(tempfile.mkdtemp())
         >>> with ArrayWriter(store, "a", (), np.dtype("f8"), {}, fill=np.nan) as w:
         ...     w.write(np.full(3_000_000, np.nan))
         >>> list(open_array(store, "a").written_rows())
@@ -653,7 +656,7 @@ class TextArray(_Array):
     """Text in one uncompressed chunk: fixed-length bytes (as HDF5 and NeXus write them) or
     variable-length UTF-8, spelled as zarr-python spells them."""
 
-    def __init__(self, store: ObjectStore, path: str, meta: dict[str, Any]):
+    def __init__(self, store: Store, path: str, meta: dict[str, Any]):
         self.store, self.path = store, path
         self.shape: tuple[int, ...] = tuple(meta["shape"])
         self.dtype: np.dtype = numpy_dtype(meta["data_type"])  # type: ignore[assignment]
@@ -662,7 +665,7 @@ class TextArray(_Array):
         self._values: np.ndarray | None = None
 
     @staticmethod
-    def write(store: ObjectStore, path: str, data: np.ndarray, attrs: dict[str, Any]) -> None:
+    def write(store: Store, path: str, data: np.ndarray, attrs: dict[str, Any]) -> None:
         if data.dtype.kind == "S":
             codecs: list[dict[str, Any]] = [{"name": "bytes"}]
             blob = np.ascontiguousarray(data).tobytes()
@@ -716,12 +719,12 @@ class ZarrArray(_Array):
 AnyArray = StoredArray | TextArray | ZarrArray
 
 
-def open_array(store: ObjectStore, path: str) -> AnyArray:
+def open_array(store: Store, path: str) -> AnyArray:
     """The array stored at ``path``, by the fastest reader that understands its layout."""
     return array_of(store, path, _stored_metadata(store, path))
 
 
-def array_of(store: ObjectStore, path: str, meta: dict[str, Any]) -> AnyArray:
+def array_of(store: Store, path: str, meta: dict[str, Any]) -> AnyArray:
     """The array at ``path`` whose ``zarr.json`` is ``meta`` (read by the caller: a check
     reads it afresh, where :func:`open_array` remembers it)."""
     layout = _layout(meta)
@@ -736,7 +739,7 @@ def array_of(store: ObjectStore, path: str, meta: dict[str, Any]) -> AnyArray:
         return ZarrArray(path, zarr.open_array(store.zarr_store(), path=path, mode="r"))
 
 
-def _stored_metadata(store: ObjectStore, path: str) -> dict[str, Any]:
+def _stored_metadata(store: Store, path: str) -> dict[str, Any]:
     """An array's ``zarr.json``, remembered: a run's arrays never change once written, and
     their paths hold the run's unique id, so a path read once is known for good."""
     key = (store.url, path)
