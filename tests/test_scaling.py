@@ -272,3 +272,34 @@ def test_malformed_inherited_scaling_is_kept_raw(
         channel.scaled()
     message = str(caught.value)
     assert "NI scaling properties are incomplete" in message and "\n" not in message
+
+
+def test_a_tdms_format_that_failed_to_load_is_refused_not_taken_for_unscaled(
+    sqlite_archive: ll.Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the TDMS plug-in fails to load, a TDMS channel's raw counts must not pass for volts:
+    reading its scaled values, or a signal through it, says which format is missing and why."""
+    from importlib.metadata import EntryPoint, entry_points
+
+    from labledger import plugins
+    from labledger.formats import registry
+
+    path = write_shot(tmp_path, 1230)
+    sqlite_archive.ingest([path])
+    channel = sqlite_archive.runs[1230].channels["PXI M6251/ai3"]
+    assert channel.format == "tdms" and channel.own_scaling() is not None
+    group = registry.ENTRY_POINT_GROUP
+    others = [ep for ep in entry_points(group=group) if ep.name != "tdms"]
+    broken = EntryPoint("tdms", "no_such_module_of_a_lab:TdmsFormat", group)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [broken, *others])
+    registry.formats.cache_clear()
+    try:
+        with pytest.warns(plugins.PluginWarning):
+            registry.formats()
+        said = r"the 'tdms' format is not loaded here \(ModuleNotFoundError: .*no_such_module"
+        with pytest.raises(NotFound, match=said):
+            channel.scaled()
+        with pytest.raises(NotFound, match=said):
+            sqlite_archive.runs[1230].channels["PXI M6251/ai3"].own_scaling()
+    finally:
+        registry.formats.cache_clear()

@@ -106,20 +106,21 @@ class Busy(LabledgerError):
     status = 429
 
 
-class NotRemote(LabledgerError, NotImplementedError):
+class NotRemote(InvalidArgument, NotImplementedError):
     """What an archive opened through a server cannot do (yet): open the archive locally."""
 
     status = 501
 
 
-class Unreachable(LabledgerError, ConnectionError):
+class Unreachable(CatalogUnavailable, ConnectionError):
     """A server that did not answer: its address, the network, or the server is down."""
 
     status = 503
 
 
-# the kinds a status is read back as, the most general first; a server names the exact kind
-_BY_STATUS = [Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Busy, BadInput, NotRemote,
+# the kinds a status is read back as when the answer does not name one (a labledger server
+# always does): a 422 unnamed is a request the server's parameters refused, not a raw file
+_BY_STATUS = [Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Busy, NotRemote,
               CatalogUnavailable]  # fmt: skip
 
 

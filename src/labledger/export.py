@@ -37,7 +37,6 @@ from pyarrow import csv as pacsv
 from labledger.errors import InvalidArgument, LabledgerError, NotFound, first_line
 from labledger.formats.base import walk_tree
 from labledger.formats.csv import unit_in_name
-from labledger.formats.registry import own_scaling
 from labledger.store import StoredArray
 
 if TYPE_CHECKING:
@@ -269,7 +268,7 @@ def _own_scaling(channel: Channel) -> bool:
     return (
         channel.ndim == 1
         and np.issubdtype(channel.dtype, np.number)
-        and own_scaling(channel.attrs) is not None
+        and channel.own_scaling() is not None
     )
 
 

@@ -24,7 +24,7 @@ from labledger.catalog import MAX_RUN_NUMBER, Catalog, ChannelRow, RunRow, Sourc
 from labledger.display import HTML_ROWS, html_table, human_size
 from labledger.errors import NotFound
 from labledger.formats import Axis
-from labledger.formats.base import walk_tree
+from labledger.formats.base import OwnScaling, walk_tree
 from labledger.formats.registry import own_scaling
 from labledger.formats.values import single, without_nul
 from labledger.ingest.ingest import NUMBER_KEY
@@ -446,6 +446,16 @@ class Channel:
 
     FACTS = ("channel", "shape", "dtype", "unit")
 
+    @property
+    def format(self) -> str:
+        """The raw format of the file the channel was read from (``tdms``, ``hdf5``, ...)."""
+        return next(s.format for s in self.run._sources if s.id == self._row.source_id)
+
+    def own_scaling(self) -> OwnScaling | None:
+        """The scaling its raw format gives it (``(slope, intercept)`` or a callable), None
+        if the format stores physical values (see :meth:`scaled`)."""
+        return own_scaling(self.format, self.attrs)
+
     def __repr__(self) -> str:
         unit = f" in {self.scaled_unit}" if self.scaled_unit else ""
         return f"<Channel {self.key!r} of run {self.run.number}: {self.shape} {self.dtype}{unit}>"
@@ -505,7 +515,7 @@ class Channel:
         physical unit of its own scaling: a TDMS channel's NI/DAQmx scales, applied by npTDMS
         exactly as ``TdmsFile.read`` would, to the stored raw integers. The unit is
         ``scaled_unit``. No testbed description is needed (``run.signal`` adds calibrations)."""
-        scaling = own_scaling(self.attrs)
+        scaling = self.own_scaling()
         if scaling is None:
             raise NotFound(
                 f"run {self.run.number}: channel {self.key!r} has no scaling of its own (no "

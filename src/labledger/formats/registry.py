@@ -7,9 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from labledger.errors import BadInput
+from labledger.errors import BadInput, NotFound
 from labledger.formats.base import Format, OwnScaling
-from labledger.plugins import load
+from labledger.plugins import failed, load
 
 ENTRY_POINT_GROUP = "labledger.formats"
 HEAD_BYTES = 4096
@@ -55,19 +55,24 @@ def detect(path: Path, head: bytes) -> Format:
     raise BadInput(f"{path}: unknown format; labledger reads {known}; or pass --format")
 
 
-def own_scaling(attrs: dict[str, Any]) -> OwnScaling | None:
-    """How a stored channel's raw values become its DAQ's unit, as the format that read it
-    says (a TDMS channel's NI scaling properties, kept in its attributes); None if none does.
+def own_scaling(name: str, attrs: dict[str, Any]) -> OwnScaling | None:
+    """How a stored channel's raw values become its DAQ's unit, as the format ``name`` that
+    read it says (a TDMS channel's NI scaling properties, kept in its attributes); None if the
+    format stores physical values. A format that is not loaded here is refused, never taken
+    for one without scaling: its raw counts would pass for volts.
 
     >>> linear = {"Scale_Type": "Linear", "Linear_Slope": 2.0, "Linear_Y_Intercept": 0.5,
     ...           "Linear_Input_Source": 0xFFFFFFFF}  # the raw values
-    >>> own_scaling({"NI_Scaling_Status": "unscaled", "NI_Number_Of_Scales": 1,
-    ...              **{f"NI_Scale[0]_{k}": v for k, v in linear.items()}})
+    >>> own_scaling("tdms", {"NI_Scaling_Status": "unscaled", "NI_Number_Of_Scales": 1,
+    ...                      **{f"NI_Scale[0]_{k}": v for k, v in linear.items()}})
     (2.0, 0.5)
     """
-    for fmt in formats().values():
-        scaling = getattr(fmt, "scaling", None)  # optional: most formats store physical values
-        found = scaling(attrs) if scaling is not None else None
-        if found is not None:
-            return found
-    return None
+    fmt = formats().get(name)
+    if fmt is None:
+        why = failed(ENTRY_POINT_GROUP).get(name, "it is not installed")
+        raise NotFound(
+            f"the {name!r} format is not loaded here ({why}): the scaling of its channels "
+            "cannot be read; install or fix the package that provides it"
+        )
+    scaling = getattr(fmt, "scaling", None)  # optional: most formats store physical values
+    return scaling(attrs) if scaling is not None else None

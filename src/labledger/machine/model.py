@@ -21,7 +21,7 @@ from labledger.errors import InvalidArgument, LabledgerError, NotFound
 from labledger.machine.calibration import in_force
 from labledger.machine.description import Component as ComponentSpec
 from labledger.machine.units import magnitude_in, quantity
-from labledger.plugins import load
+from labledger.plugins import failed, load
 
 if TYPE_CHECKING:
     import xarray
@@ -214,6 +214,9 @@ def bind(run: Run, config: Configuration, path: str, spec: ComponentSpec) -> Com
     cls: type[Component] = Component
     if spec.model is not None:
         found = models().get(spec.model)
+        why = failed(GROUP).get(spec.model)
+        if found is None and why is not None:
+            raise NotFound(f"{path}: diagnostic model {spec.model!r} failed to load ({why})")
         if found is None:
             raise NotFound(
                 f"{path}: no diagnostic model {spec.model!r} is installed (models: "

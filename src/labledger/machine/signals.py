@@ -30,7 +30,6 @@ import numpy as np
 from labledger import reads
 from labledger.decimation import minmax
 from labledger.errors import DataWarning, InvalidArgument, NotFound
-from labledger.formats.registry import own_scaling
 from labledger.machine.calibration import (
     Calibration,
     CalibrationError,
@@ -378,7 +377,7 @@ class _Resolver:
         axis = channel.axes[0] if channel.axes else None
         rows = _selected(channel, name, self.time)
         raw = channel[rows]
-        scaling = own_scaling(channel.attrs)
+        scaling = channel.own_scaling()
         affine = cal.affine() if cal is not None and not cal.params.get("input") else None
         if isinstance(scaling, tuple) and affine is not None:
             # one pass over the data: (raw * slope + intercept) * gain + offset, folded

@@ -15,9 +15,10 @@ from labledger.server.context import Context
 from labledger.server.params import Number, byte_range, jsonable, safe_key, slice_of
 from labledger.wire import API, compress, encode_array, negotiate
 
-_RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
-_PRODUCT_KEY = re.compile(r"^products/([0-9a-f-]{36})/")
-_EVENTS_KEY = re.compile(r"^events/level=\d/run=(\d{1,19})/[0-9a-f-]{36}\.parquet$")
+# matched whole (fullmatch; "." takes no newline): the object's owner is in its first parts
+_RUN_KEY = re.compile(r"runs/([0-9a-f-]{36})/.+")
+_PRODUCT_KEY = re.compile(r"products/([0-9a-f-]{36})/.+")
+_EVENTS_KEY = re.compile(r"events/level=\d/run=(\d{1,19})/[0-9a-f-]{36}\.parquet")
 
 
 def router(ctx: Context) -> APIRouter:

@@ -586,6 +586,16 @@ class StoredArray(_Array):
                 "crc32c); `labledger check` lists what else is"
             ) from None
 
+    def _shard_index(self, blob: Any, shard: tuple[int, ...]) -> np.ndarray:
+        try:
+            index = _CRC.decode(blob)
+        except (RuntimeError, ValueError):  # a changed byte, or a shard cut short
+            raise Damaged(
+                f"{self.path}: the index of shard {shard} is damaged (its bytes no longer match "
+                "their crc32c); `labledger check` lists what else is"
+            ) from None
+        return np.frombuffer(index, "<u8").reshape(*self._per_shard, 2)
+
     def _locate(self, coords: list[tuple[int, ...]]) -> list[tuple[str | None, int, int]]:
         """Where each chunk's bytes are: (shard key, offset, length), or no key if never written."""
         shard_of = [self._shard_of(co) for co in coords]
@@ -602,11 +612,7 @@ class StoredArray(_Array):
                 if blob is not None and self._small:
                     self._whole[s] = blob
                     blob = memoryview(blob)[-n_index:]
-                self._index[s] = (
-                    None
-                    if blob is None
-                    else np.frombuffer(_CRC.decode(blob), "<u8").reshape(*self._per_shard, 2)
-                )
+                self._index[s] = None if blob is None else self._shard_index(blob, s)
         found: list[tuple[str | None, int, int]] = []
         for co, s in zip(coords, shard_of):
             index = self._index[s]
