@@ -18,11 +18,14 @@ from zarr.codecs import BloscCodec, BytesCodec, ShardingCodec, ZstdCodec
 from labledger.errors import Damaged, StoreUnavailable
 from labledger.store import (
     ArrayWriter,
-    ObjectStore,
+    FsspecStore,
+    LocalStore,
+    Store,
     StoredArray,
     TextArray,
     ZarrArray,
     open_array,
+    open_store,
     write_array,
 )
 from labledger.store.arrays import _layout, array_of
@@ -31,24 +34,24 @@ BLOB = np.random.default_rng(13).integers(0, 256, 700_000, dtype="u1").tobytes()
 
 
 @pytest.fixture(params=["folder", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """An empty store on a folder, and one on moto's S3 (its URL with a trailing slash)."""
     if request.param == "folder":
-        return ObjectStore(tmp_path / "store")
+        return open_store(tmp_path / "store")
     bucket = request.getfixturevalue("s3_bucket")
     endpoint = request.getfixturevalue("s3_endpoint")
-    return ObjectStore(f"{bucket}/pre/fix/", {"endpoint_url": endpoint})
+    return open_store(f"{bucket}/pre/fix/", {"endpoint_url": endpoint})
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> ObjectStore:
-    return ObjectStore(tmp_path / "store")
+def folder(tmp_path: Path) -> Store:
+    return open_store(tmp_path / "store")
 
 
 # -- objects -------------------------------------------------------------------------------------
 
 
-def test_an_object_reads_back_whole_and_through_a_file(store: ObjectStore) -> None:
+def test_an_object_reads_back_whole_and_through_a_file(store: Store) -> None:
     store.write("runs/r/blob.bin", BLOB)
     assert hashlib.sha256(store.read("runs/r/blob.bin")).digest() == hashlib.sha256(BLOB).digest()
     with store.open_read("runs/r/blob.bin") as f:
@@ -69,15 +72,16 @@ def test_an_object_reads_back_whole_and_through_a_file(store: ObjectStore) -> No
     ],
 )
 def test_a_byte_range_is_that_slice(
-    store: ObjectStore, start: int, end: int | None, expected: bytes
+    store: Store, start: int, end: int | None, expected: bytes
 ) -> None:
     store.write("b", BLOB)
     assert store.read_range("b", start, end) == expected
-    if store.is_local:  # S3 ignores an empty Range header and sends it all (see docs/testing.md)
+    # S3 ignores an empty Range header and sends it all (see docs/testing.md)
+    if isinstance(store, LocalStore):
         assert store.read_range("b", start, start) == b""
 
 
-def test_many_ranges_come_back_in_the_order_asked(store: ObjectStore) -> None:
+def test_many_ranges_come_back_in_the_order_asked(store: Store) -> None:
     store.write("a/one", BLOB)
     store.write("a/two", BLOB[::-1])
     ranges: list[tuple[str, int, int | None]] = [
@@ -100,7 +104,7 @@ def test_many_ranges_come_back_in_the_order_asked(store: ObjectStore) -> None:
     assert [bytes(b) for b in store.read_ranges([("a/two", -7, None)])] == [BLOB[::-1][-7:]]
 
 
-def test_ranges_of_a_missing_object_are_refused(store: ObjectStore) -> None:
+def test_ranges_of_a_missing_object_are_refused(store: Store) -> None:
     store.write("a/one", BLOB)
     for ranges in ([("a/none", 0, 4)], [("a/none", -4, None)], [("a/one", 0, 4), ("a/no", 0, 4)]):
         with pytest.raises(FileNotFoundError):
@@ -109,7 +113,7 @@ def test_ranges_of_a_missing_object_are_refused(store: ObjectStore) -> None:
         store.read_range("a/none", 0, 4)
 
 
-def test_listings_name_keys_below_the_root(store: ObjectStore) -> None:
+def test_listings_name_keys_below_the_root(store: Store) -> None:
     assert store.list() == [] and store.children("runs") == []
     for key in ["runs/b/x", "runs/a/deep/er", "runs/a/y", "top"]:
         store.write(key, b"1")
@@ -123,7 +127,7 @@ def test_listings_name_keys_below_the_root(store: ObjectStore) -> None:
     assert not store.exists("runs/a/z")
 
 
-def test_usage_counts_bytes_and_the_newest_write(store: ObjectStore) -> None:
+def test_usage_counts_bytes_and_the_newest_write(store: Store) -> None:
     assert store.usage("runs") == (0, None)
     store.write("runs/a/one", BLOB[:1000])
     store.write("runs/a/deep/two", BLOB[:234])
@@ -132,7 +136,8 @@ def test_usage_counts_bytes_and_the_newest_write(store: ObjectStore) -> None:
     size, newest = store.usage("runs/a")
     assert size == 1234
     assert isinstance(newest, float)
-    if store.is_local:  # a folder's times can be set: the newest is the later of the two
+    # a folder's times can be set: the newest is the later of the two
+    if isinstance(store, LocalStore):
         keys = ["runs/a/one", "runs/a/deep/two", "runs/a/empty"]
         for times, newest in [((1e9, 1.5e9 + 0.5, 1.2e9), 1.5e9 + 0.5), ((0.25, 0.5, 0.0), 0.5)]:
             for key, when in zip(keys, times):
@@ -143,21 +148,21 @@ def test_usage_counts_bytes_and_the_newest_write(store: ObjectStore) -> None:
 def test_where_a_store_is(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    store = ObjectStore(tmp_path / "link" / ".." / "link")
+    store = open_store(tmp_path / "link" / ".." / "link")
     root = str((tmp_path / "real").resolve())
-    assert (store.root, store.url, store.is_local) == (root, root, True)
+    assert (store.root, store.url, type(store)) == (root, root, LocalStore)
     assert store.path("") == root
     assert store.path("a/b") == f"{root}/a/b"
-    assert repr(store) == f"ObjectStore({root!r})"
-    s3 = ObjectStore("s3://bucket/some/prefix/", {"anon": True})
-    assert (s3.root, s3.url, s3.is_local) == (
+    assert repr(store) == f"LocalStore({root!r})"
+    s3 = open_store("s3://bucket/some/prefix/", {"anon": True})
+    assert (s3.root, s3.url, type(s3)) == (
         "bucket/some/prefix",
         "s3://bucket/some/prefix",
-        False,
+        FsspecStore,
     )
     assert s3.path("k") == "bucket/some/prefix/k"
     assert s3.storage_options == {"anon": True}
-    boxes = ObjectStore("s3://bucket/BOX/", {"anon": True})  # ends in X: only "/" is stripped
+    boxes = open_store("s3://bucket/BOX/", {"anon": True})  # ends in X: only "/" is stripped
     assert (boxes.root, boxes.url) == ("bucket/BOX", "s3://bucket/BOX")
 
 
@@ -167,7 +172,7 @@ def test_where_a_store_is(tmp_path: Path) -> None:
 )
 def test_an_unknown_kind_of_store_is_refused_in_one_line(url: str, reason: str) -> None:
     with pytest.raises(StoreUnavailable, match=rf"(?i)^store {url}: .*{reason}") as info:
-        ObjectStore(url)
+        open_store(url)
     assert "\n" not in str(info.value)
 
 
@@ -176,7 +181,7 @@ def test_listings_on_s3_see_what_another_process_wrote(s3_bucket: str, s3_endpoi
     """Children and usage are read afresh: s3fs would otherwise answer from its cache."""
     import boto3
 
-    store = ObjectStore(f"{s3_bucket}/lab", {"endpoint_url": s3_endpoint})
+    store = open_store(f"{s3_bucket}/lab", {"endpoint_url": s3_endpoint})
     store.write("runs/a/x", b"12345")
     assert store.list("runs") == ["runs/a/x"]  # s3fs now caches the listing
     assert store.children("runs") == ["runs/a"]
@@ -188,7 +193,7 @@ def test_listings_on_s3_see_what_another_process_wrote(s3_bucket: str, s3_endpoi
 
 
 def test_arrays_of_two_stores_at_the_same_path_are_their_own(tmp_path: Path) -> None:
-    one, two = ObjectStore(tmp_path / "one"), ObjectStore(tmp_path / "two")
+    one, two = open_store(tmp_path / "one"), open_store(tmp_path / "two")
     write_array(one, "runs/a", np.arange(3, dtype="i2"))
     write_array(two, "runs/a", np.arange(5, dtype="f8"))
     assert open_array(one, "runs/a").shape == (3,)
@@ -199,7 +204,7 @@ def test_arrays_of_two_stores_at_the_same_path_are_their_own(tmp_path: Path) -> 
 # -- arrays --------------------------------------------------------------------------------------
 
 
-def _gappy(store: ObjectStore, path: str, fill: int | None) -> np.ndarray:
+def _gappy(store: Store, path: str, fill: int | None) -> np.ndarray:
     """int32 rows 0-999 written, 2000 skipped, 500 written; chunks of 100 rows, shards of 1000.
     Returns the same by hand."""
     with ArrayWriter(store, path, (), "i4", fill=fill, chunk_bytes=400, shard_bytes=4000) as w:
@@ -211,7 +216,7 @@ def _gappy(store: ObjectStore, path: str, fill: int | None) -> np.ndarray:
 
 
 @pytest.mark.parametrize("fill", [None, -1])
-def test_rows_never_written_read_as_the_fill_value(store: ObjectStore, fill: int | None) -> None:
+def test_rows_never_written_read_as_the_fill_value(store: Store, fill: int | None) -> None:
     expected = _gappy(store, "g", fill)
     a = open_array(store, "g")
     assert a.shape == (3500,) and a.chunks == (100,)
@@ -239,7 +244,7 @@ def test_rows_never_written_read_as_the_fill_value(store: ObjectStore, fill: int
     np.testing.assert_array_equal(np.concatenate(blocks), expected)
 
 
-def test_a_large_array_with_a_missing_shard_reads_as_the_fill_value(folder: ObjectStore) -> None:
+def test_a_large_array_with_a_missing_shard_reads_as_the_fill_value(folder: Store) -> None:
     """Over 1 MiB: its shards' indexes are read, not the whole objects."""
     n = 300_000  # 1.2 MB of int32, chunks of 25 000 rows, shards of 100 000
     with ArrayWriter(
@@ -255,7 +260,7 @@ def test_a_large_array_with_a_missing_shard_reads_as_the_fill_value(folder: Obje
     assert list(a.written_rows()) == [(0, 100_000), (200_000, 300_000)]
 
 
-def test_a_2d_array_in_chunks_along_both_axes(store: ObjectStore) -> None:
+def test_a_2d_array_in_chunks_along_both_axes(store: Store) -> None:
     data = np.arange(50 * 37, dtype="f8").reshape(50, 37) / 3
     data[20:30] = np.nan
     with ArrayWriter(store, "m", (37,), "f8", fill=np.nan, chunk_bytes=80) as w:
@@ -281,7 +286,7 @@ def test_a_2d_array_in_chunks_along_both_axes(store: ObjectStore) -> None:
     assert (a.ndim, a.size, a.nbytes, len(a)) == (2, 1850, 14_800, 50)
 
 
-def test_indices_outside_an_array_are_refused_in_one_line(folder: ObjectStore) -> None:
+def test_indices_outside_an_array_are_refused_in_one_line(folder: Store) -> None:
     write_array(folder, "a", np.arange(12).reshape(3, 4))
     a = open_array(folder, "a")
     np.testing.assert_array_equal(a[-3], [0, 1, 2, 3])
@@ -306,7 +311,7 @@ def test_indices_outside_an_array_are_refused_in_one_line(folder: ObjectStore) -
         assert str(info.value).startswith(message)
 
 
-def test_zero_d_and_empty_arrays(folder: ObjectStore) -> None:
+def test_zero_d_and_empty_arrays(folder: Store) -> None:
     write_array(folder, "s", np.array(2.5))
     write_array(folder, "e", np.zeros((0, 3), "i2"))
     s, e = open_array(folder, "s"), open_array(folder, "e")
@@ -318,7 +323,7 @@ def test_zero_d_and_empty_arrays(folder: ObjectStore) -> None:
     assert list(e.written_rows()) == [] and len(e) == 0
 
 
-def test_text_arrays_read_whole_and_in_parts(folder: ObjectStore) -> None:
+def test_text_arrays_read_whole_and_in_parts(folder: Store) -> None:
     fixed = np.array([[b"ab", b"c"], [b"", b"de"], [b"f", b"gh"]], dtype="S2")
     text = np.array([["α", ""], ["βγ", "x"]], dtype=object)
     write_array(folder, "f", fixed, {"units": "none"})
@@ -346,7 +351,7 @@ def test_text_arrays_read_whole_and_in_parts(folder: ObjectStore) -> None:
     assert te[...].shape == (0, 2)
 
 
-def test_structured_arrays_are_read_by_zarr_python(folder: ObjectStore) -> None:
+def test_structured_arrays_are_read_by_zarr_python(folder: Store) -> None:
     data = np.array([(1, 2.5), (3, 4.5), (5, 6.5)], dtype=[("a", "<i4"), ("b", "<f8")])
     write_array(folder, "r", data, {"k": "v"})
     r = open_array(folder, "r")
@@ -361,13 +366,13 @@ def test_structured_arrays_are_read_by_zarr_python(folder: ObjectStore) -> None:
     np.testing.assert_array_equal(r[1:], data[1:])
 
 
-def _by_zarr(store: ObjectStore, name: str, data: np.ndarray, **options: object) -> None:
+def _by_zarr(store: Store, name: str, data: np.ndarray, **options: object) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         zarr.create_array(store.zarr_store(), name=name, data=data, **options)  # type: ignore[arg-type]
 
 
-def test_which_reader_an_array_written_elsewhere_takes(folder: ObjectStore) -> None:
+def test_which_reader_an_array_written_elsewhere_takes(folder: Store) -> None:
     """labledger's reader takes exactly the layouts it decodes right (its own, and shards whose
     chunks carry no crc32c, as before); anything else goes to zarr-python. Either way the values
     are those written."""
@@ -441,7 +446,7 @@ def test_which_reader_an_array_written_elsewhere_takes(folder: ObjectStore) -> N
         assert [v if isinstance(v, bytes) else str(v) for v in a[...]] == values
 
 
-def test_metadata_no_reader_here_knows_goes_to_zarr_python(folder: ObjectStore) -> None:
+def test_metadata_no_reader_here_knows_goes_to_zarr_python(folder: Store) -> None:
     write_array(folder, "n", np.arange(4, dtype="i2"))
     write_array(folder, "t", np.array([b"ab"], "S2"))
     meta, text = json.loads(folder.read("n/zarr.json")), json.loads(folder.read("t/zarr.json"))
@@ -480,7 +485,7 @@ def test_metadata_no_reader_here_knows_goes_to_zarr_python(folder: ObjectStore) 
 
 
 @pytest.mark.parametrize("damage", ["index byte", "cut in half", "cut to 3 bytes"])
-def test_a_damaged_shard_index_is_refused_as_damage(folder: ObjectStore, damage: str) -> None:
+def test_a_damaged_shard_index_is_refused_as_damage(folder: Store, damage: str) -> None:
     """A shard's index carries a crc32c too: a changed byte, or a shard cut short (a copy that
     stopped), is named as damage in one line, as a damaged chunk is."""
     write_array(folder, "a", np.arange(400_000, dtype="<i4"))  # 1.6 MB: the index read alone
@@ -509,7 +514,7 @@ def test_a_damaged_shard_index_is_refused_as_damage(folder: ObjectStore, damage:
     ],
 )
 def test_fill_values_of_every_kind_read_back_exactly(
-    folder: ObjectStore, dtype: str, fill: object, values: list
+    folder: Store, dtype: str, fill: object, values: list
 ) -> None:
     written = np.array(values, dtype)
     size = np.dtype(dtype).itemsize * 2  # chunks of 2 rows: rows 4-5 are never written
