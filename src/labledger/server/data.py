@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import Forbidden, NotFound, TooLarge
-from labledger.server.context import Context
+from labledger.server.context import Context, Who
 from labledger.server.params import Number, byte_range, jsonable, safe_key, slice_of
 from labledger.wire import API, compress, encode_array, negotiate
 
@@ -22,7 +22,6 @@ _EVENTS_KEY = re.compile(r"^events/level=\d/run=(\d{1,19})/[0-9a-f-]{36}\.parque
 
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
-    Who = ctx.who
 
     @router.get("/store/{key:path}", tags=["data"], response_class=Response)
     def store_object(who: Who, key: str, range: Annotated[str | None, Header()] = None) -> Response:
