@@ -15,8 +15,9 @@ from labledger.server.context import Context, Who
 from labledger.server.params import Number, byte_range, jsonable, safe_key, slice_of
 from labledger.wire import API, compress, encode_array, negotiate
 
-_RUN_KEY = re.compile(r"^runs/([0-9a-f-]{36})/")
-_PRODUCT_KEY = re.compile(r"^products/([0-9a-f-]{36})/")
+# whole keys (fullmatch): an object below a run's or a product's folder
+_RUN_KEY = re.compile(r"runs/([0-9a-f-]{36})/.+")
+_PRODUCT_KEY = re.compile(r"products/([0-9a-f-]{36})/.+")
 _EVENTS_KEY = re.compile(r"^events/level=\d/run=(\d{1,19})/[0-9a-f-]{36}\.parquet$")
 
 
@@ -33,7 +34,9 @@ def router(ctx: Context) -> APIRouter:
         try:
             match, made, events = (p.fullmatch(key) for p in (_RUN_KEY, _PRODUCT_KEY, _EVENTS_KEY))
             if match is not None:  # a shard read is a few requests: its run's project is kept
-                if not who.can("read", ctx.project_of(match.group(1))):
+                project = ctx.project_of(match.group(1))
+                # no such run (the objects of an ingest that never committed): no one's to read
+                if project is None or not who.can("read", project):
                     raise NotFound(key)
             elif made is not None:
                 ctx.product_of(who, made.group(1))
