@@ -347,3 +347,15 @@ def test_a_stream_waiting_to_be_subscribed_keeps_beating(
         assert next(lines) == ": still here"  # not subscribed yet, and not silent
         released.set()
         assert next(line for line in lines if line != ": still here") == SUBSCRIBED
+
+
+def test_objects_of_a_run_not_in_the_catalog_are_served_to_no_one(
+    sqlite_archive: ll.Archive,
+) -> None:
+    # what an ingest stopped after its objects were durable, before its catalog commit, leaves
+    key = "runs/01a22c4a-d0e7-78d2-905a-9a3ad942109b/raw/0/shot.tdms"
+    sqlite_archive.store.write(key, b"left over")
+    with serving(create_app(sqlite_archive, public=True)) as url:
+        answer = httpx.get(f"{url}/api/v1/store/{key}")  # anonymous: may read every project
+    assert answer.status_code == 403 and "left over" not in answer.text
+    assert "is not yours to read (or not served)" in answer.json()["detail"]

@@ -46,7 +46,7 @@ class Two:
     @property
     def ctx(self) -> Context:
         """A new context each time: what one keeps (projects of runs) is not another's."""
-        return Context(self.la, Access(self.la.catalog), LIMITS, who=None)
+        return Context(self.la, Access(self.la.catalog), LIMITS)
 
 
 _SAME = object()

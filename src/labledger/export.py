@@ -408,8 +408,11 @@ def _channel_tables(run: Run) -> Iterator[_Table]:
             group = path.rpartition("/")[0]
             axis = channel.axes[0] if channel.axes else None
             # a time column of the file is one of its channels, beside those it is the axis of
-            regular = axis is not None and bool(axis.step)
-            sampling = (channel.shape[0], *((axis.start, axis.step) if regular else ()))
+            regular = axis if axis is not None and axis.step else None
+            sampling = (
+                channel.shape[0],
+                *((regular.start, regular.step) if regular is not None else ()),
+            )
             groups.setdefault((group, sampling), []).append((path.rpartition("/")[2], channel))
         stem = Path(source.name).stem
         for (group, _), members in groups.items():
@@ -457,7 +460,7 @@ def _signal_tables(run: Run, physical: _Physical) -> list[_Table]:
         axis = (array.size,) if time is None or not time.size else (
             array.size, float(time[0]), float(time[-1]))  # fmt: skip
         by_axis.setdefault(axis, []).append(array)
-    tables = []
+    tables: list[_Table] = []
     for arrays in by_axis.values():
         notes: list[tuple[str, Any]] = [("run", run.number), ("run_id", run.id)]
         notes.append(("config_version", physical.config_version))

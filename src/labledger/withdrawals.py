@@ -23,6 +23,7 @@ False
 
 from __future__ import annotations
 
+import builtins  # `list` in class Withdrawals is its method
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -156,7 +157,7 @@ class Withdrawals:
         entries = self._catalog.withdrawals(ids, active_only=not include_restored)
         return [Withdrawal.from_entry(e) for e in entries]
 
-    def active(self, run_ids: list[str]) -> dict[str, Withdrawal]:
+    def active(self, run_ids: builtins.list[str]) -> dict[str, Withdrawal]:
         """The withdrawal in force on each of these runs (by id) that is withdrawn."""
         entries = self._catalog.withdrawals(run_ids, active_only=True) if run_ids else []
         return {e[0].run_id: Withdrawal.from_entry(e) for e in entries}

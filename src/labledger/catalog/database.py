@@ -110,7 +110,7 @@ def limit_statements(engine: Engine, seconds: float) -> None:
         return
     if engine not in _STATEMENT_MS:
 
-        def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
             autocommit = dbapi_connection.autocommit  # SET in a transaction can roll back
             dbapi_connection.autocommit = True
             dbapi_connection.execute(f"SET statement_timeout = {_STATEMENT_MS[engine]}")
@@ -126,7 +126,7 @@ def canceled(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == QUERY_CANCELED
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut

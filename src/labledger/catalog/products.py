@@ -244,7 +244,7 @@ def edges(catalog: Catalog, start: str, direction: str) -> list[tuple[str, str, 
     joined = i.product_id == walk.c.id if direction == "up" else i.ref == walk.c.id
     query = select(i.product_id, i.kind, i.ref, i.run_number, i.position).join(walk, joined)
     with catalog.reading() as session:
-        return [tuple(r) for r in session.execute(query)]  # type: ignore[misc]
+        return [tuple(r) for r in session.execute(query)]
 
 
 def graph_nodes(catalog: Catalog, start: str, direction: str) -> list[Any]:

@@ -347,9 +347,9 @@ def demo(
     )
     for c in log:
         out.print(f"  configuration {c.version}, {c.valid_from}: {c.summary} ({c.reason})")
-    for c in calibrations:
-        if c.version > 1:
-            out.print(f"  calibration {c.label}, {c.valid_from}: {c.reason}")
+    for cal in calibrations:
+        if cal.version > 1:
+            out.print(f"  calibration {cal.label}, {cal.valid_from}: {cal.reason}")
     first, last = numbers[0], numbers[-1]
     some = 1234 if 1234 in numbers else last
     a = analysis

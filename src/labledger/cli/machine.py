@@ -293,12 +293,13 @@ def calib_add(
             "give one kind of calibration: --gain/--offset, --poly, --table-x/--table-y or "
             "--expression" + (f" (got {', '.join(kinds)})" if kinds else "")
         )
-    params = {
+    every: dict[str, dict[str, Any]] = {
         "linear": {"gain": gain, "offset": offset},
         "polynomial": {"coefficients": poly},
         "table": {"x": table_x, "y": table_y},
         "expression": {"expression": expression},
-    }[kinds[0]]
+    }
+    params = every[kinds[0]]
     if input is not None:
         params["input"] = input
     with opened(archive) as la:
@@ -312,9 +313,9 @@ def calib_add(
             **params,
         )
     if cal.already:
-        params = ", ".join(f"{k}={v}" for k, v in cal.params.items())
+        said = ", ".join(f"{k}={v}" for k, v in cal.params.items())
         out.print(
-            f"calibration {cal.label} ({cal.kind} {params} -> {cal.unit}, {cal.valid_from}) is "
+            f"calibration {cal.label} ({cal.kind} {said} -> {cal.unit}, {cal.valid_from}) is "
             "the same and already in force from there on: nothing recorded"
         )
         return

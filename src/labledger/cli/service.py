@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -75,8 +75,9 @@ def serve(
     with opened(archive) as la:
         out.print(f"serving {la} on http://{host}:{port} (API docs at /docs)"
                   + ("; anonymous read allowed" if public else ""))  # fmt: skip
-        given = {"statement_timeout_s": statement_timeout, "max_streams": max_streams,
-                 "max_streams_per_key": max_streams_per_key}  # fmt: skip
+        given: dict[str, Any] = {"statement_timeout_s": statement_timeout,
+                                 "max_streams": max_streams,
+                                 "max_streams_per_key": max_streams_per_key}  # fmt: skip
         limits = Limits(**{k: v for k, v in given.items() if v is not None})
         app = create_app(la, public=public, limits=limits, request_log=logger)
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -211,7 +211,7 @@ def open_source(
     (a lab's format written before they existed is opened with the path alone, and so reads
     no other file and checks no limit while reading: ingest checks what it describes)."""
     takes = inspect.signature(fmt.open).parameters
-    given = {"limits": limits, "together": together}
+    given: dict[str, Any] = {"limits": limits, "together": together}
     return fmt.open(path, **{k: v for k, v in given.items() if k in takes})
 
 

@@ -163,10 +163,12 @@ class CsvSource(Source):
                 f"numbers; {_HINT}"
             )
         self._check_mixed(self._first)
-        time = next((n for n, d in zip(names, dtypes) if _TIME.match(n) and d.kind in "iufM"), None)
+        found = next(((n, said) for n, d in zip(names, dtypes)
+                      if (said := _TIME.match(n)) and d.kind in "iufM"), None)  # fmt: skip
+        time = found[0] if found else None
         axis: list[Axis] = []
-        if time is not None:
-            axis = [Axis(name="time", channel=time, unit=_TIME.match(time)["unit"] or None)]
+        if found:
+            axis = [Axis(name="time", channel=found[0], unit=found[1]["unit"] or None)]
         attrs = {**self.metadata, "csv_separator": separator, "csv_decimal_mark": mark}
         self.tree = tree_node(path.name, "file", attrs)
         self.numbers = number_properties(self.metadata, "CSV header")  # "# shot: 1234"

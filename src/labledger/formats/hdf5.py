@@ -252,13 +252,15 @@ class Hdf5Source(Source):
                 (plist.get_virtual_filename(i), plist.get_virtual_dsetname(i)) for i in range(count)
             )
         )
-        why = self._unreadable_sources(sources)
-        if why is None:
+        unreadable = self._unreadable_sources(sources)
+        if unreadable is None:
             return None
         files = list(dict.fromkeys(name for name, _ in sources))
-        self.problems.append(f"{path}: a virtual dataset over {_named(files)}, not read: {why}")
+        self.problems.append(
+            f"{path}: a virtual dataset over {_named(files)}, not read: {unreadable}"
+        )
         target = sources[0][1].lstrip("/") if sources else ""
-        return _link("virtual", files, target, shape, ds.dtype, why)
+        return _link("virtual", files, target, shape, ds.dtype, unreadable)
 
     def _unreadable_sources(self, sources: list[tuple[str, str]]) -> str | None:
         """Why a virtual dataset's ``(file, dataset)`` sources cannot all be read from the
@@ -524,16 +526,15 @@ def _runs(indexes: list[int]) -> Iterator[tuple[int, int]]:
     >>> list(_runs([0, 1, 2, 5, 7, 8]))
     [(0, 2), (5, 5), (7, 8)]
     """
-    start = prev = None
-    for i in indexes:
-        if prev is not None and i == prev + 1:
-            prev = i
-            continue
-        if start is not None:
+    if not indexes:
+        return
+    start = prev = indexes[0]
+    for i in indexes[1:]:
+        if i != prev + 1:
             yield start, prev
-        start = prev = i
-    if start is not None:
-        yield start, prev  # type: ignore[misc]
+            start = i
+        prev = i
+    yield start, prev
 
 
 def _storable_dtype(ds: h5py.Dataset) -> np.dtype | None:

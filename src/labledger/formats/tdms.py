@@ -110,7 +110,7 @@ class TdmsSource(Source):
                     parent = tree_node(without_nul(channel.name), "group", attrs)
                     node["children"].append(parent)
                 for scaler, dtype in stored:
-                    segments = (group_name, without_nul(channel.name))
+                    segments: tuple[str, ...] = (group_name, without_nul(channel.name))
                     if len(stored) > 1:
                         segments += (f"scaler{scaler}",)
                     info = ChannelInfo(

@@ -316,8 +316,8 @@ def number_of(path: Path, stated: Sequence[StatedNumber] = ()) -> tuple[int | No
     checked = [(s, *stated_number(s)) for s in stated]
     good = {number: s for s, number, _ in checked if number is not None}
     if len(good) == 1:
-        [(number, s)] = good.items()
-        return number, f"from {s.field}"
+        [(only, s)] = good.items()
+        return only, f"from {s.field}"
     if len(good) > 1:
         why = "; ".join(f"{s.field} is {n}" for n, s in good.items())
         reasons = [f"the file states several numbers: {why}"]
@@ -528,7 +528,7 @@ def _write_objects(
     result.numbered = planned.numbered
     metadata: dict[str, Any] = {}
     sources: list[tuple[SourceRow, list[ChannelRow]]] = []
-    starts, ends, keys = [], [], set()
+    starts, ends, keys = [], [], set[str]()
     # three streams over the file at once: the kernel copies it, a thread hashes it, and this
     # one decodes its arrays
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="labledger-raw") as raw:

@@ -416,8 +416,8 @@ def _items(archive: Home, runs: Any, inputs: Any) -> tuple[list[_Item], bool, An
         if not isinstance(product, Product):
             raise InvalidArgument(f"inputs= takes products, not a {type(product).__name__}")
         for part in product:
-            run = archive.runs[part.run] if part.run is not None else None
-            items.append(_Item(run, part))
+            of_run = archive.runs[part.run] if part.run is not None else None
+            items.append(_Item(of_run, part))
     if not items:
         raise NotFound("no products to compute over (the input selection is empty)")
     return items, single, None

@@ -180,10 +180,11 @@ def _root(archive: Home, ref: str | int, direction: str) -> tuple[str, dict[str,
         run = archive.runs[int(ref)]
         return run.id, {run.id: Node(run.id, "run", f"run {run.number}", {"number": run.number})}
     if isinstance(ref, str) and direction == "down":
-        row = archive.catalog.by_id(ref)
-        if row is not None:
-            return row.id, {
-                row.id: Node(row.id, "run", f"run {row.number}", {"number": row.number})
+        run_row = archive.catalog.by_id(ref)
+        if run_row is not None:
+            number = run_row.number
+            return run_row.id, {
+                run_row.id: Node(run_row.id, "run", f"run {number}", {"number": number})
             }
     row = row_of(archive, ref)
     return row.id, {row.id: _product_node(row)}

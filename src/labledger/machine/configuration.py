@@ -471,24 +471,24 @@ def differences(a: Configuration, b: Configuration) -> list[Difference]:
                 found.append(Difference(what, name, _dump(x), _dump(y)))
     parts_a, parts_b = dict(da.walk()), dict(db.walk())
     for path in sorted(set(parts_a) | set(parts_b)):
-        x, y = parts_a.get(path), parts_b.get(path)
-        if x is None or y is None:
-            found.append(Difference("component", path, _dump(x), _dump(y)))
+        pa, pb = parts_a.get(path), parts_b.get(path)
+        if pa is None or pb is None:
+            found.append(Difference("component", path, _dump(pa), _dump(pb)))
             continue
-        for key in sorted(set(x.properties) | set(y.properties)):
-            if x.properties.get(key) != y.properties.get(key):
+        for key in sorted(set(pa.properties) | set(pb.properties)):
+            if pa.properties.get(key) != pb.properties.get(key):
                 found.append(
                     Difference(
-                        "property", f"{path}.{key}", x.properties.get(key), y.properties.get(key)
+                        "property", f"{path}.{key}", pa.properties.get(key), pb.properties.get(key)
                     )
                 )
-        if x.signals != y.signals or x.model != y.model:
+        if pa.signals != pb.signals or pa.model != pb.model:
             found.append(
                 Difference(
                     "component",
                     path,
-                    {"model": x.model, "signals": x.signals},
-                    {"model": y.model, "signals": y.signals},
+                    {"model": pa.model, "signals": pa.signals},
+                    {"model": pb.model, "signals": pb.signals},
                 )
             )
     return found

@@ -267,8 +267,8 @@ def _problems(d: Description) -> Iterator[tuple[tuple[Any, ...], str]]:
         for i, period in enumerate(d.periods(signal)):
             by_port.setdefault(period.port, []).append((signal, i, period))
     for port, uses in by_port.items():
-        for a, (sa, _, pa) in enumerate(uses):
-            for sb, ib, pb in uses[a + 1 :]:
+        for k, (sa, _, pa) in enumerate(uses):
+            for sb, ib, pb in uses[k + 1 :]:
                 clash = overlaps(pa.start, pa.until, pb.start, pb.until)
                 if clash:
                     loc = ("wiring", sb) if isinstance(d.wiring[sb], str) else ("wiring", sb, ib)

@@ -17,6 +17,7 @@ in ``run.flags`` and in good-run lists.
 
 from __future__ import annotations
 
+import builtins  # `list` in class Flags is its method
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -242,8 +243,8 @@ class Flags:
         """
         subsystem = check_subsystem(subsystem)
         if severity not in SEVERITIES:
-            given = "a flag needs a severity" if severity is None else f"severity={severity!r}"
-            raise InvalidArgument(f"{given}: a flag's severity is one of {', '.join(SEVERITIES)}")
+            said = "a flag needs a severity" if severity is None else f"severity={severity!r}"
+            raise InvalidArgument(f"{said}: a flag's severity is one of {', '.join(SEVERITIES)}")
         reason = check_reason(reason, "a flag")
         window = _window(start, stop)
         if runs is not None and run is not None:
@@ -336,7 +337,7 @@ class Flags:
         )
         return [Flag.from_record(r) for r in found]
 
-    def active(self, run_numbers: Any) -> dict[int, list[Flag]]:
+    def active(self, run_numbers: Any) -> dict[int, builtins.list[Flag]]:
         """The active flags on each of ``run_numbers`` (numbers, runs or ranges), asked of the
         catalog in one query: every run given is a key, with an empty list if nothing flags
         it.
@@ -345,7 +346,7 @@ class Flags:
         {1244: [], 1245: [<Flag 2: probe bad on run 1245 from 0.2 to 0.3 s (arc), active>]}
         """
         numbers = list(run_refs(run_numbers, "run_numbers", allow_empty=True))
-        found: dict[int, list[Flag]] = {n: [] for n in numbers}
+        found: dict[int, builtins.list[Flag]] = {n: [] for n in numbers}
         if not numbers:
             return found
         for record in records.flags(self._catalog, run_numbers=numbers, active_only=True):
@@ -367,7 +368,7 @@ class Flags:
             )
         return Flag.from_record(found[0])
 
-    def _existing(self, numbers: list[int], refs: dict[int, str | None]) -> dict[int, str]:
+    def _existing(self, numbers: builtins.list[int], refs: dict[int, str | None]) -> dict[int, str]:
         """The run ids of ``numbers``, all of which must exist (and be the runs given)."""
         ids = records.run_ids(self._catalog, numbers)
         missing = [n for n in numbers if n not in ids]

@@ -13,13 +13,12 @@ from fastapi import APIRouter, Query
 from labledger.access import Principal
 from labledger.errors import Busy, Forbidden
 from labledger.integrity import OLDER_THAN_MINUTES
-from labledger.server.context import Context
+from labledger.server.context import Context, Who
 from labledger.wire import API
 
 
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
-    Who = ctx.who
     checking = threading.Lock()  # held while a check runs
 
     def require_admin(who: Principal) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
@@ -31,8 +31,8 @@ from labledger.errors import (
     first_line,
 )
 from labledger.server import admin, data, products, quality, runs
-from labledger.server.context import Context, Limits
-from labledger.server.requestlog import USER_KEY, RequestLog
+from labledger.server.context import Context, Limits, Who
+from labledger.server.requestlog import RequestLog
 from labledger.server.streams import Streams
 from labledger.wire import API
 
@@ -65,13 +65,7 @@ def create_app(
     )
 
     authenticate = authenticate or ApiKeys(access, public=public)
-
-    def principal(request: Request) -> Principal:
-        who = authenticate(request.headers)
-        setattr(request.state, USER_KEY, who.user)  # for the request log
-        return who
-
-    Who = Annotated[Principal, Depends(principal)]
+    app.state.authenticate = authenticate  # read by every route's `Who` (server/context.py)
 
     @app.exception_handler(LabledgerError)
     def labledger_error(_request: Request, exc: LabledgerError) -> JSONResponse:
@@ -91,7 +85,7 @@ def create_app(
         return JSONResponse(body, status_code=status, headers=headers)
 
     database.limit_statements(archive.catalog.engine, limits.statement_timeout_s)
-    ctx = Context(archive, access, limits, Who)
+    ctx = Context(archive, access, limits)
     streams = Streams(archive.catalog, authenticate, total=limits.max_streams,
                       per_key=limits.max_streams_per_key,
                       recheck_s=limits.stream_recheck_s)  # fmt: skip

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, TypeAlias
+
+from fastapi import Depends, Request
 
 from labledger.access import Access, Principal
 from labledger.archive import Archive
@@ -16,6 +18,7 @@ from labledger.catalog import products as product_queries
 from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
 from labledger.quality import Flag, Flags, GoodRunList, GoodRunLists
 from labledger.runs import Run
+from labledger.server.requestlog import USER_KEY
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,18 @@ class Limits:
     statement_timeout_s: float = 30.0  # a catalog query on PostgreSQL, then it is cancelled
 
 
+def principal(request: Request) -> Principal:
+    """Who is asking: the request's headers, authenticated by the app's front
+    (``app.state.authenticate``, set by :func:`~labledger.server.app.create_app`)."""
+    who: Principal = request.app.state.authenticate(request.headers)
+    setattr(request.state, USER_KEY, who.user)  # for the request log
+    return who
+
+
+# a route's parameter of this type is the request's principal
+Who: TypeAlias = Annotated[Principal, Depends(principal)]
+
+
 @dataclass
 class Context:
     """The archive served, its users and keys, the limits, and the visibility rules."""
@@ -42,7 +57,6 @@ class Context:
     archive: Archive
     access: Access
     limits: Limits
-    who: Any  # the route parameter type that gives a request's Principal
     _projects: dict[str, str] = field(default_factory=dict)  # run id -> project
 
     def readable(self, who: Principal) -> set[str] | None:

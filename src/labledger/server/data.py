@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import Forbidden, NotFound, TooLarge
-from labledger.server.context import Context
+from labledger.server.context import Context, Who
 from labledger.server.params import Number, byte_range, jsonable, safe_key, slice_of
 from labledger.wire import API, compress, encode_array, negotiate
 
@@ -23,7 +23,6 @@ _EVENTS_KEY = re.compile(r"events/level=\d/run=(\d{1,19})/[0-9a-f-]{36}\.parquet
 
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
-    Who = ctx.who
 
     @router.get("/store/{key:path}", tags=["data"], response_class=Response)
     def store_object(who: Who, key: str, range: Annotated[str | None, Header()] = None) -> Response:
@@ -35,7 +34,9 @@ def router(ctx: Context) -> APIRouter:
         try:
             match, made, events = (p.fullmatch(key) for p in (_RUN_KEY, _PRODUCT_KEY, _EVENTS_KEY))
             if match is not None:  # a shard read is a few requests: its run's project is kept
-                if not who.can("read", ctx.project_of(match.group(1))):
+                project = ctx.project_of(match.group(1))
+                # no such run (the objects of an ingest that never committed): no one's to read
+                if project is None or not who.can("read", project):
                     raise NotFound(key)
             elif made is not None:
                 ctx.product_of(who, made.group(1))

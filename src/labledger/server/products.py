@@ -16,7 +16,7 @@ from labledger.catalog import quality as quality_records
 from labledger.errors import Forbidden, InvalidArgument, LabledgerError, NotFound, TooLarge
 from labledger.lineage.canonical import decode
 from labledger.lineage.step import known_step
-from labledger.server.context import Context
+from labledger.server.context import Context, Who
 from labledger.server.params import integers
 from labledger.wire import API, row_to_json
 
@@ -44,7 +44,6 @@ class ComputeRequest(BaseModel):
 
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
-    Who = ctx.who
 
     @router.get("/products", tags=["products"])
     def products(
@@ -57,10 +56,10 @@ def router(ctx: Context) -> APIRouter:
         """Products newest first, of a step, of a run, of a status, that you may read."""
         allowed = ctx.readable(who)
         limit = min(limit, ctx.limits.max_page)
-        query = {"step": step, "run": run, "status": None if status == "any" else status}
         # the caller's only, chosen in SQL: a page never reads the whole archive's products
-        rows = product_queries.listing(ctx.archive.catalog, **query, limit=limit,
-                                       projects=allowed)  # fmt: skip
+        rows = product_queries.listing(ctx.archive.catalog, step=step, run=run,
+                                       status=None if status == "any" else status,
+                                       limit=limit, projects=allowed)  # fmt: skip
         return [row_to_json(r) for r in rows]
 
     @router.get("/stale", tags=["products"])

@@ -10,7 +10,7 @@ from pydantic import Field as PydanticField
 from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog import quality as quality_records
 from labledger.errors import InvalidArgument
-from labledger.server.context import Context
+from labledger.server.context import Context, Who
 from labledger.server.params import integers
 from labledger.wire import API
 
@@ -36,7 +36,6 @@ class WithdrawRequest(BaseModel):
 
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
-    Who = ctx.who
 
     @router.get("/flags", tags=["quality"])
     def flags(

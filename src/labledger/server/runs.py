@@ -16,7 +16,7 @@ from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog.summary import summarize
 from labledger.errors import Conflict, Forbidden, InvalidArgument, LabledgerError, TooLarge
 from labledger.ids import DEFAULT_PROJECT
-from labledger.server.context import Context
+from labledger.server.context import Context, Who
 from labledger.server.params import Number, integers, json_object, upload_name
 from labledger.times import parse_when
 from labledger.wire import API, row_to_json
@@ -33,7 +33,6 @@ class ReasonRequest(BaseModel):
 
 def router(ctx: Context) -> APIRouter:
     router = APIRouter(prefix=API)
-    Who = ctx.who
 
     @router.get("/runs", tags=["runs"])
     def runs(

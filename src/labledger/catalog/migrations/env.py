@@ -14,7 +14,12 @@ config = context.config
 connection = config.attributes.get("connection")
 
 if connection is None:  # run from the alembic command line
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise SystemExit(
+            "set sqlalchemy.url in alembic.ini (an archive: `labledger migrate -a PATH`)"
+        )
+    engine = create_engine(url)
     connection = engine.connect()
 
 context.configure(
