@@ -10,6 +10,7 @@ library reads a file) is asked of the store, never tested from outside by its ki
 from __future__ import annotations
 
 import abc
+import builtins
 import os
 import posixpath
 import shutil
@@ -131,7 +132,7 @@ class Store(abc.ABC):
         cut = len(self.root) + 1
         return sorted(p[cut:] if p.startswith(self.root) else p for p in found)
 
-    def children(self, prefix: str) -> list[str]:
+    def children(self, prefix: str) -> builtins.list[str]:
         """The keys of the objects and folders right below ``prefix``, sorted; read afresh
         (other processes write here too)."""
         base = self.path(prefix)
