@@ -23,10 +23,14 @@ from labledger.errors import InvalidArgument
 from labledger.faults import VARIABLE, stop_point
 from tests.conftest import new_pg_database
 
-SEGMENTS = 12
+# each block of the file (a channel's part of a segment) fills a whole chunk (524,288 int16
+# values): from the first block on, an array's shard is written, whatever the thread that copies
+# the raw file has done by then
+SEGMENTS = 3
+PER_SEGMENT = 1 << 19
 
 
-def _tdms(path: Path, channels: int = 4, per_segment: int = 50_000) -> Path:
+def _tdms(path: Path, channels: int = 4, per_segment: int = PER_SEGMENT) -> Path:
     rng = np.random.default_rng(3)
     data = rng.integers(-2000, 2000, (channels, SEGMENTS * per_segment)).astype(np.int16)
     with TdmsWriter(path) as writer:
