@@ -102,9 +102,10 @@ def imports(package: Path) -> Iterator[Import]:
                 if node.level:
                     up = here.split(".")[: len(here.split(".")) - node.level + 1]
                     base = ".".join([*up, base] if base else up)
-                # "from labledger import reads" imports the module labledger.reads
+                # "from labledger.catalog import database" takes it from the package: an import
+                # of the package labledger.catalog and of the module labledger.catalog.database
                 subs = [f"{base}.{a.name}" for a in node.names]
-                names = [n if n in known else base for n in subs]
+                names = [base, *(n for n in subs if n in known)]
             else:
                 continue
             targets = {resolve(n) for n in names if n == root or n.startswith(root + ".")}
@@ -252,3 +253,19 @@ def test_import_labledger_loads_no_heavy_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_importing_a_module_from_its_package_runs_the_package(tmp_path: Path) -> None:
+    """``from labledger.events import engine`` takes ``engine`` from the package's namespace, so
+    it counts as an import of the package (as import checkers count it): a module that the
+    package's ``__init__`` imports makes a cycle that way; ``import labledger.events.engine``
+    names the module alone."""
+    package = tmp_path / "labledger"
+    (package / "events").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "events" / "__init__.py").write_text("from labledger.events.query import Q\n")
+    (package / "events" / "engine.py").write_text("")
+    (package / "events" / "query.py").write_text("from labledger.events import engine\n")
+    assert cycles(list(imports(package))) == [["labledger.events", "labledger.events.query"]]
+    (package / "events" / "query.py").write_text("import labledger.events.engine as engine\n")
+    assert cycles(list(imports(package))) == []

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from labledger import reads
+import labledger.reads as reads
 from labledger.catalog import MAX_RUN_NUMBER, Catalog, ChannelRow, RunRow, SourceRow
 from labledger.display import HTML_ROWS, html_table, human_size
 from labledger.errors import NotFound

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, Select, exists, func, or_, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from labledger.catalog import database, withdrawals
+import labledger.catalog.database as database
+import labledger.catalog.withdrawals as withdrawals
 from labledger.catalog.database import batches
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (

@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from labledger.catalog import products, quality
+import labledger.catalog.products as products
+import labledger.catalog.quality as quality
 from labledger.catalog.catalog import CLOSED, Catalog
 from labledger.catalog.schema import RunRow, SourceRow
 from labledger.catalog.withdrawals import withdrawn_run

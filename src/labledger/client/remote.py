@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from labledger import errors
+import labledger.errors as errors
 from labledger.archive import Archive
 from labledger.catalog.database import batches
 from labledger.catalog.schema import (

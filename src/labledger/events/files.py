@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+import labledger.events.engine as engine
 from labledger.errors import InvalidArgument, NotFound
-from labledger.events import engine
 from labledger.events.table import PARENT_KEY, levels_of
 from labledger.store import Store
 

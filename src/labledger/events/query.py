@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import labledger.events.engine as engine
 from labledger.errors import InvalidArgument, NotFound
-from labledger.events import engine
 from labledger.events.files import EventFile, runs_text
 from labledger.events.table import KEY, PARENT_KEY, check_level, is_int, stream_rank
 from labledger.store import Store

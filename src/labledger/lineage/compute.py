@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labledger import reads
+import labledger.reads as reads
 from labledger.catalog import ProductInputRow, ProductRow
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, LabledgerError, NotFound

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labledger import reads
+import labledger.reads as reads
 from labledger.decimation import minmax
 from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.machine.calibration import (

@@ -20,6 +20,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
+import labledger.server.admin as admin
+import labledger.server.data as data
+import labledger.server.products as products
+import labledger.server.quality as quality
+import labledger.server.runs as runs
 from labledger.access import Access, ApiKeys, Principal
 from labledger.archive import Archive
 from labledger.catalog import database
@@ -30,7 +35,6 @@ from labledger.errors import (
     TooLarge,
     first_line,
 )
-from labledger.server import admin, data, products, quality, runs
 from labledger.server.context import Context, Limits, Who
 from labledger.server.requestlog import RequestLog
 from labledger.server.streams import Streams
