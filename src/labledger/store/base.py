@@ -41,6 +41,7 @@ class Store(abc.ABC):
     root: str  # the root as ``fs`` names it
     url: str  # the root as a user gives it
     merge_gap: int  # ranges closer than this are read in one request (see read_ranges)
+    parallel_reads: bool  # reads wait on the network, so threads overlapping them help
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -55,11 +56,6 @@ class Store(abc.ABC):
     def local_path(self, key: str) -> Path | None:
         """``key`` as a file on this machine, to memory-map or hand to a library that opens
         files itself; None where the object is not a local file."""
-
-    @property
-    @abc.abstractmethod
-    def parallel_reads(self) -> bool:
-        """Whether reads wait on the network, so that threads overlapping them help."""
 
     @abc.abstractmethod
     def file_url(self, key: str) -> str:

@@ -24,6 +24,7 @@ class FsspecStore(Store):
     labledger's (a server's 401 or 413, say)."""
 
     merge_gap = 256 << 10  # a request costs more than a few hundred kB
+    parallel_reads = True
 
     def __init__(
         self,
@@ -45,10 +46,6 @@ class FsspecStore(Store):
 
     def local_path(self, key: str) -> None:
         return None
-
-    @property
-    def parallel_reads(self) -> bool:
-        return True
 
     def file_url(self, key: str) -> str:
         return self.fs.unstrip_protocol(self.path(key))

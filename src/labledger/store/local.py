@@ -30,6 +30,8 @@ class LocalStore(Store):
     """
 
     merge_gap = 0  # a pread of a gap costs more than a second pread
+    # the work after a local read is Python and numpy, and threads contend for the GIL
+    parallel_reads = False
 
     def __init__(self, root: str | os.PathLike[str]):
         self.fs = LocalFileSystem()
@@ -37,11 +39,6 @@ class LocalStore(Store):
 
     def local_path(self, key: str) -> Path:
         return Path(self.path(key))
-
-    @property
-    def parallel_reads(self) -> bool:
-        # the work after a local read is Python and numpy, and threads contend for the GIL
-        return False
 
     def file_url(self, key: str) -> str:
         return self.path(key)
