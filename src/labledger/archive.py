@@ -26,7 +26,7 @@ from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import IngestResult, plan
 from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, check
-from labledger.runs import Run, Runs
+from labledger.runs import Run, Runs, TimeWindow
 from labledger.store import Store, open_store
 from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
@@ -216,7 +216,7 @@ class Archive:
         name: str,
         *,
         calibration: str | None,
-        time: tuple[float | None, float | None] | None,
+        time: TimeWindow | None,
         points: int | None,
     ) -> xarray.DataArray:
         """:meth:`Run.signal`, here where the data are (a remote archive asks its server)."""
@@ -231,7 +231,7 @@ class Archive:
         *,
         runs: Sequence[Run] | None = None,
         calibration: dict[str, str] | None = None,
-        time: tuple[float | None, float | None] | None = None,
+        time: TimeWindow | None = None,
         workers: int | None = None,
     ) -> xarray.Dataset:
         """Signals of many runs as one ``xarray.Dataset`` over (run, time): each signal a
@@ -503,7 +503,7 @@ class _Home:
         name: str,
         *,
         calibration: str | None,
-        time: tuple[float | None, float | None] | None,
+        time: TimeWindow | None,
         points: int | None,
     ) -> xarray.DataArray:
         return self._archive._signal(run, name, calibration=calibration, time=time, points=points)

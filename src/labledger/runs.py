@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from labledger.quality import Flag
 
 
+# seconds on a run's time axis, from and to (None: its start, its end)
+TimeWindow = tuple[float | None, float | None]
+
+
 class RunHome(Protocol):
     """What a run needs from the archive it belongs to: the catalog and the store to read
     itself, and, for what the layers above the runs know (the machine, quality, lineage,
@@ -60,7 +64,7 @@ class RunHome(Protocol):
         name: str,
         *,
         calibration: str | None,
-        time: tuple[float | None, float | None] | None,
+        time: TimeWindow | None,
         points: int | None,
     ) -> xarray.DataArray: ...
 
@@ -267,7 +271,7 @@ class Run:
         name: str,
         *,
         calibration: str | None = None,
-        time: tuple[float | None, float | None] | None = None,
+        time: TimeWindow | None = None,
         points: int | None = None,
     ) -> xarray.DataArray:
         """The physical signal ``name``, calibrated, over time in s: whichever port it was wired

@@ -54,7 +54,7 @@ from labledger.integrity import OLDER_THAN_MINUTES, CheckReport
 from labledger.lineage.products import Product
 from labledger.quality.flags import Flag, flags_html, run_refs
 from labledger.quality.goodruns import GoodRunList
-from labledger.runs import Run
+from labledger.runs import Run, TimeWindow
 from labledger.store import FsspecStore
 from labledger.wire import API, SUBSCRIBED, decode_array, row_from_json
 
@@ -453,7 +453,7 @@ class RemoteArchive(Archive):
         name: str,
         *,
         calibration: str | None,
-        time: tuple[float | None, float | None] | None,
+        time: TimeWindow | None,
         points: int | None,
     ) -> Any:
         if points is None:  # read here from the stored chunks, as a local archive does

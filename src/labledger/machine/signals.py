@@ -45,10 +45,9 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.catalog import Catalog
-    from labledger.runs import Channel, Run
+    from labledger.runs import Channel, Run, TimeWindow
     from labledger.store import Store
 
-TimeWindow = tuple[float | None, float | None]
 _REMOTE_WORKERS = 16
 _COPY_FREE = 1 << 20  # from this many samples, a time index costs more to copy than to assign
 
