@@ -24,8 +24,9 @@ from pathlib import Path
 from sqlalchemy import insert
 
 import labledger as ll
-from labledger.catalog import MetadataRow, RunRow, SourceRow
 from labledger.catalog.catalog import metadata_rows
+from labledger.catalog.schema import MetadataRow, run_table, source_table
+from labledger.records import RunRecord
 
 GASES = ["Ar", "He", "H2"]
 BATCH = 5000
@@ -85,7 +86,9 @@ def populate(la: ll.Archive, runs: int) -> None:
                     "problems": [],
                 }
             )
-            row = RunRow(id=run_id, started=started, meta=meta)
+            fields = {**run_rows[-1], "meta": run_rows[-1]["metadata"]}
+            del fields["metadata"]
+            row = RunRecord(**fields)
             meta_rows += [
                 {
                     "run_id": m.run_id,
@@ -97,8 +100,8 @@ def populate(la: ll.Archive, runs: int) -> None:
                 for m in metadata_rows(row)
             ]
         with engine.begin() as conn:
-            conn.execute(insert(RunRow.__table__), run_rows)
-            conn.execute(insert(SourceRow), source_rows)
+            conn.execute(insert(run_table), run_rows)
+            conn.execute(insert(source_table), source_rows)
             conn.execute(insert(MetadataRow), meta_rows)
     with engine.begin() as conn:  # what a DBA or autovacuum does to a catalog this size
         conn.exec_driver_sql("ANALYZE")  # committed: PostgreSQL keeps no statistics rolled back

@@ -22,19 +22,34 @@ from tests.conftest import ROOT
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "core",
-        ("errors", "ids", "times", "version", "display", "faults", "plugins", "decimation"),
+        # records, reports, summary: plain values of what is catalogued, done and held; wire:
+        # how they and arrays travel over HTTP
+        (
+            "errors",
+            "ids",
+            "times",
+            "version",
+            "display",
+            "faults",
+            "plugins",
+            "decimation",
+            "records",
+            "reports",
+            "summary",
+            "wire",
+        ),
     ),
     ("store", ("store",)),
     ("formats", ("formats",)),
-    # wire: arrays and catalog rows over HTTP (the rows are the ORM's until plain records come)
-    ("catalog", ("catalog", "access", "notifications", "wire")),
+    ("catalog", ("catalog", "access", "notifications")),
     ("ingest", ("ingest", "integrity")),
     ("runs", ("runs", "reads", "withdrawals")),
     ("machine", ("machine", "diagnostics")),
     ("quality", ("quality",)),
     ("events", ("events",)),  # below lineage: lineage writes and reads event tables
     ("lineage", ("lineage",)),
-    ("archive", ("archive", "export", "sim")),
+    # interface: the calls a local and a remote archive both answer
+    ("archive", ("interface", "archive", "export", "sim")),
     ("client and server", ("client", "server")),
     ("cli", ("cli", "")),  # "": the package itself, labledger/__init__.py
 ]
@@ -255,6 +270,20 @@ def test_import_labledger_loads_no_heavy_library() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_import_labledger_client_loads_no_database_library() -> None:
+    """A user who only reads a server (``labledger.connect``) loads neither the catalog's
+    database layer (SQLAlchemy, Alembic) nor units or plotting: the client's records are plain
+    dataclasses, and the machine is loaded when a signal is first read."""
+    heavy = ["sqlalchemy", "alembic", "pint", "matplotlib", "pydantic", "fastapi"]
+    code = (
+        "import sys, labledger; labledger.connect; import labledger.client; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_importing_a_module_from_its_package_runs_the_package(tmp_path: Path) -> None:
     """``from labledger.events import engine`` takes ``engine`` from the package's namespace, so
     it counts as an import of the package (as import checkers count it): a module that the
@@ -269,3 +298,49 @@ def test_importing_a_module_from_its_package_runs_the_package(tmp_path: Path) ->
     assert cycles(list(imports(package))) == [["labledger.events", "labledger.events.query"]]
     (package / "events" / "query.py").write_text("import labledger.events.engine as engine\n")
     assert cycles(list(imports(package))) == []
+
+
+def runtime_uses_of_type_only_names(source: str) -> list[tuple[int, str]]:
+    """Names a module imports under ``TYPE_CHECKING`` (for types: nothing binds them when it
+    runs) but uses outside an annotation, as (line, name); a name a function imports again
+    for itself is bound there."""
+    tree = ast.parse(source)
+    guarded = [n for n in ast.walk(tree) if isinstance(n, ast.If)
+               and isinstance(n.test, ast.Name) and n.test.id == "TYPE_CHECKING"]  # fmt: skip
+    type_only = {(a.asname or a.name).split(".")[0] for block in guarded for n in block.body
+                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}  # fmt: skip
+    exempt: set[int] = {id(x) for block in guarded for x in ast.walk(block)}
+    for node in ast.walk(tree):
+        for field in ("annotation", "returns"):
+            if (annotation := getattr(node, field, None)) is not None:
+                exempt |= {id(x) for x in ast.walk(annotation)}
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            own = {(a.asname or a.name).split(".")[0] for n in ast.walk(node)
+                   if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}  # fmt: skip
+            exempt |= {id(x) for x in ast.walk(node) if isinstance(x, ast.Name) and x.id in own}
+    return sorted(
+        (node.lineno, node.id)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+        and node.id in type_only and id(node) not in exempt
+    )  # fmt: skip
+
+
+def test_no_module_uses_at_run_time_a_name_imported_for_types_only() -> None:
+    found = {
+        str(path.relative_to(ROOT)): uses
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (uses := runtime_uses_of_type_only_names(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}, "import these at the top (or in the function), not under TYPE_CHECKING"
+
+
+def test_a_type_only_name_used_at_run_time_is_seen() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from labledger.runs import Run\n"
+        "def f(r: Run) -> Run:\n    return r if isinstance(r, Run) else r\n"
+        "def g(r: object) -> bool:\n    from labledger.runs import Run\n"
+        "    return isinstance(r, Run)\n"
+    )
+    assert runtime_uses_of_type_only_names(source) == [(5, "Run")]

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 import labledger as ll
-from labledger.catalog.schema import ProductRow
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import short
 from labledger.lineage.compute import StepFailed
 from labledger.lineage.products import stale
+from labledger.records import ProductRecord
 from labledger.sim.analysis import bright_windows, density, windows
 from tests.conftest import cli, snapshot
 
@@ -77,9 +77,9 @@ def la(template: Path, tmp_path: Path) -> Iterator[ll.Archive]:
 
 
 def _count(la: ll.Archive, status: str | None = None) -> int:
-    query = select(func.count()).select_from(ProductRow)
+    query = select(func.count()).select_from(ProductRecord)
     if status:
-        query = query.where(ProductRow.status == status)
+        query = query.where(ProductRecord.status == status)
     with la.catalog.engine.connect() as conn:
         return int(conn.execute(query).scalar() or 0)
 
@@ -306,7 +306,7 @@ def test_reproduce_names_what_differs(la: ll.Archive) -> None:
     record["packages"] = {**record["packages"], "numpy": "1.0.0"}
     record["output"] = {"kind": "value", "hash": "0" * 64}
     with la.catalog.engine.begin() as conn:
-        conn.execute(update(ProductRow).where(ProductRow.id == part.id)
+        conn.execute(update(ProductRecord).where(ProductRecord.id == part.id)
                      .values(provenance=record, output_hash="0" * 64))  # fmt: skip
     report = la.reproduce(part.id)
     assert not report.identical
@@ -558,7 +558,7 @@ def test_an_input_product_recomputed_or_missing_makes_its_reader_stale(la: ll.Ar
     gone = "0" * 8 + d.id[8:]
     record["inputs"] = {**record["inputs"], "products": [{"id": gone}]}
     with la.catalog.engine.begin() as conn:
-        conn.execute(update(ProductRow).where(ProductRow.id == doubled.id)
+        conn.execute(update(ProductRecord).where(ProductRecord.id == doubled.id)
                      .values(provenance=record))  # fmt: skip
     assert la.products[doubled.id].stale == [
         flagged,
@@ -709,3 +709,13 @@ def test_products_are_found_by_id_prefix_step_run_and_status(la: ll.Archive) -> 
     with pytest.raises(NotFound) as typed:
         _ = la.products[1233]  # type: ignore[index]
     assert str(typed.value) == "a product is named by its id (text), not by a int"
+
+
+def test_a_run_without_the_product_says_which_call_makes_it(la: ll.Archive) -> None:
+    run = la.runs[-1]
+    with pytest.raises(NotFound) as caught:
+        run.product(mean_current, window=(0.2, 0.4))
+    message = str(caught.value)
+    # the step's function by the name a user types, with the run to compute it for
+    assert f"la.compute(mean_current, runs={run.number}" in message, message
+    assert "\n" not in message

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import labledger as ll
-from labledger.catalog import CalibrationRow
 from labledger.errors import DataWarning, InvalidArgument, LabledgerError, NotFound
 from labledger.ids import author
 from labledger.machine import CalibrationError, DescriptionError
@@ -25,6 +24,7 @@ from labledger.machine.calibration import (
     in_force,
 )
 from labledger.machine.logs import Snapshot
+from labledger.records import CalibrationRecord
 from labledger.sim import DESCRIPTION, record_history, write_shot
 from labledger.sim.campaign import CALIBRATIONS
 from tests.conftest import CAMPAIGN_SHOTS, cli, snapshot
@@ -580,12 +580,12 @@ def test_two_changes_checked_against_the_same_history_record_only_one(
 ) -> None:
     from datetime import UTC, datetime
 
-    from labledger.catalog import ConfigChangeRow
     from labledger.errors import Conflict
+    from labledger.records import ConfigChangeRecord
 
-    def change() -> ConfigChangeRow:
+    def change() -> ConfigChangeRecord:
         now = datetime.now(UTC)
-        return ConfigChangeRow(
+        return ConfigChangeRecord(
             kind="wiring", payload={"wiring": {}}, from_run=None, from_time=None,
             author="t", reason="r", created=now,
         )  # fmt: skip
@@ -722,9 +722,9 @@ def test_how_two_periods_overlap(periods: tuple[object, ...], expected: str | No
 # -- which calibration version is in force, rule by rule (mutation survivors) -----------------
 
 
-def _version(name: str, version: int, start: object = None, **params: object) -> CalibrationRow:
+def _version(name: str, version: int, start: object = None, **params: object) -> CalibrationRecord:
     """A catalog row of one version, as the catalog hands it over (not stored anywhere)."""
-    return CalibrationRow(
+    return CalibrationRecord(
         name=name,
         version=version,
         kind="linear",
@@ -738,8 +738,8 @@ def _version(name: str, version: int, start: object = None, **params: object) ->
     )
 
 
-def _logs(*rows: CalibrationRow) -> Snapshot:
-    found: dict[str, list[CalibrationRow]] = {}
+def _logs(*rows: CalibrationRecord) -> Snapshot:
+    found: dict[str, list[CalibrationRecord]] = {}
     for row in rows:
         found.setdefault(row.name, []).append(row)
     return Snapshot(calibrations=found)
@@ -865,7 +865,7 @@ def _new(start: object = None, **params: object) -> Calibration:
     ],
 )
 def test_the_same_calibration_as_the_one_in_force_changes_nothing(
-    rows: tuple[CalibrationRow, ...], new: Calibration, same: int | None
+    rows: tuple[CalibrationRecord, ...], new: Calibration, same: int | None
 ) -> None:
     found = _same_in_force(new, _logs(*rows))
     assert (found.version if found else None) == same

@@ -20,8 +20,8 @@ from labledger.catalog import Catalog
 from labledger.catalog.catalog import NewRun
 from labledger.errors import BadInput, RunConflict
 from labledger.formats.base import StatedNumber, number_properties
-from labledger.ingest import IngestResult
 from labledger.ingest.ingest import number_from_name, number_of, stated_number
+from labledger.reports import IngestResult
 from labledger.sim import write_shot
 from tests.conftest import cli, snapshot
 

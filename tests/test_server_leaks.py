@@ -20,8 +20,8 @@ from sqlalchemy import inspect
 import labledger as ll
 from labledger.access import Access
 from labledger.catalog import products as product_queries
-from labledger.catalog.schema import ProductInputRow, ProductRow
 from labledger.errors import BadInput, InvalidArgument, NotFound
+from labledger.records import ProductInputRecord, ProductRecord
 from labledger.server import create_app, serving
 from labledger.sim import write_shot
 from labledger.sim.analysis import density
@@ -57,10 +57,12 @@ def _twin(la: ll.Archive, of: str, model: str, length: int) -> str:
     assert row is not None
     flipped = "0" if of[length] != "0" else "1"
     twin = of[:length] + flipped + of[length + 1 :]
-    columns = {a.key: getattr(row, a.key) for a in inspect(ProductRow).column_attrs}
-    copy = ProductRow(**{**columns, "id": twin, "key": hashlib.sha256(twin.encode()).hexdigest()})
+    columns = {a.key: getattr(row, a.key) for a in inspect(ProductRecord).column_attrs}
+    copy = ProductRecord(
+        **{**columns, "id": twin, "key": hashlib.sha256(twin.encode()).hexdigest()}
+    )
     inputs = [
-        ProductInputRow(
+        ProductInputRecord(
             product_id=twin, position=i.position, kind=i.kind, ref=i.ref, run_number=i.run_number
         )
         for i in product_queries.inputs_of(la.catalog, [model])[model]

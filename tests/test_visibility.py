@@ -20,8 +20,9 @@ from sqlalchemy import inspect, select, update
 import labledger as ll
 from labledger.access import ANONYMOUS, Access, ApiKeys, Principal
 from labledger.catalog import products as product_queries
-from labledger.catalog.schema import ApiKeyRow, ProductInputRow, ProductRow
+from labledger.catalog.schema import ApiKeyRow
 from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge, Unauthorized
+from labledger.records import ProductInputRecord, ProductRecord
 from labledger.server import Limits
 from labledger.server.context import Context
 from labledger.sim import write_shot
@@ -59,11 +60,11 @@ def _copy(la: ll.Archive, model: str, new_id: str, part_run: Any = _SAME, **chan
     no_inputs = changes.pop("no_inputs", False)
     row = product_queries.by_id(la.catalog, model)
     assert row is not None
-    columns = {a.key: getattr(row, a.key) for a in inspect(ProductRow).column_attrs}
+    columns = {a.key: getattr(row, a.key) for a in inspect(ProductRecord).column_attrs}
     key = hashlib.sha256(new_id.encode()).hexdigest()
-    copy = ProductRow(**{**columns, "id": new_id, "key": key, **changes})
+    copy = ProductRecord(**{**columns, "id": new_id, "key": key, **changes})
     inputs = [] if no_inputs else [
-        ProductInputRow(product_id=new_id, position=i.position, kind=i.kind, ref=i.ref,
+        ProductInputRecord(product_id=new_id, position=i.position, kind=i.kind, ref=i.ref,
                         run_number=i.run_number if part_run is _SAME else part_run)
         for i in product_queries.inputs_of(la.catalog, [model])[model]
     ]  # fmt: skip
@@ -509,12 +510,12 @@ def test_by_prefix_and_of_projects_in_sql(two: Two) -> None:
     # every product over "default"'s runs only: listed by hand from the fixture
     with catalog.reading() as session:
         of_default = set(session.scalars(
-            select(ProductRow.id).where(product_queries.of_projects({"default"}))
+            select(ProductRecord.id).where(product_queries.of_projects({"default"}))
         ))  # fmt: skip
         everyone = set(session.scalars(
-            select(ProductRow.id).where(product_queries.of_projects({"default", "other"}))
+            select(ProductRecord.id).where(product_queries.of_projects({"default", "other"}))
         ))  # fmt: skip
-        all_ids = set(session.scalars(select(ProductRow.id)))
+        all_ids = set(session.scalars(select(ProductRecord.id)))
     alice_parts = {i.ref for i in product_queries.inputs_of(catalog, [made["alice-set"]])[
         made["alice-set"]] if i.kind == "product"}  # fmt: skip
     nobodys = {made[p] for p in ("no-run", "empty-set", "no-run-input", "runless-part-set")}

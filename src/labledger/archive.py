@@ -20,14 +20,18 @@ import tomli_w
 
 from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
-from labledger.catalog.summary import Summary, summarize
+from labledger.catalog.summary import summarize
 from labledger.display import html_table
 from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ids import DEFAULT_PROJECT
-from labledger.ingest import IngestResult, plan
-from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, check
+from labledger.ingest import plan
+from labledger.integrity import check
+from labledger.interface import ArchiveAPI, ArchiveHome, read_here, signals_of
+from labledger.records import OLDER_THAN_MINUTES
+from labledger.reports import CheckReport, IngestResult
 from labledger.runs import Run, Runs, TimeWindow
 from labledger.store import Store, open_store
+from labledger.summary import Summary
 from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
 
@@ -35,16 +39,16 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.events import EventQuery
-    from labledger.export import Exported
     from labledger.lineage.compute import Reproduction
     from labledger.lineage.graph import Lineage
-    from labledger.lineage.products import Product, Products, Stale
+    from labledger.lineage.product import Product, Stale
+    from labledger.lineage.products import Products
     from labledger.lineage.step import Step
-    from labledger.machine import Machine
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
     from labledger.machine.logs import Logs
-    from labledger.quality import Flag, Flags, GoodRunList
+    from labledger.quality import Flag, GoodRunList
+    from labledger.quality.recorded import Flags
 
 CONFIG = "labledger.toml"
 DEFAULT_CATALOG = "catalog.sqlite"
@@ -62,11 +66,15 @@ class Archive:
     0
     """
 
+    catalog: Catalog
+    store: Store
+    runs: Runs
+
     def __init__(self, catalog: Catalog, store: Store, path: Path | None = None):
         self.catalog = catalog
         self.store = store
         self.path = path
-        self.runs = Runs(_Home(self))
+        self.runs = Runs(ArchiveHome(self))
 
     # the machine is imported when first used: a listing of runs need not load pint or pydantic
 
@@ -220,10 +228,13 @@ class Archive:
         points: int | None,
     ) -> xarray.DataArray:
         """:meth:`Run.signal`, here where the data are (a remote archive asks its server)."""
-        from labledger.machine.signals import read
+        return read_here(self, run, name, calibration=calibration, time=time, points=points)
 
-        snapshot = self.logs.current()
-        return read(run, name, calibration=calibration, time=time, points=points, snapshot=snapshot)
+    def _product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
+        """:meth:`Run.product`: the current product of ``step`` for ``run``."""
+        from labledger.lineage.compute import product_of
+
+        return product_of(self, run, step, params)
 
     def signals(
         self,
@@ -244,21 +255,7 @@ class Archive:
         ({'run': 4, 'time': 35000},
          ['langmuir_i@1', 'langmuir_i@1', 'langmuir_i@1', 'langmuir_i@2'])
         """
-        from labledger.machine.signals import read_many
-
-        chosen = list(self.runs) if runs is None else [
-            r if isinstance(r, Run) else self.runs[r] for r in runs
-        ]  # fmt: skip
-        return read_many(
-            chosen,
-            names,
-            logs=self.logs,
-            catalog=self.catalog,
-            store=self.store,
-            calibration=calibration,
-            time=time,
-            workers=workers,
-        )
+        return signals_of(self, names, runs, calibration=calibration, time=time, workers=workers)
 
     # -- lineage: steps, products, provenance --------------------------------------------------
 
@@ -415,7 +412,7 @@ class Archive:
         >>> la.flags.list(run=1245, include_inactive=True)
         [<Flag 2: probe bad on run 1245 from 0.2 to 0.3 s (arc), active>]
         """
-        from labledger.quality import Flags
+        from labledger.quality.recorded import Flags
 
         return Flags(self.catalog)
 
@@ -434,7 +431,7 @@ class Archive:
         """Flag runs, or intervals of runs: ``runs=`` or ``run=``, ``subsystem=``,
         ``severity=`` ("good", "warning", "bad"), ``reason=``, and optionally ``start=``/
         ``stop=`` (s on the run's time axis) and ``supersedes=`` (the id of the flag it
-        corrects). See :meth:`labledger.quality.Flags.add`.
+        corrects). See :meth:`labledger.quality.recorded.Flags.add`.
 
         >>> la.flag(runs=[1234, 1235, 1245], subsystem="rf", severity="warning",
         ...         reason="matching network drifting")
@@ -472,61 +469,11 @@ class Archive:
         >>> grl.label, list(grl), grl.livetime
         ('standard@1', [1245, 1255], 1.3)
         """
-        from labledger.quality import GoodRunLists
+        from labledger.quality.recorded import GoodRunLists
 
-        return GoodRunLists(self.runs)(
+        return GoodRunLists(self.runs, self.catalog)(
             name, query=query, require=require, version=version, reason=reason
         )
-
-
-class _Home:
-    """What a run asks of its archive (:class:`labledger.runs.RunHome`), answered by the
-    archive's parts: this is where runs meet the machine, quality, lineage and export."""
-
-    def __init__(self, archive: Archive):
-        self._archive = archive
-
-    def __repr__(self) -> str:
-        return repr(self._archive)
-
-    @property
-    def catalog(self) -> Catalog:
-        return self._archive.catalog
-
-    @property
-    def store(self) -> Store:
-        return self._archive.store
-
-    def signal(
-        self,
-        run: Run,
-        name: str,
-        *,
-        calibration: str | None,
-        time: TimeWindow | None,
-        points: int | None,
-    ) -> xarray.DataArray:
-        return self._archive._signal(run, name, calibration=calibration, time=time, points=points)
-
-    def machine(self, run: Run) -> Machine:
-        from labledger.machine import Machine
-
-        return Machine(run, self._archive.config.at(run))
-
-    def flags(self, run: Run) -> list[Flag]:
-        return self._archive.flags.active([run.number])[run.number]
-
-    def product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
-        from labledger.lineage.compute import product_of
-
-        return product_of(self._archive, run, step, params)
-
-    def export(
-        self, run: Run, path: str | os.PathLike[str], format: str, *, force: bool
-    ) -> Exported:
-        from labledger.export import export
-
-        return export(run, path, format, force=force)
 
 
 def open(
@@ -691,3 +638,7 @@ def _remove_new(folder: Path, created_folder: bool) -> None:
     else:
         for child in folder.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+if TYPE_CHECKING:  # the type checker holds Archive to every call and signature of ArchiveAPI
+    _: type[ArchiveAPI] = Archive

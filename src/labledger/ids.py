@@ -8,6 +8,8 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from labledger.errors import InvalidArgument
 
@@ -90,3 +92,17 @@ def author() -> str:
     except (KeyError, OSError):  # a container's user with no passwd entry
         user = f"uid {os.getuid()}"
     return f"{user}@{socket.gethostname()}"
+
+
+IN_BATCH = 5000
+
+
+def batches(values: Iterable[Any], size: int = IN_BATCH) -> Iterator[list[Any]]:
+    """``values`` without repeats, in lists of at most ``size``, for ``IN (...)`` queries.
+
+    >>> [len(b) for b in batches(range(12_000))]
+    [5000, 5000, 2000]
+    """
+    unique = list(dict.fromkeys(values))
+    for i in range(0, len(unique), size):
+        yield unique[i : i + size]

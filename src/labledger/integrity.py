@@ -21,78 +21,20 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from labledger.catalog import CLOSED, Catalog, ChannelRow, SourceRow
+from labledger.catalog import Catalog
 from labledger.errors import InvalidArgument, first_line
 from labledger.ids import made_at
 from labledger.ingest import sha256_file
+from labledger.records import CLOSED, OLDER_THAN_MINUTES, ChannelRecord, SourceRecord
+from labledger.reports import CheckReport, Orphan, Problem
 from labledger.store import Store, StoredArray
 from labledger.store.arrays import array_of
 from labledger.store.dtypes import to_text
 from labledger.store.layout import RUNS
 
 Advance = Callable[[int], None]
-OLDER_THAN_MINUTES = 60.0  # far longer than an ingest goes without writing an object
 _READ_BLOCK = 8 << 20
-
-
-@dataclass
-class Problem:
-    """Something recorded that the store does not hold as recorded."""
-
-    run: int
-    file: str  # a raw file's name, or a channel's key
-    what: str  # "raw file" or "array"
-    reason: str
-
-    def message(self) -> str:
-        return f"run {self.run}: {self.what} {self.file}: {self.reason}"
-
-
-@dataclass
-class Orphan:
-    """A folder below ``runs/`` that no run names."""
-
-    key: str
-    bytes: int
-    age_s: float | None  # since its newest object was written (None: it holds none)
-    removed: bool = False
-    kept: str | None = None  # why a repair left it
-
-
-@dataclass
-class CheckReport:
-    """What :func:`check` found. ``ok``: every recorded byte is there as recorded (orphan
-    folders are waste, not damage)."""
-
-    runs: int = 0
-    files: int = 0
-    arrays: int = 0
-    bytes_read: int = 0
-    repair: bool = False
-    problems: list[Problem] = field(default_factory=list)
-    orphans: list[Orphan] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, **asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CheckReport:
-        return cls(
-            runs=data["runs"],
-            files=data["files"],
-            arrays=data["arrays"],
-            bytes_read=data["bytes_read"],
-            repair=data["repair"],
-            problems=[Problem(**p) for p in data["problems"]],
-            orphans=[Orphan(**o) for o in data["orphans"]],
-        )
 
 
 def check(
@@ -161,7 +103,7 @@ def _repair(catalog: Catalog, store: Store, orphan: Orphan, older_than: float) -
         orphan.removed = True
 
 
-def _raw_problem(store: Store, source: SourceRow, advance: Advance) -> str | None:
+def _raw_problem(store: Store, source: SourceRecord, advance: Advance) -> str | None:
     try:
         digest = _sha256(store, source.store_key, advance)
     except FileNotFoundError:
@@ -189,7 +131,7 @@ def _sha256(store: Store, key: str, advance: Advance) -> str:
     return digest.hexdigest()
 
 
-def _array_problem(store: Store, channel: ChannelRow, advance: Advance) -> str | None:
+def _array_problem(store: Store, channel: ChannelRecord, advance: Advance) -> str | None:
     try:
         meta = json.loads(store.read(f"{channel.store_path}/zarr.json"))
     except FileNotFoundError:

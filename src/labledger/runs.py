@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +21,20 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 import labledger.reads as reads
-from labledger.catalog import MAX_RUN_NUMBER, Catalog, ChannelRow, RunRow, SourceRow
 from labledger.display import HTML_ROWS, html_table, human_size
-from labledger.errors import NotFound
+from labledger.errors import DataWarning, NotFound
 from labledger.formats import Axis
 from labledger.formats.base import OwnScaling, walk_tree
 from labledger.formats.registry import own_scaling
 from labledger.formats.values import single, without_nul
-from labledger.ingest.ingest import NUMBER_KEY
+from labledger.records import (
+    MAX_RUN_NUMBER,
+    NUMBER_KEY,
+    ChannelRecord,
+    RunCatalog,
+    RunRecord,
+    SourceRecord,
+)
 from labledger.store import AnyArray, Store, open_array
 from labledger.store.dtypes import from_text
 from labledger.times import parse_when
@@ -44,6 +51,53 @@ if TYPE_CHECKING:
 
 # seconds on a run's time axis, from and to (None: its start, its end)
 TimeWindow = tuple[float | None, float | None]
+_COPY_FREE = 1 << 20  # from this many samples, a time index costs more to copy than to assign
+
+
+def nonfinite(values: np.ndarray) -> int:
+    """How many values are NaN or inf. A sum is finite only if every value is (or, rarely, it
+    overflows), so the exact count is made only when the sum is not."""
+    if values.dtype.kind != "f" or np.isfinite(np.sum(values)):
+        return 0
+    return int(np.count_nonzero(~np.isfinite(values)))
+
+
+def signal_array(
+    values: np.ndarray, time: np.ndarray | None, name: str, attrs: dict[str, Any]
+) -> xarray.DataArray:
+    """A signal as users get it, from a local archive or a server: ``values`` over ``time``
+    (s; None: no time axis), ``attrs`` with its units, run and calibration. NaN or inf values
+    are kept, counted in ``attrs["nonfinite"]`` (as counted where they were read, if there)
+    and warned of.
+
+    >>> signal_array(np.array([1.0, np.inf]), np.array([0.0, 0.5]), "I",
+    ...              {"units": "A", "run": 7, "calibration": "i@1"}).attrs["nonfinite"]
+    1
+    """
+    import pandas as pd
+    import xarray
+
+    bad = int(attrs.get("nonfinite") or nonfinite(values))
+    if bad:
+        attrs = {**attrs, "nonfinite": bad}
+        warnings.warn(
+            f"run {attrs.get('run')}: {bad} of {values.size} values of {name} are NaN or inf "
+            f"under calibration {attrs.get('calibration')}; they are kept, and counted in "
+            "attrs['nonfinite']",
+            DataWarning,
+            stacklevel=4,  # the caller of run.signal
+        )
+    if time is None:
+        return xarray.DataArray(values, dims=("time",), name=name, attrs=attrs)
+    index = pd.Index(time, copy=False, name="time")
+    if index.size < _COPY_FREE:
+        array = xarray.DataArray(values, dims=("time",), coords={"time": index}, name=name,
+                                 attrs=attrs)  # fmt: skip
+    else:  # the constructor deep-copies an index (12 ms for 5 M samples); assigning does not
+        array = xarray.DataArray(values, dims=("time",), name=name, attrs=attrs)
+        array.coords["time"] = index
+    array.time.attrs.update(units="s", long_name="time")
+    return array
 
 
 class RunHome(Protocol):
@@ -53,7 +107,7 @@ class RunHome(Protocol):
     holds the archive itself."""
 
     @property
-    def catalog(self) -> Catalog: ...
+    def catalog(self) -> RunCatalog: ...
 
     @property
     def store(self) -> Store: ...
@@ -122,7 +176,7 @@ class Run:
     path), :meth:`tree` (the structure as the source has it) and :attr:`withdrawn`.
     """
 
-    def __init__(self, home: RunHome, row: RunRow, *, listed: bool = False):
+    def __init__(self, home: RunHome, row: RunRecord, *, listed: bool = False):
         self._home = home
         self._row = row
         # a listing leaves withdrawn runs out: its runs are known not to be, without asking
@@ -193,7 +247,7 @@ class Run:
         return hash(self.id)
 
     @cached_property
-    def _sources(self) -> list[SourceRow]:
+    def _sources(self) -> list[SourceRecord]:
         return self._home.catalog.sources(self.id)
 
     @cached_property
@@ -347,15 +401,15 @@ class Channels(Mapping[str, "Channel"]):
 
     def __init__(self, run: Run):
         self._run = run
-        self._rows: dict[str, ChannelRow] | None = None
+        self._rows: dict[str, ChannelRecord] | None = None
 
-    def _all(self) -> dict[str, ChannelRow]:
+    def _all(self) -> dict[str, ChannelRecord]:
         if self._rows is None:
             rows = self._run._home.catalog.channels(self._run.id)
             self._rows = {r.key: r for r in rows}
         return self._rows
 
-    def prime(self, rows: list[ChannelRow]) -> None:
+    def prime(self, rows: list[ChannelRecord]) -> None:
         """Take the run's channel rows from a query made for many runs at once."""
         self._rows = {r.key: r for r in rows}
 
@@ -439,7 +493,7 @@ class Channel:
     axes) and the attributes.
     """
 
-    def __init__(self, run: Run, row: ChannelRow):
+    def __init__(self, run: Run, row: ChannelRecord):
         self.run = run
         self.key: str = row.key
         self.shape: tuple[int, ...] = tuple(row.shape)
@@ -706,7 +760,7 @@ class Runs:
         self.home = home  # what each run is given
 
     @property
-    def _catalog(self) -> Catalog:
+    def _catalog(self) -> RunCatalog:
         return self.home.catalog
 
     def __getitem__(self, key: int | str | slice) -> Any:

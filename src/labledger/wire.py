@@ -3,9 +3,9 @@
 Arrays go as raw little-endian bytes with their dtype and shape in headers (``X-Dtype``,
 ``X-Shape``), compressed when the client accepts it and it pays (:func:`negotiate`); previews of
 long signals are min/max decimated (:func:`labledger.decimation.minmax`) so that a plot of ten
-million samples costs a few kilobytes. Catalog rows go as JSON objects of their columns
-(:func:`row_to_json`) and come back as the same ORM classes (:func:`row_from_json`), so that the
-client's code is the local code.
+million samples costs a few kilobytes. Catalog records go as JSON objects of their fields
+(:func:`record_to_json`) and come back as the same plain records (:func:`record_from_json`),
+so that the client's code is the local code, without a database library.
 
 >>> data, headers = encode_array(np.arange(4, dtype=">i2"))
 >>> headers["X-Dtype"], decode_array(data, headers).tolist()
@@ -14,15 +14,19 @@ client's code is the local code.
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_type_hints
 
 import numpy as np
-from sqlalchemy import inspect
 
 from labledger.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 API = "/api/v1"  # where the server's routes are, below its address
 # a notification stream's first line, sent once the server has subscribed it: whatever is
@@ -32,6 +36,7 @@ CODINGS = ("zstd", "lz4", "gzip")  # in the server's order of preference
 _SMALL = 4096  # bytes: not worth compressing
 _PROBE = 256 << 10  # a sample of this much decides whether compression pays
 _PAYS = 0.85  # compressed to at most this fraction of its size, or sent as it is
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def encode_array(array: np.ndarray) -> tuple[bytes, dict[str, str]]:
@@ -110,33 +115,41 @@ def _little() -> bool:
     return np.little_endian
 
 
-# -- catalog rows ----------------------------------------------------------------------------
+# -- catalog records -------------------------------------------------------------------------
 
 
-def row_to_json(row: Any) -> dict[str, Any]:
-    """A catalog row as a JSON object of its columns (times in ISO 8601)."""
+def record_to_json(record: Any) -> dict[str, Any]:
+    """A record of :mod:`labledger.records` as a JSON object of its fields (times in ISO 8601).
+
+    >>> from labledger.records import ProductInputRecord
+    >>> record_to_json(ProductInputRecord(product_id="p", position=0, kind="run", ref="r",
+    ...                                   run_number=1234))
+    {'product_id': 'p', 'position': 0, 'kind': 'run', 'ref': 'r', 'run_number': 1234}
+    """
     out = {}
-    for attr in inspect(type(row)).column_attrs:
-        value = getattr(row, attr.key)
-        out[attr.key] = value.isoformat() if isinstance(value, datetime) else value
+    for f in fields(record):
+        value = getattr(record, f.name)
+        out[f.name] = value.isoformat() if isinstance(value, datetime) else value
     return out
 
 
-def row_from_json(cls: type, data: Mapping[str, Any]) -> Any:
-    """The row :func:`row_to_json` sent, as an instance of ``cls`` (not in any session)."""
+def record_from_json(cls: type[R], data: Mapping[str, Any]) -> R:
+    """The record :func:`record_to_json` sent, as an instance of ``cls``; a field the database
+    numbers (not a constructor argument) is set after."""
+    times = _times(cls)
     values = {}
-    for attr in inspect(cls).column_attrs:
-        value = data.get(attr.key)
-        if value is not None and isinstance(value, str) and _is_time(attr):
-            value = datetime.fromisoformat(value)
-        values[attr.key] = value
-    return cls(**values)
+    for f in fields(cls):
+        value = data.get(f.name)
+        values[f.name] = datetime.fromisoformat(value) if f.name in times and value else value
+    made = cls(**{f.name: values[f.name] for f in fields(cls) if f.init})
+    for f in fields(cls):
+        if not f.init:
+            setattr(made, f.name, values[f.name])
+    return made
 
 
-def _is_time(attr: Any) -> bool:
-    kind = attr.columns[0].type
-    kind = getattr(kind, "impl_instance", kind)  # a TypeDecorator: what it stores as
-    try:
-        return kind.python_type is datetime
-    except NotImplementedError:
-        return False
+@functools.cache
+def _times(cls: type) -> frozenset[str]:
+    """The fields of ``cls`` that hold times."""
+    hints = get_type_hints(cls)
+    return frozenset(name for name, kind in hints.items() if datetime in (kind, *get_args(kind)))

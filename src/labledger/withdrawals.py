@@ -26,17 +26,21 @@ from __future__ import annotations
 import builtins  # `list` in class Withdrawals is its method
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from labledger.catalog import MAX_RUN_NUMBER, RunRow, WithdrawalRow
-from labledger.catalog.withdrawals import RESTORE, WITHDRAW, Entry
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author, check_reason
-
-if TYPE_CHECKING:
-    from labledger.catalog import Catalog
+from labledger.records import (
+    MAX_RUN_NUMBER,
+    RESTORE,
+    WITHDRAW,
+    RunCatalog,
+    RunRecord,
+    WithdrawalEntry,
+    WithdrawalRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Withdrawal:
     restored: datetime | None = None
 
     @classmethod
-    def from_entry(cls, entry: Entry) -> Withdrawal:
+    def from_entry(cls, entry: WithdrawalEntry) -> Withdrawal:
         """The withdrawal a catalog entry holds (its row and the row that undid it, if any)."""
         row, undone = entry
         return cls(
@@ -118,7 +122,7 @@ class Withdrawals:
     [<Withdrawal 1 of run 1234 (a note, not a shot), restored by 2>]
     """
 
-    def __init__(self, catalog: Catalog, *, by: str | None = None):
+    def __init__(self, catalog: RunCatalog, *, by: str | None = None):
         self._catalog = catalog
         self._by = by  # who withdraws: a server's caller; else this process's user@host
 
@@ -162,10 +166,10 @@ class Withdrawals:
         entries = self._catalog.withdrawals(run_ids, active_only=True) if run_ids else []
         return {e[0].run_id: Withdrawal.from_entry(e) for e in entries}
 
-    def _row(self, run: Any, reason: Any, action: str) -> WithdrawalRow:
+    def _row(self, run: Any, reason: Any, action: str) -> WithdrawalRecord:
         found = resolve(self._catalog, run, "run")
         what = "a withdrawal" if action == WITHDRAW else "a restoration"
-        row = WithdrawalRow(
+        row = WithdrawalRecord(
             action=action,
             run_id=found.id,
             run_number=found.number,
@@ -182,12 +186,12 @@ class Withdrawals:
         return next(Withdrawal.from_entry(e) for e in entries if e[0].id == withdrawal_id)
 
 
-def resolve(catalog: Any, run: Any, name: str) -> RunRow:
+def resolve(catalog: Any, run: Any, name: str) -> RunRecord:
     """The catalog row of ``run``: a run number, a run id, or a Run (which must be this
     archive's); :class:`NotFound` if there is no such run."""
     number = getattr(run, "number", run)
     given_id = getattr(run, "id", None)
-    row: RunRow | None
+    row: RunRecord | None
     if isinstance(number, str):
         row = catalog.by_id(number)
         if row is None:

@@ -1,39 +1,7 @@
-"""The catalog: SQLAlchemy tables and queries, Alembic migrations, SQLite and PostgreSQL."""
+"""The catalog: SQLAlchemy tables and queries, Alembic migrations, SQLite and PostgreSQL.
 
-from labledger.catalog.catalog import CLOSED, MAX_RUN_NUMBER, RUN_STATES, Catalog, NewRun
-from labledger.catalog.schema import (
-    CalibrationRow,
-    ChannelRow,
-    ConfigChangeRow,
-    FlagPeriodRow,
-    FlagRow,
-    GoodRunListRow,
-    MetadataRow,
-    ProductInputRow,
-    ProductRow,
-    RunRow,
-    SettingRow,
-    SourceRow,
-    WithdrawalRow,
-)
+What it records are the plain dataclasses of :mod:`labledger.records`, mapped onto its tables."""
 
-__all__ = [
-    "CLOSED",
-    "MAX_RUN_NUMBER",
-    "RUN_STATES",
-    "CalibrationRow",
-    "Catalog",
-    "ChannelRow",
-    "ConfigChangeRow",
-    "FlagPeriodRow",
-    "FlagRow",
-    "GoodRunListRow",
-    "MetadataRow",
-    "NewRun",
-    "ProductInputRow",
-    "ProductRow",
-    "RunRow",
-    "SettingRow",
-    "SourceRow",
-    "WithdrawalRow",
-]
+from labledger.catalog.catalog import Catalog, NewRun
+
+__all__ = ["Catalog", "NewRun"]

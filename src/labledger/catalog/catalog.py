@@ -23,17 +23,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import labledger.catalog.database as database
 import labledger.catalog.withdrawals as withdrawals
-from labledger.catalog.database import batches
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
-    CalibrationRow,
-    ChannelRow,
-    ConfigChangeRow,
     MetadataRow,
-    RunRow,
     SettingRow,
-    SourceRow,
-    WithdrawalRow,
+    calibration_table,
+    channel_table,
+    config_change_table,
+    run_table,
+    source_table,
 )
 from labledger.catalog.withdrawals import withdrawn_run
 from labledger.errors import (
@@ -44,10 +42,19 @@ from labledger.errors import (
     RunConflict,
     first_line,
 )
+from labledger.ids import batches
+from labledger.records import (
+    CLOSED,
+    RUN_STATES,
+    CalibrationRecord,
+    ChannelRecord,
+    ConfigChangeRecord,
+    RunRecord,
+    SourceRecord,
+    WithdrawalEntry,
+    WithdrawalRecord,
+)
 
-CLOSED = "closed"
-MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
-RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
 QUALITIES = ("good", "bad")
 _MAX_KEY = 255
 # what one search may ask: each key is a join, each value a comparison (SQLite refuses an
@@ -79,8 +86,8 @@ _MACHINE_VERSION = (
 class NewRun:
     """Everything ingest hands the catalog in one transaction to make a run visible."""
 
-    run: RunRow
-    sources: list[tuple[SourceRow, list[ChannelRow]]]
+    run: RunRecord
+    sources: list[tuple[SourceRecord, list[ChannelRecord]]]
 
 
 class Catalog:
@@ -137,71 +144,71 @@ class Catalog:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRow | None:
+    def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRecord | None:
         """The newest closed run (latest start), or the one ``offset`` places before it; of
         ``projects`` only, if given; withdrawn runs left out."""
         query = (
-            _listed(select(RunRow).where(RunRow.state == CLOSED), projects)
-            .order_by(RunRow.started.desc(), RunRow.number.desc())
+            _listed(select(RunRecord).where(run_table.c.state == CLOSED), projects)
+            .order_by(run_table.c.started.desc(), run_table.c.number.desc())
             .offset(offset)
             .limit(1)
         )
         with self._session() as session:
             return session.scalars(query).first()
 
-    def by_number(self, number: int) -> RunRow | None:
+    def by_number(self, number: int) -> RunRecord | None:
         with self._session() as session:
-            return session.scalars(select(RunRow).where(RunRow.number == number)).first()
+            return session.scalars(select(RunRecord).where(run_table.c.number == number)).first()
 
-    def by_id(self, run_id: str) -> RunRow | None:
+    def by_id(self, run_id: str) -> RunRecord | None:
         with self._session() as session:
-            return session.get(RunRow, run_id)
+            return session.get(RunRecord, run_id)
 
-    def by_ids(self, run_ids: Iterable[str]) -> list[RunRow]:
+    def by_ids(self, run_ids: Iterable[str]) -> list[RunRecord]:
         """The runs of these ids (those that exist), in a few queries."""
-        found: list[RunRow] = []
+        found: list[RunRecord] = []
         with self._session() as session:
             for batch in batches(run_ids):
-                found += session.scalars(select(RunRow).where(RunRow.id.in_(batch)))
+                found += session.scalars(select(RunRecord).where(run_table.c.id.in_(batch)))
         return found
 
-    def by_numbers(self, numbers: Iterable[int]) -> list[RunRow]:
+    def by_numbers(self, numbers: Iterable[int]) -> list[RunRecord]:
         """The runs of these numbers (those that exist), by number, in a few queries."""
-        found: list[RunRow] = []
+        found: list[RunRecord] = []
         with self._session() as session:
             for batch in batches(numbers):
-                found += session.scalars(select(RunRow).where(RunRow.number.in_(batch)))
+                found += session.scalars(select(RunRecord).where(run_table.c.number.in_(batch)))
         return sorted(found, key=lambda r: r.number)
 
-    def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRow]:
+    def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRecord]:
         """The closed runs with the ``n`` highest numbers, by number (not withdrawn)."""
-        query = _listed(select(RunRow).where(RunRow.state == CLOSED), projects)
-        query = query.order_by(RunRow.number.desc()).limit(n)
+        query = _listed(select(RunRecord).where(run_table.c.state == CLOSED), projects)
+        query = query.order_by(run_table.c.number.desc()).limit(n)
         with self._session() as session:
             return list(reversed(list(session.scalars(query))))
 
     def count(self, state: str | None = CLOSED, projects: Collection[str] | None = None) -> int:
         """How many runs (of ``state``, of ``projects``) there are, withdrawn ones left out."""
-        query = _listed(select(func.count()).select_from(RunRow), projects)
+        query = _listed(select(func.count()).select_from(RunRecord), projects)
         if state is not None:
-            query = query.where(RunRow.state == state)
+            query = query.where(run_table.c.state == state)
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
     def iter_runs(
         self, batch: int = 1000, state: str | None = CLOSED, *, withdrawn: bool = False
-    ) -> Iterator[RunRow]:
+    ) -> Iterator[RunRecord]:
         """Every closed run (every run, with ``state=None``) by number, a batch at a time;
         withdrawn ones too only with ``withdrawn=True``."""
         after: int | None = None
         while True:
-            query = select(RunRow).order_by(RunRow.number).limit(batch)
+            query = select(RunRecord).order_by(run_table.c.number).limit(batch)
             if not withdrawn:
                 query = query.where(~withdrawn_run())
             if state is not None:
-                query = query.where(RunRow.state == state)
+                query = query.where(run_table.c.state == state)
             if after is not None:
-                query = query.where(RunRow.number > after)
+                query = query.where(run_table.c.number > after)
             with self._session() as session:
                 rows = list(session.scalars(query))
             yield from rows
@@ -211,34 +218,34 @@ class Catalog:
 
     def page(
         self, after: int | None, limit: int, projects: Collection[str] | None = None
-    ) -> list[RunRow]:
+    ) -> list[RunRecord]:
         """Up to ``limit`` closed runs numbered above ``after``, by number: a page of a
         listing that stays right while runs are added."""
-        query = _listed(select(RunRow).where(RunRow.state == CLOSED), projects)
+        query = _listed(select(RunRecord).where(run_table.c.state == CLOSED), projects)
         if after is not None:
-            query = query.where(RunRow.number > after)
+            query = query.where(run_table.c.number > after)
         with self._session() as session:
-            return list(session.scalars(query.order_by(RunRow.number).limit(limit)))
+            return list(session.scalars(query.order_by(run_table.c.number).limit(limit)))
 
-    def run_at(self, store_prefix: str) -> RunRow | None:
+    def run_at(self, store_prefix: str) -> RunRecord | None:
         """The run whose objects are below ``store_prefix``, if one is recorded."""
         with self._session() as session:
-            query = select(RunRow).where(RunRow.store_prefix == store_prefix)
+            query = select(RunRecord).where(run_table.c.store_prefix == store_prefix)
             return session.scalars(query).first()
 
     def raw_bytes(self) -> int:
         """The bytes of every raw file kept."""
         with self._session() as session:
-            return int(session.scalar(select(func.sum(SourceRow.size))) or 0)
+            return int(session.scalar(select(func.sum(source_table.c.size))) or 0)
 
     def projects(self) -> set[str]:
         """The projects that have runs."""
         with self._session() as session:
-            return set(session.scalars(select(RunRow.project).distinct()))
+            return set(session.scalars(select(run_table.c.project).distinct()))
 
     def next_number(self) -> int:
         with self._session() as session:
-            return int(session.scalar(select(func.max(RunRow.number))) or 0) + 1
+            return int(session.scalar(select(func.max(run_table.c.number))) or 0) + 1
 
     def search(
         self,
@@ -252,7 +259,7 @@ class Catalog:
         quality: str | None = None,
         projects: Collection[str] | None = None,
         withdrawn: bool | None = False,
-    ) -> list[RunRow]:
+    ) -> list[RunRecord]:
         """Runs matching every condition, by number (of ``projects`` only, if given).
 
         ``where`` maps metadata keys to a value (equality) or a list of values (any of them).
@@ -269,8 +276,8 @@ class Catalog:
             )
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit={limit}: must not be negative")
-        runs, sources = RunRow.__table__.c, SourceRow.__table__.c
-        query = _of(select(RunRow), projects)
+        runs, sources = run_table.c, source_table.c
+        query = _of(select(RunRecord), projects)
         if state is not None:
             query = query.where(runs.state == state)
         if since is not None:
@@ -286,7 +293,7 @@ class Catalog:
             named = or_(sources.name == source, sources.sha256 == source)
             query = query.where(runs.id.in_(select(sources.run_id).where(named)))
         if quality is not None:  # one correlated EXISTS per run, on the indexed run number
-            flagged = bad_whole_run(RunRow.__table__)
+            flagged = bad_whole_run(run_table)
             query = query.where(flagged if quality == "bad" else ~flagged)
         if withdrawn is not None:  # the same, on the run id
             query = query.where(withdrawn_run() if withdrawn else ~withdrawn_run())
@@ -358,55 +365,74 @@ class Catalog:
 
     # -- what a run holds ----------------------------------------------------------------------
 
-    def sources(self, run_id: str) -> list[SourceRow]:
-        with self._session() as session:
-            query = select(SourceRow).where(SourceRow.run_id == run_id).order_by(SourceRow.position)
-            return list(session.scalars(query))
-
-    def channels(self, run_id: str) -> list[ChannelRow]:
-        with self._session() as session:
-            query = select(ChannelRow).where(ChannelRow.run_id == run_id).order_by(ChannelRow.id)
-            return list(session.scalars(query))
-
-    def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRow]]:
-        """The channels of many runs in one query, by run id."""
-        found: dict[str, list[ChannelRow]] = {run_id: [] for run_id in run_ids}
+    def sources(self, run_id: str) -> list[SourceRecord]:
         with self._session() as session:
             query = (
-                select(ChannelRow).where(ChannelRow.run_id.in_(list(found))).order_by(ChannelRow.id)
+                select(SourceRecord)
+                .where(source_table.c.run_id == run_id)
+                .order_by(source_table.c.position)
+            )
+            return list(session.scalars(query))
+
+    def channels(self, run_id: str) -> list[ChannelRecord]:
+        with self._session() as session:
+            query = (
+                select(ChannelRecord)
+                .where(channel_table.c.run_id == run_id)
+                .order_by(channel_table.c.id)
+            )
+            return list(session.scalars(query))
+
+    def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRecord]]:
+        """The channels of many runs in one query, by run id."""
+        found: dict[str, list[ChannelRecord]] = {run_id: [] for run_id in run_ids}
+        with self._session() as session:
+            query = (
+                select(ChannelRecord)
+                .where(channel_table.c.run_id.in_(list(found)))
+                .order_by(channel_table.c.id)
             )
             for row in session.scalars(query):
                 found[row.run_id].append(row)
         return found
 
-    def sources_of(self, run_ids: Iterable[str]) -> list[SourceRow]:
+    def sources_of(self, run_ids: Iterable[str]) -> list[SourceRecord]:
         """The raw files of many runs, in a few queries."""
-        found: list[SourceRow] = []
+        found: list[SourceRecord] = []
         with self._session() as session:
             for batch in batches(run_ids):
-                found += session.scalars(select(SourceRow).where(SourceRow.run_id.in_(batch)))
+                found += session.scalars(
+                    select(SourceRecord).where(source_table.c.run_id.in_(batch))
+                )
         return found
 
     def source_hashes(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
         """The name, sha256 and store key of each raw file of many runs, by run id: only those
         columns, for the keys of products (a source's structure tree is large to decode)."""
         found: dict[str, list[dict[str, str]]] = {run_id: [] for run_id in run_ids}
-        columns = (SourceRow.run_id, SourceRow.name, SourceRow.sha256, SourceRow.store_key)
+        columns = (
+            source_table.c.run_id,
+            source_table.c.name,
+            source_table.c.sha256,
+            source_table.c.store_key,
+        )
         with self._session() as session:
             for batch in batches(found):
                 query = (
-                    select(*columns).where(SourceRow.run_id.in_(batch)).order_by(SourceRow.position)
+                    select(*columns)
+                    .where(source_table.c.run_id.in_(batch))
+                    .order_by(source_table.c.position)
                 )
                 for run_id, name, sha256, key in session.execute(query):
                     found[run_id].append({"name": name, "sha256": sha256, "key": key})
         return found
 
-    def source_by_sha256(self, sha256: str) -> tuple[SourceRow, RunRow] | None:
+    def source_by_sha256(self, sha256: str) -> tuple[SourceRecord, RunRecord] | None:
         with self._session() as session:
             query = (
-                select(SourceRow, RunRow)
-                .join(RunRow, RunRow.id == SourceRow.run_id)
-                .where(SourceRow.sha256 == sha256)
+                select(SourceRecord, RunRecord)
+                .join(RunRecord, run_table.c.id == source_table.c.run_id)
+                .where(source_table.c.sha256 == sha256)
             )
             found = session.execute(query).first()
             return None if found is None else (found[0], found[1])
@@ -415,7 +441,7 @@ class Catalog:
         """Whether a raw file of exactly this size is kept: if not, a file is surely new and
         need not be hashed twice."""
         with self._session() as session:
-            return session.scalar(select(exists().where(SourceRow.size == size))) or False
+            return session.scalar(select(exists().where(source_table.c.size == size))) or False
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -432,7 +458,7 @@ class Catalog:
         try:
             with self._write.begin() as session:
                 # the configuration in force is whatever the log holds as the run becomes visible
-                new.run.config_version = session.scalar(select(func.max(ConfigChangeRow.id)))
+                new.run.config_version = session.scalar(select(func.max(config_change_table.c.id)))
                 session.add(new.run)
                 session.flush()
                 for source, channels in new.sources:
@@ -462,12 +488,12 @@ class Catalog:
 
     def withdrawals(
         self, run_ids: Iterable[str] | None = None, *, active_only: bool = False
-    ) -> list[withdrawals.Entry]:
+    ) -> list[WithdrawalEntry]:
         """Every withdrawal (of ``run_ids``), oldest first, each with the restoration that
         undid it (None: the run is withdrawn); ``active_only``: only those not undone."""
         return withdrawals.history(self, run_ids=run_ids, active_only=active_only)
 
-    def append_withdrawal(self, row: WithdrawalRow, number: int) -> WithdrawalRow:
+    def append_withdrawal(self, row: WithdrawalRecord, number: int) -> WithdrawalRecord:
         """Record the withdrawal or restoration ``row`` of run ``number``, checked against the
         run's history in the same transaction (see :func:`.withdrawals.append`)."""
         return withdrawals.append(self, row, number=number)
@@ -482,23 +508,27 @@ class Catalog:
             config, calibration = conn.exec_driver_sql(_MACHINE_VERSION).one()
         return int(config or 0), int(calibration or 0)
 
-    def config_changes(self) -> list[ConfigChangeRow]:
+    def config_changes(self) -> list[ConfigChangeRecord]:
         with self._session() as session:
-            return list(session.scalars(select(ConfigChangeRow).order_by(ConfigChangeRow.id)))
+            return list(
+                session.scalars(select(ConfigChangeRecord).order_by(config_change_table.c.id))
+            )
 
-    def calibrations(self) -> list[CalibrationRow]:
+    def calibrations(self) -> list[CalibrationRecord]:
         with self._session() as session:
-            query = select(CalibrationRow).order_by(CalibrationRow.name, CalibrationRow.version)
+            query = select(CalibrationRecord).order_by(
+                calibration_table.c.name, calibration_table.c.version
+            )
             return list(session.scalars(query))
 
-    def append_config_change(self, row: ConfigChangeRow, expected: int) -> ConfigChangeRow:
+    def append_config_change(self, row: ConfigChangeRecord, expected: int) -> ConfigChangeRecord:
         """Append ``row`` to the configuration log if its newest entry is still ``expected``
         (the version the change was checked against); else refuse, so that a change checked
         against an old history is never recorded."""
         row.after = expected
         try:
             with self._writing("recording a configuration change"), self._write.begin() as session:
-                newest = session.scalar(select(func.max(ConfigChangeRow.id))) or 0
+                newest = session.scalar(select(func.max(config_change_table.c.id))) or 0
                 if newest != expected:
                     raise Conflict(f"now version {newest}")
                 session.add(row)
@@ -508,11 +538,13 @@ class Catalog:
             ) from None
         return row
 
-    def append_calibration(self, row: CalibrationRow) -> CalibrationRow:
+    def append_calibration(self, row: CalibrationRecord) -> CalibrationRecord:
         """Append a calibration as the next version of its name."""
         with self._writing(f"recording calibration {row.name}"), self._write.begin() as session:
             newest = session.scalar(
-                select(func.max(CalibrationRow.version)).where(CalibrationRow.name == row.name)
+                select(func.max(calibration_table.c.version)).where(
+                    calibration_table.c.name == row.name
+                )
             )
             row.version = int(newest or 0) + 1
             session.add(row)
@@ -549,7 +581,7 @@ class Catalog:
 
 def _of(query: Any, projects: Collection[str] | None) -> Any:
     """``query`` narrowed to runs of ``projects`` (None: all)."""
-    return query if projects is None else query.where(RunRow.project.in_(list(projects)))
+    return query if projects is None else query.where(run_table.c.project.in_(list(projects)))
 
 
 def _listed(query: Any, projects: Collection[str] | None) -> Any:
@@ -557,7 +589,7 @@ def _listed(query: Any, projects: Collection[str] | None) -> Any:
     return _of(query, projects).where(~withdrawn_run())
 
 
-def metadata_rows(run: RunRow) -> list[MetadataRow]:
+def metadata_rows(run: RunRecord) -> list[MetadataRow]:
     """The search index of a run's metadata: one row per key, text or number."""
     rows = []
     for key, value in run.meta.items():

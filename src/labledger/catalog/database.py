@@ -7,7 +7,6 @@ SQLite (embedded, one file, in WAL mode so readers never wait for a writer) and 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -189,15 +188,3 @@ def check_schema(engine: Engine, url: str) -> None:
 
 # SQLite refuses statements with more than 32,766 parameters, and long IN lists plan badly on
 # both databases: long lists of ids or numbers are asked this many at a time
-IN_BATCH = 5000
-
-
-def batches(values: Iterable[Any], size: int = IN_BATCH) -> Iterator[list[Any]]:
-    """``values`` without repeats, in lists of at most ``size``, for ``IN (...)`` queries.
-
-    >>> [len(b) for b in batches(range(12_000))]
-    [5000, 5000, 2000]
-    """
-    unique = list(dict.fromkeys(values))
-    for i in range(0, len(unique), size):
-        yield unique[i : i + size]

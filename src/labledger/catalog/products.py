@@ -11,26 +11,28 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, func, insert, inspect, literal, or_, select
-from sqlalchemy.orm import aliased
 
 from labledger.catalog.catalog import Catalog
-from labledger.catalog.database import batches
-from labledger.catalog.schema import ProductInputRow, ProductRow, RunRow
+from labledger.catalog.schema import product_input_table, product_table, run_table
 from labledger.errors import Conflict
+from labledger.ids import batches
+from labledger.records import ProductInputRecord, ProductRecord
 
 COMPLETE, FAILED = "complete", "failed"
 
 
-Published = tuple[ProductRow, Sequence[ProductInputRow]]
+Published = tuple[ProductRecord, Sequence[ProductInputRecord]]
 
 
-def publish(catalog: Catalog, row: ProductRow, inputs: Sequence[ProductInputRow]) -> ProductRow:
+def publish(
+    catalog: Catalog, row: ProductRecord, inputs: Sequence[ProductInputRecord]
+) -> ProductRecord:
     """Record a product (or a failure) with its inputs in one transaction. If another writer
     published a complete product with the same key meanwhile, return that one instead."""
     return publish_many(catalog, [(row, inputs)])[0]
 
 
-def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[ProductRow]:
+def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[ProductRecord]:
     """Record products with their inputs in one transaction (one commit, not one each); what
     is returned stands for each, as :func:`publish` says."""
     if not products:
@@ -39,10 +41,10 @@ def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[Produc
         with catalog.transaction(f"recording product {products[0][0].id}") as session:
             # bulk inserts, the products before the inputs that refer to them: the unit of work
             # would cost more than the commit
-            session.execute(insert(ProductRow), [_values(row) for row, _ in products])
+            session.execute(insert(ProductRecord), [_values(row) for row, _ in products])
             inputs = [_values(i) for _, rows in products for i in rows]
             if inputs:
-                session.execute(insert(ProductInputRow), inputs)
+                session.execute(insert(ProductInputRecord), inputs)
     except Conflict:
         if len(products) > 1:  # find which, one at a time
             return [publish(catalog, row, inputs) for row, inputs in products]
@@ -57,78 +59,80 @@ def _values(row: Any) -> dict[str, Any]:
     return {a.key: getattr(row, a.key) for a in inspect(type(row)).column_attrs}
 
 
-def by_id(catalog: Catalog, product_id: str) -> ProductRow | None:
+def by_id(catalog: Catalog, product_id: str) -> ProductRecord | None:
     with catalog.reading() as session:
-        return session.get(ProductRow, product_id)
+        return session.get(ProductRecord, product_id)
 
 
 def by_prefix(
     catalog: Catalog, prefix: str, limit: int = 2, projects: Collection[str] | None = None
-) -> list[ProductRow]:
+) -> list[ProductRecord]:
     """Products whose id starts with ``prefix`` (people type the first 8 characters); with
     ``projects``, only those over runs of those projects (see :func:`of_projects`), so that
     another project's products neither answer nor make a prefix ambiguous."""
-    query = select(ProductRow).where(ProductRow.id.startswith(prefix, autoescape=True))
+    query = select(ProductRecord).where(product_table.c.id.startswith(prefix, autoescape=True))
     if projects is not None:
         query = query.where(of_projects(projects))
     with catalog.reading() as session:
-        return list(session.scalars(query.order_by(ProductRow.id).limit(limit)))
+        return list(session.scalars(query.order_by(product_table.c.id).limit(limit)))
 
 
 def of_projects(projects: Collection[str]) -> Any:
     """The SQL condition "this product is over runs of ``projects`` only, and at least one":
     its own run, and for a set the runs of its parts (as the server's visibility rule)."""
-    mine = select(RunRow.number).where(RunRow.project.in_(list(projects)))
-    part = ProductInputRow.__table__.c
-    of_set = ProductRow.kind == "set"
-    parts = select(part.product_id).where(part.product_id == ProductRow.id,
+    mine = select(run_table.c.number).where(run_table.c.project.in_(list(projects)))
+    part = product_input_table.c
+    of_set = product_table.c.kind == "set"
+    parts = select(part.product_id).where(part.product_id == product_table.c.id,
                                           part.run_number.is_not(None))  # fmt: skip
     return and_(
-        or_(ProductRow.run_number.is_(None), ProductRow.run_number.in_(mine)),
+        or_(product_table.c.run_number.is_(None), product_table.c.run_number.in_(mine)),
         or_(~of_set, ~exists(parts.where(part.run_number.not_in(mine)))),
-        or_(ProductRow.run_number.is_not(None), and_(of_set, exists(parts))),
+        or_(product_table.c.run_number.is_not(None), and_(of_set, exists(parts))),
     )
 
 
-def by_ids(catalog: Catalog, ids: Iterable[str]) -> dict[str, ProductRow]:
+def by_ids(catalog: Catalog, ids: Iterable[str]) -> dict[str, ProductRecord]:
     found = {}
     with catalog.reading() as session:
         for batch in batches(ids):
-            query = select(ProductRow).where(ProductRow.id.in_(batch))
+            query = select(ProductRecord).where(product_table.c.id.in_(batch))
             found.update({r.id: r for r in session.scalars(query)})
     return found
 
 
-def by_key(catalog: Catalog, key: str) -> ProductRow | None:
+def by_key(catalog: Catalog, key: str) -> ProductRecord | None:
     with catalog.reading() as session:
-        query = select(ProductRow).where(ProductRow.key == key, ProductRow.status == COMPLETE)
+        query = select(ProductRecord).where(
+            product_table.c.key == key, product_table.c.status == COMPLETE
+        )
         return session.scalars(query).first()
 
 
-def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[ProductRow]]:
+def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[ProductRecord]]:
     """Complete products by pre-run key, newest first: candidates for reuse."""
-    found: dict[str, list[ProductRow]] = {k: [] for k in prekeys}
+    found: dict[str, list[ProductRecord]] = {k: [] for k in prekeys}
     with catalog.reading() as session:
         for batch in batches(found):
             query = (
-                select(ProductRow)
-                .where(ProductRow.prekey.in_(batch), ProductRow.status == COMPLETE)
-                .order_by(ProductRow.created.desc(), ProductRow.id.desc())
+                select(ProductRecord)
+                .where(product_table.c.prekey.in_(batch), product_table.c.status == COMPLETE)
+                .order_by(product_table.c.created.desc(), product_table.c.id.desc())
             )
             for row in session.scalars(query):
                 found[row.prekey].append(row)
     return found
 
 
-def newest_in_slots(catalog: Catalog, slots: Iterable[str]) -> dict[str, ProductRow]:
+def newest_in_slots(catalog: Catalog, slots: Iterable[str]) -> dict[str, ProductRecord]:
     """The newest complete product of each slot."""
     found = {}
     with catalog.reading() as session:
         for batch in batches(slots):
             query = (
-                select(ProductRow)
-                .where(ProductRow.slot.in_(batch), ProductRow.status == COMPLETE)
-                .order_by(ProductRow.created, ProductRow.id)
+                select(ProductRecord)
+                .where(product_table.c.slot.in_(batch), product_table.c.status == COMPLETE)
+                .order_by(product_table.c.created, product_table.c.id)
             )
             found.update({r.slot: r for r in session.scalars(query)})  # the newest wins
     return found
@@ -141,34 +145,34 @@ def current(
     kind: str | None = None,
     level: int | None = None,
     runs: Sequence[int] | None = None,
-) -> list[ProductRow]:
+) -> list[ProductRecord]:
     """Complete products that no newer product of their slot supersedes, oldest first."""
-    query = select(ProductRow).where(is_current())
+    query = select(ProductRecord).where(is_current())
     if step is not None:
-        query = query.where(ProductRow.step == step)
+        query = query.where(product_table.c.step == step)
     if kind is not None:
-        query = query.where(ProductRow.kind == kind)
+        query = query.where(product_table.c.kind == kind)
     if level is not None:
-        query = query.where(ProductRow.level == level)
+        query = query.where(product_table.c.level == level)
     if runs is not None:
-        query = query.where(ProductRow.run_number.in_(list(runs)))
+        query = query.where(product_table.c.run_number.in_(list(runs)))
     with catalog.reading() as session:
-        return list(session.scalars(query.order_by(ProductRow.created, ProductRow.id)))
+        return list(session.scalars(query.order_by(product_table.c.created, product_table.c.id)))
 
 
 def is_current() -> Any:
     """The SQL condition "this product is complete and no newer complete product of its slot
     supersedes it"."""
-    newer = aliased(ProductRow)
+    newer = product_table.alias("newer").c
     return and_(
-        ProductRow.status == COMPLETE,
+        product_table.c.status == COMPLETE,
         ~exists().where(
             and_(
-                newer.slot == ProductRow.slot,
+                newer.slot == product_table.c.slot,
                 newer.status == COMPLETE,
                 or_(
-                    newer.created > ProductRow.created,
-                    and_(newer.created == ProductRow.created, newer.id > ProductRow.id),
+                    newer.created > product_table.c.created,
+                    and_(newer.created == product_table.c.created, newer.id > product_table.c.id),
                 ),
             )
         ),
@@ -178,7 +182,7 @@ def is_current() -> Any:
 def count_current(catalog: Catalog, projects: Collection[str] | None = None) -> int:
     """How many products are current; over runs of ``projects`` only, if given
     (:func:`of_projects`)."""
-    query = select(func.count()).select_from(ProductRow).where(is_current())
+    query = select(func.count()).select_from(ProductRecord).where(is_current())
     if projects is not None:
         query = query.where(of_projects(projects))
     with catalog.reading() as session:
@@ -193,31 +197,33 @@ def listing(
     status: str | None = COMPLETE,
     limit: int | None = None,
     projects: Collection[str] | None = None,
-) -> list[ProductRow]:
+) -> list[ProductRecord]:
     """Products newest first, of a step, of a run, of a status (None: any), over runs of
     ``projects`` only if given (:func:`of_projects`)."""
     query = (
-        select(ProductRow) if projects is None else select(ProductRow).where(of_projects(projects))
+        select(ProductRecord)
+        if projects is None
+        else select(ProductRecord).where(of_projects(projects))
     )
     if step is not None:
-        query = query.where(ProductRow.step == step)
+        query = query.where(product_table.c.step == step)
     if run is not None:
-        query = query.where(ProductRow.run_number == run)
+        query = query.where(product_table.c.run_number == run)
     if status is not None:
-        query = query.where(ProductRow.status == status)
-    query = query.order_by(ProductRow.created.desc(), ProductRow.id.desc())
+        query = query.where(product_table.c.status == status)
+    query = query.order_by(product_table.c.created.desc(), product_table.c.id.desc())
     with catalog.reading() as session:
         return list(session.scalars(query.limit(limit) if limit else query))
 
 
-def inputs_of(catalog: Catalog, ids: Iterable[str]) -> dict[str, list[ProductInputRow]]:
-    found: dict[str, list[ProductInputRow]] = {i: [] for i in ids}
+def inputs_of(catalog: Catalog, ids: Iterable[str]) -> dict[str, list[ProductInputRecord]]:
+    found: dict[str, list[ProductInputRecord]] = {i: [] for i in ids}
     with catalog.reading() as session:
         for batch in batches(found):
             query = (
-                select(ProductInputRow)
-                .where(ProductInputRow.product_id.in_(batch))
-                .order_by(ProductInputRow.product_id, ProductInputRow.position)
+                select(ProductInputRecord)
+                .where(product_input_table.c.product_id.in_(batch))
+                .order_by(product_input_table.c.product_id, product_input_table.c.position)
             )
             for row in session.scalars(query):
                 found[row.product_id].append(row)
@@ -228,7 +234,7 @@ def _walk(start: str, direction: str) -> Any:
     """Every product id above ``start`` (its inputs, theirs...) or below it (what used it),
     ``start`` included: a recursive CTE. UNION, not UNION ALL, so that a node reached by two
     paths is walked once."""
-    i = ProductInputRow.__table__.c
+    i = product_input_table.c
     walk = select(cast(literal(start), String(36)).label("id")).cte("walk", recursive=True)
     if direction == "up":
         further = select(i.ref).join(walk, i.product_id == walk.c.id).where(i.kind == "product")
@@ -240,7 +246,7 @@ def _walk(start: str, direction: str) -> Any:
 def edges(catalog: Catalog, start: str, direction: str) -> list[tuple[str, str, str, Any, int]]:
     """Every (product, input kind, input ref, run number, position) above ``start`` (a product
     id; ``direction`` "up") or below it (a product or run id; "down"), in one query."""
-    i, walk = ProductInputRow.__table__.c, _walk(start, direction)
+    i, walk = product_input_table.c, _walk(start, direction)
     joined = i.product_id == walk.c.id if direction == "up" else i.ref == walk.c.id
     query = select(i.product_id, i.kind, i.ref, i.run_number, i.position).join(walk, joined)
     with catalog.reading() as session:
@@ -251,8 +257,8 @@ def graph_nodes(catalog: Catalog, start: str, direction: str) -> list[Any]:
     """What a lineage graph shows of each product above or below ``start``, with the id of the
     newest complete product of its slot (``newest``), in one query. Only the light columns:
     decoding 10,000 provenance records would cost more than all the rest."""
-    p, walk = ProductRow.__table__.c, _walk(start, direction)
-    newer = ProductRow.__table__.alias("newer").c
+    p, walk = product_table.c, _walk(start, direction)
+    newer = product_table.alias("newer").c
     newest = (
         select(newer.id)
         .where(newer.slot == p.slot, newer.status == COMPLETE)

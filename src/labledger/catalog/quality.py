@@ -20,42 +20,31 @@ transaction that records it.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from labledger.catalog.database import Sessions, batches
-from labledger.catalog.schema import FlagPeriodRow, FlagRow, GoodRunListRow, RunRow
+from labledger.catalog.database import Sessions
+from labledger.catalog.schema import flag_period_table, flag_table, good_run_list_table, run_table
 from labledger.errors import Conflict, NotFound
-
-FLAG = "flag"
-WITHDRAW = "withdraw"
-ACTIVE, SUPERSEDED, WITHDRAWN = "active", "superseded", "withdrawn"
-
-
-@dataclass
-class FlagRecord:
-    """A flag as the catalog holds it: its row, its periods, and the row that replaced it (a
-    superseding flag or a withdrawal), if any."""
-
-    row: FlagRow
-    periods: list[FlagPeriodRow] = field(default_factory=list)
-    replaced_by: FlagRow | None = None
-
-    @property
-    def status(self) -> str:
-        if self.replaced_by is None:
-            return ACTIVE
-        return WITHDRAWN if self.replaced_by.action == WITHDRAW else SUPERSEDED
-
+from labledger.ids import batches
+from labledger.records import (
+    FLAG,
+    WITHDRAW,
+    FlagEntry,
+    FlagPeriodRecord,
+    FlagRecord,
+    GoodRunListRecord,
+)
 
 # -- flags: writing -------------------------------------------------------------------------------
 
 
-def append_flag(catalog: Sessions, row: FlagRow, periods: Sequence[FlagPeriodRow]) -> FlagRecord:
+def append_flag(
+    catalog: Sessions, row: FlagRecord, periods: Sequence[FlagPeriodRecord]
+) -> FlagEntry:
     """Record a flag and its periods in one transaction. If ``row.target`` is set, the new flag
     supersedes that one, which must be active; else :class:`Conflict`."""
     with catalog.transaction(f"recording a {row.subsystem} flag") as session:
@@ -66,10 +55,10 @@ def append_flag(catalog: Sessions, row: FlagRow, periods: Sequence[FlagPeriodRow
         for period in periods:
             period.flag_id = row.id
         session.add_all(periods)
-    return FlagRecord(row, list(periods))
+    return FlagEntry(row, list(periods))
 
 
-def append_withdrawal(catalog: Sessions, row: FlagRow) -> FlagRow:
+def append_withdrawal(catalog: Sessions, row: FlagRecord) -> FlagRecord:
     """Record the withdrawal ``row`` of the active flag ``row.target``; :class:`NotFound` if
     there is no such flag, :class:`Conflict` if it is superseded or withdrawn already."""
     assert row.action == WITHDRAW and row.target is not None
@@ -81,17 +70,17 @@ def append_withdrawal(catalog: Sessions, row: FlagRow) -> FlagRow:
 
 
 def _check_replaceable(session: Session, flag_id: int, verb: str) -> None:
-    target = session.get(FlagRow, flag_id)
+    target = session.get(FlagRecord, flag_id)
     if target is None or target.action != FLAG:
         raise NotFound(
             f"there is no flag {flag_id} to {verb} (list them with `labledger flag list --all`)"
         )
-    replaced = session.scalars(select(FlagRow).where(FlagRow.target == flag_id)).first()
+    replaced = session.scalars(select(FlagRecord).where(flag_table.c.target == flag_id)).first()
     if replaced is not None:
         raise Conflict(_replaced_message(flag_id, replaced, verb))
 
 
-def _replaced_message(flag_id: int, replaced: FlagRow | None, verb: str) -> str:
+def _replaced_message(flag_id: int, replaced: FlagRecord | None, verb: str) -> str:
     if replaced is None:
         how = "was superseded or withdrawn meanwhile by another writer"
     elif replaced.action == WITHDRAW:
@@ -128,43 +117,46 @@ def flags(
     subsystems: Iterable[str] | None = None,
     severity: str | None = None,
     active_only: bool = False,
-) -> list[FlagRecord]:
+) -> list[FlagEntry]:
     """Flags (not withdrawals) with every period of each, by id, each with the row that
     replaced it. ``run_numbers`` keeps flags covering any of those runs (in whole or part),
     ``subsystems`` flags of those subsystems, ``active_only`` those not replaced.
 
     One query (one per 10,000 run numbers when more are given)."""
-    replacement = aliased(FlagRow)
-    period = FlagPeriodRow
+    replacing = flag_table.alias("replacement")
+    replacement = aliased(FlagRecord, replacing)
+    period = flag_period_table.c
     query = (
-        select(FlagRow, replacement, period)
-        .outerjoin(replacement, replacement.target == FlagRow.id)
-        .join(period, period.flag_id == FlagRow.id)
-        .where(FlagRow.action == FLAG)
-        .order_by(FlagRow.id, period.id)
+        select(FlagRecord, replacement, FlagPeriodRecord)
+        .outerjoin(replacement, replacing.c.target == flag_table.c.id)
+        .join(FlagPeriodRecord, period.flag_id == flag_table.c.id)
+        .where(flag_table.c.action == FLAG)
+        .order_by(flag_table.c.id, period.id)
     )
     if active_only:
-        query = query.where(replacement.id.is_(None))
+        query = query.where(replacing.c.id.is_(None))
     if ids is not None:
-        query = query.where(FlagRow.id.in_(list(ids)))
+        query = query.where(flag_table.c.id.in_(list(ids)))
     if subsystems is not None:
-        query = query.where(FlagRow.subsystem.in_(list(subsystems)))
+        query = query.where(flag_table.c.subsystem.in_(list(subsystems)))
     if severity is not None:
-        query = query.where(FlagRow.severity == severity)
+        query = query.where(flag_table.c.severity == severity)
     if run_numbers is None:
         queries = [query]
     else:
         queries = [
-            query.where(FlagRow.id.in_(select(period.flag_id).where(period.run_number.in_(batch))))
+            query.where(
+                flag_table.c.id.in_(select(period.flag_id).where(period.run_number.in_(batch)))
+            )
             for batch in batches(sorted(set(run_numbers)))
         ]
-    found: dict[int, FlagRecord] = {}
-    periods: dict[int, dict[int, FlagPeriodRow]] = {}  # by flag, by id: batches may overlap
+    found: dict[int, FlagEntry] = {}
+    periods: dict[int, dict[int, FlagPeriodRecord]] = {}  # by flag, by id: batches may overlap
     with catalog.reading() as session:
         for q in queries:
             for flag, replaced, p in session.execute(q):
                 if flag.id not in found:
-                    found[flag.id] = FlagRecord(flag, [], replaced)
+                    found[flag.id] = FlagEntry(flag, [], replaced)
                     periods[flag.id] = {}
                 periods[flag.id][p.id] = p
     for flag_id, record in found.items():
@@ -172,10 +164,10 @@ def flags(
     return [found[i] for i in sorted(found)]
 
 
-def flag_row(catalog: Sessions, flag_id: int) -> FlagRow | None:
+def flag_row(catalog: Sessions, flag_id: int) -> FlagRecord | None:
     """Any row of the flags log (a flag or a withdrawal) by id."""
     with catalog.reading() as session:
-        return session.get(FlagRow, flag_id)
+        return session.get(FlagRecord, flag_id)
 
 
 def flags_seen(catalog: Sessions, projects: Collection[str] | None = None) -> int:
@@ -184,9 +176,9 @@ def flags_seen(catalog: Sessions, projects: Collection[str] | None = None) -> in
     not the newest id: PostgreSQL hands ids out at insert, and commits may land out of order.)
     With ``projects``, only the rows about runs of those projects (a withdrawal is about its
     flag's runs): a reader's count moves with what the reader can see, nothing else."""
-    query = select(func.count()).select_from(FlagRow)
+    query = select(func.count()).select_from(FlagRecord)
     if projects is not None:
-        about = case((FlagRow.action == WITHDRAW, FlagRow.target), else_=FlagRow.id)
+        about = case((flag_table.c.action == WITHDRAW, flag_table.c.target), else_=flag_table.c.id)
         query = query.where(_of_projects(about, projects))
     with catalog.reading() as session:
         return int(session.scalar(query) or 0)
@@ -195,24 +187,24 @@ def flags_seen(catalog: Sessions, projects: Collection[str] | None = None) -> in
 def active_counts(catalog: Sessions, projects: Collection[str] | None = None) -> dict[str, int]:
     """How many flags are active, by severity; with ``projects``, only those whose runs are
     all of those projects (as a server shows a reader)."""
-    replacement = aliased(FlagRow)
-    replaced = exists().where(replacement.target == FlagRow.id)
+    replacement = flag_table.alias("replacement").c
+    replaced = exists().where(replacement.target == flag_table.c.id)
     query = (
-        select(FlagRow.severity, func.count())
-        .where(FlagRow.action == FLAG, ~replaced)
-        .group_by(FlagRow.severity)
+        select(flag_table.c.severity, func.count())
+        .where(flag_table.c.action == FLAG, ~replaced)
+        .group_by(flag_table.c.severity)
     )
     if projects is not None:
-        query = query.where(_of_projects(FlagRow.id, projects))
+        query = query.where(_of_projects(flag_table.c.id, projects))
     with catalog.reading() as session:
         return {str(severity): int(n) for severity, n in session.execute(query)}
 
 
 def _of_projects(flag_id: Any, projects: Collection[str]) -> Any:
     """The SQL condition "flag ``flag_id`` covers no run outside ``projects``"."""
-    mine = select(RunRow.number).where(RunRow.project.in_(list(projects)))
-    elsewhere = select(FlagPeriodRow.flag_id).where(
-        FlagPeriodRow.flag_id == flag_id, FlagPeriodRow.run_number.not_in(mine)
+    mine = select(run_table.c.number).where(run_table.c.project.in_(list(projects)))
+    elsewhere = select(flag_period_table.c.flag_id).where(
+        flag_period_table.c.flag_id == flag_id, flag_period_table.c.run_number.not_in(mine)
     )
     return ~exists(elsewhere)
 
@@ -221,9 +213,9 @@ def bad_whole_run(runs: Any = None) -> Any:
     """The SQL condition "this run has an active flag of severity bad covering all of it", for
     a query over ``runs`` (the runs table or an alias of it): an EXISTS over the periods of the
     run's number (indexed), so a search over 100,000 runs stays one query."""
-    runs = RunRow.__table__ if runs is None else runs
-    flag, period = FlagRow.__table__, FlagPeriodRow.__table__
-    replacement = FlagRow.__table__.alias("replacement")
+    runs = run_table if runs is None else runs
+    flag, period = flag_table, flag_period_table
+    replacement = flag_table.alias("replacement")
     return exists().where(
         and_(
             period.c.run_number == runs.c.number,
@@ -242,7 +234,7 @@ def run_ids(catalog: Sessions, numbers: Sequence[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     with catalog.reading() as session:
         for batch in batches(numbers):
-            query = select(RunRow.number, RunRow.id).where(RunRow.number.in_(batch))
+            query = select(run_table.c.number, run_table.c.id).where(run_table.c.number.in_(batch))
             found.update({int(n): run_id for n, run_id in session.execute(query)})
     return found
 
@@ -250,7 +242,9 @@ def run_ids(catalog: Sessions, numbers: Sequence[int]) -> dict[int, str]:
 # -- good-run lists -------------------------------------------------------------------------------
 
 
-def append_good_run_list(catalog: Sessions, row: GoodRunListRow) -> tuple[GoodRunListRow, bool]:
+def append_good_run_list(
+    catalog: Sessions, row: GoodRunListRecord
+) -> tuple[GoodRunListRecord, bool]:
     """Record ``row`` as the next version of its name, unless the newest version has the same
     content hash: then that one is returned and nothing is written. The second value says
     whether a version was recorded. Two writers at once: the unique (name, version) lets one
@@ -266,13 +260,13 @@ def append_good_run_list(catalog: Sessions, row: GoodRunListRow) -> tuple[GoodRu
 
 def good_run_list(
     catalog: Sessions, name: str, version: int | None = None
-) -> GoodRunListRow | None:
+) -> GoodRunListRecord | None:
     """A version of the good-run list ``name``: the newest if ``version`` is None."""
     with catalog.reading() as session:
         if version is None:
             return _newest(session, name)
-        query = select(GoodRunListRow).where(
-            GoodRunListRow.name == name, GoodRunListRow.version == version
+        query = select(GoodRunListRecord).where(
+            good_run_list_table.c.name == name, good_run_list_table.c.version == version
         )
         return session.scalars(query).first()
 
@@ -280,8 +274,8 @@ def good_run_list(
 def good_run_list_versions(catalog: Sessions) -> dict[str, list[int]]:
     """Every good-run list's name with its versions, without their (possibly long) contents."""
     found: dict[str, list[int]] = {}
-    query = select(GoodRunListRow.name, GoodRunListRow.version).order_by(
-        GoodRunListRow.name, GoodRunListRow.version
+    query = select(good_run_list_table.c.name, good_run_list_table.c.version).order_by(
+        good_run_list_table.c.name, good_run_list_table.c.version
     )
     with catalog.reading() as session:
         for name, version in session.execute(query):
@@ -289,20 +283,22 @@ def good_run_list_versions(catalog: Sessions) -> dict[str, list[int]]:
     return found
 
 
-def good_run_lists(catalog: Sessions, name: str | None = None) -> list[GoodRunListRow]:
+def good_run_lists(catalog: Sessions, name: str | None = None) -> list[GoodRunListRecord]:
     """Every version of every good-run list (or of ``name``), by name and version."""
-    query = select(GoodRunListRow).order_by(GoodRunListRow.name, GoodRunListRow.version)
+    query = select(GoodRunListRecord).order_by(
+        good_run_list_table.c.name, good_run_list_table.c.version
+    )
     if name is not None:
-        query = query.where(GoodRunListRow.name == name)
+        query = query.where(good_run_list_table.c.name == name)
     with catalog.reading() as session:
         return list(session.scalars(query))
 
 
-def _newest(session: Session, name: str) -> GoodRunListRow | None:
+def _newest(session: Session, name: str) -> GoodRunListRecord | None:
     query = (
-        select(GoodRunListRow)
-        .where(GoodRunListRow.name == name)
-        .order_by(GoodRunListRow.version.desc())
+        select(GoodRunListRecord)
+        .where(good_run_list_table.c.name == name)
+        .order_by(good_run_list_table.c.version.desc())
         .limit(1)
     )
     return session.scalars(query).first()

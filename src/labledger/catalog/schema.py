@@ -29,12 +29,14 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -43,6 +45,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from labledger.ids import DEFAULT_PROJECT
+from labledger.records import (
+    CalibrationRecord,
+    ChannelRecord,
+    ConfigChangeRecord,
+    FlagPeriodRecord,
+    FlagRecord,
+    GoodRunListRecord,
+    ProductInputRecord,
+    ProductRecord,
+    RunRecord,
+    SourceRecord,
+    WithdrawalRecord,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,59 +93,67 @@ class SettingRow(Base):
     value: Mapped[Any] = mapped_column(JSON)
 
 
-class RunRow(Base):
-    __tablename__ = "runs"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv7
-    number: Mapped[int] = mapped_column(BigInteger, unique=True)
-    state: Mapped[str] = mapped_column(String(16))
-    started: Mapped[datetime] = mapped_column()
-    ended: Mapped[datetime | None] = mapped_column()
-    created: Mapped[datetime] = mapped_column()
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
-    store_prefix: Mapped[str] = mapped_column(Text)
-    n_channels: Mapped[int] = mapped_column(Integer)
-    data_bytes: Mapped[int] = mapped_column(BigInteger)
-    config_version: Mapped[int | None] = mapped_column(Integer)  # None: no configuration yet
-    project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT)
-
-    __table_args__ = (
-        Index("ix_runs_newest", "state", "started", "number"),
-        # a reader's newest run, whatever the planner knows of the projects' sizes
-        Index("ix_runs_project_newest", "project", "state", "started", "number"),
-    )
+metadata = Base.metadata
+mapper = Base.registry
 
 
-class SourceRow(Base):
-    __tablename__ = "sources"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(Text, index=True)
-    size: Mapped[int] = mapped_column(BigInteger, index=True)
-    format: Mapped[str] = mapped_column(String(32))
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    store_key: Mapped[str] = mapped_column(Text)
-    original_path: Mapped[str] = mapped_column(Text)
-    modified: Mapped[datetime] = mapped_column()
-    ingested: Mapped[datetime] = mapped_column()
-    ingested_by: Mapped[str] = mapped_column(Text)
-    tree: Mapped[dict[str, Any]] = mapped_column(JSON)
-    problems: Mapped[list[str]] = mapped_column(JSON)
+def _time(name: str, **kwargs: Any) -> Column[datetime]:
+    return Column(name, UTCDateTime(), **kwargs)
 
 
-class ChannelRow(Base):
-    __tablename__ = "channels"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
-    key: Mapped[str] = mapped_column(Text)
-    store_path: Mapped[str] = mapped_column(Text)
-    shape: Mapped[list[int]] = mapped_column(JSON)
-    dtype: Mapped[str] = mapped_column(Text)  # NumPy's spelling; JSON fields for a compound
-    attrs: Mapped[dict[str, Any]] = mapped_column(JSON)
-    axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+run_table = Table(
+    "runs", metadata,
+    Column("id", String(36), primary_key=True),  # UUIDv7
+    Column("number", BigInteger, unique=True, nullable=False),
+    Column("state", String(16), nullable=False),
+    _time("started", nullable=False),
+    _time("ended"),
+    _time("created", nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("store_prefix", Text, nullable=False),
+    Column("n_channels", Integer, nullable=False),
+    Column("data_bytes", BigInteger, nullable=False),
+    Column("config_version", Integer),  # None: no configuration yet
+    Column("project", String(64), nullable=False, default=DEFAULT_PROJECT),
+    Index("ix_runs_newest", "state", "started", "number"),
+    # a reader's newest run, whatever the planner knows of the projects' sizes
+    Index("ix_runs_project_newest", "project", "state", "started", "number"),
+)  # fmt: skip
+mapper.map_imperatively(RunRecord, run_table, properties={"meta": run_table.c.metadata})
 
-    __table_args__ = (UniqueConstraint("run_id", "key", name="uq_channels_run_key"),)
+source_table = Table(
+    "sources", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", ForeignKey("runs.id"), index=True, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, index=True, nullable=False),
+    Column("size", BigInteger, index=True, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("sha256", String(64), unique=True, nullable=False),
+    Column("store_key", Text, nullable=False),
+    Column("original_path", Text, nullable=False),
+    _time("modified", nullable=False),
+    _time("ingested", nullable=False),
+    Column("ingested_by", Text, nullable=False),
+    Column("tree", JSON, nullable=False),
+    Column("problems", JSON, nullable=False),
+)  # fmt: skip
+mapper.map_imperatively(SourceRecord, source_table)
+
+channel_table = Table(
+    "channels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", ForeignKey("runs.id"), index=True, nullable=False),
+    Column("source_id", ForeignKey("sources.id"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("store_path", Text, nullable=False),
+    Column("shape", JSON, nullable=False),
+    Column("dtype", Text, nullable=False),  # NumPy's spelling; JSON fields for a compound
+    Column("attrs", JSON, nullable=False),
+    Column("axes", JSON, nullable=False),
+    UniqueConstraint("run_id", "key", name="uq_channels_run_key"),
+)  # fmt: skip
+mapper.map_imperatively(ChannelRecord, channel_table)
 
 
 class MetadataRow(Base):
@@ -152,163 +175,132 @@ class MetadataRow(Base):
     )
 
 
-class ConfigChangeRow(Base):
-    """One entry of the configuration log: a testbed description (``kind`` "description") or a
-    re-wiring of signals ("wiring"), in force from a run number and/or a time. Its id is the
-    configuration version."""
-
-    __tablename__ = "config_changes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))
+config_change_table = Table(
+    "config_changes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
     # the version it was checked against: unique, so of two changes checked against the same
     # history only the first is recorded, on PostgreSQL as on SQLite
-    after: Mapped[int] = mapped_column(Integer, unique=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    from_run: Mapped[int | None] = mapped_column(BigInteger)
-    from_time: Mapped[datetime | None] = mapped_column()
-    author: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column()
+    Column("after", Integer, unique=True, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("from_run", BigInteger),
+    _time("from_time"),
+    Column("author", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    _time("created", nullable=False),
+)  # fmt: skip
+mapper.map_imperatively(ConfigChangeRecord, config_change_table)
 
+calibration_table = Table(
+    "calibrations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("unit", Text, nullable=False),
+    Column("from_run", BigInteger),
+    _time("from_time"),
+    Column("author", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    _time("created", nullable=False),
+    UniqueConstraint("name", "version", name="uq_calibrations_name_version"),
+)  # fmt: skip
+mapper.map_imperatively(CalibrationRecord, calibration_table)
 
-class CalibrationRow(Base):
-    """One version of a named calibration, in force from a run number and/or a time."""
+product_table = Table(
+    "products", metadata,
+    Column("id", String(36), primary_key=True),  # UUIDv7
+    Column("key", String(64), nullable=False),
+    Column("prekey", String(64), index=True, nullable=False),
+    Column("slot", String(64), nullable=False),
+    Column("step", Text, index=True, nullable=False),
+    Column("step_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # value, array, dataset, table, events, set
+    Column("run_number", BigInteger, index=True),
+    Column("level", Integer),  # events only
+    Column("store_prefix", Text),
+    Column("output_hash", String(64)),
+    Column("value", JSON, nullable=True),  # small outputs inline, else a summary
+    Column("provenance", JSON, nullable=False),
+    Column("error", Text),
+    _time("created", nullable=False),
+    Column("author", Text, nullable=False),
+    Index("ix_products_slot", "slot", "created"),
+    Index("ix_products_level", "level", "run_number"),
+    # one product per key: of two writers computing the same thing, the second adopts the first
+    Index("uq_products_key", "key", unique=True, sqlite_where=text("status = 'complete'"),
+          postgresql_where=text("status = 'complete'")),
+)  # fmt: skip
+mapper.map_imperatively(ProductRecord, product_table)
 
-    __tablename__ = "calibrations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128))
-    version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    unit: Mapped[str] = mapped_column(Text)
-    from_run: Mapped[int | None] = mapped_column(BigInteger)
-    from_time: Mapped[datetime | None] = mapped_column()
-    author: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column()
+product_input_table = Table(
+    "product_inputs", metadata,
+    Column("product_id", ForeignKey("products.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(36), index=True, nullable=False),  # a run id or a product id
+    Column("run_number", BigInteger),
+)  # fmt: skip
+mapper.map_imperatively(ProductInputRecord, product_input_table)
 
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_calibrations_name_version"),)
+flag_table = Table(
+    "flags", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action", String(16), nullable=False),
+    Column("target", ForeignKey("flags.id"), unique=True),
+    Column("subsystem", String(64)),
+    Column("severity", String(16)),
+    Column("reason", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    _time("created", nullable=False),
+)  # fmt: skip
+mapper.map_imperatively(FlagRecord, flag_table)
 
+flag_period_table = Table(
+    "flag_periods", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flag_id", ForeignKey("flags.id"), index=True, nullable=False),
+    Column("run_id", ForeignKey("runs.id"), nullable=False),
+    Column("run_number", BigInteger, index=True, nullable=False),
+    Column("start", Float),
+    Column("stop", Float),
+)  # fmt: skip
+mapper.map_imperatively(FlagPeriodRecord, flag_period_table)
 
-class ProductRow(Base):
-    """A computation of a step: the product it made (``status`` "complete") or its failure.
+good_run_list_table = Table(
+    "good_run_lists", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("query", JSON, nullable=False),
+    Column("require", JSON, nullable=False),
+    Column("runs", JSON, nullable=False),
+    Column("livetime", Float),
+    Column("flags_seen", Integer, nullable=False),  # flag rows recorded when it was made
+    Column("hash", String(64), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    _time("created", nullable=False),
+    UniqueConstraint("name", "version", name="uq_good_run_lists_name_version"),
+)  # fmt: skip
+mapper.map_imperatively(GoodRunListRecord, good_run_list_table)
 
-    ``slot`` names what was computed (step, version, parameters, which inputs) whatever their
-    versions, so a recomputation lands in the same slot and supersedes; ``prekey`` adds the
-    versions and content hashes known before running; ``key`` adds what the step was seen to read
-    (signals and the calibrations they were read under). Equal key, same product.
-    """
-
-    __tablename__ = "products"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv7
-    key: Mapped[str] = mapped_column(String(64))
-    prekey: Mapped[str] = mapped_column(String(64), index=True)
-    slot: Mapped[str] = mapped_column(String(64))
-    step: Mapped[str] = mapped_column(Text, index=True)
-    step_version: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16))  # value, array, dataset, table, events, set
-    run_number: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    level: Mapped[int | None] = mapped_column(Integer)  # events only
-    store_prefix: Mapped[str | None] = mapped_column(Text)
-    output_hash: Mapped[str | None] = mapped_column(String(64))
-    value: Mapped[Any] = mapped_column(JSON, nullable=True)  # small outputs inline, else a summary
-    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column()
-    author: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (
-        Index("ix_products_slot", "slot", "created"),
-        Index("ix_products_level", "level", "run_number"),
-        # one product per key: of two writers computing the same thing, the second adopts the first
-        Index(
-            "uq_products_key",
-            "key",
-            unique=True,
-            sqlite_where=text("status = 'complete'"),
-            postgresql_where=text("status = 'complete'"),
-        ),
-    )
-
-
-class ProductInputRow(Base):
-    """One input of a product: a run (``kind`` "run") or another product ("product")."""
-
-    __tablename__ = "product_inputs"
-    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    ref: Mapped[str] = mapped_column(String(36), index=True)  # a run id or a product id
-    run_number: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class FlagRow(Base):
-    """A data-quality flag (``action`` "flag"), or the withdrawal of one ("withdraw"). A flag
-    with a ``target`` supersedes that flag; a flag is superseded or withdrawn at most once."""
-
-    __tablename__ = "flags"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    action: Mapped[str] = mapped_column(String(16))
-    target: Mapped[int | None] = mapped_column(ForeignKey("flags.id"), unique=True)
-    subsystem: Mapped[str | None] = mapped_column(String(64))
-    severity: Mapped[str | None] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(Text)
-    author: Mapped[str] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column()
-
-
-class FlagPeriodRow(Base):
-    """A run, or an interval of it (``start``/``stop`` in s on the run's time axis), that a flag
-    covers."""
-
-    __tablename__ = "flag_periods"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
-    run_number: Mapped[int] = mapped_column(BigInteger, index=True)
-    start: Mapped[float | None] = mapped_column(Float)
-    stop: Mapped[float | None] = mapped_column(Float)
-
-
-class GoodRunListRow(Base):
-    """One version of a named good-run list: the runs that passed, with their livetime, and the
-    query, required subsystems and flags it was made from; ``hash`` identifies its content."""
-
-    __tablename__ = "good_run_lists"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128))
-    version: Mapped[int] = mapped_column(Integer)
-    query: Mapped[dict[str, Any]] = mapped_column(JSON)
-    require: Mapped[list[str]] = mapped_column(JSON)
-    runs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    livetime: Mapped[float | None] = mapped_column(Float)
-    flags_seen: Mapped[int] = mapped_column(Integer)  # flag rows recorded when it was made
-    hash: Mapped[str] = mapped_column(String(64))
-    author: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column()
-
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_good_run_lists_name_version"),)
-
-
-class WithdrawalRow(Base):
-    """A run withdrawn (``action`` "withdraw"), or restored ("restore": ``target`` names the
-    withdrawal it undoes, at most once). ``seq`` numbers a run's rows from 1, unique per run:
-    of two writers who both found the run in the same state, only the first is recorded."""
-
-    __tablename__ = "withdrawals"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    action: Mapped[str] = mapped_column(String(16))
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
-    run_number: Mapped[int] = mapped_column(BigInteger, index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    target: Mapped[int | None] = mapped_column(ForeignKey("withdrawals.id"), unique=True)
-    reason: Mapped[str] = mapped_column(Text)
-    author: Mapped[str] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column()
-
-    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_withdrawals_run_seq"),)
+withdrawal_table = Table(
+    "withdrawals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action", String(16), nullable=False),
+    Column("run_id", ForeignKey("runs.id"), nullable=False),
+    Column("run_number", BigInteger, index=True, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("target", ForeignKey("withdrawals.id"), unique=True),
+    Column("reason", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    _time("created", nullable=False),
+    UniqueConstraint("run_id", "seq", name="uq_withdrawals_run_seq"),
+)  # fmt: skip
+mapper.map_imperatively(WithdrawalRecord, withdrawal_table)
 
 
 class UserRow(Base):

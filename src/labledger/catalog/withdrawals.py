@@ -26,24 +26,22 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from labledger.catalog.database import Sessions, batches
-from labledger.catalog.schema import RunRow, WithdrawalRow
+from labledger.catalog.database import Sessions
+from labledger.catalog.schema import run_table, withdrawal_table
 from labledger.errors import Conflict
-
-WITHDRAW = "withdraw"
-RESTORE = "restore"
+from labledger.ids import batches
+from labledger.records import RESTORE, WITHDRAW, WithdrawalEntry, WithdrawalRecord
 
 # a withdrawal and the restoration that undid it (None: the run is still withdrawn)
-Entry = tuple[WithdrawalRow, WithdrawalRow | None]
 
 
 def withdrawn_run(runs: Any = None) -> Any:
     """The SQL condition "this run is withdrawn", for a query over ``runs`` (the runs table or
     an alias of it): an EXISTS over the run's rows (indexed by run id), so a listing of 100,000
     runs stays one query."""
-    runs = RunRow.__table__ if runs is None else runs
-    log = WithdrawalRow.__table__
-    undone = WithdrawalRow.__table__.alias("undone")
+    runs = run_table if runs is None else runs
+    log = withdrawal_table
+    undone = withdrawal_table.alias("undone")
     return exists().where(
         and_(
             log.c.run_id == runs.c.id,
@@ -53,7 +51,7 @@ def withdrawn_run(runs: Any = None) -> Any:
     )
 
 
-def append(catalog: Sessions, row: WithdrawalRow, *, number: int) -> WithdrawalRow:
+def append(catalog: Sessions, row: WithdrawalRecord, *, number: int) -> WithdrawalRecord:
     """Record ``row``, a withdrawal or a restoration of run ``number``, checked against the
     run's history inside the transaction: a run is withdrawn only if it is not withdrawn, and
     restored only if it is (``row.target`` is then set to the withdrawal it undoes). Else, or
@@ -91,26 +89,27 @@ def history(
     *,
     run_ids: Iterable[str] | None = None,
     active_only: bool = False,
-) -> list[Entry]:
+) -> list[WithdrawalEntry]:
     """Every withdrawal (of ``run_ids`` only, if given), oldest first, each with the row that
     restored the run (None: still withdrawn); ``active_only`` keeps those not restored.
 
     One query (one per 5,000 run ids when more are given)."""
-    restore = aliased(WithdrawalRow)
+    restoring = withdrawal_table.alias("restore")
+    restore = aliased(WithdrawalRecord, restoring)
     query = (
-        select(WithdrawalRow, restore)
-        .outerjoin(restore, restore.target == WithdrawalRow.id)
-        .where(WithdrawalRow.action == WITHDRAW)
-        .order_by(WithdrawalRow.id)
+        select(WithdrawalRecord, restore)
+        .outerjoin(restore, restoring.c.target == withdrawal_table.c.id)
+        .where(withdrawal_table.c.action == WITHDRAW)
+        .order_by(withdrawal_table.c.id)
     )
     if active_only:
-        query = query.where(restore.id.is_(None))
+        query = query.where(restoring.c.id.is_(None))
     queries = (
         [query]
         if run_ids is None
-        else [query.where(WithdrawalRow.run_id.in_(batch)) for batch in batches(run_ids)]
+        else [query.where(withdrawal_table.c.run_id.in_(batch)) for batch in batches(run_ids)]
     )
-    found: dict[int, Entry] = {}
+    found: dict[int, WithdrawalEntry] = {}
     with catalog.reading() as session:
         for q in queries:
             for withdrawal, restored in session.execute(q):
@@ -118,11 +117,11 @@ def history(
     return [found[i] for i in sorted(found)]
 
 
-def _newest(session: Session, run_id: str) -> WithdrawalRow | None:
+def _newest(session: Session, run_id: str) -> WithdrawalRecord | None:
     query = (
-        select(WithdrawalRow)
-        .where(WithdrawalRow.run_id == run_id)
-        .order_by(WithdrawalRow.seq.desc())
+        select(WithdrawalRecord)
+        .where(withdrawal_table.c.run_id == run_id)
+        .order_by(withdrawal_table.c.seq.desc())
         .limit(1)
     )
     return session.scalars(query).first()

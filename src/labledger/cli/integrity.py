@@ -17,7 +17,8 @@ from labledger.cli.app import (
     progress_bar,
 )
 from labledger.display import human_size
-from labledger.integrity import OLDER_THAN_MINUTES, CheckReport, Orphan
+from labledger.records import OLDER_THAN_MINUTES
+from labledger.reports import CheckReport, Orphan
 
 
 @app.command()

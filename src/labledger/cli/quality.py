@@ -149,11 +149,11 @@ def goodruns(
             raise InvalidArgument("name the good-run list: labledger goodruns NAME ...")
         _list_all(archive, as_json)
         return
-    from labledger.quality import GoodRunLists
+    from labledger.quality.recorded import GoodRunLists
 
     with opened(archive) as la, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        lists = GoodRunLists(la.runs)
+        lists = GoodRunLists(la.runs, la.catalog)
         if making:
             if version is not None:
                 raise InvalidArgument(
@@ -205,10 +205,10 @@ def goodruns(
 
 
 def _list_all(archive: ArchiveOption, as_json: bool) -> None:
-    from labledger.quality import GoodRunLists
+    from labledger.quality.recorded import GoodRunLists
 
     with opened(archive) as la:
-        known = GoodRunLists(la.runs).versions()
+        known = GoodRunLists(la.runs, la.catalog).versions()
     if as_json:
         print_json([{"name": n, "versions": v} for n, v in known.items()])
         return

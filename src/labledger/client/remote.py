@@ -12,33 +12,21 @@ that says so.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 
 import labledger.errors as errors
-from labledger.archive import Archive
-from labledger.catalog.database import batches
-from labledger.catalog.schema import (
-    CalibrationRow,
-    ChannelRow,
-    ConfigChangeRow,
-    GoodRunListRow,
-    ProductInputRow,
-    ProductRow,
-    RunRow,
-    SourceRow,
-    WithdrawalRow,
-)
-from labledger.catalog.summary import Summary
+from labledger.display import html_table
 from labledger.errors import (
     BadInput,
     InvalidArgument,
@@ -48,15 +36,38 @@ from labledger.errors import (
     Unreachable,
     for_status,
 )
-from labledger.ids import DEFAULT_PROJECT
-from labledger.ingest import IngestResult
-from labledger.integrity import OLDER_THAN_MINUTES, CheckReport
-from labledger.lineage.products import Product
+from labledger.ids import DEFAULT_PROJECT, batches
+from labledger.interface import ArchiveAPI, ArchiveHome, read_here, signals_of
+from labledger.lineage.product import Product, Stale
 from labledger.quality.flags import Flag, flags_html, run_refs
 from labledger.quality.goodruns import GoodRunList
-from labledger.runs import Run, TimeWindow
+from labledger.records import (
+    OLDER_THAN_MINUTES,
+    CalibrationRecord,
+    ChannelRecord,
+    ConfigChangeRecord,
+    GoodRunListRecord,
+    ProductInputRecord,
+    ProductRecord,
+    RunCatalog,
+    RunRecord,
+    SourceRecord,
+    WithdrawalRecord,
+)
+from labledger.reports import CheckReport, IngestResult
+from labledger.runs import Run, Runs, TimeWindow, signal_array
 from labledger.store import FsspecStore
-from labledger.wire import API, SUBSCRIBED, decode_array, row_from_json
+from labledger.summary import Summary
+from labledger.wire import API, SUBSCRIBED, decode_array, record_from_json
+from labledger.withdrawals import Withdrawal, Withdrawals
+
+if TYPE_CHECKING:
+    import xarray
+
+    from labledger.lineage.compute import Reproduction
+    from labledger.machine.calibration import Calibrations
+    from labledger.machine.configuration import ConfigHistory
+    from labledger.machine.logs import Logs
 
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 _IDS_A_REQUEST, _NUMBERS_A_REQUEST = 200, 1000  # run ids and numbers named in one request
@@ -107,7 +118,8 @@ class _Http:
 
 
 class RemoteCatalog:
-    """The catalog questions the local code asks, answered by a server."""
+    """What runs, withdrawals and the machine's logs ask of a catalog
+    (:class:`labledger.records.RunCatalog`), answered by a server."""
 
     def __init__(self, http: _Http):
         self._http = http
@@ -120,41 +132,41 @@ class RemoteCatalog:
     def close(self) -> None:
         self._http.client.close()
 
-    def _runs(self, data: list[dict[str, Any]]) -> list[RunRow]:
-        return [row_from_json(RunRow, d) for d in data]
+    def _runs(self, data: list[dict[str, Any]]) -> list[RunRecord]:
+        return [record_from_json(RunRecord, d) for d in data]
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRow | None:
+    def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRecord | None:
         found = self._http.json("/runs/newest", offset=offset)
-        return row_from_json(RunRow, found) if found else None
+        return record_from_json(RunRecord, found) if found else None
 
-    def by_number(self, number: int) -> RunRow | None:
+    def by_number(self, number: int) -> RunRecord | None:
         try:
-            return row_from_json(RunRow, self._http.json(f"/runs/by-number/{int(number)}"))
+            return record_from_json(RunRecord, self._http.json(f"/runs/by-number/{int(number)}"))
         except NotFound:
             return None
 
-    def by_id(self, run_id: str) -> RunRow | None:
+    def by_id(self, run_id: str) -> RunRecord | None:
         try:
-            return row_from_json(RunRow, self._http.json(f"/runs/by-id/{run_id}"))
+            return record_from_json(RunRecord, self._http.json(f"/runs/by-id/{run_id}"))
         except NotFound:
             return None
 
-    def by_numbers(self, numbers: Iterable[int]) -> list[RunRow]:
-        found: list[RunRow] = []
+    def by_numbers(self, numbers: Iterable[int]) -> list[RunRecord]:
+        found: list[RunRecord] = []
         for batch in batches((int(n) for n in numbers), _NUMBERS_A_REQUEST):
             text = ",".join(map(str, batch))
             found += self._runs(self._http.json("/runs/by-numbers", numbers=text))
         return found
 
-    def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRow]:
+    def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRecord]:
         return self._runs(self._http.json("/runs/last", n=n))
 
     def count(self, state: str | None = "closed", projects: Collection[str] | None = None) -> int:
         return int(self._http.json("/runs/count", state=state or ""))
 
-    def iter_runs(self, batch: int = 1000) -> Iterator[RunRow]:
+    def iter_runs(self, batch: int = 1000) -> Iterator[RunRecord]:
         after = None
         while True:
             page = self._http.json("/runs", after=after, limit=batch)
@@ -175,7 +187,7 @@ class RemoteCatalog:
         quality: str | None = None,
         projects: Collection[str] | None = None,
         withdrawn: bool | None = False,
-    ) -> list[RunRow]:
+    ) -> list[RunRecord]:
         found = self._http.json(
             "/runs/search", since=since.isoformat() if since else None,
             until=until.isoformat() if until else None, source=source, state=state or "",
@@ -188,19 +200,21 @@ class RemoteCatalog:
 
     def withdrawals(
         self, run_ids: Iterable[str] | None = None, *, active_only: bool = False
-    ) -> list[tuple[WithdrawalRow, WithdrawalRow | None]]:
+    ) -> list[tuple[WithdrawalRecord, WithdrawalRecord | None]]:
         batched = [None] if run_ids is None else list(batches(run_ids, _IDS_A_REQUEST))
-        found: list[tuple[WithdrawalRow, WithdrawalRow | None]] = []
+        found: list[tuple[WithdrawalRecord, WithdrawalRecord | None]] = []
         for batch in batched:
             text = None if batch is None else ",".join(batch)
             for entry in self._http.json("/runs/withdrawals", runs=text,
                                          active_only=active_only):  # fmt: skip
-                withdrawal = row_from_json(WithdrawalRow, entry["withdrawal"])
+                withdrawal = record_from_json(WithdrawalRecord, entry["withdrawal"])
                 undone = entry["restored"]
-                found.append((withdrawal, row_from_json(WithdrawalRow, undone) if undone else None))
+                found.append(
+                    (withdrawal, record_from_json(WithdrawalRecord, undone) if undone else None)
+                )
         return sorted(found, key=lambda e: e[0].id)
 
-    def append_withdrawal(self, row: WithdrawalRow, number: int) -> WithdrawalRow:
+    def append_withdrawal(self, row: WithdrawalRecord, number: int) -> WithdrawalRecord:
         """The server records it (a writer of the run's project), as its caller."""
         verb = "withdraw" if row.action == "withdraw" else "restore"
         done = self._http.post(f"/runs/{int(number)}/{verb}", json={"reason": row.reason}).json()
@@ -213,14 +227,14 @@ class RemoteCatalog:
 
     # -- what a run holds ----------------------------------------------------------------------
 
-    def sources(self, run_id: str) -> list[SourceRow]:
+    def sources(self, run_id: str) -> list[SourceRecord]:
         return sorted(self.sources_of([run_id]), key=lambda s: s.position)
 
-    def sources_of(self, run_ids: Iterable[str]) -> list[SourceRow]:
-        found: list[SourceRow] = []
+    def sources_of(self, run_ids: Iterable[str]) -> list[SourceRecord]:
+        found: list[SourceRecord] = []
         for batch in batches(run_ids, _IDS_A_REQUEST):
             data = self._http.json("/runs/sources", runs=",".join(batch))
-            found += [row_from_json(SourceRow, d) for d in data]
+            found += [record_from_json(SourceRecord, d) for d in data]
         return found
 
     def source_hashes(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
@@ -229,15 +243,15 @@ class RemoteCatalog:
             found[s.run_id].append({"name": s.name, "sha256": s.sha256, "key": s.store_key})
         return found
 
-    def channels(self, run_id: str) -> list[ChannelRow]:
+    def channels(self, run_id: str) -> list[ChannelRecord]:
         return self.channels_of([run_id])[run_id]
 
-    def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRow]]:
-        found: dict[str, list[ChannelRow]] = {run_id: [] for run_id in run_ids}
+    def channels_of(self, run_ids: Iterable[str]) -> dict[str, list[ChannelRecord]]:
+        found: dict[str, list[ChannelRecord]] = {run_id: [] for run_id in run_ids}
         for batch in batches(found, _IDS_A_REQUEST):
             data = self._http.json("/runs/channels", runs=",".join(batch))
             for run_id, rows in data.items():
-                found[run_id] = [row_from_json(ChannelRow, d) for d in rows]
+                found[run_id] = [record_from_json(ChannelRecord, d) for d in rows]
         return found
 
     # -- the machine's logs --------------------------------------------------------------------
@@ -246,30 +260,22 @@ class RemoteCatalog:
         config, calibration = self._http.json("/machine/version")
         return int(config), int(calibration)
 
-    def config_changes(self) -> list[ConfigChangeRow]:
+    def config_changes(self) -> list[ConfigChangeRecord]:
         return [
-            row_from_json(ConfigChangeRow, d) for d in self._http.json("/machine/config-changes")
+            record_from_json(ConfigChangeRecord, d)
+            for d in self._http.json("/machine/config-changes")
         ]
 
-    def calibrations(self) -> list[CalibrationRow]:
-        return [row_from_json(CalibrationRow, d) for d in self._http.json("/machine/calibrations")]
+    def calibrations(self) -> list[CalibrationRecord]:
+        return [
+            record_from_json(CalibrationRecord, d) for d in self._http.json("/machine/calibrations")
+        ]
 
-    # -- what the server does not offer yet ----------------------------------------------------
+    def append_config_change(self, row: ConfigChangeRecord, expected: int) -> ConfigChangeRecord:
+        raise _not_yet("changing the configuration")
 
-    @contextmanager
-    def reading(self) -> Iterator[Any]:  # what RemoteArchive does not route to the server
-        raise _not_yet("this question of the catalog")
-        yield
-
-    @contextmanager
-    def transaction(self, what: str) -> Iterator[Any]:
-        raise _not_yet(what)
-        yield
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise _not_yet(name.replace("_", " "))
+    def append_calibration(self, row: CalibrationRecord) -> CalibrationRecord:
+        raise _not_yet("adding a calibration")
 
 
 def _refusal(url: str) -> Callable[[Exception, str], Exception | None]:
@@ -286,22 +292,117 @@ def _refusal(url: str) -> Callable[[Exception, str], Exception | None]:
     return refusal
 
 
-class RemoteArchive(Archive):
-    """An archive on a labledger server (see :func:`connect`)."""
+class RemoteArchive:
+    """An archive on a labledger server (see :func:`connect`): the calls of a local one
+    (:class:`labledger.interface.ArchiveAPI`), over HTTP."""
+
+    catalog: RemoteCatalog
+    store: FsspecStore
+    runs: Runs
 
     def __init__(self, http: _Http):
+        self._http = http
         options = {"client_kwargs": {"headers": http.headers}}
         url = f"{http.url}{API}/store"
-        store = FsspecStore(url, storage_options=options, refusal=_refusal(url))
-        super().__init__(RemoteCatalog(http), store)  # type: ignore[arg-type]
-        self._http = http
+        self.catalog = RemoteCatalog(http)
+        self.store = FsspecStore(url, storage_options=options, refusal=_refusal(url))
+        self.runs = Runs(ArchiveHome(self))
 
     def __repr__(self) -> str:
         return f"<RemoteArchive {self._http.url}>"
 
-    @property
-    def _where(self) -> str:
-        return self._http.url
+    def _repr_html_(self) -> str:
+        return html_table(self.summary().facts(), title=f"labledger archive {self._http.url}")
+
+    def __enter__(self) -> RemoteArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection to the server."""
+        self.catalog.close()
+
+    # -- read here, from the server's records and stored chunks, as a local archive reads ------
+
+    # the machine loads pint and pydantic: when first asked, as for a local archive
+
+    @functools.cached_property
+    def logs(self) -> Logs:
+        from labledger.machine.logs import Logs
+
+        return Logs(self.catalog)
+
+    @functools.cached_property
+    def config(self) -> ConfigHistory:
+        """The server's configuration history (``at``, ``diff``, ``log``; changing it is
+        not through a server yet)."""
+        from labledger.machine.configuration import ConfigHistory
+
+        return ConfigHistory(self.logs, self.runs)
+
+    @functools.cached_property
+    def calibrations(self) -> Calibrations:
+        """The server's calibrations (``[name@N]``, ``list``, ``for_run``)."""
+        from labledger.machine.calibration import Calibrations
+
+        return Calibrations(self.logs, self.catalog)
+
+    def signals(
+        self,
+        names: Sequence[str],
+        *,
+        runs: Sequence[Run] | None = None,
+        calibration: dict[str, str] | None = None,
+        time: TimeWindow | None = None,
+        workers: int | None = None,
+    ) -> xarray.Dataset:
+        """Signals of many runs as one Dataset (see :meth:`Archive.signals`)."""
+        return signals_of(self, names, runs, calibration=calibration, time=time, workers=workers)
+
+    @functools.cached_property
+    def withdrawals(self) -> Withdrawals:
+        """The server's withdrawn runs (writing needs a writer's key)."""
+        return Withdrawals(self.catalog)
+
+    def withdraw(self, run: Any, *, reason: str) -> Withdrawal:
+        return self.withdrawals.withdraw(run, reason=reason)
+
+    def restore(self, run: Any, *, reason: str) -> Withdrawal:
+        return self.withdrawals.restore(run, reason=reason)
+
+    def flag(
+        self,
+        *,
+        runs: Any = None,
+        run: Any = None,
+        start: float | None = None,
+        stop: float | None = None,
+        subsystem: str | None = None,
+        severity: str | None = None,
+        reason: str | None = None,
+        supersedes: int | None = None,
+    ) -> Flag:
+        """Flag runs or intervals of runs on the server (see :meth:`Archive.flag`)."""
+        return self.flags.add(runs=runs, run=run, start=start, stop=stop, subsystem=subsystem,
+                              severity=severity, reason=reason, supersedes=supersedes)  # fmt: skip
+
+    # -- what only the server can do here yet --------------------------------------------------
+
+    def recompute(self, stale: bool = True, products: Sequence[Product] = ()) -> list[Product]:
+        raise _not_yet("recompute")
+
+    def reproduce(self, ref: str | Product) -> Reproduction:
+        raise _not_yet("reproduce")
+
+    def openlineage(self, since: str | datetime | None = None) -> list[dict[str, Any]]:
+        raise _not_yet("openlineage")
+
+    def _product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
+        raise _not_yet("run.product")
+
+    # -- asked of the server -------------------------------------------------------------------
 
     def summary(self) -> Summary:
         """What the server's archive holds of the runs you may read (see
@@ -369,7 +470,7 @@ class RemoteArchive(Archive):
         if inputs is not None:
             body["inputs"] = inputs.id if isinstance(inputs, Product) else str(inputs)
         answer = self._http.post("/compute", json=body).json()
-        return RemoteProduct(self, row_from_json(ProductRow, answer["product"]),
+        return Product(self, record_from_json(ProductRecord, answer["product"]),
                              reused=answer["reused"])  # fmt: skip
 
     def events(
@@ -379,7 +480,7 @@ class RemoteArchive(Archive):
         return RemoteEventQuery(self._http, level, runs, stream)
 
     @functools.cached_property
-    def flags(self) -> Any:  # type: ignore[override]
+    def flags(self) -> RemoteFlags:
         """The server's data-quality flags (``list``, ``active``, ``add``, ``withdraw``)."""
         return RemoteFlags(self._http)
 
@@ -390,12 +491,20 @@ class RemoteArchive(Archive):
             self._http.json(f"/lineage/{ref}", direction=direction, depth=depth)
         )
 
-    def good_runs(self, name: str, *, version: int | None = None, **making: Any) -> Any:
+    def good_runs(
+        self,
+        name: str,
+        *,
+        query: dict[str, Any] | None = None,
+        require: Sequence[str] | str = (),
+        version: int | None = None,
+        reason: str = "",
+    ) -> GoodRunList:
         """A recorded good-run list of the server (making one is not through a server yet)."""
-        if any(v for v in making.values()):
+        if query or require or reason:
             raise _not_yet("making a good-run list")
         data = self._http.json(f"/good-runs/{name}", version=version)
-        return GoodRunList.from_row(row_from_json(GoodRunListRow, data))
+        return GoodRunList.from_row(record_from_json(GoodRunListRecord, data))
 
     def check(
         self,
@@ -411,14 +520,13 @@ class RemoteArchive(Archive):
 
     def stale(self) -> list[Any]:
         """The server's stale products (of runs you may read), with the reasons."""
-        from labledger.lineage.products import Stale
-
         found = self._http.json("/stale")
-        return [Stale(RemoteProduct(self, row_from_json(ProductRow, s["product"])), s["reasons"])
+        return [Stale(Product(self, record_from_json(ProductRecord, s["product"])),
+                      s["reasons"])
                 for s in found]  # fmt: skip
 
     @functools.cached_property
-    def products(self) -> Any:  # type: ignore[override]
+    def products(self) -> RemoteProducts:
         """The server's products: ``la.products[id]``, ``la.products.search(...)``."""
         return RemoteProducts(self)
 
@@ -428,7 +536,9 @@ class RemoteArchive(Archive):
         """The server's notifications (server-sent events), as :meth:`Archive.subscribe`:
         it returns once the server has subscribed this client, so whatever is recorded from
         then on is heard. Iterate the result to its end, or close it, to close the stream."""
-        params = {"kinds": ",".join(kinds), **({"timeout": timeout} if timeout else {})}
+        params: dict[str, str | float] = {"kinds": ",".join(kinds)}
+        if timeout:
+            params["timeout"] = timeout
         forever = httpx.Timeout(None, connect=5.0)
         client = self._http.client
         request = client.build_request("GET", f"{API}/notifications", params=params,
@@ -455,11 +565,9 @@ class RemoteArchive(Archive):
         calibration: str | None,
         time: TimeWindow | None,
         points: int | None,
-    ) -> Any:
+    ) -> xarray.DataArray:
         if points is None:  # read here from the stored chunks, as a local archive does
-            return super()._signal(run, name, calibration=calibration, time=time, points=None)
-        import xarray
-
+            return read_here(self, run, name, calibration=calibration, time=time)
         start, stop = time if time is not None else (None, None)
         response = self._http.get(f"/runs/{run.number}/signals/{name}", points=points,
                                   start=start, stop=stop, calibration=calibration)  # fmt: skip
@@ -468,14 +576,11 @@ class RemoteArchive(Archive):
         body = response.content
         t = np.frombuffer(body[:first], dtype="<f8")
         values = decode_array(body[first : first + second], headers)
-        attrs = json.loads(headers["X-Attrs"])
-        time_attrs = {"units": "s", "long_name": "time"}
-        return xarray.DataArray(values, coords={"time": ("time", t, time_attrs)}, dims="time",
-                                name=headers.get("X-Name", name), attrs=attrs)  # fmt: skip
+        return signal_array(values, t, headers.get("X-Name", name), json.loads(headers["X-Attrs"]))
 
 
 class RemoteFlags:
-    """A server's data-quality flags, as :class:`labledger.quality.Flags`: ``list``,
+    """A server's data-quality flags, as :class:`labledger.quality.recorded.Flags`: ``list``,
     ``active``, ``add``, ``withdraw``, ``[id]``, ``version``."""
 
     def __init__(self, http: _Http):
@@ -499,9 +604,9 @@ class RemoteFlags:
                                 include_inactive=include_inactive)  # fmt: skip
         return [Flag.from_dict(f) for f in found]
 
-    def active(self, run_numbers: Any) -> dict[int, list[Flag]]:
-        numbers = list(run_refs(run_numbers, "run_numbers", allow_empty=True))
-        found: dict[int, list[Flag]] = {n: [] for n in numbers}
+    def active(self, run_numbers: Any) -> dict[int, builtins.list[Flag]]:
+        numbers = builtins.list(run_refs(run_numbers, "run_numbers", allow_empty=True))
+        found: dict[int, builtins.list[Flag]] = {n: [] for n in numbers}
         for batch in batches(numbers, _NUMBERS_A_REQUEST):
             text = ",".join(map(str, batch))
             for n, flags in self._http.json("/flags/active", runs=text).items():
@@ -511,10 +616,23 @@ class RemoteFlags:
     def __getitem__(self, flag_id: int) -> Flag:
         return Flag.from_dict(self._http.json(f"/flags/{int(flag_id)}"))
 
-    def add(self, *, runs: Any = None, run: Any = None, **fields: Any) -> Flag:
-        body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    def add(
+        self,
+        *,
+        runs: Any = None,
+        run: Any = None,
+        start: float | None = None,
+        stop: float | None = None,
+        subsystem: str | None = None,
+        severity: str | None = None,
+        reason: str | None = None,
+        supersedes: int | None = None,
+    ) -> Flag:
+        given = {"start": start, "stop": stop, "subsystem": subsystem, "severity": severity,
+                 "reason": reason, "supersedes": supersedes}  # fmt: skip
+        body: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if runs is not None:
-            body["runs"] = list(run_refs(runs, "runs"))
+            body["runs"] = builtins.list(run_refs(runs, "runs"))
         if run is not None:
             body["run"] = run.number if isinstance(run, Run) else run
         return Flag.from_dict(self._http.post("/flags", json=body).json())
@@ -575,7 +693,23 @@ class RemoteProducts:
     def __getitem__(self, ref: str) -> Product:
         """A product by id (or its first characters)."""
         answer = self._archive._http.json(f"/products/{ref}")
-        return RemoteProduct(self._archive, row_from_json(ProductRow, answer["product"]))
+        return Product(self._archive, record_from_json(ProductRecord, answer["product"]))
+
+    # -- what a product asks (labledger.lineage.product.ProductRecords) ------------------------
+
+    def _details(self, product_id: str) -> dict[str, Any]:
+        return self._archive._http.json(f"/products/{product_id}")
+
+    def inputs_of(self, product_id: str) -> list[ProductInputRecord]:
+        return [
+            record_from_json(ProductInputRecord, d) for d in self._details(product_id)["inputs"]
+        ]
+
+    def parts_of(self, product_id: str) -> list[ProductRecord]:
+        return [record_from_json(ProductRecord, d) for d in self._details(product_id)["parts"]]
+
+    def reasons(self, row: ProductRecord) -> list[str]:
+        return next((s.reasons for s in self._archive.stale() if s.product.id == row.id), [])
 
     def search(
         self,
@@ -590,37 +724,7 @@ class RemoteProducts:
             "/products", step=getattr(step, "name", step), run=run, status=status or "any",
             limit=limit or 1000,
         )  # fmt: skip
-        return [RemoteProduct(self._archive, row_from_json(ProductRow, d)) for d in found]
-
-
-class RemoteProduct(Product):
-    """A product on a server: its record, inputs and parts asked of the server, its value read
-    from the server's store (or from its record, when small)."""
-
-    _archive: RemoteArchive
-
-    def _details(self) -> dict[str, Any]:
-        return self._archive._http.json(f"/products/{self.id}")
-
-    @property
-    def inputs(self) -> list[dict[str, Any]]:
-        rows = [row_from_json(ProductInputRow, d) for d in self._details()["inputs"]]
-        return [{"kind": r.kind, "id": r.ref, "run": r.run_number} for r in rows]
-
-    def _part_rows(self) -> list[ProductRow]:
-        return [row_from_json(ProductRow, d) for d in self._details()["parts"]]
-
-    @functools.cached_property
-    def parts(self) -> list[Product]:
-        if self.kind != "set":
-            return []
-        return [RemoteProduct(self._archive, row) for row in self._part_rows()]
-
-    @property
-    def stale(self) -> list[str]:
-        """Why this product no longer reflects its inputs (empty: it does)."""
-        found = self._archive.stale()
-        return next((s.reasons for s in found if s.product.id == self.id), [])
+        return [Product(self._archive, record_from_json(ProductRecord, d)) for d in found]
 
 
 def connect(
@@ -650,3 +754,8 @@ def _events(response: httpx.Response, lines: Iterator[str]) -> Iterator[dict[str
                 yield json.loads(line[6:])
     finally:
         response.close()
+
+
+if TYPE_CHECKING:  # the type checker holds these to every call and signature of the interfaces
+    _archive: type[ArchiveAPI] = RemoteArchive
+    _catalog: type[RunCatalog] = RemoteCatalog

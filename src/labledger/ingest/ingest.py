@@ -26,15 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from labledger.catalog import (
-    CLOSED,
-    MAX_RUN_NUMBER,
-    Catalog,
-    ChannelRow,
-    NewRun,
-    RunRow,
-    SourceRow,
-)
+from labledger.catalog import Catalog, NewRun
 from labledger.errors import BadInput, LabledgerError, RunConflict
 from labledger.faults import stop_point
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
@@ -45,6 +37,15 @@ from labledger.formats.limits import Limits, memory_bytes, refusal
 from labledger.formats.registry import HEAD_BYTES
 from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT, author, check_name, uuid7
+from labledger.records import (
+    CLOSED,
+    MAX_RUN_NUMBER,
+    NUMBER_KEY,
+    ChannelRecord,
+    RunRecord,
+    SourceRecord,
+)
+from labledger.reports import IngestResult
 from labledger.store import ArrayWriter, Store, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
 from labledger.store.layout import data_path, node_name, run_prefix, source_key
@@ -59,7 +60,6 @@ _RENUMBER_MOST = 100  # next free numbers tried when other ingests take them mea
 _SHOT_NAME = re.compile(
     r"(?:(?:shot|run|pulse|discharge|scan)[ _.\-]?)?(?P<number>\d+)(?:[ _.\-][a-z]+)?", re.I
 )
-NUMBER_KEY = "labledger:number"  # the run metadata saying where the run's number came from
 
 
 @dataclass
@@ -84,42 +84,6 @@ class PlannedRun:
     project: str = DEFAULT_PROJECT
     allocated: bool = False  # the next free number: renumbered if taken meanwhile
     numbered: str = ""  # where the number came from, in words: "from TDMS property 'shot'"
-
-
-@dataclass
-class IngestResult:
-    """What happened to one run of an ingest."""
-
-    number: int
-    files: list[str]
-    already: bool = False
-    run_id: str | None = None
-    channels: int = 0
-    data_bytes: int = 0
-    problems: list[str] = field(default_factory=list)
-    numbered: str = ""  # where the number came from, in words (see :func:`number_of`)
-
-    def message(self) -> str:
-        names = ", ".join(self.files)
-        if self.already:
-            return f"{names}: already ingested as run {self.number}"
-        numbered = f"; number: {self.numbered}" if self.numbered else ""
-        text = f"{names}: ingested as run {self.number} ({self.channels} channels{numbered})"
-        if self.problems:
-            text += f"; not ingested, kept in the raw file only: {'; '.join(self.problems)}"
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.number,
-            "id": self.run_id,
-            "files": self.files,
-            "status": "already ingested" if self.already else "ingested",
-            "channels": self.channels,
-            "data_bytes": self.data_bytes,
-            "problems": self.problems,
-            "numbered": self.numbered,
-        }
 
 
 def plan(
@@ -527,7 +491,7 @@ def _write_objects(
     result = IngestResult(planned.number, _names(planned), run_id=run_id)
     result.numbered = planned.numbered
     metadata: dict[str, Any] = {}
-    sources: list[tuple[SourceRow, list[ChannelRow]]] = []
+    sources: list[tuple[SourceRecord, list[ChannelRecord]]] = []
     starts, ends, keys = [], [], set[str]()
     # three streams over the file at once: the kernel copies it, a thread hashes it, and this
     # one decodes its arrays
@@ -563,7 +527,7 @@ def _write_objects(
                 if source.ended:
                     ends.append(source.ended)
                 result.problems += source.problems
-                row = SourceRow(
+                row = SourceRecord(
                     run_id=run_id,
                     position=position,
                     name=path_text(f.path.name),
@@ -588,7 +552,7 @@ def _write_objects(
         write_group(store, data_path(prefix, position), source_row.tree.get("attrs"))
     result.channels = sum(len(c) for _, c in sources)
     result.data_bytes = sum(_nbytes(ch) for _, chans in sources for ch in chans)
-    run = RunRow(
+    run = RunRecord(
         id=run_id,
         number=planned.number,
         project=planned.project,
@@ -606,7 +570,7 @@ def _write_objects(
 
 def _write_channels(
     store: Store, source: Source, root: str, limits: Limits, advance: Advance
-) -> list[ChannelRow]:
+) -> list[ChannelRecord]:
     """Stream a source's blocks into stored arrays below ``root``; return their catalog rows."""
     infos = {c.key: c for c in source.channels}
     if len(infos) != len(source.channels):
@@ -693,7 +657,7 @@ def _write_channels(
             write_array(store, paths[info.key], value, info.attrs)
             shape, dtype = list(value.shape), value.dtype
         rows.append(
-            ChannelRow(
+            ChannelRecord(
                 key=info.key,
                 store_path=paths[info.key],
                 shape=[int(n) for n in shape],
@@ -753,6 +717,6 @@ def _merge(metadata: dict[str, Any], found: dict[str, Any], file_name: str) -> N
             metadata[f"{file_name}:{key}"] = value
 
 
-def _nbytes(channel: ChannelRow) -> int:
+def _nbytes(channel: ChannelRecord) -> int:
     itemsize = 0 if channel.dtype == "str" else from_text(channel.dtype).itemsize
     return int(np.prod(channel.shape, dtype=np.int64)) * itemsize

@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import labledger.reads as reads
-from labledger.catalog import ProductInputRow, ProductRow
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, LabledgerError, NotFound
 from labledger.events import EventFile, Events, check_parents, event_key, write_events
@@ -37,9 +36,11 @@ from labledger.ids import short, uuid7
 from labledger.lineage import outputs
 from labledger.lineage.canonical import canonical, decode, digest, encode
 from labledger.lineage.environment import environment
-from labledger.lineage.products import Product, row_of
+from labledger.lineage.product import Product
+from labledger.lineage.products import row_of
 from labledger.lineage.staleness import Checker, label
 from labledger.lineage.step import Step, StepNotFound, as_step, find
+from labledger.records import ProductInputRecord, ProductRecord
 from labledger.runs import Run
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class _Job:
         self.started = time.perf_counter()
         self.when = datetime.now(UTC)
         self.pinned = pinned
-        self._pending: list[tuple[ProductRow, list[ProductInputRow], str | None]] = []
+        self._pending: list[tuple[ProductRecord, list[ProductInputRecord], str | None]] = []
         self._adopted: dict[str, Product] = {}  # published by another writer meanwhile
         self._files: dict[str, list[dict[str, str]]] = {}  # raw files of the runs, by run id
         self._flushed = time.perf_counter()
@@ -140,9 +141,9 @@ class _Job:
         output_hash: str | None,
         value: Any,
         error: str | None = None,
-    ) -> ProductRow:
+    ) -> ProductRecord:
         """The catalog row of a product or a failure of this job's step, made now."""
-        return ProductRow(
+        return ProductRecord(
             id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
             step_version=self.step.version, status=status, kind=kind, run_number=run_number,
             level=level, store_prefix=store_prefix, output_hash=output_hash, value=value,
@@ -226,13 +227,13 @@ class _Job:
             with reads.recording(log):
                 value = self.step.fn(item.argument, **self.params)
             kind = outputs.kind_of(value)
-            table = self._event_table(item, slot, value) if kind == "events" else None
+            events = self._event_table(item, slot, value) if kind == "events" else None
         except Exception as exc:
             return self._failed(item, slot, prekey, facts, product_id, started, t0, exc)
         written: str | None = None
         try:
-            if table is not None:
-                number = _run_number(item)  # not the table's: a step may find no events
+            if events is not None:
+                number, table = events  # the item's run, not the table's: it may be empty
                 written = event_key(value.level, number, product_id)
                 summary = {**self._write_events(written, table), "key": written}
                 output_hash, level = outputs.content_hash(table, "table"), value.level
@@ -259,9 +260,10 @@ class _Job:
         self._pending.append((row, _input_rows(product_id, inputs), written))
         return Product(self.archive, row)
 
-    def _event_table(self, item: _Item, slot: str, value: Events) -> pa.Table:
-        """The step's events as the table to keep, checked against their parents and against
-        the other current events of their level and run: a key must name one event."""
+    def _event_table(self, item: _Item, slot: str, value: Events) -> tuple[int, pa.Table]:
+        """The run and the step's events as the table to keep, checked against their parents
+        and against the other current events of their level and run: a key must name one
+        event. Events belong to a run: an input with none is refused."""
         if item.run is None:
             raise InvalidArgument("events belong to a run, and this input has none")
         number = item.run.number
@@ -279,7 +281,7 @@ class _Job:
         if value.parent_level is not None:
             parents = event_files(self.archive, value.parent_level, [number])
             check_parents(table, parents, self.archive.store)
-        return table
+        return number, table
 
     def _write_events(self, key: str, table: pa.Table) -> dict[str, Any]:
         return write_events(self.archive.store, key, table)
@@ -439,15 +441,15 @@ def _run_number(item: _Item) -> int | None:
     return item.run.number if item.run is not None else None
 
 
-def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRow]:
+def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRecord]:
     rows = [
-        ProductInputRow(
+        ProductInputRecord(
             product_id=product_id, position=i, kind="run", ref=r["id"], run_number=r["number"]
         )
         for i, r in enumerate(inputs.get("runs", []))
     ]
     rows += [
-        ProductInputRow(
+        ProductInputRecord(
             product_id=product_id, position=len(rows) + i, kind="product", ref=p["id"],
             run_number=p.get("run"),
         )
@@ -477,7 +479,8 @@ def product_of(archive: Home, run: Run, step: Step, params: dict[str, Any]) -> P
     if row is None:
         raise NotFound(
             f"run {run.number} has no product of {step.name} version {step.version} with these "
-            f"parameters; compute it with la.compute({step.__name__}, runs={run.number}, ...)"
+            f"parameters; compute it with la.compute({step.name.rpartition(':')[2]}, "
+            f"runs={run.number}, ...)"
         )
     product = Product(archive, row)
     log = reads.current()

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from labledger.catalog import Catalog
+from labledger.lineage.product import ProductRecords
 from labledger.machine.logs import Logs
-from labledger.quality import Flags, GoodRunList
+from labledger.quality import GoodRunList
+from labledger.quality.recorded import Flags
 from labledger.runs import Runs
 from labledger.store import Store
 from labledger.withdrawals import Withdrawals
@@ -36,6 +38,9 @@ class Home(Protocol):
 
     @property
     def flags(self) -> Flags: ...
+
+    @property
+    def products(self) -> ProductRecords: ...
 
     @property
     def withdrawals(self) -> Withdrawals: ...

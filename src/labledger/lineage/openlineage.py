@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger.catalog import ProductRow
+from labledger.catalog.schema import product_table
+from labledger.records import ProductRecord
 from labledger.version import __version__
 
 if TYPE_CHECKING:
@@ -42,16 +43,16 @@ def events(archive: Home, since: datetime | None = None) -> Iterator[dict[str, A
 
     producer = PRODUCER.format(version=__version__)
     namespace = _namespace(archive)
-    query = select(ProductRow).order_by(ProductRow.created, ProductRow.id)
+    query = select(ProductRecord).order_by(product_table.c.created, product_table.c.id)
     if since is not None:
-        query = query.where(ProductRow.created >= since)
+        query = query.where(product_table.c.created >= since)
     with archive.catalog.reading() as session:
         rows = list(session.scalars(query))
     for row in rows:
         yield from _pair(row, namespace, producer, __version__)
 
 
-def _pair(row: ProductRow, namespace: str, producer: str, version: str) -> list[dict[str, Any]]:
+def _pair(row: ProductRecord, namespace: str, producer: str, version: str) -> list[dict[str, Any]]:
     record = row.provenance
     started = datetime.fromisoformat(record["started"])
     ended = started + timedelta(seconds=record.get("duration_s") or 0)

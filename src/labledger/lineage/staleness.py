@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from labledger.catalog import ProductRow
 from labledger.catalog import products as queries
 from labledger.ids import short
 from labledger.machine.calibration import in_force
+from labledger.records import ProductRecord
 
 if TYPE_CHECKING:
     from labledger.lineage.home import Home
@@ -37,11 +37,11 @@ class Checker:
         self._flags: dict[int, dict[int, Any]] = {}  # run number -> flag id -> flag
         self._withdrawn: dict[str, Withdrawal | None] = {}  # run id -> withdrawal in force
         self._runs: dict[str, Any] = {}
-        self._newest: dict[str, ProductRow] = {}
-        self._rows: dict[str, ProductRow] = {}
+        self._newest: dict[str, ProductRecord] = {}
+        self._rows: dict[str, ProductRecord] = {}
         self._memo: dict[str, list[str]] = {}
 
-    def prepare(self, rows: Iterable[ProductRow]) -> None:
+    def prepare(self, rows: Iterable[ProductRecord]) -> None:
         """Fetch in a few queries what checking these rows will ask (their runs' flags, the
         newest products of their inputs' slots), rather than a query per product."""
         rows = list(rows)
@@ -54,7 +54,7 @@ class Checker:
         slots = [r.slot for r in found.values() if r.slot not in self._newest]
         self._newest.update(queries.newest_in_slots(self._archive.catalog, slots))
 
-    def reasons(self, row: ProductRow) -> list[str]:
+    def reasons(self, row: ProductRecord) -> list[str]:
         """Why ``row`` is stale; empty if it is not."""
         if row.id in self._memo:
             return self._memo[row.id]
@@ -160,8 +160,8 @@ class Checker:
 
 
 def stale_rows(
-    archive: Home, rows: Iterable[ProductRow] | None = None
-) -> list[tuple[ProductRow, list[str]]]:
+    archive: Home, rows: Iterable[ProductRecord] | None = None
+) -> list[tuple[ProductRecord, list[str]]]:
     """The current products' rows (or those of ``rows``) that are stale, oldest first, each
     with the reasons (:func:`labledger.lineage.products.stale` makes them products)."""
     rows = list(queries.current(archive.catalog) if rows is None else rows)
@@ -175,15 +175,15 @@ def stale_rows(
     return found
 
 
-def _runs(row: ProductRow) -> list[dict[str, Any]]:
+def _runs(row: ProductRecord) -> list[dict[str, Any]]:
     return row.provenance.get("inputs", {}).get("runs", [])
 
 
-def _products(row: ProductRow) -> list[dict[str, Any]]:
+def _products(row: ProductRecord) -> list[dict[str, Any]]:
     return row.provenance.get("inputs", {}).get("products", [])
 
 
-def label(row: ProductRow) -> str:
+def label(row: ProductRecord) -> str:
     """A product for a message: its short id, its step's function and its run."""
     where = f" of run {row.run_number}" if row.run_number is not None else ""
     return f"{short(row.id)} ({row.step.rpartition(':')[2]}{where})"

@@ -28,16 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labledger.catalog import CalibrationRow
 from labledger.display import html_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
 from labledger.machine.description import parsed
 from labledger.machine.units import check_unit, registry, same_dimension
 from labledger.machine.validity import covers, since, start_of, validity
+from labledger.records import CalibrationRecord, RunCatalog
 
 if TYPE_CHECKING:
-    from labledger.catalog import Catalog
     from labledger.machine.logs import Logs, Snapshot
 
 KINDS = ("linear", "polynomial", "table", "expression")
@@ -71,7 +70,7 @@ class Calibration:
     already: bool = field(default=False, compare=False)
 
     @classmethod
-    def from_row(cls, row: CalibrationRow) -> Calibration:
+    def from_row(cls, row: CalibrationRecord) -> Calibration:
         """The version a catalog row records."""
         return cls(
             row.name,
@@ -338,7 +337,7 @@ class Calibrations:
     """An archive's calibrations: ``la.calibrations["langmuir_i@2"]``, ``list()``, ``add()``,
     and :meth:`for_run`, the version in force for a run."""
 
-    def __init__(self, logs: Logs, catalog: Catalog):
+    def __init__(self, logs: Logs, catalog: RunCatalog):
         self._logs = logs
         self._catalog = catalog
 
@@ -419,7 +418,7 @@ class Calibrations:
         if same is not None:
             return replace(same, already=True)
         _check_against_machine(new, snapshot)
-        row = CalibrationRow(
+        row = CalibrationRecord(
             name=name,
             version=0,
             kind=kind,

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from labledger.catalog import MAX_RUN_NUMBER, ConfigChangeRow
 from labledger.display import html_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import author
@@ -39,6 +38,7 @@ from labledger.machine.description import (
 )
 from labledger.machine.logs import Logs, Snapshot
 from labledger.machine.validity import after, covers, since, start_of, validity
+from labledger.records import MAX_RUN_NUMBER, ConfigChangeRecord
 from labledger.runs import Run, Runs
 
 
@@ -56,7 +56,7 @@ class Change:
     payload: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_row(cls, row: ConfigChangeRow) -> Change:
+    def from_row(cls, row: ConfigChangeRecord) -> Change:
         """The entry a catalog row records."""
         return cls(
             row.id, row.kind, row.from_run, row.from_time, row.author, row.reason, row.created,
@@ -277,13 +277,15 @@ def resolve(snapshot: Snapshot, number: int, started: datetime, stamp: int | Non
 
 def _trial(
     snapshot: Snapshot, wiring: dict[str, str | None], start_run: int | None, start_time: Any
-) -> ConfigChangeRow:
+) -> ConfigChangeRecord:
     """A wiring entry as it would be appended, to check what it would make of the history."""
     newest = snapshot.changes[-1].id if snapshot.changes else 0
-    return ConfigChangeRow(
-        id=newest + 1, kind="wiring", payload={"wiring": wiring}, from_run=start_run,
-        from_time=start_time,
+    trial = ConfigChangeRecord(
+        kind="wiring", payload={"wiring": wiring}, from_run=start_run, from_time=start_time,
+        author="", reason="", created=datetime.now(UTC),
     )  # fmt: skip
+    trial.id = newest + 1
+    return trial
 
 
 def latest(snapshot: Snapshot) -> Description | None:
@@ -408,7 +410,7 @@ class ConfigHistory:
             raise InvalidArgument("say why: a configuration change needs a reason")
         start_run, start_time = validity(from_run, from_time)
         snapshot = self._logs.current()
-        row = ConfigChangeRow(
+        row = ConfigChangeRecord(
             kind=kind,
             payload=payload,
             from_run=start_run,

@@ -47,8 +47,8 @@ from labledger.machine.units import check_unit, quantity
 from labledger.machine.validity import Point, overlaps, parse_point
 
 if TYPE_CHECKING:
-    from labledger.catalog import ConfigChangeRow
     from labledger.machine.logs import Snapshot
+    from labledger.records import ConfigChangeRecord
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPE_TAG = re.compile(r"^(str|int|list\[.*\]|dict\[.*\])$")  # pydantic's names of union branches
@@ -224,7 +224,7 @@ def parse(text: str, name: str = "<description>") -> Description:
     return description
 
 
-def parsed(snapshot: Snapshot, row: ConfigChangeRow) -> Description:
+def parsed(snapshot: Snapshot, row: ConfigChangeRecord) -> Description:
     """The description a configuration log entry loaded, parsed once per snapshot of the log
     (both the configuration history and the calibrations check against it)."""
     key = ("description", row.id)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labledger.catalog import CalibrationRow, ConfigChangeRow
-
-if TYPE_CHECKING:
-    from labledger.catalog import Catalog
+from labledger.records import CalibrationRecord, ConfigChangeRecord, RunCatalog
 
 
 @dataclass
@@ -22,15 +19,15 @@ class Snapshot:
     """The logs as of one moment: configuration changes by id, calibrations by name."""
 
     version: tuple[int, int] = (-1, -1)
-    changes: list[ConfigChangeRow] = field(default_factory=list)
-    calibrations: dict[str, list[CalibrationRow]] = field(default_factory=dict)
+    changes: list[ConfigChangeRecord] = field(default_factory=list)
+    calibrations: dict[str, list[CalibrationRecord]] = field(default_factory=dict)
     derived: dict[Any, Any] = field(default_factory=dict)  # parsed forms, cached per snapshot
 
 
 class Logs:
     """An archive's machine logs, refreshed when the catalog holds newer entries."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: RunCatalog):
         self._catalog = catalog
         self._snapshot = Snapshot()
         self._lock = threading.Lock()
@@ -40,7 +37,7 @@ class Logs:
         version = self._catalog.machine_version()
         with self._lock:
             if version != self._snapshot.version:
-                calibrations: dict[str, list[CalibrationRow]] = {}
+                calibrations: dict[str, list[CalibrationRecord]] = {}
                 for row in self._catalog.calibrations():
                     calibrations.setdefault(row.name, []).append(row)
                 self._snapshot = Snapshot(version, self._catalog.config_changes(), calibrations)

@@ -40,16 +40,16 @@ from labledger.machine.calibration import (
 from labledger.machine.configuration import Configuration, resolve
 from labledger.machine.logs import Logs, Snapshot
 from labledger.machine.units import factor
+from labledger.records import RunCatalog
+from labledger.runs import nonfinite, signal_array
 
 if TYPE_CHECKING:
     import xarray
 
-    from labledger.catalog import Catalog
     from labledger.runs import Channel, Run, TimeWindow
     from labledger.store import Store
 
 _REMOTE_WORKERS = 16
-_COPY_FREE = 1 << 20  # from this many samples, a time index costs more to copy than to assign
 
 
 @dataclass
@@ -130,7 +130,7 @@ def read_many(
     names: Sequence[str],
     *,
     logs: Logs,
-    catalog: Catalog,
+    catalog: RunCatalog,
     store: Store,
     calibration: dict[str, str] | None = None,
     time: TimeWindow | None = None,
@@ -526,22 +526,10 @@ def _rows(window: TimeWindow, start: float, step: float, length: int) -> slice:
     return slice(min(max(i0, 0), length), min(max(i1, 0), length))
 
 
-def nonfinite(values: np.ndarray) -> int:
-    """How many values are NaN or inf. A sum is finite only if every value is (or, rarely, it
-    overflows), so the exact count is made only when the sum is not."""
-    if values.dtype.kind != "f" or np.isfinite(np.sum(values)):
-        return 0
-    return int(np.count_nonzero(~np.isfinite(values)))
-
-
 def _to_xarray(
     run: Run, name: str, config: Configuration | None, found: Values
 ) -> xarray.DataArray:
-    import pandas as pd
-    import xarray
-
     spec = config.description.signals.get(name) if config is not None else None
-    bad = nonfinite(found.values)
     attrs = {
         "units": found.unit,
         "long_name": (spec.description if spec else None) or name,
@@ -551,24 +539,4 @@ def _to_xarray(
         **({"config_version": config.version} if config is not None else {}),
         **found.attrs,
     }
-    if bad:
-        attrs["nonfinite"] = bad
-        warnings.warn(
-            f"run {run.number}: {bad} of {found.values.size} values of {name} are NaN or inf "
-            f"under calibration {attrs['calibration']}; they are kept, and counted in "
-            "attrs['nonfinite']",
-            DataWarning,
-            stacklevel=4,  # the caller of run.signal
-        )
-    if found.time is None:
-        return xarray.DataArray(found.values, dims=("time",), name=name, attrs=attrs)
-    time = pd.Index(found.time, copy=False, name="time")
-    if time.size < _COPY_FREE:
-        array = xarray.DataArray(
-            found.values, dims=("time",), coords={"time": time}, name=name, attrs=attrs
-        )
-    else:  # the constructor deep-copies an index (12 ms for 5 M samples); assigning does not
-        array = xarray.DataArray(found.values, dims=("time",), name=name, attrs=attrs)
-        array.coords["time"] = time
-    array.time.attrs["units"] = "s"
-    return array
+    return signal_array(found.values, found.time, name, attrs)

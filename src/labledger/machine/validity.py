@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import InvalidArgument
+from labledger.records import MAX_RUN_NUMBER
 from labledger.times import parse_time
 
 Point = int | datetime

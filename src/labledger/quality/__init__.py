@@ -8,7 +8,7 @@
 <GoodRunList standard@2: 1 runs, livetime 0.7 s>
 """
 
-from labledger.quality.flags import SEVERITIES, Flag, Flags, Period
-from labledger.quality.goodruns import GoodRunList, GoodRunLists
+from labledger.quality.flags import SEVERITIES, Flag, Period
+from labledger.quality.goodruns import GoodRunList
 
-__all__ = ["SEVERITIES", "Flag", "Flags", "GoodRunList", "GoodRunLists", "Period"]
+__all__ = ["SEVERITIES", "Flag", "GoodRunList", "Period"]

@@ -21,24 +21,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from labledger.catalog import RUN_STATES, GoodRunListRow
-from labledger.catalog import quality as records
-from labledger.errors import DataWarning, InvalidArgument, NotFound
-from labledger.ids import author
-from labledger.quality.flags import check_subsystem
+from labledger.errors import InvalidArgument
+from labledger.records import RUN_STATES, FlagEntry, GoodRunListRecord
 from labledger.times import parse_when
 
 if TYPE_CHECKING:
-    from labledger.runs import Run, Runs
+    from labledger.runs import Run
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")  # 128: the column's width
 # the keywords of la.runs.search that are not metadata keys
 _SEARCH = ("since", "until", "source", "state", "limit", "quality")
 
@@ -73,7 +67,7 @@ class GoodRunList:
     reason: str
 
     @classmethod
-    def from_row(cls, row: GoodRunListRow) -> GoodRunList:
+    def from_row(cls, row: GoodRunListRecord) -> GoodRunList:
         """The version a catalog row records."""
         entries = row.runs
         return cls(
@@ -140,141 +134,7 @@ class GoodRunList:
         }
 
 
-class GoodRunLists:
-    """An archive's good-run lists: call it to read or make one (what ``la.good_runs`` does),
-    :meth:`versions` for what exists.
-
-    >>> lists = GoodRunLists(la.runs)
-    >>> lists("power-only", query={"gas": "Ar"}, require=["power"])
-    <GoodRunList power-only@1: 2 runs, livetime 1.4 s>
-    """
-
-    def __init__(self, runs: Runs):
-        self._runs = runs
-        self._catalog = runs.home.catalog
-
-    def __call__(
-        self,
-        name: str,
-        *,
-        query: dict[str, Any] | None = None,
-        require: Iterable[str] | str = (),
-        version: int | None = None,
-        reason: str = "",
-    ) -> GoodRunList:
-        """With a ``query`` or ``require``: evaluate the list now and return it, recorded as a
-        new version if its content changed. Without: the newest version (or ``version``, or
-        ``name@N``).
-
-        >>> la.good_runs("standard", query={"gas": "Ar", "since": "2026-11-07"},
-        ...              require=["power"], reason="for the density paper")
-        <GoodRunList standard@2: 2 runs, livetime 1.4 s>
-        >>> la.good_runs("standard@1")
-        <GoodRunList standard@1: 2 runs, livetime 1.3 s>
-        """
-        name, at = _name(name)
-        if version is not None and at is not None and version != at:
-            raise InvalidArgument(f"{name}@{at} and version={version} disagree; give one")
-        version = at if version is None else version
-        making = query is not None or bool(require)
-        if making and version is not None:
-            raise InvalidArgument(
-                "version= reads a recorded list; a query or require= makes a new one: give one "
-                "or the other"
-            )
-        if not making:
-            return self.get(name, version)
-        return self.make(name, query=query or {}, require=require, reason=reason)[0]
-
-    def get(self, name: str, version: int | None = None) -> GoodRunList:
-        """A recorded version of the list ``name`` (the newest if ``version`` is None)."""
-        name, at = _name(name)
-        version = at if version is None else version
-        if version is not None and (
-            isinstance(version, bool) or not isinstance(version, int) or version < 1
-        ):
-            raise InvalidArgument(f"version={version!r}: versions are numbered from 1")
-        row = records.good_run_list(self._catalog, name, version)
-        if row is not None:
-            return GoodRunList.from_row(row)
-        known = self.versions()
-        if name in known:
-            shown = ", ".join(f"{name}@{v}" for v in known[name])
-            raise NotFound(f"good-run list {name!r} has no version {version}; it has {shown}")
-        hint = (
-            f"; there are {', '.join(sorted(known))}"
-            if known
-            else "; make one with la.good_runs(NAME, query={...}) or "
-            "`labledger goodruns NAME --where KEY=VALUE`"
-        )
-        raise NotFound(f"there is no good-run list {name!r}{hint}")
-
-    def versions(self) -> dict[str, list[int]]:
-        """Every list's name with its version numbers."""
-        return records.good_run_list_versions(self._catalog)
-
-    def make(
-        self,
-        name: str,
-        *,
-        query: dict[str, Any],
-        require: Iterable[str] | str = (),
-        reason: str = "",
-    ) -> tuple[GoodRunList, bool]:
-        """Evaluate the list and record it if its content is new; also say whether it was
-        (False: the newest version had the same content and is returned as it is)."""
-        name, at = _name(name)
-        if at is not None:
-            raise InvalidArgument(f"{name}@{at}: a new list is named without a version")
-        canonical = canonical_query(query)
-        required = _required(require)
-        if not isinstance(reason, str):
-            raise InvalidArgument(f"reason={reason!r}: say why in words, or leave it out")
-        # counted before reading the flags: a flag added meanwhile makes the count look old,
-        # so a staleness check errs on the side of "changed"
-        seen = records.flags_seen(self._catalog)
-        matched = self._runs.search(**search_arguments(canonical))
-        entries = evaluate(matched, self._bad_flags(required))
-        content = {"query": canonical, "require": required, "runs": entries}
-        row = GoodRunListRow(
-            name=name,
-            version=0,  # the next free one, taken in the transaction
-            query=canonical,
-            require=required,
-            runs=entries,
-            livetime=_total(entries),
-            flags_seen=seen,
-            hash=content_hash(content),
-            author=author(),
-            reason=reason.strip(),
-            created=datetime.now(UTC),
-        )
-        row, recorded = records.append_good_run_list(self._catalog, row)
-        made = GoodRunList.from_row(row)
-        if not entries:
-            what = (
-                "the query matched no runs"
-                if not matched
-                else f"all {len(matched)} runs the query matched have an active bad flag on "
-                + (", ".join(required) if required else "some subsystem")
-            )
-            kept = "recorded as" if recorded else "unchanged,"
-            warnings.warn(
-                f"good-run list {name!r} is empty: {what}; {kept} {made.label}",
-                DataWarning,
-                stacklevel=4,  # the caller of la.good_runs
-            )
-        return made, recorded
-
-    def _bad_flags(self, required: list[str]) -> list[records.FlagRecord]:
-        # all active bad flags of the subsystems, not those of the matched runs: far fewer
-        # rows than runs, and one query however many runs matched
-        return records.flags(
-            self._catalog, subsystems=required or None, severity="bad", active_only=True
-        )
-
-
-def evaluate(runs: list[Run], bad: list[records.FlagRecord]) -> list[dict[str, Any]]:
+def evaluate(runs: list[Run], bad: list[FlagEntry]) -> list[dict[str, Any]]:
     """The runs that no bad flag covers whole, each with the merged intervals that bad flags
     take out of it and its livetime: duration (end - start) less those intervals, in s; None
     when the run's end is unknown."""
@@ -385,30 +245,3 @@ def _one_spelling(value: Any) -> Any:
         )  # fmt: skip
         return values[0] if len(values) == 1 else values
     return value
-
-
-def _required(require: Iterable[str] | str) -> list[str]:
-    subsystems = [require] if isinstance(require, str) else require
-    if not isinstance(subsystems, Iterable):
-        raise InvalidArgument(f"require={require!r}: a list of subsystems, e.g. ['power']")
-    return sorted({check_subsystem(s) for s in subsystems})
-
-
-def _total(entries: list[dict[str, Any]]) -> float | None:
-    """The total livetime; unknown if any run's is (a partial sum would pass for the whole)."""
-    if any(e["livetime"] is None for e in entries):
-        return None
-    return round(sum(e["livetime"] for e in entries), 6)
-
-
-def _name(name: Any) -> tuple[str, int | None]:
-    """A list's name, and the version if it was given as ``name@N``."""
-    if not isinstance(name, str):
-        raise InvalidArgument(f"{name!r}: a good-run list is named with text, e.g. 'standard'")
-    base, at, version = name.partition("@")
-    if not _NAME.fullmatch(base) or (at and not version.isdigit()):
-        raise InvalidArgument(
-            f"good-run list {name!r}: a name is letters, digits and _ - . (at most 128), "
-            "e.g. 'standard', or 'standard@3' for a version"
-        )
-    return base, int(version) if at else None

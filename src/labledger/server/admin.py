@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 
 from labledger.access import Principal
 from labledger.errors import Busy, Forbidden
-from labledger.integrity import OLDER_THAN_MINUTES
+from labledger.records import OLDER_THAN_MINUTES
 from labledger.server.context import Context, Who
 from labledger.wire import API
 

@@ -16,7 +16,8 @@ from labledger.access import Access, Principal
 from labledger.archive import Archive
 from labledger.catalog import products as product_queries
 from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge
-from labledger.quality import Flag, Flags, GoodRunList, GoodRunLists
+from labledger.quality import Flag, GoodRunList
+from labledger.quality.recorded import Flags, GoodRunLists
 from labledger.runs import Run
 from labledger.server.requestlog import USER_KEY
 
@@ -159,7 +160,7 @@ class Context:
         """A recorded good-run list, if it has runs and every one is the caller's to read."""
         everything = self.readable(who) is None
         try:
-            found = GoodRunLists(self.archive.runs).get(label)
+            found = GoodRunLists(self.archive.runs, self.archive.catalog).get(label)
         except NotFound:  # its message lists the names there are: not for every caller
             found = None
         if found is None or not (everything or self.may_read(who, found.runs)):

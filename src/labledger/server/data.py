@@ -9,8 +9,8 @@ import numpy as np
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
-from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import Forbidden, NotFound, TooLarge
+from labledger.records import MAX_RUN_NUMBER
 from labledger.server.context import Context, Who
 from labledger.server.params import Number, byte_range, jsonable, safe_key, slice_of
 from labledger.wire import API, compress, encode_array, negotiate

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Path
 
-from labledger.catalog import MAX_RUN_NUMBER
 from labledger.errors import InvalidArgument
+from labledger.records import MAX_RUN_NUMBER
 
 Number = Annotated[int, Path(ge=0, le=MAX_RUN_NUMBER, description="A run number.")]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

@@ -10,15 +10,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
-from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog import products as product_queries
 from labledger.catalog import quality as quality_records
 from labledger.errors import Forbidden, InvalidArgument, LabledgerError, NotFound, TooLarge
 from labledger.lineage.canonical import decode
 from labledger.lineage.step import known_step
+from labledger.records import MAX_RUN_NUMBER
 from labledger.server.context import Context, Who
 from labledger.server.params import integers
-from labledger.wire import API, row_to_json
+from labledger.wire import API, record_to_json
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _FLAG_REASON = re.compile(r"flag (\d+) (?:added|withdrawn)")
@@ -60,7 +60,7 @@ def router(ctx: Context) -> APIRouter:
         rows = product_queries.listing(ctx.archive.catalog, step=step, run=run,
                                        status=None if status == "any" else status,
                                        limit=limit, projects=allowed)  # fmt: skip
-        return [row_to_json(r) for r in rows]
+        return [record_to_json(r) for r in rows]
 
     @router.get("/stale", tags=["products"])
     def stale(who: Who) -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def router(ctx: Context) -> APIRouter:
                 if not ctx.may_read(who, ctx.product_runs(item.product._row)):
                     continue
                 reasons = [_redacted(who, r) for r in reasons]
-            answer.append({"product": row_to_json(item.product._row), "reasons": reasons})
+            answer.append({"product": record_to_json(item.product._row), "reasons": reasons})
         return answer
 
     def _redacted(who: Any, reason: str) -> str:
@@ -94,7 +94,7 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, Any]:
         """A recorded version of a good-run list (the newest unless ``version``)."""
         found = ctx.good_runs_of(who, name if version is None else f"{name}@{version}")
-        return row_to_json(quality_records.good_run_list(ctx.archive.catalog, found.name,
+        return record_to_json(quality_records.good_run_list(ctx.archive.catalog, found.name,
                                                          found.version))  # fmt: skip
 
     @router.get("/products/{ref}", tags=["products"])
@@ -104,8 +104,8 @@ def router(ctx: Context) -> APIRouter:
         inputs = product_queries.inputs_of(ctx.archive.catalog, [row.id])[row.id]
         parts = [i.ref for i in inputs if i.kind == "product"] if row.kind == "set" else []
         found = product_queries.by_ids(ctx.archive.catalog, parts)
-        return {"product": row_to_json(row), "inputs": [row_to_json(i) for i in inputs],
-                "parts": [row_to_json(found[p]) for p in parts if p in found]}  # fmt: skip
+        return {"product": record_to_json(row), "inputs": [record_to_json(i) for i in inputs],
+                "parts": [record_to_json(found[p]) for p in parts if p in found]}  # fmt: skip
 
     @router.get("/lineage/{ref}", tags=["products"])
     def lineage(
@@ -177,7 +177,7 @@ def router(ctx: Context) -> APIRouter:
         step.check(params)
         made = ctx.archive.compute(step, **target, **params)
         ctx.access.record(who.name, "compute", made.id, {"step": step.name, **request.model_dump()})
-        return {"product": row_to_json(made._row), "reused": made.reused}
+        return {"product": record_to_json(made._row), "reused": made.reused}
 
     @router.get("/events", tags=["products"], response_class=Response)
     def events(

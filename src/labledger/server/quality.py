@@ -7,9 +7,9 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
-from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog import quality as quality_records
 from labledger.errors import InvalidArgument
+from labledger.records import MAX_RUN_NUMBER
 from labledger.server.context import Context, Who
 from labledger.server.params import integers
 from labledger.wire import API

@@ -12,14 +12,14 @@ from fastapi import APIRouter, Form, Header, Query, UploadFile
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
-from labledger.catalog import MAX_RUN_NUMBER
 from labledger.catalog.summary import summarize
 from labledger.errors import Conflict, Forbidden, InvalidArgument, LabledgerError, TooLarge
 from labledger.ids import DEFAULT_PROJECT
+from labledger.records import MAX_RUN_NUMBER
 from labledger.server.context import Context, Who
 from labledger.server.params import Number, integers, json_object, upload_name
 from labledger.times import parse_when
-from labledger.wire import API, row_to_json
+from labledger.wire import API, record_to_json
 from labledger.withdrawals import Withdrawals
 
 _WITHDRAWN = {"false": False, "true": True, "any": None}
@@ -46,7 +46,7 @@ def router(ctx: Context) -> APIRouter:
         limit = min(limit, ctx.limits.max_page)
         rows = ctx.archive.catalog.page(after, limit, ctx.readable(who))
         following = rows[-1].number if len(rows) == limit else None
-        return {"runs": [row_to_json(r) for r in rows], "next": following}
+        return {"runs": [record_to_json(r) for r in rows], "next": following}
 
     @router.get("/runs/search", tags=["runs"])
     def search(
@@ -74,7 +74,7 @@ def router(ctx: Context) -> APIRouter:
         )  # fmt: skip
         if len(rows) > most:
             raise TooLarge(f"more than {most} runs match; narrow the search or give a limit")
-        return [row_to_json(r) for r in rows]
+        return [record_to_json(r) for r in rows]
 
     @router.get("/runs/newest", tags=["runs"])
     def newest(
@@ -82,13 +82,13 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, Any] | None:
         """The newest closed run, or the one ``offset`` places before it (null: none)."""
         row = ctx.archive.catalog.newest(offset, ctx.readable(who))
-        return row_to_json(row) if row is not None else None
+        return record_to_json(row) if row is not None else None
 
     @router.get("/runs/last", tags=["runs"])
     def last(who: Who, n: Annotated[int, Query(ge=0, le=100_000)] = 10) -> list[dict[str, Any]]:
         """The closed runs with the ``n`` highest numbers, by number."""
         rows = ctx.archive.catalog.last(min(n, ctx.limits.max_page), ctx.readable(who))
-        return [row_to_json(r) for r in rows]
+        return [record_to_json(r) for r in rows]
 
     @router.get("/runs/count", tags=["runs"])
     def count(who: Who, state: str | None = "closed") -> int:
@@ -103,11 +103,15 @@ def router(ctx: Context) -> APIRouter:
 
     @router.get("/runs/by-number/{number}", tags=["runs"])
     def by_number(who: Who, number: Number) -> dict[str, Any]:
-        return row_to_json(ctx.visible(who, ctx.archive.catalog.by_number(number), f"run {number}"))
+        return record_to_json(
+            ctx.visible(who, ctx.archive.catalog.by_number(number), f"run {number}")
+        )
 
     @router.get("/runs/by-id/{run_id}", tags=["runs"])
     def by_id(who: Who, run_id: str) -> dict[str, Any]:
-        return row_to_json(ctx.visible(who, ctx.archive.catalog.by_id(run_id), f"run {run_id!r}"))
+        return record_to_json(
+            ctx.visible(who, ctx.archive.catalog.by_id(run_id), f"run {run_id!r}")
+        )
 
     @router.get("/runs/by-numbers", tags=["runs"])
     def by_numbers(
@@ -116,7 +120,7 @@ def router(ctx: Context) -> APIRouter:
         ctx.readable(who)
         wanted = integers(numbers, "numbers", ctx.limits.max_runs)
         rows = ctx.archive.catalog.by_numbers(wanted)
-        return [row_to_json(r) for r in rows if who.can("read", r.project)]
+        return [record_to_json(r) for r in rows if who.can("read", r.project)]
 
     @router.get("/runs/sources", tags=["runs"])
     def sources(
@@ -124,7 +128,7 @@ def router(ctx: Context) -> APIRouter:
     ) -> list[dict[str, Any]]:
         """The raw-file records of these runs."""
         ids = ctx.visible_ids(who, runs)
-        return [row_to_json(r) for r in ctx.archive.catalog.sources_of(ids)]
+        return [record_to_json(r) for r in ctx.archive.catalog.sources_of(ids)]
 
     @router.get("/runs/channels", tags=["runs"])
     def channels(
@@ -132,7 +136,7 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, list[dict[str, Any]]]:
         """The channel records of these runs, by run id."""
         found = ctx.archive.catalog.channels_of(ctx.visible_ids(who, runs))
-        return {run_id: [row_to_json(r) for r in rows] for run_id, rows in found.items()}
+        return {run_id: [record_to_json(r) for r in rows] for run_id, rows in found.items()}
 
     @router.get("/runs/withdrawals", tags=["runs"])
     def withdrawals(
@@ -151,7 +155,7 @@ def router(ctx: Context) -> APIRouter:
             mine = {r.id for r in ctx.archive.catalog.by_ids({w.run_id for w, _ in entries})
                     if r.project in allowed}  # fmt: skip
             entries = [e for e in entries if e[0].run_id in mine]
-        return [{"withdrawal": row_to_json(w), "restored": row_to_json(r) if r else None}
+        return [{"withdrawal": record_to_json(w), "restored": record_to_json(r) if r else None}
                 for w, r in entries]  # fmt: skip
 
     @router.post("/runs/{number}/withdraw", tags=["runs"])
@@ -183,12 +187,12 @@ def router(ctx: Context) -> APIRouter:
     @router.get("/machine/config-changes", tags=["machine"])
     def config_changes(who: Who) -> list[dict[str, Any]]:
         ctx.readable(who)
-        return [row_to_json(r) for r in ctx.archive.catalog.config_changes()]
+        return [record_to_json(r) for r in ctx.archive.catalog.config_changes()]
 
     @router.get("/machine/calibrations", tags=["machine"])
     def calibrations(who: Who) -> list[dict[str, Any]]:
         ctx.readable(who)
-        return [row_to_json(r) for r in ctx.archive.catalog.calibrations()]
+        return [record_to_json(r) for r in ctx.archive.catalog.calibrations()]
 
     @router.post("/ingest", tags=["runs"])
     def ingest(
