@@ -542,6 +542,36 @@ def test_a_slice_of_a_channel_is_the_raw_integers(pair: Pair, tdms_dir: Path) ->
     assert np.array_equal(pair.remote.runs[1234].channels["PXI M6251/ai3"][10_000:10_050], expected)
 
 
+def test_an_export_through_a_server_writes_the_local_files(pair: Pair, tmp_path: Path) -> None:
+    """``run.export``: the same files, byte for byte (CSV), the same datasets (HDF5)."""
+    import h5py
+
+    said = {}
+    for side, la in (("local", pair.local), ("remote", pair.remote)):
+        (tmp_path / side).mkdir()
+        run = la.runs[1245]
+        made = run.export(tmp_path / side / "shot.h5"), run.export(tmp_path / side / "csv", "csv")
+        folder = tmp_path / side
+        said[side] = [
+            ([str(f.relative_to(folder)) for f in e.files], e.signals, e.skipped) for e in made
+        ]
+    assert said["remote"] == said["local"] and "Langmuir_I" in said["local"][0][1]
+    for local_file in sorted((tmp_path / "local" / "csv").rglob("*")):
+        other = tmp_path / "remote" / "csv" / local_file.relative_to(tmp_path / "local" / "csv")
+        assert other.is_file() == local_file.is_file()
+        if local_file.is_file():
+            assert other.read_bytes() == local_file.read_bytes(), local_file.name
+
+    def datasets(path: Path) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        with h5py.File(path) as f:
+            f.visititems(lambda name, obj: found.update({name: plain(obj[()])})
+                         if isinstance(obj, h5py.Dataset) else None)  # fmt: skip
+        return found
+
+    assert datasets(tmp_path / "remote" / "shot.h5") == datasets(tmp_path / "local" / "shot.h5")
+
+
 # -- bad input: the same refusal, one line, nothing changed ------------------------------------
 
 Refusal = tuple[Call, type[Exception], tuple[str, ...]]
