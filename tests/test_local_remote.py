@@ -527,6 +527,15 @@ def test_a_preview_is_the_min_max_of_the_full_signal(pair: Pair) -> None:
     kept = minmax_by_hand(full.values, 500)
     assert np.array_equal(preview.values, full.values[kept])
     assert np.array_equal(preview["time"].values, full["time"].values[kept])
+    # under another calibration, in a window: the values and their attributes, here and there
+    # (the whole answers are compared above, where they differ today in the time's attributes)
+    asked = {"calibration": "langmuir_i@1", "points": 64, "time": (0.2, 0.4)}
+    here = pair.local.runs[1255].signal("Langmuir_I", **asked)  # type: ignore[arg-type]
+    there = pair.remote.runs[1255].signal("Langmuir_I", **asked)  # type: ignore[arg-type]
+    assert here.attrs["calibration"] == "langmuir_i@1" and len(here) == 64
+    assert plain(there.attrs) == plain(here.attrs) and there.name == here.name
+    assert np.array_equal(there.values, here.values)
+    assert np.array_equal(there["time"].values, here["time"].values)
 
 
 def test_a_slice_of_a_channel_is_the_raw_integers(pair: Pair, tdms_dir: Path) -> None:
