@@ -538,7 +538,7 @@ def test_a_preview_is_the_min_max_of_the_full_signal(pair: Pair) -> None:
     assert np.array_equal(there["time"].values, here["time"].values)
 
 
-def test_a_slice_of_a_channel_is_the_raw_integers(pair: Pair, tdms_dir: Path) -> None:
+def test_a_slice_of_a_channel_is_the_raw_integers(pair: Pair) -> None:
     """The stored integers of ai3 of run 1234, as npTDMS reads the kept file's raw data."""
     import io
 
