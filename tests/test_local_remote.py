@@ -451,25 +451,12 @@ READS: dict[str, Call] = {
 }
 
 # reads that differ today: each a parity gap for the remote archive's author to close
-_PREVIEW = (
-    "a preview's time coordinate: attrs {'units': 's', 'long_name': 'time'} through a server, "
-    "{'units': 's'} locally"
-)
-_RUN_PRODUCT = (
-    "run.product() through a server: product_of asks the catalog itself (catalog.reading()), "
-    "which the remote catalog refuses: NotRemote 'this question of the catalog'"
-)
 _VALIDATION = (
     "the server's own parameter check (FastAPI) answers first: its JSON, not labledger's line "
     "naming the argument and the reason"
 )
 GAPS: dict[str, str] = {
-    "run.signal(points)": _PREVIEW,
-    "run.signal(points, time)": _PREVIEW,
-    "run.signal(calibration, points, time)": _PREVIEW,
     "list(la.products)": "the remote products cannot be iterated (TypeError: not iterable)",
-    "run.product()": _RUN_PRODUCT,
-    "run.product(not computed)": _RUN_PRODUCT,
     "signal(points 0)": _VALIDATION,
     "lineage(direction)": _VALIDATION,
 }
@@ -957,10 +944,7 @@ NOT_REMOTE: dict[str, WriteCall] = {
 }
 
 # calls that raise something else today: the test still demands NotRemote
-NOT_REMOTE_GAPS: dict[str, str] = {
-    "ingest(limits)": "the remote ingest has no limits= (TypeError: unexpected keyword)",
-    "ingest(origin)": "the remote ingest has no origin= (TypeError: unexpected keyword)",
-}
+NOT_REMOTE_GAPS: dict[str, str] = {}
 
 
 def _not_remote_params() -> list[Any]:

@@ -230,12 +230,6 @@ class Archive:
         """:meth:`Run.signal`, here where the data are (a remote archive asks its server)."""
         return read_here(self, run, name, calibration=calibration, time=time, points=points)
 
-    def _product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
-        """:meth:`Run.product`: the current product of ``step`` for ``run``."""
-        from labledger.lineage.compute import product_of
-
-        return product_of(self, run, step, params)
-
     def signals(
         self,
         names: Sequence[str],
@@ -309,7 +303,7 @@ class Archive:
         │       └── 01234_Data.tdms  sha256:...
         ...
         """
-        from labledger.lineage.graph import lineage
+        from labledger.lineage.walk import lineage
 
         return lineage(self, ref, direction, depth)
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labledger.ids import DEFAULT_PROJECT
+from labledger.lineage.product import ProductRecords
 from labledger.records import OLDER_THAN_MINUTES
 from labledger.runs import Run
 
@@ -74,8 +75,9 @@ class FlagsAPI(Protocol):
     def withdraw(self, flag_id: int, *, reason: str) -> None: ...
 
 
-class ProductsAPI(Protocol):
-    """``la.products``: what steps made (:class:`labledger.lineage.products.Products`)."""
+class ProductsAPI(ProductRecords, Protocol):
+    """``la.products``: what steps made (:class:`labledger.lineage.products.Products`), and
+    what a product asks of them."""
 
     def __getitem__(self, ref: str) -> Product: ...
 
@@ -151,6 +153,8 @@ class ArchiveAPI(Protocol):
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         project: str = DEFAULT_PROJECT,
+        limits: Mapping[str, int | str] | None = None,
+        origin: str | None = None,
     ) -> list[IngestResult]: ...
 
     def check(
@@ -228,8 +232,6 @@ class ArchiveAPI(Protocol):
         points: int | None,
     ) -> xarray.DataArray: ...
 
-    def _product(self, run: Run, step: Any, params: dict[str, Any]) -> Product: ...
-
 
 class ArchiveHome:
     """What a run asks of its archive (:class:`labledger.runs.RunHome`), answered by the
@@ -272,7 +274,9 @@ class ArchiveHome:
         return self._archive.flags.active([run.number])[run.number]
 
     def product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
-        return self._archive._product(run, step, params)
+        from labledger.lineage.compute import product_of
+
+        return product_of(self._archive, run, step, params)
 
     def export(
         self, run: Run, path: str | os.PathLike[str], format: str, *, force: bool

@@ -28,6 +28,8 @@ from labledger.ids import DEFAULT_PROJECT
 __all__ = [
     "ACTIVE",
     "CLOSED",
+    "COMPLETE",
+    "FAILED",
     "FLAG",
     "MAX_RUN_NUMBER",
     "NUMBER_KEY",
@@ -57,6 +59,7 @@ CLOSED = "closed"
 RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
 MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 WITHDRAW, RESTORE = "withdraw", "restore"  # the actions of the withdrawal log
+COMPLETE, FAILED = "complete", "failed"  # a product's status
 FLAG = "flag"  # a flag's action (its withdrawal's is WITHDRAW)
 ACTIVE, SUPERSEDED, WITHDRAWN = "active", "superseded", "withdrawn"  # a flag's status
 OLDER_THAN_MINUTES = 60.0  # a check repairs only what an ingest left this long ago

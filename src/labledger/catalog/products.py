@@ -16,10 +16,7 @@ from labledger.catalog.catalog import Catalog
 from labledger.catalog.schema import product_input_table, product_table, run_table
 from labledger.errors import Conflict
 from labledger.ids import batches
-from labledger.records import ProductInputRecord, ProductRecord
-
-COMPLETE, FAILED = "complete", "failed"
-
+from labledger.records import COMPLETE, ProductInputRecord, ProductRecord
 
 Published = tuple[ProductRecord, Sequence[ProductInputRecord]]
 
@@ -197,9 +194,10 @@ def listing(
     status: str | None = COMPLETE,
     limit: int | None = None,
     projects: Collection[str] | None = None,
+    slot: str | None = None,
 ) -> list[ProductRecord]:
-    """Products newest first, of a step, of a run, of a status (None: any), over runs of
-    ``projects`` only if given (:func:`of_projects`)."""
+    """Products newest first, of a step, of a run, of a status (None: any), in a slot, over
+    runs of ``projects`` only if given (:func:`of_projects`)."""
     query = (
         select(ProductRecord)
         if projects is None
@@ -209,6 +207,8 @@ def listing(
         query = query.where(product_table.c.step == step)
     if run is not None:
         query = query.where(product_table.c.run_number == run)
+    if slot is not None:
+        query = query.where(product_table.c.slot == slot)
     if status is not None:
         query = query.where(product_table.c.status == status)
     query = query.order_by(product_table.c.created.desc(), product_table.c.id.desc())

@@ -16,7 +16,7 @@ import builtins
 import functools
 import json
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,10 @@ from labledger.errors import (
 )
 from labledger.ids import DEFAULT_PROJECT, batches
 from labledger.interface import ArchiveAPI, ArchiveHome, read_here, signals_of
+from labledger.lineage.canonical import encode
+from labledger.lineage.graph import Lineage
 from labledger.lineage.product import Product, Stale
+from labledger.lineage.step import as_step
 from labledger.quality.flags import Flag, flags_html, run_refs
 from labledger.quality.goodruns import GoodRunList
 from labledger.records import (
@@ -394,13 +397,14 @@ class RemoteArchive:
         raise _not_yet("recompute")
 
     def reproduce(self, ref: str | Product) -> Reproduction:
-        raise _not_yet("reproduce")
+        """Compute product ``ref`` again here, from what its record says it read (see
+        :meth:`Archive.reproduce`)."""
+        from labledger.lineage.compute import reproduce
+
+        return reproduce(self, self.products[ref] if isinstance(ref, str) else ref)
 
     def openlineage(self, since: str | datetime | None = None) -> list[dict[str, Any]]:
         raise _not_yet("openlineage")
-
-    def _product(self, run: Run, step: Any, params: dict[str, Any]) -> Product:
-        raise _not_yet("run.product")
 
     # -- asked of the server -------------------------------------------------------------------
 
@@ -417,9 +421,16 @@ class RemoteArchive:
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         project: str = DEFAULT_PROJECT,
+        limits: Mapping[str, int | str] | None = None,
+        origin: str | None = None,
     ) -> list[IngestResult]:
         """Upload raw files for the server to ingest (needs the write scope and a writer's
-        role in ``project``)."""
+        role in ``project``); the server's own limits apply, and it records the upload as
+        the files' origin."""
+        if limits is not None:
+            raise _not_yet("limits= (a server ingests under its own limits)")
+        if origin is not None:
+            raise _not_yet("origin= (a server records the upload as the origin)")
         files = [Path(p) for p in paths]
         for path in files:
             if not path.is_file():
@@ -450,9 +461,6 @@ class RemoteArchive:
     ) -> Product:
         """``where="server"``: run ``step`` next to the data, on the server (which must be able
         to import it: ``module:function``); the product comes back as a local one does."""
-        from labledger.lineage.canonical import encode
-        from labledger.lineage.step import as_step
-
         if where != "server":
             raise InvalidArgument(
                 f"where={where!r}: an archive on a server computes there, where='server' (the "
@@ -485,8 +493,6 @@ class RemoteArchive:
         return RemoteFlags(self._http)
 
     def lineage(self, ref: str | int, direction: str = "up", depth: int | None = None) -> Any:
-        from labledger.lineage.graph import Lineage
-
         return Lineage.from_dict(
             self._http.json(f"/lineage/{ref}", direction=direction, depth=depth)
         )
@@ -710,6 +716,10 @@ class RemoteProducts:
 
     def reasons(self, row: ProductRecord) -> list[str]:
         return next((s.reasons for s in self._archive.stale() if s.product.id == row.id), [])
+
+    def newest_in_slot(self, slot: str) -> ProductRecord | None:
+        found = self._archive._http.json("/products", slot=slot, limit=1)
+        return record_from_json(ProductRecord, found[0]) if found else None
 
     def search(
         self,

@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,12 +36,12 @@ from labledger.ids import short, uuid7
 from labledger.lineage import outputs
 from labledger.lineage.canonical import canonical, decode, digest, encode
 from labledger.lineage.environment import environment
-from labledger.lineage.product import Product
+from labledger.lineage.product import Product, ProductHome, ProductRecords
 from labledger.lineage.products import row_of
 from labledger.lineage.staleness import Checker, label
 from labledger.lineage.step import Step, StepNotFound, as_step, find
-from labledger.records import ProductInputRecord, ProductRecord
-from labledger.runs import Run
+from labledger.records import COMPLETE, FAILED, ProductInputRecord, ProductRecord
+from labledger.runs import Run, Runs
 
 if TYPE_CHECKING:
     from labledger.lineage.home import Home
@@ -253,7 +253,7 @@ class _Job:
         row = self.row(
             product_id, slot,
             self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
-            key=key, prekey=prekey, status=queries.COMPLETE, kind=kind,
+            key=key, prekey=prekey, status=COMPLETE, kind=kind,
             run_number=_run_number(item), level=level, store_prefix=written,
             output_hash=output_hash, value=summary,
         )  # fmt: skip
@@ -350,7 +350,7 @@ class _Job:
         record["error"] = {"type": type(exc).__name__, "message": str(exc),
                            "traceback": traceback.format_exc(limit=20)}  # fmt: skip
         row = self.row(
-            product_id, slot, record, key=prekey, prekey=prekey, status=queries.FAILED,
+            product_id, slot, record, key=prekey, prekey=prekey, status=FAILED,
             kind="none", run_number=_run_number(item), level=None, store_prefix=None,
             output_hash=None, value=None, error=message[:2000],
         )  # fmt: skip
@@ -384,7 +384,7 @@ class _Job:
             inputs, self.when, self.started, {"kind": "set", "hash": output_hash}
         )
         row = self.row(
-            product_id, slot, record, key=key, prekey=key, status=queries.COMPLETE, kind="set",
+            product_id, slot, record, key=key, prekey=key, status=COMPLETE, kind="set",
             run_number=None, level=None, store_prefix=None, output_hash=output_hash,
             value={"parts": len(parts), "computed": computed, "reused": len(parts) - computed},
         )  # fmt: skip
@@ -470,12 +470,12 @@ def event_files(archive: Home, level: int, runs: Sequence[int] | None = None) ->
     ]  # fmt: skip
 
 
-def product_of(archive: Home, run: Run, step: Step, params: dict[str, Any]) -> Product:
-    """The current product of ``step`` with ``params`` for ``run`` of ``archive``; noted as read
-    if a step is being computed."""
+def product_of(archive: ProductHome, run: Run, step: Step, params: dict[str, Any]) -> Product:
+    """The current product of ``step`` with ``params`` for ``run`` of ``archive`` (here or on a
+    server); noted as read if a step is being computed."""
     step = as_step(step)
     slot = _slot(step, canonical(params), _Item(run, None).identity)
-    row = queries.newest_in_slots(archive.catalog, [slot]).get(slot)
+    row = archive.products.newest_in_slot(slot)
     if row is None:
         raise NotFound(
             f"run {run.number} has no product of {step.name} version {step.version} with these "
@@ -607,11 +607,26 @@ class Reproduction:
         }
 
 
-def reproduce(archive: Home, product: Product) -> Reproduction:
+class Replay(ProductHome, Protocol):
+    """What computing a product again reads: its runs, and its input products by id, of an
+    archive here or on a server."""
+
+    @property
+    def runs(self) -> Runs: ...
+
+    @property
+    def products(self) -> ProductLookup: ...
+
+
+class ProductLookup(ProductRecords, Protocol):
+    def __getitem__(self, ref: str) -> Product: ...
+
+
+def reproduce(archive: Replay, product: Product) -> Reproduction:
     """Run ``product``'s step again on exactly what its record says it read (the same runs, the
     same calibration versions, the same input products) and compare the output's hash; name
     what differs in the code and the environment."""
-    if product.status != queries.COMPLETE:
+    if product.status != COMPLETE:
         raise InvalidArgument(f"product {product.id} failed; there is no output to reproduce")
     step = _steps_of([product._row])[product.step]
     record = product._row.provenance
@@ -625,8 +640,7 @@ def reproduce(archive: Home, product: Product) -> Reproduction:
     pinned = {r["id"]: dict(r.get("calibrations", {})) for r in record["inputs"]["runs"]}
     parents = record["inputs"]["products"]
     if parents:
-        parent = Product(archive, row_of(archive, parents[0]["id"]))
-        argument = parent.value
+        argument = archive.products[parents[0]["id"]].value
     else:
         argument = archive.runs[record["inputs"]["runs"][0]["id"]]
     with reads.recording(reads.ReadLog(pinned=pinned)):

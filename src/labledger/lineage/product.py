@@ -22,25 +22,25 @@ from labledger.display import html_table
 from labledger.errors import NotFound
 from labledger.ids import short
 from labledger.lineage import outputs
-from labledger.records import ProductInputRecord, ProductRecord
+from labledger.records import COMPLETE, ProductInputRecord, ProductRecord
 
 if TYPE_CHECKING:
     import pandas
 
     from labledger.store import Store
 
-COMPLETE, FAILED = "complete", "failed"  # a product's status
-
 
 class ProductRecords(Protocol):
-    """What a product asks of its archive's products: the catalog answers here
-    (:class:`labledger.lineage.products.Products`), a server there."""
+    """What a product (and ``run.product``) asks of its archive's products: the catalog answers
+    here (:class:`labledger.lineage.products.Products`), a server there."""
 
     def inputs_of(self, product_id: str) -> list[ProductInputRecord]: ...
 
     def parts_of(self, product_id: str) -> list[ProductRecord]: ...
 
     def reasons(self, row: ProductRecord) -> list[str]: ...
+
+    def newest_in_slot(self, slot: str) -> ProductRecord | None: ...
 
 
 class ProductHome(Protocol):

@@ -18,7 +18,7 @@ from labledger.catalog import products as queries
 from labledger.errors import NotFound
 from labledger.lineage.product import Product, Stale
 from labledger.lineage.staleness import Checker, stale_rows
-from labledger.records import ProductInputRecord, ProductRecord
+from labledger.records import COMPLETE, ProductInputRecord, ProductRecord
 
 if TYPE_CHECKING:
     from labledger.lineage.home import Home
@@ -53,12 +53,15 @@ class Products:
     def reasons(self, row: ProductRecord) -> list[str]:
         return Checker(self._archive).reasons(row)
 
+    def newest_in_slot(self, slot: str) -> ProductRecord | None:
+        return queries.newest_in_slots(self._archive.catalog, [slot]).get(slot)
+
     def search(
         self,
         *,
         step: str | Any | None = None,
         run: int | None = None,
-        status: str | None = queries.COMPLETE,
+        status: str | None = COMPLETE,
         limit: int | None = None,
     ) -> list[Product]:
         """Products newest first: of a step (a Step or its name), of a run number, of a

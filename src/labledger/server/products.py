@@ -52,14 +52,16 @@ def router(ctx: Context) -> APIRouter:
         run: Annotated[int | None, Query(ge=0, le=MAX_RUN_NUMBER)] = None,
         status: Annotated[str | None, Query(pattern="^(complete|failed|any)$")] = "complete",
         limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
+        slot: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
     ) -> list[dict[str, Any]]:
-        """Products newest first, of a step, of a run, of a status, that you may read."""
+        """Products newest first, of a step, of a run, of a status, in a slot (what
+        ``run.product`` looks up), that you may read."""
         allowed = ctx.readable(who)
         limit = min(limit, ctx.limits.max_page)
         # the caller's only, chosen in SQL: a page never reads the whole archive's products
         rows = product_queries.listing(ctx.archive.catalog, step=step, run=run,
                                        status=None if status == "any" else status,
-                                       limit=limit, projects=allowed)  # fmt: skip
+                                       limit=limit, projects=allowed, slot=slot)  # fmt: skip
         return [record_to_json(r) for r in rows]
 
     @router.get("/stale", tags=["products"])
