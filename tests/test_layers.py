@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("quality", ("quality",)),
     ("events", ("events",)),  # below lineage: lineage writes and reads event tables
     ("lineage", ("lineage",)),
-    ("archive", ("archive", "export", "sim")),
+    ("archive", ("archive", "dropfolder", "export", "sim")),
     ("client and server", ("client", "server")),
     ("cli", ("cli", "")),  # "": the package itself, labledger/__init__.py
 ]
