@@ -370,3 +370,62 @@ def test_the_command_once(tmp_path: Path, outbox: Path, shots: Path) -> None:
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr == f"error: {tmp_path / 'nowhere'} does not exist; create it, or " \
         "give the folder the acquisition writes to\n"  # fmt: skip
+
+
+def test_the_command_ingests_as_files_arrive_and_stops_on_sigterm(
+    tmp_path: Path, outbox: Path, shots: Path
+) -> None:
+    archive = tmp_path / "archive"
+    assert cli("init", str(archive)).returncode == 0
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "labledger.cli", "watch", str(outbox), "-a", str(archive)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None and watcher.stderr is not None
+        assert watcher.stderr.readline().startswith(f"watching {outbox} for <Archive ")
+        (outbox / "01272_Data.tdms").write_bytes((shots / "01272_Data.tdms").read_bytes())
+        assert watcher.stdout.readline().startswith("01272_Data.tdms: ingested as run 1272 (")
+        watcher.terminate()  # SIGTERM, as a service manager stops it
+        assert watcher.wait(timeout=60) == 0
+        assert watcher.stderr.read() == f"stopped watching {outbox}\n"
+    finally:
+        watcher.kill()
+        watcher.wait()
+    with ll.open(archive) as la:
+        assert kept(la) == {1272: [sha256(shots / "01272_Data.tdms")]}
+
+
+def test_a_file_held_open_is_looked_at_each_interval_not_in_a_busy_loop(
+    sqlite_archive: ll.Archive, outbox: Path
+) -> None:
+    clock = Clock()
+    held = outbox / "01271_Data.tdms"
+    held.write_bytes(b"TDSm")
+    drop = DropFolder(sqlite_archive, outbox, clock=clock, writers=lambda paths: set(paths))
+    drop.step()
+    assert drop._next_wait(10.0) == SETTLE  # it settles before the next look would come
+    clock.advance(SETTLE)
+    assert drop.step() == []
+    assert drop._next_wait(10.0) == 10.0  # settled, held: the next look, not sooner
+
+
+def test_reports_in_a_folder_that_cannot_be_listed_are_kept(
+    sqlite_archive: ll.Archive, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A share that drops out for a while: its failed files are not forgotten (and reported
+    again when it is back)."""
+    clock = Clock()
+    day = outbox / "day1"
+    day.mkdir()
+    (day / "bad.bin").write_bytes(b"\x00\x01 not a raw format")
+    os.utime(day / "bad.bin", (0, 0))
+    drop = DropFolder(sqlite_archive, outbox, clock=clock, settle=0)
+    assert [o.kind for o in drop.step()] == ["failed"]
+    unreadable(day, monkeypatch)
+    assert [o.kind for o in drop.step()] == ["unreadable"]
+    assert [f.path for f in drop.failed] == ["day1/bad.bin"]
+    readable_again(day, monkeypatch)
+    assert drop.step() == [] and [f.path for f in drop.failed] == ["day1/bad.bin"]

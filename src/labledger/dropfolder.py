@@ -92,6 +92,7 @@ class _Seen:
     since: float  # when this signature was first seen (the watcher's clock)
     tries: int = 0  # ingests refused while the file may still be being written
     tried: float = 0.0  # when the last of them was
+    asked: bool = False  # whether the catalog was asked if it holds the file as it is
 
 
 @dataclass
@@ -179,7 +180,7 @@ class DropFolder:
         for gone in [p for p in self._done if p not in found]:
             del self._done[gone]
         names = {self._rel(p) for p in found}
-        removed = [rel for rel in self._failed if rel not in names]
+        removed = [rel for rel in self._failed if rel not in names and not self._hidden(rel)]
         if removed:  # removed from the folder: their reports go too
             for rel in removed:
                 del self._failed[rel]
@@ -199,8 +200,11 @@ class DropFolder:
             if seen.tries and now - seen.tried < self._retry_after(seen.tries):
                 continue
             ready.append(path)
-        if ready:
-            known = self._known(ready)
+        unasked = [p for p in ready if not self._seen[p].asked]
+        if unasked:
+            known = self._known(unasked)
+            for path in unasked:
+                self._seen[path].asked = True
             for path in [p for p in ready if p in known]:
                 self._done[path] = found[path]
                 self._seen.pop(path, None)
@@ -211,6 +215,11 @@ class DropFolder:
                 if path not in held:
                     outcomes += self._take(path, found[path], now)
         return outcomes
+
+    def _hidden(self, rel: str) -> bool:
+        """Whether the file ``rel`` is in a folder that cannot be listed now (so may be there)."""
+        parents = (self.folder / rel).parents
+        return any(folder in parents for folder in self._bad_folders)
 
     def pending(self) -> list[Path]:
         """The files seen and not yet ingested nor reported: still being written, held open by
@@ -251,7 +260,7 @@ class DropFolder:
         """Until the next look: ``interval``, or sooner if a file settles before then."""
         now = self._clock()
         due = [s.since + self.settle - now for s in self._seen.values() if not s.tries]
-        return max(0.01, min([interval, *due]))
+        return max(0.01, min([interval, *(d for d in due if d > 0)]))
 
     # -- one file -------------------------------------------------------------------------
 
@@ -341,23 +350,31 @@ class DropFolder:
         """Those of ``paths`` the catalog holds as they are now (same path, size and time):
         ingested before, by this watcher before a restart or by anyone; not hashed again."""
         by_text = {path_text(str(p.resolve())): p for p in paths}
-        found: set[Path] = set()
-        texts = list(by_text)
+        try:
+            rows = self._sources_at(list(by_text))
+        except LabledgerError:  # the catalog is down: the ingest says so, and is tried again
+            return set()
+        found = set()
+        for original, size, modified in rows:
+            path = by_text[original]
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            when = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
+            if st.st_size == size and abs(when.timestamp() - st.st_mtime) < 2e-6:
+                found.add(path)
+        return found
+
+    def _sources_at(self, texts: list[str]) -> list[tuple[str, int, datetime]]:
+        """(path, size, modified) of the raw files the catalog holds from these paths."""
+        columns = (SourceRow.original_path, SourceRow.size, SourceRow.modified)
+        rows: list[tuple[str, int, datetime]] = []
         with self.archive.catalog.reading() as session:
             for start in range(0, len(texts), 500):
                 some = SourceRow.original_path.in_(texts[start : start + 500])
-                columns = (SourceRow.original_path, SourceRow.size, SourceRow.modified)
-                rows = session.execute(select(*columns).where(some)).all()
-                for original, size, modified in rows:
-                    path = by_text[original]
-                    try:
-                        st = path.stat()
-                    except OSError:
-                        continue
-                    when = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
-                    if st.st_size == size and abs(when.timestamp() - st.st_mtime) < 2e-6:
-                        found.add(path)
-        return found
+                rows += [(p, n, m) for p, n, m in session.execute(select(*columns).where(some))]
+        return rows
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.folder).as_posix()

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -82,7 +85,9 @@ def watch(
             raise typer.Exit(1 if failed else 0)
         err.print(f"watching {folder} for {la}: files unchanged for {settle:g} s that no "
                   "process here writes to are ingested; Ctrl-C stops")  # fmt: skip
-        try:
-            drop.run(interval=interval, announce=say)
-        except KeyboardInterrupt:
-            err.print(f"stopped watching {folder}")
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():  # a service stops: SIGTERM
+            signal.signal(signal.SIGTERM, lambda number, frame: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
+            drop.run(stop, interval=interval, announce=say)
+        err.print(f"stopped watching {folder}")
