@@ -19,7 +19,7 @@ import pytest
 import labledger as ll
 from labledger import dropfolder
 from labledger.dropfolder import GIVE_UP, SETTLE, DropFolder, open_for_writing
-from labledger.errors import InvalidArgument
+from labledger.errors import BadInput, InvalidArgument
 from labledger.notifications import Watcher
 from labledger.sim import write_shot
 from tests.conftest import cli, snapshot
@@ -316,6 +316,8 @@ def test_a_folder_that_is_not_there_or_not_readable_is_refused_in_one_line(
         DropFolder(sqlite_archive, locked)
     with pytest.raises(InvalidArgument, match="settle=-1"):
         DropFolder(sqlite_archive, tmp_path, settle=-1)
+    with pytest.raises(BadInput, match="^unknown format 'tmds'; known formats: csv, hdf5, tdms"):
+        DropFolder(sqlite_archive, tmp_path, format="tmds")
     assert not (sqlite_archive.path / "watch").exists()  # type: ignore[operator]
 
 

@@ -55,6 +55,7 @@ from labledger.errors import (
     StoreUnavailable,
     first_line,
 )
+from labledger.formats.registry import formats, get
 from labledger.formats.values import path_text
 from labledger.ids import DEFAULT_PROJECT
 
@@ -143,6 +144,8 @@ class DropFolder:
             raise InvalidArgument(
                 "this archive has no folder to keep the drop folder's state in: pass state=PATH"
             )
+        # the formats now (a bad --format said at once), not at the first file, which waits
+        get(format) if format else formats()
         self.archive = archive
         self.settle, self.give_up, self._clock = settle, give_up, clock
         self._writers = writers or open_for_writing
