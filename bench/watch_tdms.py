@@ -7,7 +7,7 @@ Target (issue 15): ingested within the ingest bench's time plus 1 s of its last 
 
 Each repeat, interleaved: (a) `labledger watch --json` runs on an empty folder of a new
 archive; this process writes the file into the folder segment by segment as a DAQ does,
-fsyncs and closes it (its last write), and times until the watcher's line saying the run is
+closes it (its last write: the clock starts) and fsyncs it, and times until the watcher's line saying the run is
 ingested arrives; (b) `labledger ingest` of the same file into a new archive, timed as
 bench/ingest_tdms.py times it (after an untimed sync, the command's whole wall time). Medians
 are compared. The run (a) made is checked to hold the whole file's sha256. (a) is repeated
@@ -52,10 +52,10 @@ def watched(labledger_cmd: str, work: Path, source: Path, gb: float, settle: flo
         assert watcher.stderr is not None
         watcher.stderr.readline()  # "watching ...": started, before the file is written
         target = outbox / source.name
-        write_tdms(target, gb)  # segment by segment, as a DAQ writes
+        write_tdms(target, gb)  # segment by segment, as a DAQ writes, and closed
+        last_write = time.perf_counter()
         with open(target, "rb+") as f:
             os.fsync(f.fileno())  # durable, as the file of a finished shot is
-        last_write = time.perf_counter()
         assert watcher.stdout is not None
         line = json.loads(watcher.stdout.readline())
         latency = time.perf_counter() - last_write
@@ -104,9 +104,9 @@ def in_process(work: Path, source: Path, gb: float, settle: float) -> tuple[floa
     try:
         target = outbox / source.name
         write_tdms(target, gb)
+        last_write = time.perf_counter()
         with open(target, "rb+") as f:
             os.fsync(f.fileno())
-        last_write = time.perf_counter()
         arrived.wait()
     finally:
         stop.set()
