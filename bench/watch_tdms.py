@@ -7,12 +7,12 @@ Target (issue 15): ingested within the ingest bench's time plus 1 s of its last 
 
 Each repeat, interleaved: (a) `labledger watch --json` runs on an empty folder of a new
 archive; this process writes the file into the folder segment by segment as a DAQ does,
-closes it (its last write: the clock starts) and fsyncs it, and times until the watcher's line saying the run is
-ingested arrives; (b) `labledger ingest` of the same file into a new archive, timed as
-bench/ingest_tdms.py times it (after an untimed sync, the command's whole wall time). Medians
-are compared. The run (a) made is checked to hold the whole file's sha256. (a) is repeated
-with the watcher in this process, to split its time into the wait before the ingest and the
-ingest itself.
+closes it (its last write: the clock starts), fsyncs it, and times until the watcher's line
+saying the run is ingested arrives; (b) `labledger ingest` of the same file into a new
+archive, timed as bench/ingest_tdms.py times it (after an untimed sync, the command's whole
+wall time). Medians are compared. The run (a) made is checked to hold the whole file's
+sha256. (a) is repeated with the watcher in this process, to split its time into the wait
+before the ingest and the ingest itself.
 """
 
 from __future__ import annotations
