@@ -49,7 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("events", ("events",)),  # below lineage: lineage writes and reads event tables
     ("lineage", ("lineage",)),
     # interface: the calls a local and a remote archive both answer
-    ("archive", ("interface", "archive", "export", "sim")),
+    ("archive", ("interface", "archive", "dropfolder", "export", "sim")),
     ("client and server", ("client", "server")),
     ("cli", ("cli", "")),  # "": the package itself, labledger/__init__.py
 ]

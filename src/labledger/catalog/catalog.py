@@ -396,6 +396,19 @@ class Catalog:
                 found[row.run_id].append(row)
         return found
 
+    def sources_from(self, paths: Iterable[str]) -> list[tuple[str, int, datetime]]:
+        """(original path, size, modified) of the raw files kept from ``paths`` (as ingest
+        recorded them): what a drop folder has ingested already."""
+        s = source_table.c
+        found: list[tuple[str, int, datetime]] = []
+        with self._session() as session:
+            for batch in batches(paths):
+                query = select(s.original_path, s.size, s.modified).where(
+                    s.original_path.in_(batch)
+                )
+                found += [(p, n, m) for p, n, m in session.execute(query)]
+        return found
+
     def sources_of(self, run_ids: Iterable[str]) -> list[SourceRecord]:
         """The raw files of many runs, in a few queries."""
         found: list[SourceRecord] = []
