@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "core",
         ("errors", "ids", "times", "version", "display", "faults", "plugins", "decimation"),
     ),
-    ("store", ("store",)),
+    # live: runs and streams on Redis; it needs only core, and the store will read from it
+    ("store", ("store", "live")),
     ("formats", ("formats",)),
     # wire: arrays and catalog rows over HTTP (the rows are the ORM's until plain records come)
     ("catalog", ("catalog", "access", "notifications", "wire")),
