@@ -180,8 +180,12 @@ class Follower:
                     self._end_unsealed()
                     self.status = Status.ENDED
                     return []
+                if not entries:  # an idle wait: blocks trimmed with nothing after them?
+                    blocks = self._after_trim()
+                    if blocks:
+                        self.status = Status.DATA
+                        return blocks
                 if time.monotonic() >= deadline:
-                    self._checked = False  # an idle wait: look for trimmed blocks next time
                     self.status = Status.NOT_YET
                     return []
 
@@ -197,7 +201,8 @@ class Follower:
         return False
 
     def _once(self, deadline: float) -> tuple[list[Block], int]:
-        """One XREAD: the blocks it gave (after any gap filled), and how many entries."""
+        """One XREAD: the blocks it gave (after any gap filled), and how many entries of the
+        channels' streams (blocks and seals) it read."""
         open_ = [n for n in self.specs if n not in self.seals]
         streams: dict[Any, Any] = {self.keys.states: self._state_id}
         for name in open_:
@@ -208,7 +213,6 @@ class Follower:
         by_key = {self.keys.stream(self.specs[n].index).encode(): n for n in open_}
         positions, seals, blocks, entries = dict(self.positions), dict(self.seals), [], 0
         for key, found in reply:
-            entries += len(found)
             if key == self.keys.states.encode():
                 for entry_id, fields in found:
                     self._state_id = entry_id.decode()
@@ -217,6 +221,7 @@ class Follower:
                 continue
             name = by_key[key]
             spec = self.specs[name]
+            entries += len(found)
             for entry_id, fields in found:
                 seq = seq_of(entry_id)
                 if b"end" in fields:

@@ -96,12 +96,12 @@ return {'ok'}
 _MOVE = (
     _NOTIFY
     + """
-local holder = redis.call('GET', KEYS[2])
-if holder ~= ARGV[1] then return {'lease', holder or ''} end
 local state = redis.call('HGET', KEYS[1], 'state')
 if not string.find(' ' .. ARGV[3] .. ' ', ' ' .. state .. ' ', 1, true) then
   return {'state', state}
 end
+local holder = redis.call('GET', KEYS[2])
+if holder ~= ARGV[1] then return {'lease', holder or ''} end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], ARGV[2] .. '_at', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[5]) end
 notify(ARGV[2], ARGV[4], ARGV[5])
@@ -200,8 +200,8 @@ class RunState:
         code = _text(said[0])
         if code == "lease":
             raise WriterConflict(
-                f"run {run}: this writer no longer holds the run (its lease expired or another "
-                f"writer took it), so it cannot be {target}; check the run's state"
+                f"run {run}: this writer does not hold the run (its lease expired, or another "
+                f"writer holds it), so it cannot be {target}; check the run's state"
             )
         if code == "state":
             current = State(_text(said[1]))
@@ -223,7 +223,7 @@ class RunState:
             )
         code = _text(said[0])
         if code == "lease":
-            raise WriterConflict(f"run {k.run}: this writer no longer holds the run")
+            raise WriterConflict(f"run {k.run}: this writer does not hold the run")
         if code == "state":
             raise StateConflict(
                 f"run {k.run} is {_text(said[1])}: declare stream {spec.name!r} before "

@@ -153,7 +153,7 @@ class Stream:
             return seq
         if code == "lease":
             raise WriterConflict(
-                f"run {acq.run}: this writer no longer holds the run (its lease expired or "
+                f"run {acq.run}: this writer does not hold the run (its lease expired or "
                 f"another writer took it); block {self.blocks} of {self.name!r} was not written"
             )
         if code == "state":
@@ -182,7 +182,7 @@ class Stream:
             )
         if _text(said[0]) == "lease":
             raise WriterConflict(
-                f"run {acq.run}: this writer no longer holds the run; stream {self.name!r} "
+                f"run {acq.run}: this writer does not hold the run; stream {self.name!r} "
                 "was not sealed"
             )
         self.sealed = True
