@@ -471,10 +471,8 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of its thread
-        except OSError:
-            pass
         self.server.close()
         for s in self.sockets:
             with contextlib.suppress(OSError):
