@@ -288,13 +288,16 @@ def test_a_block_of_the_wrong_kind_is_refused_and_nothing_written(
 ) -> None:
     acq = Acquisition(client, run=20, structure="shot", prefix=prefix)
     ai = acq.stream("ai0", dtype="int16", rate=10)
+    acq.stream("ai1", dtype="int16", rate=10)
     acq.start()
     ai.write(ramp(0, 2))
     with refused(client, prefix, InvalidArgument, "'ai0'", fragment):
         ai.write(block)
     with refused(client, prefix, InvalidArgument, fragment):
-        acq.write({"ai0": ramp(0, 2), ai: block})  # the good one is not sent either
-    assert ai.blocks == 1
+        acq.write({"ai1": ramp(0, 2), ai: block})  # the good one is not sent either
+    with refused(client, prefix, InvalidArgument, "stream 'ai0' is given twice"):
+        acq.write({"ai0": ramp(0, 2), ai: ramp(0, 2)})
+    assert ai.blocks == 1 and acq.streams["ai1"].blocks == 0
     acq.close()
 
 
@@ -311,6 +314,7 @@ def test_a_sample_of_the_wrong_shape_is_refused(client: redis.Redis, prefix: str
 def test_a_write_after_the_seal_is_refused(client: redis.Redis, prefix: str) -> None:
     acq = Acquisition(client, run=22, structure="shot", prefix=prefix)
     ai = acq.stream("ai0", dtype="int16", rate=10)
+    acq.stream("ai1", dtype="int16", rate=10)
     acq.start()
     ai.write(ramp(0, 2))
     ai.seal()
@@ -319,6 +323,9 @@ def test_a_write_after_the_seal_is_refused(client: redis.Redis, prefix: str) -> 
     ai.sealed = False  # as if this writer had not seen its seal: Redis refuses it too
     with refused(client, prefix, Sealed, "sealed"):
         ai.write(ramp(2, 2))
+    ai.sealed = False
+    with refused(client, prefix, Sealed, "'ai0'", "none of these 2 blocks was written"):
+        acq.write({"ai1": ramp(0, 2), "ai0": ramp(2, 2)})  # all or none
     acq.close()
     with refused(client, prefix, StateConflict, "closed"):
         acq.streams["ai0"].sealed = False

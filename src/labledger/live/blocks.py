@@ -129,7 +129,9 @@ class ChannelSpec:
 
     def decode(self, seq: int, fields: Mapping[bytes, bytes]) -> Block:
         """The block of an entry of this channel's stream."""
-        values = np.frombuffer(fields[b"d"], dtype=self.dtype).reshape(-1, *self.shape)
+        values = np.frombuffer(fields[b"d"], dtype=self.dtype)
+        if self.shape:
+            values = values.reshape(-1, *self.shape)
         return Block(self.name, seq, int(fields[b"i"]), values, float(fields[b"t"]))
 
 
