@@ -52,30 +52,43 @@ from labledger.live.errors import Sealed, StateConflict, WriterConflict
 from labledger.live.keys import DEFAULT_PREFIX, RunKeys, block_id
 from labledger.live.states import LeaseKeeper, RunState, State
 
-# KEYS: info, lease, stream, meta; ARGV: token, seq, entry id, first sample, written, data, samples
+# Blocks of one or more channels, all or none. KEYS: info, lease, then a stream and its meta
+# for each; ARGV: token, then for each: seq, entry id, first sample, written, data, samples.
 _WRITE = """
 local holder = redis.call('GET', KEYS[2])
 if holder ~= ARGV[1] then return {'lease'} end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'started' then return {'state', state} end
-if redis.call('HEXISTS', KEYS[4], 'sealed') == 1 then return {'sealed'} end
-local seq = tonumber(ARGV[2])
-local nxt = tonumber(redis.call('HGET', KEYS[4], 'next') or '0')
-if seq < nxt then
-  local found = redis.call('XRANGE', KEYS[3], ARGV[3], ARGV[3])
-  if #found == 1 then
-    local fields = found[1][2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 'd' and fields[i + 1] == ARGV[6] then return {'again', nxt} end
+local new = {}
+for c = 1, (#KEYS - 2) / 2 do
+  local stream, meta, a = KEYS[1 + 2 * c], KEYS[2 + 2 * c], 1 + 6 * (c - 1)
+  local held = redis.call('HMGET', meta, 'sealed', 'next')
+  if held[1] then return {'sealed', c} end
+  local seq = tonumber(ARGV[a + 1])
+  local nxt = tonumber(held[2] or '0')
+  if seq == nxt then
+    new[#new + 1] = c
+  else
+    local again = false
+    if seq < nxt then
+      local found = redis.call('XRANGE', stream, ARGV[a + 2], ARGV[a + 2])
+      if #found == 1 then
+        local fields = found[1][2]
+        for i = 1, #fields, 2 do
+          if fields[i] == 'd' and fields[i + 1] == ARGV[a + 5] then again = true end
+        end
+      end
     end
+    if not again then return {'seq', c, nxt} end
   end
-  return {'seq', nxt}
 end
-if seq > nxt then return {'seq', nxt} end
-redis.call('XADD', KEYS[3], ARGV[3], 'i', ARGV[4], 't', ARGV[5], 'd', ARGV[6])
-redis.call('HSET', KEYS[4], 'next', seq + 1)
-redis.call('HINCRBY', KEYS[4], 'samples', ARGV[7])
-return {'ok', seq + 1}
+for _, c in ipairs(new) do
+  local stream, meta, a = KEYS[1 + 2 * c], KEYS[2 + 2 * c], 1 + 6 * (c - 1)
+  redis.call('XADD', stream, ARGV[a + 2], 'i', ARGV[a + 3], 't', ARGV[a + 4], 'd', ARGV[a + 5])
+  redis.call('HSET', meta, 'next', tonumber(ARGV[a + 1]) + 1,
+             'samples', tonumber(ARGV[a + 3]) + tonumber(ARGV[a + 6]))
+end
+return {'ok'}
 """
 
 # KEYS: info, lease, stream, meta; ARGV: token, end, written
@@ -112,8 +125,8 @@ class Stream:
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} of run {self.acquisition.run}: {self.blocks} blocks>"
 
-    def _args(self, block: object) -> tuple[list[str], list[Any], int]:
-        """Checked here, before anything is sent: the keys, arguments and samples of a write."""
+    def _checked(self, block: object) -> tuple[bytes, int]:
+        """The block's bytes and samples, checked here before anything is sent."""
         acq = self.acquisition
         if self.sealed:
             raise Sealed(
@@ -126,48 +139,11 @@ class Stream:
                 f"run {acq.run} is {acq.state}: blocks are written once acq.start() is called "
                 "and until the run stops"
             )
-        samples = len(data) // (self.spec.dtype.itemsize * math.prod(self.spec.shape))
-        k = acq.keys
-        keys = [k.info, k.lease, k.stream(self.spec.index), k.meta(self.spec.index)]
-        token, seq, written = acq.state_.token, self.blocks, repr(time.time())
-        args = [token, seq, block_id(seq), self.samples, written, data, samples]
-        return keys, args, samples
+        return data, len(data) // (self.spec.dtype.itemsize * math.prod(self.spec.shape))
 
     def write(self, block: np.ndarray[Any, Any]) -> int:
         """Add a block (shape ``(n, *shape)``, the declared dtype); its sequence number."""
-        keys, args, samples = self._args(block)
-        with answering(
-            self.acquisition.client,
-            f"block {self.blocks} of stream {self.name!r} was not written; write it again "
-            "when Redis answers",
-        ):
-            said = self.acquisition._write(keys=keys, args=args)
-        return self._written(said, samples)
-
-    def _written(self, said: list[Any], samples: int) -> int:
-        code, acq = _text(said[0]), self.acquisition
-        if code in ("ok", "again"):
-            seq = self.blocks
-            self.blocks += 1
-            self.samples += samples
-            return seq
-        if code == "lease":
-            raise WriterConflict(
-                f"run {acq.run}: this writer does not hold the run (its lease expired or "
-                f"another writer took it); block {self.blocks} of {self.name!r} was not written"
-            )
-        if code == "state":
-            raise StateConflict(
-                f"run {acq.run} is {_text(said[1])} in Redis: block {self.blocks} of "
-                f"{self.name!r} was not written"
-            )
-        if code == "sealed":
-            self.sealed = True
-            raise Sealed(f"stream {self.name!r} of run {acq.run} is sealed: no block can follow")
-        raise WriterConflict(
-            f"stream {self.name!r} of run {acq.run}: Redis expects block {_text(said[1])}, this "
-            f"writer has written {self.blocks}: another writer wrote to it"
-        )
+        return self.acquisition.write({self: block})[self.name]
 
     def seal(self, end: str = "sealed") -> None:
         """No block will follow: readers reaching the seal know there will never be more."""
@@ -266,10 +242,10 @@ class Acquisition:
         self.state_.move(State.STARTED)
 
     def write(self, blocks: Mapping[str | Stream, np.ndarray[Any, Any]]) -> dict[str, int]:
-        """Blocks of several streams in one round trip (a DAQ reads its channels together):
-        each stream's sequence number. All are checked before any is sent; Redis adds each
-        block or refuses it on its own, and the first refusal is raised once all are known."""
-        planned = []
+        """Blocks of one or several streams (by name or :class:`Stream`) in one round trip, as
+        a DAQ reads its channels together: all are written, or none (the error says why); each
+        stream's sequence number."""
+        planned: list[tuple[Stream, bytes, int]] = []
         for key, block in blocks.items():
             stream = key if isinstance(key, Stream) else self.streams.get(key)
             if stream is None or stream.acquisition is not self:
@@ -277,23 +253,51 @@ class Acquisition:
                     f"run {self.run} has no stream {key!r}; declare it with acq.stream() "
                     f"before acq.start() (it has: {', '.join(self.streams) or 'none'})"
                 )
-            planned.append((stream, *stream._args(block)))
-        with (
-            answering(self.client, "none of these blocks was acknowledged; write them again"),
-            self.client.pipeline(transaction=False) as pipe,
-        ):
-            for _, keys, args, _ in planned:
-                self._write(keys=keys, args=args, client=pipe)
-            answers = pipe.execute()
-        written, refused = {}, None
-        for (stream, _, _, samples), said in zip(planned, answers):
-            try:
-                written[stream.name] = stream._written(said, samples)
-            except Exception as exc:
-                refused = refused or exc
-        if refused is not None:
-            raise refused
-        return written
+            if any(stream is s for s, _, _ in planned):
+                raise InvalidArgument(f"stream {stream.name!r} is given twice in one write")
+            planned.append((stream, *stream._checked(block)))
+        k = self.keys
+        keys: list[str] = [k.info, k.lease]
+        args: list[Any] = [self.state_.token]
+        written = repr(time.time())
+        for stream, data, samples in planned:
+            seq, index = stream.blocks, stream.spec.index
+            keys += [k.stream(index), k.meta(index)]
+            args += [seq, block_id(seq), stream.samples, written, data, samples]
+        what = (
+            f"block {planned[0][0].blocks} of stream {planned[0][0].name!r} was not written"
+            if len(planned) == 1
+            else f"none of these {len(planned)} blocks was written"
+        )
+        with answering(self.client, f"{what}; write it again when Redis answers"):
+            said = self._write(keys=keys, args=args)
+        code = _text(said[0])
+        if code == "lease":
+            raise WriterConflict(
+                f"run {self.run}: this writer does not hold the run (its lease expired, or "
+                f"another writer holds it): {what}"
+            )
+        if code == "state":
+            raise StateConflict(f"run {self.run} is {_text(said[1])} in Redis: {what}")
+        if code == "sealed":
+            stream = planned[int(said[1]) - 1][0]
+            stream.sealed = True
+            raise Sealed(
+                f"stream {stream.name!r} of run {self.run} is sealed: no block can follow its "
+                f"seal; {what}"
+            )
+        if code == "seq":
+            stream = planned[int(said[1]) - 1][0]
+            raise WriterConflict(
+                f"stream {stream.name!r} of run {self.run}: Redis expects block {int(said[2])}, "
+                f"this writer has written {stream.blocks}: another writer wrote to it; {what}"
+            )
+        numbers = {}
+        for stream, _, samples in planned:
+            numbers[stream.name] = stream.blocks
+            stream.blocks += 1
+            stream.samples += samples
+        return numbers
 
     def stop(self) -> None:
         """Seal every stream, then ``stopped``."""
