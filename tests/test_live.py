@@ -24,6 +24,7 @@ from labledger.live import (
     Follower,
     LiveUnavailable,
     RunKeys,
+    Seal,
     Sealed,
     State,
     StateConflict,
@@ -129,8 +130,13 @@ def test_a_run_is_followed_block_by_block_to_its_seal(client: redis.Redis, prefi
         for block in blocks_b:
             xy.write(block)
     got: dict[str, list[Block]] = {}
-    for block in follow(client, 1271, prefix=prefix):
+    follower = Follower(client, 1271, prefix=prefix)
+    for block in follower:
         got.setdefault(block.channel, []).append(block)
+    assert follower.seals == {
+        "PXI M6251/ai3": Seal("sealed", blocks=5, samples=500),
+        "stage/xy": Seal("sealed", blocks=3, samples=30),
+    }
     assert [b.seq for b in got["PXI M6251/ai3"]] == [0, 1, 2, 3, 4]
     assert [b.first for b in got["PXI M6251/ai3"]] == [0, 100, 200, 300, 400]
     assert np.array_equal(np.concatenate([b.data for b in got["PXI M6251/ai3"]]), np.arange(500))
