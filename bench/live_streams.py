@@ -73,8 +73,9 @@ def follower(url: str, prefix: str, names: list[str], block: int, out: Any, read
         expected[b.channel] = b.first + b.samples
         samples += b.samples
     sealed = sum(s.samples for s in reader.seals.values())
+    ends = sorted({s.end for s in reader.seals.values()})
     out.put({"lags": np.array(lags), "bad": bad, "samples": samples, "sealed": sealed,
-             "from_store": store.given, "cpu": time.process_time(), "ends": sorted({s.end for s in reader.seals.values()})})  # fmt: skip
+             "from_store": store.given, "cpu": time.process_time(), "ends": ends})  # fmt: skip
 
 
 def saver(url: str, prefix: str, names: list[str], keep_blocks: int, stop: Any) -> None:
@@ -161,7 +162,8 @@ def main() -> None:
     client = connect(args.url)
     names = [f"PXI/ai{c}" for c in range(args.channels)]
     print(f"{args.channels} channels x {args.rate:g} Hz float32, blocks of {block} samples "
-          f"({args.block_ms:g} ms), {args.followers} followers, {seconds:g} s, Redis at {args.url}")  # fmt: skip
+          f"({args.block_ms:g} ms), {args.followers} followers, {seconds:g} s, "
+          f"Redis at {args.url}")  # fmt: skip
 
     raw_add, raw_read = raw(args.url, prefix, args.channels, block, 5.0)
     top_add, top_read = top_speed(args.url, prefix, args.channels, block, 5.0)

@@ -31,6 +31,7 @@ from labledger.live import (
     Status,
     Trimmed,
     WriterConflict,
+    connect,
     discard,
     follow,
     history,
@@ -436,9 +437,7 @@ def test_a_bad_acquisition_is_refused_with_nothing_written(
 
 
 def test_redis_not_answering_at_creation_is_an_error_to_act_on(prefix: str) -> None:
-    dead = redis.Redis(
-        host="127.0.0.1", port=free_port(), socket_timeout=2, socket_connect_timeout=2
-    )
+    dead = connect(f"redis://127.0.0.1:{free_port()}/0", timeout=2)
     with pytest.raises(LiveUnavailable) as caught:
         Acquisition(dead, run=29, structure="shot", prefix=prefix)
     message = str(caught.value)
@@ -498,15 +497,16 @@ class Proxy:
 
 
 def test_redis_going_away_loses_nothing_acknowledged(client: redis.Redis, prefix: str) -> None:
+    """The writer and a follower reach Redis through a relay that is cut, then restored."""
     proxy = Proxy()
-    through = redis.Redis(
-        host="127.0.0.1", port=proxy.port, socket_timeout=3, socket_connect_timeout=3
-    )
+    through = connect(f"redis://127.0.0.1:{proxy.port}/0", timeout=3)
     try:
         acq = Acquisition(through, run=30, structure="shot", prefix=prefix)
         ai = acq.stream("ai0", dtype="int16", rate=10)
         acq.start()
         ai.write(ramp(0, 5))
+        follower = Follower(through, 30, prefix=prefix)
+        assert [b.seq for b in follower.read(timeout=5)] == [0]
         proxy.cut()
         with refused(
             client,
@@ -517,12 +517,17 @@ def test_redis_going_away_loses_nothing_acknowledged(client: redis.Redis, prefix
             "write it again",
         ):
             ai.write(ramp(5, 5))
+        with pytest.raises(LiveUnavailable, match="nothing was read; the cursor is unchanged"):
+            follower.read(timeout=1)
+        assert follower.cursor.positions == {"ai0": 1}
         proxy.restore()
         assert ai.write(ramp(5, 5)) == 1  # the same block again, now acknowledged
         acq.close()
+        rest = list(follower)
     finally:
         proxy.cut()
         through.close()
+    assert [b.seq for b in rest] == [1]
     got = list(follow(client, 30, prefix=prefix))
     assert [b.seq for b in got] == [0, 1]
     assert np.concatenate([b.data for b in got]).tolist() == list(range(10))

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from labledger.errors import first_line
 from labledger.live.errors import LiveUnavailable
@@ -21,9 +23,15 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 def connect(url: str = DEFAULT_URL, *, timeout: float = 10.0) -> redis.Redis:
     """A client of the Redis at ``url`` (nothing is sent until it is used): a command that gets
-    no answer within ``timeout`` seconds is :class:`LiveUnavailable`, not a hang."""
+    no answer within ``timeout`` seconds is :class:`LiveUnavailable`, not a hang. A connection
+    that breaks is tried again twice, 50 and 100 ms later, not for seconds: a DAQ keeps its
+    blocks while Redis is away and needs to know soon."""
     return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=False,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.05), retries=2),
     )
 
 
