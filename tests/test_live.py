@@ -31,6 +31,7 @@ from labledger.live import (
     Status,
     Trimmed,
     WriterConflict,
+    abandon,
     connect,
     discard,
     follow,
@@ -642,3 +643,33 @@ def test_discard_removes_an_ended_run_only(client: redis.Redis, prefix: str) -> 
     acq.close()
     assert discard(client, RunKeys(prefix, 35)) == 5
     assert [k for k in snapshot(client, prefix) if b":run:35" in k] == []
+
+
+def test_a_run_whose_writer_is_gone_ends_for_its_followers_and_can_be_marked_failed(
+    client: redis.Redis, prefix: str
+) -> None:
+    keys = RunKeys(prefix, 36)
+    acq = Acquisition(client, run=36, structure="shot", prefix=prefix)
+    ai = acq.stream("ai0", dtype="int16", rate=10)
+    acq.start()
+    ai.write(ramp(0, 2))
+    follower = Follower(client, 36, prefix=prefix)
+    with refused(client, prefix, WriterConflict, "run 36 has a writer", "wait for its lease"):
+        abandon(client, keys, "DAQ crashed")
+    acq._lease.stop()
+    client.delete(keys.lease)  # the writer's process died: its lease expired
+    assert [b.seq for b in follower.read(timeout=5)] == [0]
+    assert follower.read(timeout=5) == []
+    assert follower.status is Status.ENDED
+    assert follower.seals == {"ai0": Seal("abandoned", blocks=1, samples=-1)}
+    assert abandon(client, keys, "DAQ crashed") is State.STARTED
+    info = run_info(client, keys)
+    assert (info.state, info.reason) == (State.FAILED, "DAQ crashed")
+    assert list(Follower(client, 36, prefix=prefix).seals.values()) == []
+    late = Follower(client, 36, prefix=prefix)
+    assert [b.seq for b in late] == [0]
+    assert late.seals == {"ai0": Seal("failed", blocks=1, samples=2)}
+    with refused(client, prefix, StateConflict, "run 36 has ended (failed)"):
+        abandon(client, keys, "again")
+    with refused(client, prefix, InvalidArgument, "say why"):
+        abandon(client, RunKeys(prefix, 37), " ")

@@ -13,13 +13,13 @@ from labledger.live.connection import connect
 from labledger.live.errors import LiveUnavailable, Sealed, StateConflict, Trimmed, WriterConflict
 from labledger.live.keys import RunKeys
 from labledger.live.reader import Cursor, Follower, Status, follow
-from labledger.live.states import RunInfo, State, Transition, history, run_info
+from labledger.live.states import RunInfo, State, Transition, abandon, history, run_info
 from labledger.live.trimming import Saved, discard, trim
 from labledger.live.writer import Acquisition, Stream
 
 __all__ = [
     "Acquisition", "Block", "ChannelSpec", "Cursor", "Follower", "LiveUnavailable", "RunInfo",
     "RunKeys", "Saved", "Seal", "Sealed", "State", "StateConflict", "Status", "Stream",
-    "Transition", "Trimmed", "WriterConflict", "connect", "discard", "follow", "history",
+    "Transition", "Trimmed", "WriterConflict", "abandon", "connect", "discard", "follow", "history",
     "run_info", "trim",
 ]  # fmt: skip

@@ -5,7 +5,8 @@ A :class:`Follower` holds a :class:`Cursor` (the next block of each channel) and
 blocking ``XREAD`` on its channels' streams and the run's state stream. After each
 :meth:`Follower.read`, :attr:`Follower.status` says which of three it was: ``DATA`` (blocks),
 ``NOT_YET`` (nothing new: the streams are open, more may come) or ``ENDED`` (every channel
-followed has reached its seal, or the run ended: there will never be more). A cursor is text
+followed has reached its seal, or the run ended, or its writer is gone: there will never be
+more). A cursor is text
 (:meth:`Cursor.to_text`): a reader that stops resumes where it was, in this process or another.
 
 >>> from labledger.live.writer import Acquisition
@@ -125,6 +126,7 @@ class Follower:
         self.status = Status.NOT_YET
         self._state_id = "0-0"
         self._checked = False
+        self.writer = True  # as last seen: a writer holds the run, or it has ended
         if info.state is not State.CREATED:
             self._take(info.channels)
 
@@ -158,6 +160,7 @@ class Follower:
         """The blocks that came since the last read, waiting up to ``timeout`` seconds for some;
         ``[]`` with :attr:`status` ``NOT_YET`` (more may come) or ``ENDED`` (never)."""
         deadline = time.monotonic() + max(timeout, 0.0)
+        gone = False
         with answering(self.client, "nothing was read; the cursor is unchanged: read again"):
             while True:
                 if not self.specs and not self._wait_for_channels(deadline):
@@ -172,7 +175,7 @@ class Follower:
                     if blocks:
                         self.status = Status.DATA
                         return blocks
-                blocks, entries = self._once(deadline)
+                blocks, entries = self._once(0.0 if gone else deadline)  # gone: no waiting
                 if blocks:
                     self.status = Status.DATA
                     return blocks
@@ -185,6 +188,14 @@ class Follower:
                     if blocks:
                         self.status = Status.DATA
                         return blocks
+                    if not self.writer:  # its lease is gone: nothing can be written again
+                        if gone:  # and nothing came after that was seen: never more
+                            self._end_unsealed("abandoned")
+                            self.status = Status.ENDED
+                            return []
+                        gone = True  # read once more: what came before it went
+                        continue
+                gone = False
                 if time.monotonic() >= deadline:
                     self.status = Status.NOT_YET
                     return []
@@ -260,9 +271,11 @@ class Follower:
         """Blocks trimmed since this reader's position with nothing after them to show it."""
         names = [n for n in self.specs if n not in self.seals]
         with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.lease)
             for name in names:
                 pipe.hget(self.keys.meta(self.specs[name].index), "trimmed")
-            last = pipe.execute()
+            lease, *last = pipe.execute()
+        self.writer = bool(lease) or self.state.final
         blocks: list[Block] = []
         positions = dict(self.positions)
         for name, value in zip(names, last):
@@ -273,11 +286,12 @@ class Follower:
         self.positions = positions
         return blocks
 
-    def _end_unsealed(self) -> None:
-        """A run that ended (``aborted``, ``failed``) with streams its writer never sealed."""
+    def _end_unsealed(self, end: str = "") -> None:
+        """A run that ended (``aborted``, ``failed``), or whose writer is gone (``abandoned``),
+        with streams its writer never sealed: their seals say so, samples unknown (-1)."""
         for name in self.specs:
             if name not in self.seals:
-                self.seals[name] = Seal(self.state.value, self.positions[name], -1)
+                self.seals[name] = Seal(end or self.state.value, self.positions[name], -1)
 
 
 def follow(client: redis.Redis | str, run: int, **options: Any) -> Iterator[Block]:

@@ -132,6 +132,32 @@ return {'ok'}
 """
 
 
+# A run whose writer is gone (its lease expired: nothing can be written to it again) marked
+# failed, its open streams sealed so. KEYS: info, lease, states, events, then each channel's
+# stream and meta; ARGV: at, reason, run.
+_ABANDON = (
+    _NOTIFY
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing'} end
+if state == 'closed' or state == 'aborted' or state == 'failed' then return {'state', state} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'held', redis.call('PTTL', KEYS[2])} end
+for c = 5, #KEYS, 2 do
+  local held = redis.call('HMGET', KEYS[c + 1], 'sealed', 'next', 'samples')
+  if not held[1] then
+    local nxt = tonumber(held[2] or '0')
+    redis.call('XADD', KEYS[c], (nxt + 1) .. '-0', 'end', 'failed', 'n', nxt,
+               'samples', held[3] or '0', 't', '0')
+    redis.call('HSET', KEYS[c + 1], 'sealed', 'failed', 'next', nxt, 'samples', held[3] or '0')
+  end
+end
+redis.call('HSET', KEYS[1], 'state', 'failed', 'failed_at', ARGV[1], 'reason', ARGV[2])
+notify('failed', ARGV[1], ARGV[2])
+return {'ok', state}
+"""
+)
+
+
 def now() -> str:
     """This instant in UTC, as the states record it (ISO 8601, microseconds)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -265,6 +291,32 @@ class LeaseKeeper:
                 self.lost = not self.state.renew()
             except Exception:  # Redis not answering: the writes will say so
                 self.lost = True
+
+
+def abandon(client: redis.Redis, keys: RunKeys, reason: str) -> State:
+    """Mark ``failed`` a run whose writer is gone (its lease expired, so nothing can be written
+    to it again), sealing its open streams so; the state it was in. Refused while a writer
+    holds the run, and for a run that has ended."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidArgument(f"run {keys.run}: say why it is abandoned (reason='...')")
+    with answering(client, f"run {keys.run} was not marked failed; try again"):
+        channels = int(client.hget(keys.info, "channels") or 0)
+        streams = [k for i in range(channels) for k in (keys.stream(i), keys.meta(i))]
+        said = client.register_script(_ABANDON)(
+            keys=[keys.info, keys.lease, keys.states, keys.events, *streams],
+            args=[now(), reason.strip(), keys.run],
+        )
+    code = _text(said[0])
+    if code == "missing":
+        raise NotFound(f"run {keys.run} is not live in Redis at {where(client)}")
+    if code == "state":
+        raise StateConflict(f"run {keys.run} has ended ({_text(said[1])}): nothing to abandon")
+    if code == "held":
+        raise WriterConflict(
+            f"run {keys.run} has a writer (its lease runs {int(said[1]) / 1000:.1f} s more): "
+            "only a run whose writer is gone can be abandoned; wait for its lease to expire"
+        )
+    return State(_text(said[1]))
 
 
 @dataclass(frozen=True)
