@@ -54,8 +54,11 @@ class RemadeStore:
             yield Block(channel, seq, first, data, time.time())
 
 
-def follower(url: str, prefix: str, names: list[str], block: int, out: Any, ready: Any) -> None:
-    """Follow every channel to its seal, checking every sample; send lags and counts back."""
+def follower(
+    url: str, prefix: str, names: list[str], block: int, out: Any, ready: Any, late: float = 0
+) -> None:
+    """Follow every channel to its seal, checking every sample; send lags and counts back. A
+    ``late`` follower starts that many seconds after the others (so it needs trimmed blocks)."""
     client = connect(url)
     store = RemadeStore(block, names)
     index = {n: i for i, n in enumerate(names)}
@@ -64,6 +67,7 @@ def follower(url: str, prefix: str, names: list[str], block: int, out: Any, read
     reader = Follower(client, RUN, prefix=prefix, saved=store)
     values(0, 0, block)  # numpy's first call, before the clock runs
     ready.release()
+    time.sleep(late)
     for b in reader:
         lags.append(time.time() - b.written)
         if b.first != expected[b.channel] or not np.array_equal(
@@ -75,7 +79,8 @@ def follower(url: str, prefix: str, names: list[str], block: int, out: Any, read
     sealed = sum(s.samples for s in reader.seals.values())
     ends = sorted({s.end for s in reader.seals.values()})
     out.put({"lags": np.array(lags), "bad": bad, "samples": samples, "sealed": sealed,
-             "from_store": store.given, "cpu": time.process_time(), "ends": ends})  # fmt: skip
+             "from_store": store.given, "cpu": time.process_time(), "ends": ends,
+             "late": late})  # fmt: skip
 
 
 def saver(url: str, prefix: str, names: list[str], keep_blocks: int, stop: Any) -> None:
@@ -154,6 +159,9 @@ def main() -> None:
     parser.add_argument("--block-ms", type=float, default=10.0)
     parser.add_argument("--keep", type=float, default=5.0, help="seconds of blocks kept in Redis")
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--late", type=float, default=8.0, help="one more follower starts this late (0: none)"
+    )
     args = parser.parse_args()
     seconds = 300.0 if args.long else args.seconds
     block = round(args.rate * args.block_ms / 1000)
@@ -175,6 +183,9 @@ def main() -> None:
     out, ready = ctx.Queue(), ctx.Semaphore(0)
     readers = [ctx.Process(target=follower, args=(args.url, prefix, names, block, out, ready))
                for _ in range(args.followers)]  # fmt: skip
+    if args.late:
+        readers.append(ctx.Process(target=follower,
+                       args=(args.url, prefix, names, block, out, ready, args.late)))  # fmt: skip
     stop_saver = ctx.Event()
     keep_blocks = int(args.keep * ticks_per_s)
     saving = ctx.Process(target=saver, args=(args.url, prefix, names, keep_blocks, stop_saver))
@@ -188,13 +199,19 @@ def main() -> None:
     memory: list[int] = []
     stop_watch = threading.Event()
 
+    run_keys = RunKeys(prefix, RUN).all(args.channels)
+
     def watch() -> None:
+        """The bytes the run's keys take in Redis (MEMORY USAGE), every second: the Redis may be
+        shared, so its used_memory would count others' keys too."""
         watcher = connect(args.url)
-        while not stop_watch.wait(0.5):
-            memory.append(int(watcher.info("memory")["used_memory"]))
+        while not stop_watch.wait(1.0):
+            with watcher.pipeline(transaction=False) as pipe:
+                for key in run_keys:
+                    pipe.memory_usage(key)  # a stream's from 5 of its nodes
+                memory.append(sum(n or 0 for n in pipe.execute()))
 
     watching = threading.Thread(target=watch, daemon=True)
-    before = int(client.info("memory")["used_memory"])
     watching.start()
     ticks = int(seconds * ticks_per_s)
     late, started = 0, time.perf_counter()
@@ -211,7 +228,8 @@ def main() -> None:
     writer_cpu = time.process_time() - cpu_before
     redis_used = redis_cpu(client) - redis_before
     acq.close()
-    results = [out.get(timeout=600) for _ in readers]
+    results = sorted((out.get(timeout=600) for _ in readers), key=lambda r: r["late"])
+    late_one = results.pop() if args.late else None
     for p in readers:
         p.join()
     stop_saver.set()
@@ -239,12 +257,19 @@ def main() -> None:
         status = "all" if r["samples"] == written == r["sealed"] and not r["bad"] else "MISSING"
         print(f"  follower {k}: {r['samples']:,} samples checked ({status}), {r['bad']} bad "
               f"blocks, {r['from_store']} blocks from the store, seals: {r['ends']}")  # fmt: skip
-    print(f"follower lag: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lags.max():.1f} ms "
+    if late_one is not None:
+        r = late_one
+        status = "all" if r["samples"] == written == r["sealed"] and not r["bad"] else "MISSING"
+        print(f"  a follower {args.late:g} s late: {r['samples']:,} samples checked ({status}), "
+              f"{r['bad']} bad blocks, {r['from_store']:,} blocks from the store (trimmed from "
+              f"Redis), then {len(r['lags']) - r['from_store']:,} from Redis")  # fmt: skip
+    print(f"follower lag (the {args.followers}): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+          f"max {lags.max():.1f} ms "
           f"(target p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'})")  # fmt: skip
-    peak = max(memory, default=before)
-    print(f"Redis used memory: {before / 1e6:.1f} MB before, {peak / 1e6:.1f} MB peak "
-          f"(~{args.keep:g} s of blocks kept: {args.keep * written / took * 4 / 1e6:.0f} MB of "
-          f"samples), {statistics.median(memory[-4:] or [0]) / 1e6:.1f} MB at the end")  # fmt: skip
+    kept = args.keep * written / took * 4 / 1e6
+    print(f"Redis memory of the run's keys: {max(memory, default=0) / 1e6:.1f} MB at most, "
+          f"{statistics.median(memory) / 1e6:.1f} MB median ({args.keep:g} s of samples kept: "
+          f"{kept:.0f} MB; {written * 4 / 1e6:.0f} MB written in all)")  # fmt: skip
 
 
 if __name__ == "__main__":
