@@ -632,6 +632,12 @@ def test_a_follower_of_an_unknown_run_or_channel_is_told(client: redis.Redis, pr
         Follower(client, 34, prefix=prefix, cursor=Cursor(1, {}))
     with pytest.raises(InvalidArgument, match="is not a cursor"):
         Cursor.from_text('{"run": "x"}')
+    with pytest.raises(InvalidArgument, match="block number, 0 or more: not -1 for 'ai0'"):
+        Cursor(34, {"ai0": -1})
+    with pytest.raises(InvalidArgument, match="name at least one channel"):
+        Follower(client, 34, prefix=prefix, channels=[])
+    with pytest.raises(InvalidArgument, match="count=0"):
+        Follower(client, 34, prefix=prefix, count=0)
 
 
 def test_discard_removes_an_ended_run_only(client: redis.Redis, prefix: str) -> None:

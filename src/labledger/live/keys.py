@@ -76,8 +76,9 @@ def block_id(seq: int) -> str:
 
 def seq_of(entry_id: bytes | str) -> int:
     """The sequence number an entry id stands for."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.partition("-")[0]) - 1
+    if isinstance(entry_id, bytes):
+        return int(entry_id.partition(b"-")[0]) - 1
+    return int(entry_id.partition("-")[0]) - 1
 
 
 def after(seq: int) -> str:

@@ -73,6 +73,14 @@ class Cursor:
     run: int
     positions: Mapping[str, int]
 
+    def __post_init__(self) -> None:
+        bad = [(k, v) for k, v in self.positions.items() if not isinstance(v, int) or v < 0]
+        if bad:
+            raise InvalidArgument(
+                f"a cursor's position is a block number, 0 or more: not {bad[0][1]!r} for "
+                f"{bad[0][0]!r}"
+            )
+
     def to_text(self) -> str:
         return json.dumps({"run": self.run, "positions": dict(self.positions)}, sort_keys=True)
 
@@ -113,9 +121,13 @@ class Follower:
         self.run, self.keys, self.saved, self.count = run, RunKeys(prefix, run), saved, count
         if cursor is not None and cursor.run != run:
             raise InvalidArgument(f"this cursor is in run {cursor.run}, not run {run}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidArgument(f"count={count!r}: the entries read a stream at once, 1 or more")
         self._wanted = list(channels) if channels is not None else None
         if self._wanted is None and cursor is not None:
             self._wanted = list(cursor.positions)
+        if self._wanted is not None and not self._wanted:
+            raise InvalidArgument(f"run {run}: name at least one channel to follow")
         self._start = dict(cursor.positions) if cursor is not None else {}
         info = run_info(self.client, self.keys)  # NotFound for a run Redis does not have
         self.state: State = info.state
@@ -202,14 +214,19 @@ class Follower:
 
     def _wait_for_channels(self, deadline: float) -> bool:
         """While the run is ``created``, wait on its states; whether its channels are known."""
-        info = run_info(self.client, self.keys)
-        self.state, self.reason = info.state, info.reason
-        if info.state is not State.CREATED:
-            self._take(info.channels)
-            return bool(self.specs) or True
-        wait = max(1, int(min(deadline - time.monotonic(), 1.0) * 1000))
-        self.client.xread({self.keys.states: "0-0"}, count=10, block=wait)
-        return False
+        while True:
+            info = run_info(self.client, self.keys)
+            self.state, self.reason = info.state, info.reason
+            if info.state is not State.CREATED:
+                self._take(info.channels)
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait = max(1, int(min(left, 1.0) * 1000))
+            reply = self.client.xread({self.keys.states: self._state_id}, count=100, block=wait)
+            for _, found in cast(list[Any], reply or []):
+                self._state_id = found[-1][0].decode()
 
     def _once(self, deadline: float) -> tuple[list[Block], int]:
         """One XREAD: the blocks it gave (after any gap filled), and how many entries of the
@@ -240,7 +257,8 @@ class Follower:
                     blocks += self._gap(name, positions[name], seal.blocks)
                     positions[name], seals[name] = seal.blocks, seal
                     break
-                blocks += self._gap(name, positions[name], seq)
+                if seq != positions[name]:
+                    blocks += self._gap(name, positions[name], seq)
                 blocks.append(spec.decode(seq, fields))
                 positions[name] = seq + 1
         self.positions, self.seals = positions, seals
