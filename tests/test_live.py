@@ -178,6 +178,18 @@ def test_states_go_forward_each_timestamped_and_notified(client: redis.Redis, pr
     ]
 
 
+def test_each_state_change_is_published(client: redis.Redis, prefix: str) -> None:
+    listener = client.pubsub()
+    listener.subscribe(f"{prefix}:runs")
+    assert listener.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    acq = Acquisition(client, run=6, structure="shot", prefix=prefix)
+    acq.close()  # never started: aborted
+    heard = [listener.get_message(timeout=5) for _ in range(2)]
+    listener.close()
+    assert [m["data"] for m in heard if m] == [b"6 created", b"6 aborted"]
+    assert history(client, RunKeys(prefix, 6))[-1].reason == "closed before it started"
+
+
 def test_an_exception_aborts_the_run_and_seals_its_streams(
     client: redis.Redis, prefix: str
 ) -> None:
