@@ -8,7 +8,10 @@ reads them from a store stand-in that makes them again). Printed: lag p50/p99/ma
 sustained and the top throughput of labledger.live beside raw redis-py's, measured in this run.
 
     python bench/live_streams.py [--seconds 60 | --long] [--channels 50] [--rate 10000]
-        [--followers 5] [--block-ms 10] [--keep 5] [--url redis://127.0.0.1:6379/0]
+        [--followers 5] [--block-ms 20] [--keep 5] [--late 8] [--url redis://127.0.0.1:6379/0]
+
+A block is what the DAQ hands over at once: 20 ms (200 samples a channel) by default, a common
+read size of a DAQ card's buffer; the lag is from the write of a block to its arrival.
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--followers", type=int, default=5)
-    parser.add_argument("--block-ms", type=float, default=10.0)
+    parser.add_argument("--block-ms", type=float, default=20.0)
     parser.add_argument("--keep", type=float, default=5.0, help="seconds of blocks kept in Redis")
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(

@@ -345,7 +345,11 @@ class Acquisition:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc is None:
-            self.close()
+            try:
+                self.close()
+            except Exception:  # the run stays open: its lease is left to expire, so that
+                self._lease.stop()  # followers learn its writer is gone (abandon() ends it)
+                raise
             return
         try:
             self.abort(f"{type(exc).__name__}: {exc}"[:500])
