@@ -691,3 +691,21 @@ def test_a_run_whose_writer_is_gone_ends_for_its_followers_and_can_be_marked_fai
         abandon(client, keys, "again")
     with refused(client, prefix, InvalidArgument, "say why"):
         abandon(client, RunKeys(prefix, 37), " ")
+
+
+def test_a_close_redis_does_not_answer_leaves_the_run_to_its_lease(
+    client: redis.Redis, prefix: str
+) -> None:
+    proxy = Proxy()
+    through = connect(f"redis://127.0.0.1:{proxy.port}/0", timeout=3)
+    try:
+        with pytest.raises(LiveUnavailable, match="was not sealed"):  # noqa: SIM117
+            with Acquisition(through, run=38, structure="shot", prefix=prefix) as acq:
+                acq.stream("ai0", dtype="int16", rate=10)
+                acq.start()
+                proxy.cut()
+        assert not acq._lease._thread.is_alive()  # nothing renews it: it expires
+        assert run_info(client, RunKeys(prefix, 38)).state is State.STARTED
+    finally:
+        proxy.cut()
+        through.close()
