@@ -337,6 +337,8 @@ def test_a_write_after_the_seal_is_refused(client: redis.Redis, prefix: str) -> 
     acq.stream("ai1", dtype="int16", rate=10)
     acq.start()
     ai.write(ramp(0, 2))
+    with refused(client, prefix, InvalidArgument, "end='done'"):
+        ai.seal("done")
     ai.seal()
     with refused(client, prefix, Sealed, "'ai0'", "sealed after 1 blocks"):
         ai.write(ramp(2, 2))

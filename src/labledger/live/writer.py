@@ -146,8 +146,11 @@ class Stream:
         return self.acquisition.write({self: block})[self.name]
 
     def seal(self, end: str = "sealed") -> None:
-        """No block will follow: readers reaching the seal know there will never be more."""
+        """No block will follow: readers reaching the seal know there will never be more.
+        ``end`` says how the stream ended: ``sealed``, or ``aborted``/``failed`` with the run."""
         acq = self.acquisition
+        if end not in ("sealed", "aborted", "failed"):
+            raise InvalidArgument(f"end={end!r}: a stream ends sealed, aborted or failed")
         if self.sealed:
             return
         k = acq.keys
