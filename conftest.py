@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import ast
 import doctest
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -87,6 +89,25 @@ def _doctest_names(request: pytest.FixtureRequest) -> Iterator[None]:
             yield
         finally:
             la.close()
+
+
+@pytest.fixture(autouse=True)
+def _doctest_redis(request: pytest.FixtureRequest) -> None:
+    """The examples of labledger.live write to the Redis of 127.0.0.1:6379: when it does not
+    answer they fail in CI (CI=true) and are skipped elsewhere, as the tests that need it."""
+    node = request.node
+    if not isinstance(node, pytest.DoctestItem) or not node.name.startswith("labledger.live"):
+        return
+    if not any("client" in example.source for example in node.dtest.examples):
+        return  # examples of plain values: no Redis needed
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
+            return
+    except OSError:
+        what = "Redis is not answering on 127.0.0.1:6379"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{what} (CI=true: examples that need it must not be skipped)")
+        pytest.skip(what)
 
 
 def reads_archive(examples: Sequence[doctest.Example]) -> bool:

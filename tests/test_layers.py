@@ -39,7 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "wire",
         ),
     ),
-    ("store", ("store",)),
+    # live: runs and streams on Redis; it needs only core, and the store will read from it
+    ("store", ("store", "live")),
     ("formats", ("formats",)),
     ("catalog", ("catalog", "access", "notifications")),
     ("ingest", ("ingest", "integrity")),
