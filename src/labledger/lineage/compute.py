@@ -40,6 +40,7 @@ from labledger.lineage.product import Product, ProductHome, ProductRecords
 from labledger.lineage.products import row_of
 from labledger.lineage.staleness import Checker, label
 from labledger.lineage.step import Step, StepNotFound, as_step, find
+from labledger.quality.goodruns import GoodRunList
 from labledger.records import COMPLETE, FAILED, ProductInputRecord, ProductRecord
 from labledger.runs import Run, Runs
 
@@ -397,8 +398,6 @@ def _items(archive: Home, runs: Any, inputs: Any) -> tuple[list[_Item], bool, An
     if (runs is None) == (inputs is None):
         raise InvalidArgument("give the step runs=... or inputs=... (one of them)")
     if runs is not None:
-        from labledger.quality.goodruns import GoodRunList
-
         good_runs = runs if isinstance(runs, GoodRunList) else None
         single = isinstance(runs, (Run, int))
         chosen = [runs] if single else list(runs)
