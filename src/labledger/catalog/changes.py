@@ -38,9 +38,14 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
                        p.created).where(p.created >= since).order_by(p.created))  # fmt: skip
     with catalog.reading() as session:
         found_flags = list(session.scalars(flags))
-        # a withdrawal has no periods: it covers what the flag it withdraws covered
-        about = {row.id: row.target if row.action == "withdraw" else row.id for row in found_flags}
-        covered: dict[int, set[int]] = {i: set() for i in about.values() if i is not None}
+        # a withdrawal has no periods: it covers what the flag it withdraws covered (one
+        # without a target covers nothing)
+        about: dict[int, int] = {}
+        for row in found_flags:
+            target = row.target if row.action == "withdraw" else row.id
+            if target is not None:
+                about[row.id] = target
+        covered: dict[int, set[int]] = {i: set() for i in about.values()}
         if covered:
             periods = select(flag_period_table.c.flag_id, flag_period_table.c.run_number).where(
                 flag_period_table.c.flag_id.in_(list(covered))
@@ -57,7 +62,10 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
                     parts[product_id].add(number)
         return {
             "run": list(session.execute(runs)),
-            "flag": [(row, sorted(covered.get(about[row.id], ()))) for row in found_flags],
+            "flag": [
+                (row, sorted(covered[about[row.id]]) if row.id in about else [])
+                for row in found_flags
+            ],
             "product": [
                 (p, sorted(parts.get(p.id, {p.run_number} - {None}))) for p in found_products
             ],

@@ -428,22 +428,20 @@ class ConfigHistory:
     ) -> list[tuple[int, datetime]]:
         """``(number, started)`` of the runs where the configuration may change, from a start
         on: the start, and each later start or end of an entry or a wiring period of its kind."""
-        if start_time is not None:
-            points: set[Any] = {start_time}
-        else:
-            points = {start_run or 0}
-        start = start_time if start_time is not None else (start_run or 0)
+        first_run = start_run or 0
+        points: set[int | datetime | None] = {start_time if start_time is not None else first_run}
         for row in snapshot.changes:
             points.add(row.from_time if start_time is not None else row.from_run)
             if row.kind == "description":
                 d = parsed(snapshot, row)
                 points.update(p.start for s in d.wiring for p in d.periods(s))
                 points.update(p.until for s in d.wiring for p in d.periods(s))
-        kind = datetime if start_time is not None else int
-        later = sorted(p for p in points if isinstance(p, kind) and p >= start)  # type: ignore[operator]
+        # a start by time counts the points in time, a start by run the run numbers
         if start_time is not None:
-            return [(MAX_RUN_NUMBER, t) for t in later]
-        return [(n, self._started(n)) for n in later]
+            times = sorted(p for p in points if isinstance(p, datetime) and p >= start_time)
+            return [(MAX_RUN_NUMBER, t) for t in times]
+        numbers = sorted(p for p in points if isinstance(p, int) and p >= first_run)
+        return [(n, self._started(n)) for n in numbers]
 
     def _run(self, run: int | str | Run) -> Run:
         return run if isinstance(run, Run) else self._runs[run]

@@ -340,10 +340,8 @@ class _Resolver:
             found = by_label(self.snapshot, self._pinned[default])
             self.used[found.name] = (found.label, False)
             return found
-        found = in_force(self.snapshot, default, self.run.number, self.run.started)
-        if found is not None:
-            self.used[found.name] = (found.label, False)
-        if found is None:
+        current = in_force(self.snapshot, default, self.run.number, self.run.started)
+        if current is None:
             raise NotFound(
                 f"run {self.run.number}: signal {name} needs calibration {default}, and no version "
                 f"of it is in force for this run; add one with `labledger calib add {default} ...`"
@@ -353,7 +351,8 @@ class _Resolver:
                     else ""
                 )
             )
-        return found
+        self.used[current.name] = (current.label, False)
+        return current
 
     def _wired(self, name: str, cal: Calibration | None) -> Values:
         run, config = self.run, self.config
