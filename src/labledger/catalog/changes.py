@@ -30,12 +30,18 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
     withdrawal: those of the flag it withdraws), a product with those it was computed over (a
     set: its parts')."""
     r, f, p = run_table.c, flag_table.c, product_table.c
-    runs = (select(r.id, r.number, r.project, r.started, r.created)
-            .where(r.created >= since, r.state == CLOSED).order_by(r.created))  # fmt: skip
+    runs = (
+        select(r.id, r.number, r.project, r.started, r.created)
+        .where(r.created >= since, r.state == CLOSED)
+        .order_by(r.created)
+    )
     flags = select(FlagRecord).where(f.created >= since).order_by(f.id)
     withdrawals = select(WithdrawalRecord).where(withdrawal_table.c.created >= since)
-    products = (select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level,
-                       p.created).where(p.created >= since).order_by(p.created))  # fmt: skip
+    products = (
+        select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level, p.created)
+        .where(p.created >= since)
+        .order_by(p.created)
+    )
     with catalog.reading() as session:
         found_flags = list(session.scalars(flags))
         # a withdrawal has no periods: it covers what the flag it withdraws covered (one

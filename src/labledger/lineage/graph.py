@@ -80,14 +80,17 @@ class Lineage:
                 children[source].append(target)
         lines = [self.nodes[self.root].label]
         shown: set[str] = {self.root}
-        stack = [(c, "", i == len(children[self.root]) - 1)
-                 for i, c in enumerate(children[self.root])][::-1]  # fmt: skip
+        stack = [
+            (c, "", i == len(children[self.root]) - 1) for i, c in enumerate(children[self.root])
+        ][::-1]
         while stack:  # iterative: a deep graph would exhaust Python's recursion
             node_id, indent, last = stack.pop()
             node = self.nodes[node_id]
             seen = node_id in shown and children[node_id]
-            lines.append(f"{indent}{'└── ' if last else '├── '}{node.label}"
-                         + ("  (shown above)" if seen else ""))  # fmt: skip
+            lines.append(
+                f"{indent}{'└── ' if last else '├── '}{node.label}"
+                + ("  (shown above)" if seen else "")
+            )
             if seen:
                 continue
             shown.add(node_id)
@@ -158,9 +161,17 @@ def lineage(archive: Home, ref: str | int, direction: str, depth: int | None) ->
     if direction == "up" and depth is None:  # the raw files below the runs
         for source in catalog.sources_of(list(runs)):
             file_id = f"sha256:{source.sha256}"
-            nodes[file_id] = Node(file_id, "file", f"{source.name}  sha256:{source.sha256[:16]}…",
-                                  {"name": source.name, "sha256": source.sha256,
-                                   "size": source.size, "key": source.store_key})  # fmt: skip
+            nodes[file_id] = Node(
+                file_id,
+                "file",
+                f"{source.name}  sha256:{source.sha256[:16]}…",
+                {
+                    "name": source.name,
+                    "sha256": source.sha256,
+                    "size": source.size,
+                    "key": source.store_key,
+                },
+            )
             edges.append((file_id, source.run_id))
     missing = ids - set(nodes)
     for i in missing:  # an input whose record is gone: shown, not hidden

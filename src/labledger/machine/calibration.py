@@ -114,8 +114,15 @@ class Calibration:
 
     def row(self) -> tuple[Any, ...]:
         """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
-        return (self.label, self.kind, self.shown_params, self.unit, self.valid_from,
-                self.author, self.reason)  # fmt: skip
+        return (
+            self.label,
+            self.kind,
+            self.shown_params,
+            self.unit,
+            self.valid_from,
+            self.author,
+            self.reason,
+        )
 
     def _repr_html_(self) -> str:
         return html_table([self.row()], header=self.COLUMNS)

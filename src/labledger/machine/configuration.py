@@ -59,9 +59,15 @@ class Change:
     def from_row(cls, row: ConfigChangeRecord) -> Change:
         """The entry a catalog row records."""
         return cls(
-            row.id, row.kind, row.from_run, row.from_time, row.author, row.reason, row.created,
+            row.id,
+            row.kind,
+            row.from_run,
+            row.from_time,
+            row.author,
+            row.reason,
+            row.created,
             row.payload,
-        )  # fmt: skip
+        )
 
     @property
     def valid_from(self) -> str:
@@ -87,8 +93,14 @@ class Change:
 
     def row(self) -> tuple[Any, ...]:
         """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
-        return (self.version, self.valid_from, self.summary, self.author, self.reason,
-                f"{self.created:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+        return (
+            self.version,
+            self.valid_from,
+            self.summary,
+            self.author,
+            self.reason,
+            f"{self.created:%Y-%m-%d %H:%M:%S}",
+        )
 
     def _repr_html_(self) -> str:
         return changes_html([self])
@@ -281,9 +293,14 @@ def _trial(
     """A wiring entry as it would be appended, to check what it would make of the history."""
     newest = snapshot.changes[-1].id if snapshot.changes else 0
     trial = ConfigChangeRecord(
-        kind="wiring", payload={"wiring": wiring}, from_run=start_run, from_time=start_time,
-        author="", reason="", created=datetime.now(UTC),
-    )  # fmt: skip
+        kind="wiring",
+        payload={"wiring": wiring},
+        from_run=start_run,
+        from_time=start_time,
+        author="",
+        reason="",
+        created=datetime.now(UTC),
+    )
     trial.id = newest + 1
     return trial
 

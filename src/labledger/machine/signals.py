@@ -260,15 +260,16 @@ class _Table:
         for i in self.apart[name]:
             self.rows[name][i] = np.nan
         # some runs have another time axis: align all on the union of times, NaN elsewhere
-        pieces = [
-            array.isel(run=[i for i in range(self.n_runs) if i not in self.apart[name]])
-        ] + [
+        on_common_times = [i for i in range(self.n_runs) if i not in self.apart[name]]
+        pieces = [array.isel(run=on_common_times)] + [
             xarray.DataArray(
-                found.values[np.newaxis], dims=("run", "time"),
-                coords={"run": [numbers[i]], "time": found.time}, name=name,
+                found.values[np.newaxis],
+                dims=("run", "time"),
+                coords={"run": [numbers[i]], "time": found.time},
+                name=name,
             )
             for i, found in self.apart[name].items()
-        ]  # fmt: skip
+        ]
         aligned = xarray.concat(pieces, dim="run", join="outer").sel(run=numbers)
         aligned.attrs = attrs
         return aligned
@@ -385,9 +386,12 @@ class _Resolver:
             if intercept * gain + offset:
                 values += intercept * gain + offset
         else:
-            volts = raw if scaling is None else (
-                raw * scaling[0] + scaling[1] if isinstance(scaling, tuple) else scaling(raw)
-            )  # fmt: skip
+            if scaling is None:
+                volts = raw
+            elif isinstance(scaling, tuple):
+                volts = raw * scaling[0] + scaling[1]
+            else:
+                volts = scaling(raw)
             values = cal.apply(volts) if cal is not None else np.asarray(volts, dtype=np.float64)
         unit = cal.unit if cal is not None else str(channel.attrs.get("unit_string") or "V")
         regular = None
@@ -407,9 +411,8 @@ class _Resolver:
                 aligned[n] = np.interp(first.time, v.time, v.values, left=np.nan, right=np.nan)
         unit = expression_unit(cal, {n: v.unit for n, v in inputs.items()})
         values = np.asarray(cal.evaluate(aligned), dtype=np.float64)
-        found = Values(values, first.axis, unit, {"inputs": ", ".join(
-            f"{n} ({v.attrs.get('calibration', 'none')})" for n, v in inputs.items()
-        )})  # fmt: skip
+        read = ", ".join(f"{n} ({v.attrs.get('calibration', 'none')})" for n, v in inputs.items())
+        found = Values(values, first.axis, unit, {"inputs": read})
         if cal.unit and cal.unit != unit:
             found = self._convert(found, cal.unit, cal.label)
         return found
