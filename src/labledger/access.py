@@ -110,10 +110,14 @@ class Access:
             users = list(session.scalars(select(UserRow).order_by(UserRow.name)))
             roles = list(session.scalars(select(MembershipRow)))
         return [
-            {"name": u.name, "created": u.created.isoformat(), "created_by": u.created_by,
-             "roles": {m.project: m.role for m in roles if m.user == u.name}}
+            {
+                "name": u.name,
+                "created": u.created.isoformat(),
+                "created_by": u.created_by,
+                "roles": {m.project: m.role for m in roles if m.user == u.name},
+            }
             for u in users
-        ]  # fmt: skip
+        ]
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -142,9 +146,18 @@ class Access:
         with self._catalog.transaction(f"making a key for {user}") as session:
             if session.get(UserRow, user) is None:
                 raise NotFound(f"there is no user {user!r}; add one with `labledger user add`")
-            session.add(ApiKeyRow(id=key_id, user=user, secret_sha256=_hash(secret),
-                                  scopes=scopes, created=now, expires=expires, revoked=None,
-                                  note=note))  # fmt: skip
+            session.add(
+                ApiKeyRow(
+                    id=key_id,
+                    user=user,
+                    secret_sha256=_hash(secret),
+                    scopes=scopes,
+                    created=now,
+                    expires=expires,
+                    revoked=None,
+                    note=note,
+                )
+            )
             session.add(_audit(by or user, "key.create", key_id, {"user": user, "scopes": scopes}))
         return f"ll_{key_id}_{secret}"
 
@@ -164,10 +177,17 @@ class Access:
         with self._catalog.reading() as session:
             rows = list(session.scalars(query))
         return [
-            {"id": r.id, "user": r.user, "scopes": r.scopes, "created": _iso(r.created),
-             "expires": _iso(r.expires), "revoked": _iso(r.revoked), "note": r.note}
+            {
+                "id": r.id,
+                "user": r.user,
+                "scopes": r.scopes,
+                "created": _iso(r.created),
+                "expires": _iso(r.expires),
+                "revoked": _iso(r.revoked),
+                "note": r.note,
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def authenticate(self, key: str) -> Principal:
         """The principal of an API key; :class:`Unauthorized` if it is malformed, unknown,
@@ -200,10 +220,15 @@ class Access:
         with self._catalog.reading() as session:
             rows = list(session.scalars(query))
         return [
-            {"at": r.at.isoformat(), "who": r.who, "action": r.action, "target": r.target,
-             "detail": r.detail}
+            {
+                "at": r.at.isoformat(),
+                "who": r.who,
+                "action": r.action,
+                "target": r.target,
+                "detail": r.detail,
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
 
 
 def _audit(who: str, action: str, target: str, detail: dict[str, Any]) -> AuditRow:

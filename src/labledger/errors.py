@@ -120,8 +120,16 @@ class Unreachable(CatalogUnavailable, ConnectionError):
 
 # the kinds a status is read back as when the answer does not name one (a labledger server
 # always does): a 422 unnamed is a request the server's parameters refused, not a raw file
-_BY_STATUS = [Unauthorized, Forbidden, NotFound, Conflict, TooLarge, Busy, NotRemote,
-              CatalogUnavailable]  # fmt: skip
+_BY_STATUS = [
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    TooLarge,
+    Busy,
+    NotRemote,
+    CatalogUnavailable,
+]
 
 
 def for_status(status: int) -> type[LabledgerError]:

@@ -294,8 +294,9 @@ def _write_signals(f: h5py.File, physical: _Physical) -> None:
         values.attrs["units"] = str(array.attrs.get("units", ""))
         values.attrs["long_name"] = str(array.attrs.get("long_name", array.name))
         if "time" in array.coords:
-            time = group.create_dataset("time", data=array["time"].values,
-                                        **_layout(array.values.nbytes))  # fmt: skip
+            time = group.create_dataset(
+                "time", data=array["time"].values, **_layout(array.values.nbytes)
+            )
             time.attrs["units"] = "s"
             group.attrs.create("axes", ["time"], dtype=h5py.string_dtype())
             group.attrs["time_indices"] = 0
@@ -457,8 +458,11 @@ def _signal_tables(run: Run, physical: _Physical) -> list[_Table]:
     by_axis: dict[tuple[Any, ...], list[xarray.DataArray]] = {}
     for array in physical:
         time = array["time"].values if "time" in array.coords else None
-        axis = (array.size,) if time is None or not time.size else (
-            array.size, float(time[0]), float(time[-1]))  # fmt: skip
+        axis = (
+            (array.size,)
+            if time is None or not time.size
+            else (array.size, float(time[0]), float(time[-1]))
+        )
         by_axis.setdefault(axis, []).append(array)
     tables: list[_Table] = []
     for arrays in by_axis.values():
@@ -469,10 +473,14 @@ def _signal_tables(run: Run, physical: _Physical) -> list[_Table]:
             notes.append((str(array.name), how))
         if not tables:
             notes += [(name, f"not exported: {why}") for name, why in physical.skipped.items()]
-        columns = [_Column("time [s]", _whole(arrays[0]["time"].values))] if (
-            "time" in arrays[0].coords) else []  # fmt: skip
-        columns += [_Column(_label(str(a.name), a.attrs.get("units")), _whole(a.values))
-                    for a in arrays]  # fmt: skip
+        columns = (
+            [_Column("time [s]", _whole(arrays[0]["time"].values))]
+            if "time" in arrays[0].coords
+            else []
+        )
+        columns += [
+            _Column(_label(str(a.name), a.attrs.get("units")), _whole(a.values)) for a in arrays
+        ]
         tables.append(_Table("signals", arrays[0].size, notes, columns))
     return tables
 

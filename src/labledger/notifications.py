@@ -75,24 +75,59 @@ class Watcher:
 
     def _events(self, found: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
         for r in found["run"]:
-            yield {"key": f"run:{r.id}", "kind": "run", "number": r.number, "id": r.id,
-                   "project": r.project, "started": r.started.isoformat(),
-                   "_runs": [r.number], "_at": r.created}  # fmt: skip
+            yield {
+                "key": f"run:{r.id}",
+                "kind": "run",
+                "number": r.number,
+                "id": r.id,
+                "project": r.project,
+                "started": r.started.isoformat(),
+                "_runs": [r.number],
+                "_at": r.created,
+            }
         for row, runs in found["flag"]:
-            yield {"key": f"flag:{row.id}", "kind": "flag", "id": row.id, "action": row.action,
-                   "target": row.target, "subsystem": row.subsystem, "severity": row.severity,
-                   "reason": row.reason, "author": row.author, "runs": runs,
-                   "_runs": runs, "_at": row.created}  # fmt: skip
+            yield {
+                "key": f"flag:{row.id}",
+                "kind": "flag",
+                "id": row.id,
+                "action": row.action,
+                "target": row.target,
+                "subsystem": row.subsystem,
+                "severity": row.severity,
+                "reason": row.reason,
+                "author": row.author,
+                "runs": runs,
+                "_runs": runs,
+                "_at": row.created,
+            }
         for w in found["withdrawal"]:
-            yield {"key": f"withdrawal:{w.id}", "kind": "withdrawal", "id": w.id,
-                   "action": w.action, "run": w.run_number, "run_id": w.run_id,
-                   "target": w.target, "reason": w.reason, "author": w.author,
-                   "_runs": [w.run_number], "_at": w.created}  # fmt: skip
+            yield {
+                "key": f"withdrawal:{w.id}",
+                "kind": "withdrawal",
+                "id": w.id,
+                "action": w.action,
+                "run": w.run_number,
+                "run_id": w.run_id,
+                "target": w.target,
+                "reason": w.reason,
+                "author": w.author,
+                "_runs": [w.run_number],
+                "_at": w.created,
+            }
         for p, runs in found["product"]:
-            yield {"key": f"product:{p.id}", "kind": "product", "id": p.id, "step": p.step,
-                   "version": p.step_version, "product_kind": p.kind, "status": p.status,
-                   "run": p.run_number, "level": p.level, "_runs": runs,
-                   "_at": p.created}  # fmt: skip
+            yield {
+                "key": f"product:{p.id}",
+                "kind": "product",
+                "id": p.id,
+                "step": p.step,
+                "version": p.step_version,
+                "product_kind": p.kind,
+                "status": p.status,
+                "run": p.run_number,
+                "level": p.level,
+                "_runs": runs,
+                "_at": p.created,
+            }
 
 
 def public(event: dict[str, Any]) -> dict[str, Any]:

@@ -91,8 +91,9 @@ def signal_array(
         return xarray.DataArray(values, dims=("time",), name=name, attrs=attrs)
     index = pd.Index(time, copy=False, name="time")
     if index.size < _COPY_FREE:
-        array = xarray.DataArray(values, dims=("time",), coords={"time": index}, name=name,
-                                 attrs=attrs)  # fmt: skip
+        array = xarray.DataArray(
+            values, dims=("time",), coords={"time": index}, name=name, attrs=attrs
+        )
     else:  # the constructor deep-copies an index (12 ms for 5 M samples); assigning does not
         array = xarray.DataArray(values, dims=("time",), name=name, attrs=attrs)
         array.coords["time"] = index
@@ -817,10 +818,15 @@ class Runs:
     def _repr_html_(self) -> str:
         count, shown = len(self), self.last(HTML_ROWS)
         rows = [
-            (r.number, f"{r.started:%Y-%m-%d %H:%M:%S}", r.state, r._row.n_channels,
-             human_size(r.data_bytes))
+            (
+                r.number,
+                f"{r.started:%Y-%m-%d %H:%M:%S}",
+                r.state,
+                r._row.n_channels,
+                human_size(r.data_bytes),
+            )
             for r in shown
-        ]  # fmt: skip
+        ]
         header = ["run", "started (UTC)", "state", "channels", "size"]
         title = f"{count} runs" + (f", the last {len(shown)}" if count > len(shown) else "")
         return html_table(rows, header=header, title=title)

@@ -70,13 +70,17 @@ class Withdrawal:
         """The withdrawal a catalog entry holds (its row and the row that undid it, if any)."""
         row, undone = entry
         return cls(
-            id=row.id, run=row.run_number, run_id=row.run_id, reason=row.reason,
-            author=row.author, created=row.created,
+            id=row.id,
+            run=row.run_number,
+            run_id=row.run_id,
+            reason=row.reason,
+            author=row.author,
+            created=row.created,
             restored_by=undone.id if undone else None,
             restore_reason=undone.reason if undone else None,
             restore_author=undone.author if undone else None,
             restored=undone.created if undone else None,
-        )  # fmt: skip
+        )
 
     @property
     def active(self) -> bool:

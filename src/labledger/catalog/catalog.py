@@ -13,7 +13,7 @@ import functools
 import math
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -464,17 +464,17 @@ class Catalog:
         Raises :class:`RunConflict` if, meanwhile, another ingest took the run number or kept
         the same bytes.
         """
-        for source, channels in new.sources:  # the database's to give, afresh on a retry
-            source.id = None
-            for channel in channels:
-                channel.id = None
+        # fresh records each try: the database numbers sources and channels, and a try rolled
+        # back leaves the numbers it was given on the records it flushed (on SQLite another
+        # writer may take them meanwhile); `replace` copies all but those (init=False) fields
+        sources = [(replace(s), [replace(c) for c in channels]) for s, channels in new.sources]
         try:
             with self._write.begin() as session:
                 # the configuration in force is whatever the log holds as the run becomes visible
                 new.run.config_version = session.scalar(select(func.max(config_change_table.c.id)))
                 session.add(new.run)
                 session.flush()
-                for source, channels in new.sources:
+                for source, channels in sources:
                     source.run_id = new.run.id
                     session.add(source)
                     session.flush()

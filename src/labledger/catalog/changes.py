@@ -30,17 +30,28 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
     withdrawal: those of the flag it withdraws), a product with those it was computed over (a
     set: its parts')."""
     r, f, p = run_table.c, flag_table.c, product_table.c
-    runs = (select(r.id, r.number, r.project, r.started, r.created)
-            .where(r.created >= since, r.state == CLOSED).order_by(r.created))  # fmt: skip
+    runs = (
+        select(r.id, r.number, r.project, r.started, r.created)
+        .where(r.created >= since, r.state == CLOSED)
+        .order_by(r.created)
+    )
     flags = select(FlagRecord).where(f.created >= since).order_by(f.id)
     withdrawals = select(WithdrawalRecord).where(withdrawal_table.c.created >= since)
-    products = (select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level,
-                       p.created).where(p.created >= since).order_by(p.created))  # fmt: skip
+    products = (
+        select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level, p.created)
+        .where(p.created >= since)
+        .order_by(p.created)
+    )
     with catalog.reading() as session:
         found_flags = list(session.scalars(flags))
-        # a withdrawal has no periods: it covers what the flag it withdraws covered
-        about = {row.id: row.target if row.action == "withdraw" else row.id for row in found_flags}
-        covered: dict[int, set[int]] = {i: set() for i in about.values() if i is not None}
+        # a withdrawal has no periods: it covers what the flag it withdraws covered (one
+        # without a target covers nothing)
+        about: dict[int, int] = {}
+        for row in found_flags:
+            target = row.target if row.action == "withdraw" else row.id
+            if target is not None:
+                about[row.id] = target
+        covered: dict[int, set[int]] = {i: set() for i in about.values()}
         if covered:
             periods = select(flag_period_table.c.flag_id, flag_period_table.c.run_number).where(
                 flag_period_table.c.flag_id.in_(list(covered))
@@ -57,7 +68,10 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
                     parts[product_id].add(number)
         return {
             "run": list(session.execute(runs)),
-            "flag": [(row, sorted(covered.get(about[row.id], ()))) for row in found_flags],
+            "flag": [
+                (row, sorted(covered[about[row.id]]) if row.id in about else [])
+                for row in found_flags
+            ],
             "product": [
                 (p, sorted(parts.get(p.id, {p.run_number} - {None}))) for p in found_products
             ],

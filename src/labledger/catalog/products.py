@@ -80,8 +80,9 @@ def of_projects(projects: Collection[str]) -> Any:
     mine = select(run_table.c.number).where(run_table.c.project.in_(list(projects)))
     part = product_input_table.c
     of_set = product_table.c.kind == "set"
-    parts = select(part.product_id).where(part.product_id == product_table.c.id,
-                                          part.run_number.is_not(None))  # fmt: skip
+    parts = select(part.product_id).where(
+        part.product_id == product_table.c.id, part.run_number.is_not(None)
+    )
     return and_(
         or_(product_table.c.run_number.is_(None), product_table.c.run_number.in_(mine)),
         or_(~of_set, ~exists(parts.where(part.run_number.not_in(mine)))),
@@ -266,8 +267,16 @@ def graph_nodes(catalog: Catalog, start: str, direction: str) -> list[Any]:
         .limit(1)
         .scalar_subquery()
     )
-    columns = (p.id, p.step, p.step_version, p.status, p.kind, p.run_number, p.created,
-               p.output_hash)  # fmt: skip
+    columns = (
+        p.id,
+        p.step,
+        p.step_version,
+        p.status,
+        p.kind,
+        p.run_number,
+        p.created,
+        p.output_hash,
+    )
     query = select(*columns, newest.label("newest")).join(walk, p.id == walk.c.id)
     with catalog.reading() as session:
         return list(session.execute(query))

@@ -22,9 +22,13 @@ def summarize(catalog: Catalog, projects: Collection[str] | None = None) -> Summ
     closed = (run_table.c.state == CLOSED) & ~withdrawn_run()
     r = run_table.c
     runs = select(
-        func.count(), func.min(r.number), func.max(r.number), func.min(r.started),
-        func.max(r.started), func.sum(r.data_bytes),
-    ).where(closed)  # fmt: skip
+        func.count(),
+        func.min(r.number),
+        func.max(r.number),
+        func.min(r.started),
+        func.max(r.started),
+        func.sum(r.data_bytes),
+    ).where(closed)
     files = (
         select(source_table.c.format, func.count(), func.sum(source_table.c.size))
         .join(RunRecord, run_table.c.id == source_table.c.run_id)

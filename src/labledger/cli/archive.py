@@ -179,9 +179,13 @@ def _withdrawn(found: list[labledger.Run], as_json: bool) -> None:
     for r, summary in zip(found, summaries, strict=True):
         w = summary["withdrawn"]
         if w is not None:  # restored between the two questions: not withdrawn any more
-            table.add_row(str(r.number), f"{r.started:%Y-%m-%d %H:%M:%S}",
-                          w["created"][:19].replace("T", " "), w["author"],
-                          w["reason"])  # fmt: skip
+            table.add_row(
+                str(r.number),
+                f"{r.started:%Y-%m-%d %H:%M:%S}",
+                w["created"][:19].replace("T", " "),
+                w["author"],
+                w["reason"],
+            )
     out.print(table)
     if not found:
         out.print("no withdrawn runs")

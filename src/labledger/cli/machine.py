@@ -282,12 +282,13 @@ def calib_add(
 ) -> None:
     """Record a new calibration version: linear (--gain/--offset), polynomial (--poly), table
     (--table-x/--table-y) or expression (--expression)."""
-    kinds = [k for k, given in (
-        ("linear", gain is not None or offset is not None),
-        ("polynomial", poly is not None),
-        ("table", table_x is not None or table_y is not None),
-        ("expression", expression is not None),
-    ) if given]  # fmt: skip
+    given = {
+        "linear": gain is not None or offset is not None,
+        "polynomial": poly is not None,
+        "table": table_x is not None or table_y is not None,
+        "expression": expression is not None,
+    }
+    kinds = [k for k, asked in given.items() if asked]
     if len(kinds) != 1:
         raise InvalidArgument(
             "give one kind of calibration: --gain/--offset, --poly, --table-x/--table-y or "

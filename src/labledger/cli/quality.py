@@ -185,9 +185,10 @@ def goodruns(
     out.print(
         f"query {grl.query or 'all runs'}; require {', '.join(grl.require) or 'any subsystem'}"
     )
-    out.print(f"made by {grl.author} at {grl.created:%Y-%m-%d %H:%M:%S} UTC" + (
-        f" ({grl.reason})" if grl.reason else ""
-    ))  # fmt: skip
+    out.print(
+        f"made by {grl.author} at {grl.created:%Y-%m-%d %H:%M:%S} UTC"
+        + (f" ({grl.reason})" if grl.reason else "")
+    )
     if not making and changes > 0:
         out.print(
             f"note: the flags changed {changes} times since; make the list again to see the "

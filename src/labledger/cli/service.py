@@ -73,11 +73,15 @@ def serve(
 
     logger = _request_log(request_log)
     with opened(archive) as la:
-        out.print(f"serving {la} on http://{host}:{port} (API docs at /docs)"
-                  + ("; anonymous read allowed" if public else ""))  # fmt: skip
-        given: dict[str, Any] = {"statement_timeout_s": statement_timeout,
-                                 "max_streams": max_streams,
-                                 "max_streams_per_key": max_streams_per_key}  # fmt: skip
+        out.print(
+            f"serving {la} on http://{host}:{port} (API docs at /docs)"
+            + ("; anonymous read allowed" if public else "")
+        )
+        given: dict[str, Any] = {
+            "statement_timeout_s": statement_timeout,
+            "max_streams": max_streams,
+            "max_streams_per_key": max_streams_per_key,
+        }
         limits = Limits(**{k: v for k, v in given.items() if v is not None})
         app = create_app(la, public=public, limits=limits, request_log=logger)
         uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -144,9 +148,12 @@ def key_create(
         raise InvalidArgument(f"--days {days}: a key lives at least a day")
     with opened(archive) as la:
         key = Access(la.catalog).create_key(
-            user, scopes=[s.strip() for s in scopes.split(",") if s.strip()],
-            expires=timedelta(days=days), note=note, by=author(),
-        )  # fmt: skip
+            user,
+            scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+            expires=timedelta(days=days),
+            note=note,
+            by=author(),
+        )
     out.print(key)
 
 
@@ -164,8 +171,14 @@ def key_list(
         return
     table = fitted_table("id", "user", "scopes", "expires", "revoked", "note")
     for k in keys:
-        table.add_row(k["id"], k["user"], ",".join(k["scopes"]), (k["expires"] or "never")[:19],
-                      (k["revoked"] or "")[:19], k["note"])  # fmt: skip
+        table.add_row(
+            k["id"],
+            k["user"],
+            ",".join(k["scopes"]),
+            (k["expires"] or "never")[:19],
+            (k["revoked"] or "")[:19],
+            k["note"],
+        )
     out.print(table)
 
 

@@ -163,8 +163,14 @@ class CsvSource(Source):
                 f"numbers; {_HINT}"
             )
         self._check_mixed(self._first)
-        found = next(((n, said) for n, d in zip(names, dtypes)
-                      if (said := _TIME.match(n)) and d.kind in "iufM"), None)  # fmt: skip
+        found = next(
+            (
+                (n, said)
+                for n, d in zip(names, dtypes)
+                if (said := _TIME.match(n)) and d.kind in "iufM"
+            ),
+            None,
+        )
         time = found[0] if found else None
         axis: list[Axis] = []
         if found:

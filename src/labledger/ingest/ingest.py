@@ -645,7 +645,7 @@ def _write_channels(
             continue
         if info.key in streamed:
             writer = streamed[info.key]
-            shape, dtype = [writer.rows, *info.shape[1:]], writer.dtype
+            shape, dtype = [writer.rows, *writer.row_shape], writer.dtype
             expected = info.shape[0]
             if expected is not None and writer.rows != expected:
                 raise BadInput(

@@ -156,8 +156,13 @@ def _array(value: np.ndarray, where: str, typed: bool) -> Any:
             f"{MAX_ARRAY} numbers or strings); give large data as a product input instead"
         )
     if typed:
-        return {"$ndarray": {"dtype": value.dtype.str, "shape": list(value.shape),
-                             "data": value.tolist()}}  # fmt: skip
+        return {
+            "$ndarray": {
+                "dtype": value.dtype.str,
+                "shape": list(value.shape),
+                "data": value.tolist(),
+            }
+        }
     data = np.ascontiguousarray(value)
     sha = hashlib.sha256(data.dtype.str.encode() + str(data.shape).encode() + data.tobytes())
     return {

@@ -145,12 +145,24 @@ class _Job:
     ) -> ProductRecord:
         """The catalog row of a product or a failure of this job's step, made now."""
         return ProductRecord(
-            id=product_id, key=key, prekey=prekey, slot=slot, step=self.step.name,
-            step_version=self.step.version, status=status, kind=kind, run_number=run_number,
-            level=level, store_prefix=store_prefix, output_hash=output_hash, value=value,
-            created=datetime.now(UTC), author=self.env["user"], provenance=provenance,
+            id=product_id,
+            key=key,
+            prekey=prekey,
+            slot=slot,
+            step=self.step.name,
+            step_version=self.step.version,
+            status=status,
+            kind=kind,
+            run_number=run_number,
+            level=level,
+            store_prefix=store_prefix,
+            output_hash=output_hash,
+            value=value,
+            created=datetime.now(UTC),
+            author=self.env["user"],
+            provenance=provenance,
             error=error,
-        )  # fmt: skip
+        )
 
     # -- one part ----------------------------------------------------------------------------
 
@@ -252,12 +264,19 @@ class _Job:
         inputs, record = self._inputs(item, facts, log)
         key = digest({"prekey": prekey, "reads": record})
         row = self.row(
-            product_id, slot,
+            product_id,
+            slot,
             self._provenance(inputs, started, t0, {"kind": kind, "hash": output_hash}),
-            key=key, prekey=prekey, status=COMPLETE, kind=kind,
-            run_number=_run_number(item), level=level, store_prefix=written,
-            output_hash=output_hash, value=summary,
-        )  # fmt: skip
+            key=key,
+            prekey=prekey,
+            status=COMPLETE,
+            kind=kind,
+            run_number=_run_number(item),
+            level=level,
+            store_prefix=written,
+            output_hash=output_hash,
+            value=summary,
+        )
         self._pending.append((row, _input_rows(product_id, inputs), written))
         return Product(self.archive, row)
 
@@ -270,8 +289,9 @@ class _Job:
         number = item.run.number
         table = value.table(number)
         streams = set(pc.unique(table.column("stream")).to_pylist())
-        for other in queries.current(self.archive.catalog, kind="events", level=value.level,
-                                     runs=[number]):  # fmt: skip
+        for other in queries.current(
+            self.archive.catalog, kind="events", level=value.level, runs=[number]
+        ):
             taken = sorted(streams & set(other.value.get("streams", ())))
             if other.slot != slot and taken:
                 raise InvalidArgument(
@@ -297,13 +317,15 @@ class _Job:
         for run_id, seen in log.runs.items():
             known = facts if facts.get("id") == run_id else self._run_facts(seen.run)
             calibrations = {n: label for n, (label, _) in seen.calibrations.items()}
-            runs.append({
-                **known,
-                "signals": sorted(seen.signals),
-                "channels": sorted(seen.channels),
-                "calibrations": calibrations,
-                "explicit": sorted(n for n, (_, asked) in seen.calibrations.items() if asked),
-            })  # fmt: skip
+            runs.append(
+                {
+                    **known,
+                    "signals": sorted(seen.signals),
+                    "channels": sorted(seen.channels),
+                    "calibrations": calibrations,
+                    "explicit": sorted(n for n, (_, asked) in seen.calibrations.items() if asked),
+                }
+            )
         products = [] if item.parent is None else [item.parent]
         products += [p for p in log.products.values() if p not in products]
         parents = [
@@ -348,13 +370,26 @@ class _Job:
         if item.parent is not None:
             inputs["products"] = [{"id": item.parent.id, "step": item.parent.step}]
         record = self._provenance(inputs, started, t0, None)
-        record["error"] = {"type": type(exc).__name__, "message": str(exc),
-                           "traceback": traceback.format_exc(limit=20)}  # fmt: skip
+        record["error"] = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(limit=20),
+        }
         row = self.row(
-            product_id, slot, record, key=prekey, prekey=prekey, status=FAILED,
-            kind="none", run_number=_run_number(item), level=None, store_prefix=None,
-            output_hash=None, value=None, error=message[:2000],
-        )  # fmt: skip
+            product_id,
+            slot,
+            record,
+            key=prekey,
+            prekey=prekey,
+            status=FAILED,
+            kind="none",
+            run_number=_run_number(item),
+            level=None,
+            store_prefix=None,
+            output_hash=None,
+            value=None,
+            error=message[:2000],
+        )
         queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
         raise StepFailed(
             f"step {self.step.name} failed on {what}: {message.splitlines()[0][:300]} "
@@ -376,19 +411,36 @@ class _Job:
         product_id = uuid7()
         output_hash = digest([p.output_hash for p in parts])
         inputs = {
-            "products": [{"id": p.id, "step": p.step, "key": p.key,
-                          "output_hash": p.output_hash, "run": p.run} for p in parts],
+            "products": [
+                {
+                    "id": p.id,
+                    "step": p.step,
+                    "key": p.key,
+                    "output_hash": p.output_hash,
+                    "run": p.run,
+                }
+                for p in parts
+            ],
             "good_runs": used,
-        }  # fmt: skip
+        }
         computed = sum(not p.reused for p in parts)
         record = self._provenance(
             inputs, self.when, self.started, {"kind": "set", "hash": output_hash}
         )
         row = self.row(
-            product_id, slot, record, key=key, prekey=key, status=COMPLETE, kind="set",
-            run_number=None, level=None, store_prefix=None, output_hash=output_hash,
+            product_id,
+            slot,
+            record,
+            key=key,
+            prekey=key,
+            status=COMPLETE,
+            kind="set",
+            run_number=None,
+            level=None,
+            store_prefix=None,
+            output_hash=output_hash,
             value={"parts": len(parts), "computed": computed, "reused": len(parts) - computed},
-        )  # fmt: skip
+        )
         published = queries.publish(self.archive.catalog, row, _input_rows(product_id, inputs))
         return Product(self.archive, published, reused=published.id != product_id)
 
@@ -449,11 +501,14 @@ def _input_rows(product_id: str, inputs: dict[str, Any]) -> list[ProductInputRec
     ]
     rows += [
         ProductInputRecord(
-            product_id=product_id, position=len(rows) + i, kind="product", ref=p["id"],
+            product_id=product_id,
+            position=len(rows) + i,
+            kind="product",
+            ref=p["id"],
             run_number=p.get("run"),
         )
         for i, p in enumerate(inputs["products"])
-    ]  # fmt: skip
+    ]
     return rows
 
 
@@ -462,11 +517,14 @@ def event_files(archive: Home, level: int, runs: Sequence[int] | None = None) ->
     rows = queries.current(archive.catalog, kind="events", level=level, runs=runs)
     return [
         EventFile(
-            path=r.store_prefix or "", run=r.run_number or 0, level=level,
-            parent_level=r.value.get("parent_level"), product_id=r.id,
+            path=r.store_prefix or "",
+            run=r.run_number or 0,
+            level=level,
+            parent_level=r.value.get("parent_level"),
+            product_id=r.id,
         )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def product_of(archive: ProductHome, run: Run, step: Step, params: dict[str, Any]) -> Product:
@@ -504,10 +562,13 @@ def recompute(archive: Home, rows: Iterable[Any]) -> list[Product]:
         raise InvalidArgument(
             f"product {short(row.id)} was made by {row.step} version {row.step_version}; the "
             f"code now says version {steps[row.step].version}"
-            + (f" (and {len(outdated) - 1} more products are of an older version)"
-               if len(outdated) > 1 else "")
+            + (
+                f" (and {len(outdated) - 1} more products are of an older version)"
+                if len(outdated) > 1
+                else ""
+            )
             + ": compute them anew with la.compute; nothing was recomputed"
-        )  # fmt: skip
+        )
     made = []
     for row in rows:
         step = steps[row.step]
@@ -633,8 +694,14 @@ def reproduce(archive: Replay, product: Product) -> Reproduction:
     if product.kind == "set":
         parts = [reproduce(archive, p) for p in product.parts]
         new_hash = digest([p.new_hash for p in parts])
-        return Reproduction(product, new_hash == product.output_hash, product.output_hash,
-                            new_hash, differences, parts)  # fmt: skip
+        return Reproduction(
+            product,
+            new_hash == product.output_hash,
+            product.output_hash,
+            new_hash,
+            differences,
+            parts,
+        )
     params = decode(record["params"])
     pinned = {r["id"]: dict(r.get("calibrations", {})) for r in record["inputs"]["runs"]}
     parents = record["inputs"]["products"]
@@ -645,8 +712,9 @@ def reproduce(archive: Replay, product: Product) -> Reproduction:
     with reads.recording(reads.ReadLog(pinned=pinned)):
         value = step.fn(argument, **params)
     new_hash = _hash(value, product.run)
-    return Reproduction(product, new_hash == product.output_hash, product.output_hash, new_hash,
-                        differences, [])  # fmt: skip
+    return Reproduction(
+        product, new_hash == product.output_hash, product.output_hash, new_hash, differences, []
+    )
 
 
 def _hash(value: Any, run: int | None) -> str:

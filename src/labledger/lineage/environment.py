@@ -20,8 +20,18 @@ from labledger.ids import author
 from labledger.lineage.step import Step
 
 # the libraries a result can depend on through labledger itself
-_PACKAGES = ("labledger", "numpy", "scipy", "xarray", "pandas", "pint", "pyarrow", "zarr", "nptdms",
-             "h5py")  # fmt: skip
+_PACKAGES = (
+    "labledger",
+    "numpy",
+    "scipy",
+    "xarray",
+    "pandas",
+    "pint",
+    "pyarrow",
+    "zarr",
+    "nptdms",
+    "h5py",
+)
 
 
 def environment(step: Step) -> dict[str, Any]:

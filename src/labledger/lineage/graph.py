@@ -72,14 +72,17 @@ class Lineage:
                 children[source].append(target)
         lines = [self.nodes[self.root].label]
         shown: set[str] = {self.root}
-        stack = [(c, "", i == len(children[self.root]) - 1)
-                 for i, c in enumerate(children[self.root])][::-1]  # fmt: skip
+        stack = [
+            (c, "", i == len(children[self.root]) - 1) for i, c in enumerate(children[self.root])
+        ][::-1]
         while stack:  # iterative: a deep graph would exhaust Python's recursion
             node_id, indent, last = stack.pop()
             node = self.nodes[node_id]
             seen = node_id in shown and children[node_id]
-            lines.append(f"{indent}{'└── ' if last else '├── '}{node.label}"
-                         + ("  (shown above)" if seen else ""))  # fmt: skip
+            lines.append(
+                f"{indent}{'└── ' if last else '├── '}{node.label}"
+                + ("  (shown above)" if seen else "")
+            )
             if seen:
                 continue
             shown.add(node_id)

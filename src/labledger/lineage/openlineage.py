@@ -60,20 +60,32 @@ def _pair(row: ProductRecord, namespace: str, producer: str, version: str) -> li
     inputs += [_dataset(namespace, f"products/{p['id']}") for p in record["inputs"]["products"]]
     code = record.get("code", {})
     job_facets: dict[str, Any] = {
-        "jobType": {"_producer": producer, "_schemaURL": _JOB_TYPE, "processingType": "BATCH",
-                    "integration": "LABLEDGER", "jobType": "STEP"},
-    }  # fmt: skip
+        "jobType": {
+            "_producer": producer,
+            "_schemaURL": _JOB_TYPE,
+            "processingType": "BATCH",
+            "integration": "LABLEDGER",
+            "jobType": "STEP",
+        },
+    }
     git = code.get("git")
     if git:
         job_facets["sourceCodeLocation"] = {
-            "_producer": producer, "_schemaURL": _SOURCE, "type": "git",
-            "url": f"file://{git['repository']}", "version": git["commit"],
+            "_producer": producer,
+            "_schemaURL": _SOURCE,
+            "type": "git",
+            "url": f"file://{git['repository']}",
+            "version": git["commit"],
             "path": code.get("file") or "",
-        }  # fmt: skip
+        }
     job = {"namespace": namespace, "name": row.step, "facets": job_facets}
     run_facets: dict[str, Any] = {
-        "processing_engine": {"_producer": producer, "_schemaURL": _ENGINE, "version": version,
-                              "name": "labledger"},
+        "processing_engine": {
+            "_producer": producer,
+            "_schemaURL": _ENGINE,
+            "version": version,
+            "name": "labledger",
+        },
         "labledger": {
             "_producer": producer,
             "_schemaURL": producer + "/docs/lineage.md#openlineage",
@@ -87,20 +99,43 @@ def _pair(row: ProductRecord, namespace: str, producer: str, version: str) -> li
             "output_hash": row.output_hash,
             "key": row.key,
         },
-    }  # fmt: skip
+    }
     base = {"run": {"runId": row.id}, "job": job, "producer": producer, "schemaURL": SCHEMA}
-    start = {**base, "eventType": "START", "eventTime": started.isoformat(), "inputs": inputs,
-             "outputs": [], "run": {"runId": row.id, "facets": run_facets}}  # fmt: skip
+    start = {
+        **base,
+        "eventType": "START",
+        "eventTime": started.isoformat(),
+        "inputs": inputs,
+        "outputs": [],
+        "run": {"runId": row.id, "facets": run_facets},
+    }
     if row.status == "complete":
-        end = {**base, "eventType": "COMPLETE", "eventTime": ended.isoformat(), "inputs": inputs,
-               "outputs": [_dataset(namespace, f"products/{row.id}")]}  # fmt: skip
+        end = {
+            **base,
+            "eventType": "COMPLETE",
+            "eventTime": ended.isoformat(),
+            "inputs": inputs,
+            "outputs": [_dataset(namespace, f"products/{row.id}")],
+        }
     else:
         error = record.get("error", {})
-        facets = {"errorMessage": {"_producer": producer, "_schemaURL": _ERROR,
-                                   "message": row.error or "", "programmingLanguage": "python",
-                                   "stackTrace": error.get("traceback", "")}}  # fmt: skip
-        end = {**base, "eventType": "FAIL", "eventTime": ended.isoformat(), "inputs": inputs,
-               "outputs": [], "run": {"runId": row.id, "facets": facets}}  # fmt: skip
+        facets = {
+            "errorMessage": {
+                "_producer": producer,
+                "_schemaURL": _ERROR,
+                "message": row.error or "",
+                "programmingLanguage": "python",
+                "stackTrace": error.get("traceback", ""),
+            }
+        }
+        end = {
+            **base,
+            "eventType": "FAIL",
+            "eventTime": ended.isoformat(),
+            "inputs": inputs,
+            "outputs": [],
+            "run": {"runId": row.id, "facets": facets},
+        }
     return [start, end]
 
 

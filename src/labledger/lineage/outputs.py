@@ -140,7 +140,7 @@ def array_hash(value: np.ndarray) -> str:
     if data.dtype.kind == "O":
         sha.update(json.dumps(canonical(data.tolist())).encode())
     else:
-        sha.update(memoryview(data).cast("B"))
+        sha.update(data.data.cast("B"))
     return sha.hexdigest()
 
 

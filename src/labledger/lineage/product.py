@@ -84,15 +84,14 @@ class Product:
             ("step", f"{self.step}@{self.step_version}"),
             ("kind", self.kind),
             ("status", self.status),
-            ("run" if self.run is not None else "parts", self.run if self.run is not None
-             else len(self)),
+            ("run", self.run) if self.run is not None else ("parts", len(self)),
             ("level", self.level),
             ("made (UTC)", f"{self.created:%Y-%m-%d %H:%M:%S}"),
             ("by", self.author),
             ("output sha256", self.output_hash),
             ("error", self.error),
             ("reused", "yes" if self.reused else None),
-        ]  # fmt: skip
+        ]
         shown = [(what, value) for what, value in facts if value is not None]
         return html_table(shown, title=f"product {self.id}")
 

@@ -114,8 +114,15 @@ class Calibration:
 
     def row(self) -> tuple[Any, ...]:
         """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
-        return (self.label, self.kind, self.shown_params, self.unit, self.valid_from,
-                self.author, self.reason)  # fmt: skip
+        return (
+            self.label,
+            self.kind,
+            self.shown_params,
+            self.unit,
+            self.valid_from,
+            self.author,
+            self.reason,
+        )
 
     def _repr_html_(self) -> str:
         return html_table([self.row()], header=self.COLUMNS)
@@ -264,6 +271,9 @@ def _compiled(text: str) -> Any:
 
 class _Floats(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        # _parse lets no other constant through than int and float
+        if not isinstance(node.value, (int, float)):
+            return node
         return ast.copy_location(ast.Constant(float(node.value)), node)
 
 
@@ -509,8 +519,10 @@ def _check_in(new: Calibration, signals: dict[str, Any], snapshot: Snapshot) -> 
             unit_of(n, (*path, signal))
         return signals[signal].unit or cal.unit
 
-    for signal in users or [None]:
-        units = {n: unit_of(n, (signal,) if signal else ()) for n in new.inputs}
+    # where each check's path starts: at a signal this calibration makes, or at none
+    starts: list[tuple[str, ...]] = [(s,) if s else () for s in users] or [()]
+    for start in starts:
+        units = {n: unit_of(n, start) for n in new.inputs}
         if new.kind == "expression" and all(units.values()):
             unit = expression_unit(new, {n: u for n, u in units.items() if u})
             if not same_dimension(unit, new.unit):

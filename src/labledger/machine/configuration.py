@@ -59,9 +59,15 @@ class Change:
     def from_row(cls, row: ConfigChangeRecord) -> Change:
         """The entry a catalog row records."""
         return cls(
-            row.id, row.kind, row.from_run, row.from_time, row.author, row.reason, row.created,
+            row.id,
+            row.kind,
+            row.from_run,
+            row.from_time,
+            row.author,
+            row.reason,
+            row.created,
             row.payload,
-        )  # fmt: skip
+        )
 
     @property
     def valid_from(self) -> str:
@@ -87,8 +93,14 @@ class Change:
 
     def row(self) -> tuple[Any, ...]:
         """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
-        return (self.version, self.valid_from, self.summary, self.author, self.reason,
-                f"{self.created:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+        return (
+            self.version,
+            self.valid_from,
+            self.summary,
+            self.author,
+            self.reason,
+            f"{self.created:%Y-%m-%d %H:%M:%S}",
+        )
 
     def _repr_html_(self) -> str:
         return changes_html([self])
@@ -281,9 +293,14 @@ def _trial(
     """A wiring entry as it would be appended, to check what it would make of the history."""
     newest = snapshot.changes[-1].id if snapshot.changes else 0
     trial = ConfigChangeRecord(
-        kind="wiring", payload={"wiring": wiring}, from_run=start_run, from_time=start_time,
-        author="", reason="", created=datetime.now(UTC),
-    )  # fmt: skip
+        kind="wiring",
+        payload={"wiring": wiring},
+        from_run=start_run,
+        from_time=start_time,
+        author="",
+        reason="",
+        created=datetime.now(UTC),
+    )
     trial.id = newest + 1
     return trial
 
@@ -428,22 +445,20 @@ class ConfigHistory:
     ) -> list[tuple[int, datetime]]:
         """``(number, started)`` of the runs where the configuration may change, from a start
         on: the start, and each later start or end of an entry or a wiring period of its kind."""
-        if start_time is not None:
-            points: set[Any] = {start_time}
-        else:
-            points = {start_run or 0}
-        start = start_time if start_time is not None else (start_run or 0)
+        first_run = start_run or 0
+        points: set[int | datetime | None] = {start_time if start_time is not None else first_run}
         for row in snapshot.changes:
             points.add(row.from_time if start_time is not None else row.from_run)
             if row.kind == "description":
                 d = parsed(snapshot, row)
                 points.update(p.start for s in d.wiring for p in d.periods(s))
                 points.update(p.until for s in d.wiring for p in d.periods(s))
-        kind = datetime if start_time is not None else int
-        later = sorted(p for p in points if isinstance(p, kind) and p >= start)  # type: ignore[operator]
+        # a start by time counts the points in time, a start by run the run numbers
         if start_time is not None:
-            return [(MAX_RUN_NUMBER, t) for t in later]
-        return [(n, self._started(n)) for n in later]
+            times = sorted(p for p in points if isinstance(p, datetime) and p >= start_time)
+            return [(MAX_RUN_NUMBER, t) for t in times]
+        numbers = sorted(p for p in points if isinstance(p, int) and p >= first_run)
+        return [(n, self._started(n)) for n in numbers]
 
     def _run(self, run: int | str | Run) -> Run:
         return run if isinstance(run, Run) else self._runs[run]

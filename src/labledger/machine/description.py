@@ -251,7 +251,9 @@ def _problems(d: Description) -> Iterator[tuple[tuple[Any, ...], str]]:
         if signal not in d.signals:
             yield ("wiring", signal), f"signal {signal!r} is not among the described signals"
         for i, period in enumerate(d.periods(signal)):
-            loc = ("wiring", signal) if isinstance(wired, str) else ("wiring", signal, i, "port")
+            loc: tuple[Any, ...] = (
+                ("wiring", signal) if isinstance(wired, str) else ("wiring", signal, i, "port")
+            )
             why = check_port(d, period.port)
             if why:
                 yield loc, why

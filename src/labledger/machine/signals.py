@@ -260,15 +260,16 @@ class _Table:
         for i in self.apart[name]:
             self.rows[name][i] = np.nan
         # some runs have another time axis: align all on the union of times, NaN elsewhere
-        pieces = [
-            array.isel(run=[i for i in range(self.n_runs) if i not in self.apart[name]])
-        ] + [
+        on_common_times = [i for i in range(self.n_runs) if i not in self.apart[name]]
+        pieces = [array.isel(run=on_common_times)] + [
             xarray.DataArray(
-                found.values[np.newaxis], dims=("run", "time"),
-                coords={"run": [numbers[i]], "time": found.time}, name=name,
+                found.values[np.newaxis],
+                dims=("run", "time"),
+                coords={"run": [numbers[i]], "time": found.time},
+                name=name,
             )
             for i, found in self.apart[name].items()
-        ]  # fmt: skip
+        ]
         aligned = xarray.concat(pieces, dim="run", join="outer").sel(run=numbers)
         aligned.attrs = attrs
         return aligned
@@ -340,10 +341,8 @@ class _Resolver:
             found = by_label(self.snapshot, self._pinned[default])
             self.used[found.name] = (found.label, False)
             return found
-        found = in_force(self.snapshot, default, self.run.number, self.run.started)
-        if found is not None:
-            self.used[found.name] = (found.label, False)
-        if found is None:
+        current = in_force(self.snapshot, default, self.run.number, self.run.started)
+        if current is None:
             raise NotFound(
                 f"run {self.run.number}: signal {name} needs calibration {default}, and no version "
                 f"of it is in force for this run; add one with `labledger calib add {default} ...`"
@@ -353,7 +352,8 @@ class _Resolver:
                     else ""
                 )
             )
-        return found
+        self.used[current.name] = (current.label, False)
+        return current
 
     def _wired(self, name: str, cal: Calibration | None) -> Values:
         run, config = self.run, self.config
@@ -386,9 +386,12 @@ class _Resolver:
             if intercept * gain + offset:
                 values += intercept * gain + offset
         else:
-            volts = raw if scaling is None else (
-                raw * scaling[0] + scaling[1] if isinstance(scaling, tuple) else scaling(raw)
-            )  # fmt: skip
+            if scaling is None:
+                volts = raw
+            elif isinstance(scaling, tuple):
+                volts = raw * scaling[0] + scaling[1]
+            else:
+                volts = scaling(raw)
             values = cal.apply(volts) if cal is not None else np.asarray(volts, dtype=np.float64)
         unit = cal.unit if cal is not None else str(channel.attrs.get("unit_string") or "V")
         regular = None
@@ -408,9 +411,8 @@ class _Resolver:
                 aligned[n] = np.interp(first.time, v.time, v.values, left=np.nan, right=np.nan)
         unit = expression_unit(cal, {n: v.unit for n, v in inputs.items()})
         values = np.asarray(cal.evaluate(aligned), dtype=np.float64)
-        found = Values(values, first.axis, unit, {"inputs": ", ".join(
-            f"{n} ({v.attrs.get('calibration', 'none')})" for n, v in inputs.items()
-        )})  # fmt: skip
+        read = ", ".join(f"{n} ({v.attrs.get('calibration', 'none')})" for n, v in inputs.items())
+        found = Values(values, first.axis, unit, {"inputs": read})
         if cal.unit and cal.unit != unit:
             found = self._convert(found, cal.unit, cal.label)
         return found

@@ -57,7 +57,7 @@ def quantity(value: Any) -> Any:
     """
     if isinstance(value, str) and _QUANTITY.match(value):
         try:
-            found = registry().Quantity(value)
+            found: pint.Quantity[float] = registry().Quantity(value)
         except Exception as exc:  # pint raises a zoo of types for a bad unit
             raise ValueError(f"{value!r} is not a number with a unit pint knows ({exc})") from None
         if not math.isfinite(found.magnitude):

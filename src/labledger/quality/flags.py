@@ -140,8 +140,16 @@ class Flag:
             f"({self.reason}), {self.status}>"
         )
 
-    COLUMNS = ("flag", "status", "subsystem", "severity", "covers", "author", "recorded (UTC)",
-               "reason")  # fmt: skip
+    COLUMNS = (
+        "flag",
+        "status",
+        "subsystem",
+        "severity",
+        "covers",
+        "author",
+        "recorded (UTC)",
+        "reason",
+    )
 
     def row(self) -> tuple[str, ...]:
         """Its facts in the order of :attr:`COLUMNS`, as tables show them."""
@@ -149,8 +157,16 @@ class Flag:
         if self.replaced_by is not None and self.status == SUPERSEDED:
             status += f" by {self.replaced_by}"
         reason = self.reason + (f" (corrects {self.supersedes})" if self.supersedes else "")
-        return (str(self.id), status, self.subsystem, self.severity, self.where, self.author,
-                f"{self.created:%Y-%m-%d %H:%M:%S}", reason)  # fmt: skip
+        return (
+            str(self.id),
+            status,
+            self.subsystem,
+            self.severity,
+            self.where,
+            self.author,
+            f"{self.created:%Y-%m-%d %H:%M:%S}",
+            reason,
+        )
 
     def _repr_html_(self) -> str:
         return flags_html([self])
@@ -159,13 +175,17 @@ class Flag:
     def from_dict(cls, data: dict[str, Any]) -> Flag:
         """The flag :meth:`to_dict` gave (as a server sends it)."""
         return cls(
-            id=data["id"], subsystem=data["subsystem"], severity=data["severity"],
-            reason=data["reason"], author=data["author"],
+            id=data["id"],
+            subsystem=data["subsystem"],
+            severity=data["severity"],
+            reason=data["reason"],
+            author=data["author"],
             created=datetime.fromisoformat(data["created"]),
             periods=tuple(Period(p["run"], p["start"], p["stop"]) for p in data["periods"]),
-            supersedes=data["supersedes"], status=data["status"],
+            supersedes=data["supersedes"],
+            status=data["status"],
             replaced_by=data["replaced_by"],
-        )  # fmt: skip
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -240,8 +240,9 @@ def search_arguments(query: dict[str, Any]) -> dict[str, Any]:
 
 def _one_spelling(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
-        values = list(dict.fromkeys(value)) if not isinstance(value, (set, frozenset)) else (
-            sorted(value, key=repr)
-        )  # fmt: skip
+        if isinstance(value, (set, frozenset)):
+            values = sorted(value, key=repr)
+        else:
+            values = list(dict.fromkeys(value))
         return values[0] if len(values) == 1 else values
     return value

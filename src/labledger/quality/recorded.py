@@ -123,9 +123,7 @@ class Flags:
                 )
             # a correction that does not name runs keeps the old flag's runs (and intervals,
             # unless it gives its own)
-            given = old.periods if window is None else tuple(
-                Period(n, *window) for n in old.runs
-            )  # fmt: skip
+            given = old.periods if window is None else tuple(Period(n, *window) for n in old.runs)
             numbers = [p.run for p in given]
             refs: dict[int, str | None] = {}
         else:

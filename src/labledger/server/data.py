@@ -57,19 +57,24 @@ def router(ctx: Context) -> APIRouter:
         if range is None:
             if size > ctx.limits.max_response_bytes:
                 raise TooLarge(f"{key!r} is {size} bytes; ask for byte ranges (Range header)")
-            return Response(ctx.archive.store.read(key), media_type="application/octet-stream",
-                            headers={"Accept-Ranges": "bytes"})  # fmt: skip
+            return Response(
+                ctx.archive.store.read(key),
+                media_type="application/octet-stream",
+                headers={"Accept-Ranges": "bytes"},
+            )
         start, end = byte_range(range, size)
         if end - start > ctx.limits.max_response_bytes:
             most = ctx.limits.max_response_bytes
             raise TooLarge(f"a range of {end - start} bytes; at most {most}")
         data = ctx.archive.store.read_range(key, start, end) if end > start else b""
-        return Response(data, status_code=206, media_type="application/octet-stream",
-                        headers={"Content-Range": f"bytes {start}-{end - 1}/{size}",
-                                 "Accept-Ranges": "bytes"})  # fmt: skip
+        return Response(
+            data,
+            status_code=206,
+            media_type="application/octet-stream",
+            headers={"Content-Range": f"bytes {start}-{end - 1}/{size}", "Accept-Ranges": "bytes"},
+        )
 
-    @router.get("/runs/{number}/channels/{key:path}", tags=["data"],
-             response_class=Response)  # fmt: skip
+    @router.get("/runs/{number}/channels/{key:path}", tags=["data"], response_class=Response)
     def channel_data(
         who: Who,
         request: Request,
@@ -120,8 +125,12 @@ def router(ctx: Context) -> APIRouter:
         tb, _ = encode_array(t)
         vb, headers = encode_array(v)
         attrs = {k: jsonable(val) for k, val in data.attrs.items()}
-        headers = {**headers, "X-Lengths": f"{len(tb)},{len(vb)}", "X-Attrs": json.dumps(attrs),
-                   "X-Name": str(data.name)}  # fmt: skip
+        headers = {
+            **headers,
+            "X-Lengths": f"{len(tb)},{len(vb)}",
+            "X-Attrs": json.dumps(attrs),
+            "X-Name": str(data.name),
+        }
         return _send(tb + vb, headers, request.headers.get("accept-encoding"))
 
     return router
@@ -137,5 +146,6 @@ def _send(data: bytes, headers: dict[str, str], accept: str | None) -> Response:
     if coding is not None:
         data = compress(data, coding)
         headers = {**headers, "Content-Encoding": coding}
-    return Response(data, media_type="application/octet-stream",
-                    headers={**headers, "Vary": "Accept-Encoding"})  # fmt: skip
+    return Response(
+        data, media_type="application/octet-stream", headers={**headers, "Vary": "Accept-Encoding"}
+    )

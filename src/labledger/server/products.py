@@ -59,9 +59,15 @@ def router(ctx: Context) -> APIRouter:
         allowed = ctx.readable(who)
         limit = min(limit, ctx.limits.max_page)
         # the caller's only, chosen in SQL: a page never reads the whole archive's products
-        rows = product_queries.listing(ctx.archive.catalog, step=step, run=run,
-                                       status=None if status == "any" else status,
-                                       limit=limit, projects=allowed, slot=slot)  # fmt: skip
+        rows = product_queries.listing(
+            ctx.archive.catalog,
+            step=step,
+            run=run,
+            status=None if status == "any" else status,
+            limit=limit,
+            projects=allowed,
+            slot=slot,
+        )
         return [record_to_json(r) for r in rows]
 
     @router.get("/stale", tags=["products"])
@@ -96,8 +102,9 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, Any]:
         """A recorded version of a good-run list (the newest unless ``version``)."""
         found = ctx.good_runs_of(who, name if version is None else f"{name}@{version}")
-        return record_to_json(quality_records.good_run_list(ctx.archive.catalog, found.name,
-                                                         found.version))  # fmt: skip
+        return record_to_json(
+            quality_records.good_run_list(ctx.archive.catalog, found.name, found.version)
+        )
 
     @router.get("/products/{ref}", tags=["products"])
     def product(who: Who, ref: str) -> dict[str, Any]:
@@ -106,8 +113,11 @@ def router(ctx: Context) -> APIRouter:
         inputs = product_queries.inputs_of(ctx.archive.catalog, [row.id])[row.id]
         parts = [i.ref for i in inputs if i.kind == "product"] if row.kind == "set" else []
         found = product_queries.by_ids(ctx.archive.catalog, parts)
-        return {"product": record_to_json(row), "inputs": [record_to_json(i) for i in inputs],
-                "parts": [record_to_json(found[p]) for p in parts if p in found]}  # fmt: skip
+        return {
+            "product": record_to_json(row),
+            "inputs": [record_to_json(i) for i in inputs],
+            "parts": [record_to_json(found[p]) for p in parts if p in found],
+        }
 
     @router.get("/lineage/{ref}", tags=["products"])
     def lineage(
@@ -130,10 +140,17 @@ def router(ctx: Context) -> APIRouter:
             return graph
         # down from a run, products over other projects' runs too may show: keep the caller's
         numbers = [n["number"] for n in graph["nodes"] if n["kind"] == "run"]
-        runs = {r.number: r.id for r in ctx.archive.catalog.by_numbers(numbers)
-                if who.can("read", r.project)}  # fmt: skip
-        kept = {n["id"] for n in graph["nodes"] if (n["kind"] == "run" and n["number"] in runs)
-                or (n["kind"] == "product" and ctx.may_read(who, _node_runs(n)))}  # fmt: skip
+        runs = {
+            r.number: r.id
+            for r in ctx.archive.catalog.by_numbers(numbers)
+            if who.can("read", r.project)
+        }
+        kept = {
+            n["id"]
+            for n in graph["nodes"]
+            if (n["kind"] == "run" and n["number"] in runs)
+            or (n["kind"] == "product" and ctx.may_read(who, _node_runs(n)))
+        }
         files = {a for a, b in ((e["from"], e["to"]) for e in graph["edges"]) if b in kept}
         kept |= {i for i in files if i.startswith("sha256:")}
         graph["nodes"] = [n for n in graph["nodes"] if n["id"] in kept]

@@ -60,11 +60,15 @@ def router(ctx: Context) -> APIRouter:
         """The active flags on each run, by run number."""
         ctx.readable(who)
         numbers = integers(runs, "runs", ctx.limits.max_runs)
-        visible_runs = {r.number for r in ctx.archive.catalog.by_numbers(numbers)
-                        if who.can("read", r.project)}  # fmt: skip
+        visible_runs = {
+            r.number for r in ctx.archive.catalog.by_numbers(numbers) if who.can("read", r.project)
+        }
         found = ctx.flags_for(who).active(sorted(visible_runs)) if visible_runs else {}
-        return {str(n): [f.to_dict() for f in found.get(n, []) if ctx.may_read(who, f.runs)]
-                for n in numbers if n in visible_runs}  # fmt: skip
+        return {
+            str(n): [f.to_dict() for f in found.get(n, []) if ctx.may_read(who, f.runs)]
+            for n in numbers
+            if n in visible_runs
+        }
 
     @router.get("/flags/version", tags=["quality"])
     def flags_version(who: Who) -> int:

@@ -68,10 +68,16 @@ def router(ctx: Context) -> APIRouter:
         conditions = json_object(where, "where")
         most = ctx.limits.max_search
         rows = ctx.archive.catalog.search(
-            since=parse_when(since, "since"), until=parse_when(until, "until"), source=source,
-            state=state or None, where=conditions, limit=min(most + 1, limit or most + 1),
-            quality=quality, projects=ctx.readable(who), withdrawn=_WITHDRAWN[withdrawn],
-        )  # fmt: skip
+            since=parse_when(since, "since"),
+            until=parse_when(until, "until"),
+            source=source,
+            state=state or None,
+            where=conditions,
+            limit=min(most + 1, limit or most + 1),
+            quality=quality,
+            projects=ctx.readable(who),
+            withdrawn=_WITHDRAWN[withdrawn],
+        )
         if len(rows) > most:
             raise TooLarge(f"more than {most} runs match; narrow the search or give a limit")
         return [record_to_json(r) for r in rows]
@@ -152,11 +158,16 @@ def router(ctx: Context) -> APIRouter:
             return []
         entries = ctx.archive.catalog.withdrawals(ids, active_only=active_only)
         if allowed is not None and ids is None:
-            mine = {r.id for r in ctx.archive.catalog.by_ids({w.run_id for w, _ in entries})
-                    if r.project in allowed}  # fmt: skip
+            mine = {
+                r.id
+                for r in ctx.archive.catalog.by_ids({w.run_id for w, _ in entries})
+                if r.project in allowed
+            }
             entries = [e for e in entries if e[0].run_id in mine]
-        return [{"withdrawal": record_to_json(w), "restored": record_to_json(r) if r else None}
-                for w, r in entries]  # fmt: skip
+        return [
+            {"withdrawal": record_to_json(w), "restored": record_to_json(r) if r else None}
+            for w, r in entries
+        ]
 
     @router.post("/runs/{number}/withdraw", tags=["runs"])
     def withdraw(who: Who, number: Number, request: ReasonRequest) -> dict[str, Any]:
@@ -233,8 +244,11 @@ def router(ctx: Context) -> APIRouter:
             except LabledgerError as exc:  # said of the uploaded file, not of where it was put
                 raise type(exc)(_unplaced(str(exc), folder)) from None
         made = [r.to_json() for r in results]
-        readable = {row.number for row in ctx.archive.catalog.by_numbers([r["run"] for r in made])
-                    if who.can("read", row.project)}  # fmt: skip
+        readable = {
+            row.number
+            for row in ctx.archive.catalog.by_numbers([r["run"] for r in made])
+            if who.can("read", row.project)
+        }
         for r in made:  # the same bytes kept already, in a run the caller may not read
             if r["run"] not in readable:
                 r.update(run=None, id=None, status="already ingested, in a run you may not read")

@@ -49,10 +49,15 @@ def windows(run: Any, *, width: float = 0.01) -> Any:
     mean_i = np.bincount(index, current.values[on])[keep] / counts[keep]
     mean_light = np.bincount(index, np.interp(t[on], light["time"].values, light.values))
     return Events(
-        {"event": np.flatnonzero(keep), "start": np.flatnonzero(keep) * width,
-         "current": mean_i, "light": mean_light[keep] / counts[keep]},
-        level=2, stream="window",
-    )  # fmt: skip
+        {
+            "event": np.flatnonzero(keep),
+            "start": np.flatnonzero(keep) * width,
+            "current": mean_i,
+            "light": mean_light[keep] / counts[keep],
+        },
+        level=2,
+        stream="window",
+    )
 
 
 @step(version="1")
@@ -62,10 +67,16 @@ def bright_windows(level2: Any, *, quantile: float = 0.5) -> Any:
     table = level2.to_pandas()
     bright = table[table["light"] > table["light"].quantile(quantile)]
     return Events(
-        {"event": np.arange(len(bright)), "light": bright["light"].to_numpy(),
-         "parent_event": bright["event"].to_numpy(), "parent_stream": bright["stream"].to_numpy()},
-        level=4, parent_level=2, stream="bright",
-    )  # fmt: skip
+        {
+            "event": np.arange(len(bright)),
+            "light": bright["light"].to_numpy(),
+            "parent_event": bright["event"].to_numpy(),
+            "parent_stream": bright["stream"].to_numpy(),
+        },
+        level=4,
+        parent_level=2,
+        stream="bright",
+    )
 
 
 @dataclass
@@ -100,15 +111,24 @@ def analyse(la: Archive, numbers: Sequence[int]) -> Analysis:
     flags = []
     tripped = [n for n in numbers if n in TRIPPED]
     if tripped:
-        flags.append(la.flag(runs=tripped, subsystem="power", severity="bad",
-                             reason="RF generator tripped"))  # fmt: skip
+        flags.append(
+            la.flag(runs=tripped, subsystem="power", severity="bad", reason="RF generator tripped")
+        )
     if ARCED in numbers:
-        flags.append(la.flag(run=ARCED, start=0.30, stop=0.35, subsystem="probe",
-                             severity="bad", reason="arc on the probe tip"))  # fmt: skip
-    good = la.good_runs("standard", require=["power", "probe"],
-                        reason="shots with power and the probe good")  # fmt: skip
-    return Analysis(made_density, made_windows, made_bright, flags, good,
-                    la.compute(density, good))  # fmt: skip
+        flags.append(
+            la.flag(
+                run=ARCED,
+                start=0.30,
+                stop=0.35,
+                subsystem="probe",
+                severity="bad",
+                reason="arc on the probe tip",
+            )
+        )
+    good = la.good_runs(
+        "standard", require=["power", "probe"], reason="shots with power and the probe good"
+    )
+    return Analysis(made_density, made_windows, made_bright, flags, good, la.compute(density, good))
 
 
 TRIPPED = (1244, 1245)  # the shift log's RF trips

@@ -19,7 +19,7 @@ import math
 import threading
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
@@ -28,7 +28,7 @@ import numpy as np
 from numcodecs import CRC32C, Blosc, VLenUTF8
 
 from labledger.errors import Damaged
-from labledger.store.base import Store
+from labledger.store.base import Buffer, Store
 from labledger.store.dtypes import data_type, is_streamed, is_text, little, numpy_dtype
 
 CHUNK_BYTES = 1 << 20
@@ -531,7 +531,7 @@ class StoredArray(_Array):
         # a small array (one chunk's worth) is one small shard: fetch it whole, in one request,
         # rather than its index and then its chunk (half the round trips, on S3 as on disk)
         self._small = math.prod(self.shape) * self.dtype.itemsize <= _SMALL_ARRAY
-        self._whole: dict[tuple[int, ...], bytes] = {}
+        self._whole: dict[tuple[int, ...], Buffer] = {}
 
     def __getitem__(self, selection: Any) -> Any:
         starts, stops, local, squeeze = _normalize(selection, self.shape)
@@ -556,7 +556,9 @@ class StoredArray(_Array):
         wanted = [(coord, key, off, nb) for coord, (key, off, nb) in zip(coords, located) if key]
         if self._whole:
             whole = [self._whole[self._shard_of(coord)] for coord, *_ in wanted]
-            blobs = [memoryview(w)[off : off + nb] for w, (_, _, off, nb) in zip(whole, wanted)]
+            blobs: list[Buffer] = [
+                memoryview(w)[off : off + nb] for w, (_, _, off, nb) in zip(whole, wanted)
+            ]
         else:
             blobs = self.store.read_ranges([(key, off, off + nb) for _, key, off, nb in wanted])
         chunk_size = math.prod(self.chunks)
@@ -604,6 +606,7 @@ class StoredArray(_Array):
             n_index = 16 * math.prod(self._per_shard) + 4
             keys = [_chunk_key(self.path, s) for s in missing]
             start = 0 if self._small else -n_index  # the whole object, or its index
+            blobs: Sequence[Buffer | None]
             try:
                 blobs = self.store.read_ranges([(k, start, None) for k in keys])
             except FileNotFoundError:  # some shard never written: fetch one by one
@@ -816,11 +819,16 @@ def _normalize(
             i = int(s) + n if s < 0 else int(s)
             if not 0 <= i < n:
                 raise IndexError(f"index {int(s)} is out of bounds for an axis of length {n}")
-            starts.append(i), stops.append(i + 1), local.append(slice(None)), squeeze.append(True)
+            starts.append(i)
+            stops.append(i + 1)
+            local.append(slice(None))
+            squeeze.append(True)
         elif isinstance(s, slice):
             r = range(*s.indices(n))
             lo, hi = (min(r[0], r[-1]), max(r[0], r[-1]) + 1) if len(r) else (0, 0)
-            starts.append(lo), stops.append(hi), squeeze.append(False)
+            starts.append(lo)
+            stops.append(hi)
+            squeeze.append(False)
             stop = r.stop - lo if r.stop - lo >= 0 else None
             local.append(slice(r.start - lo, stop, r.step) if len(r) else slice(0, 0))
         else:
