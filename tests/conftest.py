@@ -24,8 +24,8 @@ from sqlalchemy import update
 
 import labledger as ll
 from labledger.access import Access
+from labledger.catalog.schema import run_table
 from labledger.errors import BadInput
-from labledger.records import RunRecord
 from labledger.sim import build
 from labledger.sim.objectstore import create_bucket, loopback_s3
 from labledger.store import LocalStore
@@ -198,7 +198,7 @@ def make_two_projects(folder: Path) -> ll.Archive:
     la = ll.init(folder / "archive")
     build(la, folder / "daq", [1233, 1240])
     with la.catalog.transaction("moving run 1240 to another project") as session:
-        session.execute(update(RunRecord).where(RunRecord.number == 1240).values(project="other"))
+        session.execute(update(run_table).where(run_table.c.number == 1240).values(project="other"))
     access = Access(la.catalog)
     for user, project, role in [
         ("alice", "default", "reader"),

@@ -431,3 +431,13 @@ def test_reports_in_a_folder_that_cannot_be_listed_are_kept(
     assert [f.path for f in drop.failed] == ["day1/bad.bin"]
     readable_again(day, monkeypatch)
     assert drop.step() == [] and [f.path for f in drop.failed] == ["day1/bad.bin"]
+
+
+def test_the_archive_or_a_folder_inside_it_is_refused_as_a_drop_folder(
+    sqlite_archive: ll.Archive,
+) -> None:
+    assert sqlite_archive.path is not None
+    inside = sqlite_archive.path / "store"
+    for folder in (sqlite_archive.path, inside):
+        with pytest.raises(InvalidArgument, match="is inside the archive .*a folder of their own"):
+            DropFolder(sqlite_archive, folder)

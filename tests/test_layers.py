@@ -345,3 +345,23 @@ def test_a_type_only_name_used_at_run_time_is_seen() -> None:
         "    return isinstance(r, Run)\n"
     )
     assert runtime_uses_of_type_only_names(source) == [(5, "Run")]
+
+
+def test_a_record_made_before_the_catalog_is_imported_stays_plain_after() -> None:
+    """A client makes records without SQLAlchemy; importing the catalog later in the same
+    process (``ll.open`` beside ``ll.connect``, or ``run.product``) must not change them."""
+    code = """
+import sys
+from datetime import UTC, datetime
+from labledger.records import ChannelRecord, RunRecord
+when = datetime(2026, 5, 1, tzinfo=UTC)
+run = RunRecord(id="r", number=7, state="closed", started=when, ended=None, created=when,
+                meta={}, store_prefix="runs/r", n_channels=1, data_bytes=8)
+channel = ChannelRecord(key="ai0", store_path="a", shape=[2], dtype="<f8", attrs={}, axes=[])
+assert "sqlalchemy" not in sys.modules
+import labledger.catalog
+print(run.number, run.config_version, run.project, channel.key, repr(run)[:10])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["7", "None", "default", "ai0", "RunRecord("]

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 import labledger as ll
+from labledger.catalog.schema import product_table
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import short
 from labledger.lineage.compute import StepFailed
 from labledger.lineage.products import stale
-from labledger.records import ProductRecord
 from labledger.sim.analysis import bright_windows, density, windows
 from tests.conftest import cli, snapshot
 
@@ -77,9 +77,9 @@ def la(template: Path, tmp_path: Path) -> Iterator[ll.Archive]:
 
 
 def _count(la: ll.Archive, status: str | None = None) -> int:
-    query = select(func.count()).select_from(ProductRecord)
+    query = select(func.count()).select_from(product_table)
     if status:
-        query = query.where(ProductRecord.status == status)
+        query = query.where(product_table.c.status == status)
     with la.catalog.engine.connect() as conn:
         return int(conn.execute(query).scalar() or 0)
 
@@ -306,7 +306,7 @@ def test_reproduce_names_what_differs(la: ll.Archive) -> None:
     record["packages"] = {**record["packages"], "numpy": "1.0.0"}
     record["output"] = {"kind": "value", "hash": "0" * 64}
     with la.catalog.engine.begin() as conn:
-        conn.execute(update(ProductRecord).where(ProductRecord.id == part.id)
+        conn.execute(update(product_table).where(product_table.c.id == part.id)
                      .values(provenance=record, output_hash="0" * 64))  # fmt: skip
     report = la.reproduce(part.id)
     assert not report.identical
@@ -558,7 +558,7 @@ def test_an_input_product_recomputed_or_missing_makes_its_reader_stale(la: ll.Ar
     gone = "0" * 8 + d.id[8:]
     record["inputs"] = {**record["inputs"], "products": [{"id": gone}]}
     with la.catalog.engine.begin() as conn:
-        conn.execute(update(ProductRecord).where(ProductRecord.id == doubled.id)
+        conn.execute(update(product_table).where(product_table.c.id == doubled.id)
                      .values(provenance=record))  # fmt: skip
     assert la.products[doubled.id].stale == [
         flagged,

@@ -274,8 +274,11 @@ def test_a_calibration_that_yields_nan_is_flagged_not_hidden(tmp_path: Path) -> 
             "coil_b", kind="table", input="Coil_I", x=[0, 100], y=[0, 0.03], unit="T",
             reason="a short field map",
         )  # fmt: skip
-        with pytest.warns(DataWarning, match=r"run 1230: \d+ of 35000 values of Coil_B are NaN"):
+        with pytest.warns(
+            DataWarning, match=r"run 1230: \d+ of 35000 values of Coil_B are NaN"
+        ) as w:
             b = la.runs[1230].signal("Coil_B")
+        assert w[0].filename == __file__  # said where the user asked, not inside labledger
         assert b.attrs["nonfinite"] == np.count_nonzero(np.isnan(b.values)) > 0
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the version before gives no warning

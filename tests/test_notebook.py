@@ -21,6 +21,7 @@ from labledger.cli import app
 from labledger.ids import short
 from labledger.server import create_app, serving
 from labledger.sim import build
+from labledger.summary import Summary
 from tests.conftest import snapshot
 
 SHOTS = [1233, 1240, 1250]
@@ -132,7 +133,7 @@ def test_the_summary_says_it_in_a_few_lines(la: ll.Archive) -> None:
     assert "tdms 3" in text and "csv 1" in text and "2 active (2 bad)" in text
     assert "8 current" in text
     assert "\n" not in repr(s) and f"{s.runs} runs" in repr(s)
-    assert ll.catalog.summary.Summary.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert Summary.from_dict(json.loads(json.dumps(s.to_dict()))) == s
 
 
 def test_through_a_server_the_summary_is_the_local_one(

@@ -9,13 +9,12 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect
 
 import labledger as ll
 from labledger.access import Access
@@ -57,7 +56,7 @@ def _twin(la: ll.Archive, of: str, model: str, length: int) -> str:
     assert row is not None
     flipped = "0" if of[length] != "0" else "1"
     twin = of[:length] + flipped + of[length + 1 :]
-    columns = {a.key: getattr(row, a.key) for a in inspect(ProductRecord).column_attrs}
+    columns = {f.name: getattr(row, f.name) for f in fields(ProductRecord)}
     copy = ProductRecord(
         **{**columns, "id": twin, "key": hashlib.sha256(twin.encode()).hexdigest()}
     )

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, update
+from sqlalchemy import select, update
 
 import labledger as ll
 from labledger.access import ANONYMOUS, Access, ApiKeys, Principal
 from labledger.catalog import products as product_queries
-from labledger.catalog.schema import ApiKeyRow
+from labledger.catalog.schema import ApiKeyRow, product_table
 from labledger.errors import Forbidden, InvalidArgument, NotFound, TooLarge, Unauthorized
 from labledger.records import ProductInputRecord, ProductRecord
 from labledger.server import Limits
@@ -60,7 +60,7 @@ def _copy(la: ll.Archive, model: str, new_id: str, part_run: Any = _SAME, **chan
     no_inputs = changes.pop("no_inputs", False)
     row = product_queries.by_id(la.catalog, model)
     assert row is not None
-    columns = {a.key: getattr(row, a.key) for a in inspect(ProductRecord).column_attrs}
+    columns = {f.name: getattr(row, f.name) for f in fields(ProductRecord)}
     key = hashlib.sha256(new_id.encode()).hexdigest()
     copy = ProductRecord(**{**columns, "id": new_id, "key": key, **changes})
     inputs = [] if no_inputs else [
@@ -510,12 +510,12 @@ def test_by_prefix_and_of_projects_in_sql(two: Two) -> None:
     # every product over "default"'s runs only: listed by hand from the fixture
     with catalog.reading() as session:
         of_default = set(session.scalars(
-            select(ProductRecord.id).where(product_queries.of_projects({"default"}))
+            select(product_table.c.id).where(product_queries.of_projects({"default"}))
         ))  # fmt: skip
         everyone = set(session.scalars(
-            select(ProductRecord.id).where(product_queries.of_projects({"default", "other"}))
+            select(product_table.c.id).where(product_queries.of_projects({"default", "other"}))
         ))  # fmt: skip
-        all_ids = set(session.scalars(select(ProductRecord.id)))
+        all_ids = set(session.scalars(select(product_table.c.id)))
     alice_parts = {i.ref for i in product_queries.inputs_of(catalog, [made["alice-set"]])[
         made["alice-set"]] if i.kind == "product"}  # fmt: skip
     nobodys = {made[p] for p in ("no-run", "empty-set", "no-run-input", "runless-part-set")}

@@ -21,9 +21,9 @@ from sqlalchemy import select
 import labledger as ll
 from labledger.access import Access
 from labledger.catalog import database
+from labledger.catalog.schema import WithdrawalRow, withdrawal_table
 from labledger.errors import Conflict, Forbidden, InvalidArgument, LabledgerError, NotFound
 from labledger.notifications import Watcher
-from labledger.records import WithdrawalRecord
 from labledger.sim import write_shot
 from tests.conftest import cli, snapshot
 
@@ -60,7 +60,7 @@ def numbers(runs: list[ll.Run]) -> list[int]:
 def rows(la: ll.Archive) -> list[tuple[str, int, int, int | None]]:
     """The withdrawals log as (action, run, seq, target), in the order written."""
     with la.catalog.reading() as session:
-        found = session.scalars(select(WithdrawalRecord).order_by(WithdrawalRecord.id))
+        found = session.scalars(select(WithdrawalRow).order_by(withdrawal_table.c.id))
         return [(r.action, r.run_number, r.seq, r.target) for r in found]
 
 

@@ -80,8 +80,7 @@ class Outcome:
     run: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path), "run": self.run,
-                "message": self.message}  # fmt: skip
+        return {"kind": self.kind, "path": str(self.path), "run": self.run, "message": self.message}
 
 
 @dataclass
@@ -137,6 +136,12 @@ class DropFolder:
             )
         self.folder = Path(folder).expanduser().absolute()
         _check_folder(self.folder)
+        own = archive.path.resolve() if archive.path is not None else None
+        if own is not None and self.folder.resolve().is_relative_to(own):
+            raise InvalidArgument(
+                f"{self.folder} is inside the archive {own}: the acquisition's files go to a "
+                "folder of their own, which the watcher reads"
+            )
         if state is None and archive.path is None:
             raise InvalidArgument(
                 "this archive has no folder to keep the drop folder's state in: pass state=PATH"
@@ -234,9 +239,16 @@ class DropFolder:
             sleep(self.settle)
             outcomes += self.step()
         for path in self.pending():
-            outcomes.append(Outcome("waiting", path, f"{self._shown(path)}: still being "
-                                    "written (or refused while it may be); left for the next "
-                                    "time", None))  # fmt: skip
+            outcomes.append(
+                Outcome(
+                    "waiting",
+                    path,
+                    f"{self._shown(path)}: still being "
+                    "written (or refused while it may be); left for the next "
+                    "time",
+                    None,
+                )
+            )
         return outcomes
 
     def run(
@@ -277,8 +289,11 @@ class DropFolder:
                 self._seen.pop(path, None)
                 why = "disappeared before it could be ingested; nothing of it was kept"
                 return [Outcome("gone", path, f"{self._shown(path)}: {why}")]
-            reason = first_line(exc) if isinstance(exc, LabledgerError) else (
-                f"{type(exc).__name__}: {first_line(exc)}")  # fmt: skip
+            reason = (
+                first_line(exc)
+                if isinstance(exc, LabledgerError)
+                else (f"{type(exc).__name__}: {first_line(exc)}")
+            )
             age = now - signature[1] / 1e9
             if isinstance(exc, BadInput) and age < self.give_up:
                 seen.tries, seen.tried = seen.tries + 1, now  # may be truncated: wait for more
@@ -424,8 +439,9 @@ def open_for_writing(paths: Collection[Path]) -> set[Path]:
                 if target not in wanted:
                     continue
                 with open(f"/proc/{pid}/fdinfo/{fd}") as info:
-                    flags = next(int(line.split()[1], 8) for line in info
-                                 if line.startswith("flags:"))  # fmt: skip
+                    flags = next(
+                        int(line.split()[1], 8) for line in info if line.startswith("flags:")
+                    )
             except (OSError, StopIteration, ValueError):
                 continue
             if flags & _O_ACCMODE in (os.O_WRONLY, os.O_RDWR):

@@ -94,6 +94,8 @@ def author() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+# SQLite refuses statements with more than 32,766 parameters, and long IN lists plan badly on
+# both databases: long lists of ids or numbers are asked this many at a time
 IN_BATCH = 5000
 
 

@@ -53,7 +53,7 @@ class FlagsAPI(Protocol):
 
     def list(
         self, *, run: Any = None, subsystem: str | None = None, include_inactive: bool = False
-    ) -> list[Flag]: ...
+    ) -> builtins.list[Flag]: ...
 
     def active(self, run_numbers: Any) -> dict[int, builtins.list[Flag]]: ...
 
@@ -317,9 +317,18 @@ def signals_of(
     """:meth:`ArchiveAPI.signals`: the catalog asked once, runs read by ``workers`` threads."""
     from labledger.machine.signals import read_many
 
-    chosen = list(archive.runs) if runs is None else [
-        r if isinstance(r, Run) else archive.runs[r] for r in runs
-    ]  # fmt: skip
-    return read_many(chosen, names, logs=archive.logs, catalog=archive.catalog,
-                     store=archive.store, calibration=calibration, time=time,
-                     workers=workers)  # fmt: skip
+    chosen = (
+        list(archive.runs)
+        if runs is None
+        else [r if isinstance(r, Run) else archive.runs[r] for r in runs]
+    )
+    return read_many(
+        chosen,
+        names,
+        logs=archive.logs,
+        catalog=archive.catalog,
+        store=archive.store,
+        calibration=calibration,
+        time=time,
+        workers=workers,
+    )

@@ -5,8 +5,8 @@ withdrawals.
 They know nothing of a database. The catalog maps them onto its tables (``catalog/schema.py``,
 SQLAlchemy's imperative mapping), so that a query gives these very classes; the server sends
 them as JSON and the remote client makes them again (:mod:`labledger.wire`) without loading
-SQLAlchemy. An ``id`` the database numbers is not a constructor argument: it is there once the
-record is stored (or read back).
+SQLAlchemy. An ``id`` the database numbers is not a constructor argument (nor shown in a
+record's repr): it is there once the record is stored (or read back).
 
 >>> from datetime import UTC, datetime
 >>> run = RunRecord(id="0190", number=1234, state=CLOSED, started=datetime(2026, 5, 1, tzinfo=UTC),
@@ -90,7 +90,7 @@ class RunRecord:
 class SourceRecord:
     """A raw file of a run, kept in the store under ``store_key``."""
 
-    id: int = field(init=False)
+    id: int = field(init=False, repr=False)
     run_id: str
     position: int
     name: str
@@ -111,9 +111,9 @@ class ChannelRecord:
     """An array of a run: ``key`` the source's own path to it, ``dtype`` NumPy's spelling
     (JSON fields for a compound). Its run and source are set when the run is recorded."""
 
-    id: int = field(init=False)
-    run_id: str = field(init=False)
-    source_id: int = field(init=False)
+    id: int = field(init=False, repr=False)
+    run_id: str = field(init=False, repr=False)
+    source_id: int = field(init=False, repr=False)
     key: str
     store_path: str
     shape: list[int]
@@ -128,9 +128,9 @@ class ConfigChangeRecord:
     a re-wiring of signals ("wiring"), in force from a run number and/or a time. Its id is the
     configuration version; ``after`` the version it was checked against."""
 
-    id: int = field(init=False)
+    id: int = field(init=False, repr=False)
     kind: str
-    after: int = field(init=False)
+    after: int = field(init=False, repr=False)
     payload: dict[str, Any]
     from_run: int | None
     from_time: datetime | None
@@ -143,7 +143,7 @@ class ConfigChangeRecord:
 class CalibrationRecord:
     """One version of a named calibration, in force from a run number and/or a time."""
 
-    id: int = field(init=False)
+    id: int = field(init=False, repr=False)
     name: str
     version: int
     kind: str
@@ -198,7 +198,7 @@ class FlagRecord:
     """A data-quality flag (``action`` "flag"), or the withdrawal of one ("withdraw"); with a
     ``target`` it supersedes that flag."""
 
-    id: int = field(init=False)
+    id: int = field(init=False, repr=False)
     action: str
     target: int | None
     subsystem: str | None
@@ -213,8 +213,8 @@ class FlagPeriodRecord:
     """A run, or an interval of it (``start``/``stop`` in s on its time axis), that a flag
     covers."""
 
-    id: int = field(init=False)
-    flag_id: int = field(init=False)
+    id: int = field(init=False, repr=False)
+    flag_id: int = field(init=False, repr=False)
     run_id: str
     run_number: int
     start: float | None
@@ -226,7 +226,7 @@ class GoodRunListRecord:
     """One version of a named good-run list: the runs that passed with their livetime, the
     query, subsystems and flags it was made from; ``hash`` identifies its content."""
 
-    id: int = field(init=False)
+    id: int = field(init=False, repr=False)
     name: str
     version: int
     query: dict[str, Any]
@@ -245,7 +245,7 @@ class WithdrawalRecord:
     """A run withdrawn (``action`` "withdraw") or restored ("restore": ``target`` names the
     withdrawal it undoes). ``seq`` numbers a run's entries from 1."""
 
-    id: int = field(init=False)
+    id: int = field(init=False, repr=False)
     action: str
     run_id: str
     run_number: int

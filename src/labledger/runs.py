@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,15 @@ def nonfinite(values: np.ndarray) -> int:
     return int(np.count_nonzero(~np.isfinite(values)))
 
 
+def _outside() -> int:
+    """The stack level, from the caller of this function's caller, of the first frame outside
+    labledger: where a warning belongs, whatever path inside led to it."""
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("labledger."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def signal_array(
     values: np.ndarray, time: np.ndarray | None, name: str, attrs: dict[str, Any]
 ) -> xarray.DataArray:
@@ -85,7 +95,7 @@ def signal_array(
             f"under calibration {attrs.get('calibration')}; they are kept, and counted in "
             "attrs['nonfinite']",
             DataWarning,
-            stacklevel=4,  # the caller of run.signal
+            stacklevel=_outside(),  # where the user's code asked for the signal
         )
     if time is None:
         return xarray.DataArray(values, dims=("time",), name=name, attrs=attrs)

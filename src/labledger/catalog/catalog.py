@@ -13,8 +13,9 @@ import functools
 import math
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import Engine, Select, exists, func, or_, select, text
@@ -25,8 +26,14 @@ import labledger.catalog.database as database
 import labledger.catalog.withdrawals as withdrawals
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
+    CalibrationRow,
+    ChannelRow,
+    ConfigChangeRow,
     MetadataRow,
+    RunRow,
     SettingRow,
+    SourceRow,
+    as_row,
     calibration_table,
     channel_table,
     config_change_table,
@@ -148,7 +155,7 @@ class Catalog:
         """The newest closed run (latest start), or the one ``offset`` places before it; of
         ``projects`` only, if given; withdrawn runs left out."""
         query = (
-            _listed(select(RunRecord).where(run_table.c.state == CLOSED), projects)
+            _listed(select(RunRow).where(run_table.c.state == CLOSED), projects)
             .order_by(run_table.c.started.desc(), run_table.c.number.desc())
             .offset(offset)
             .limit(1)
@@ -158,18 +165,18 @@ class Catalog:
 
     def by_number(self, number: int) -> RunRecord | None:
         with self._session() as session:
-            return session.scalars(select(RunRecord).where(run_table.c.number == number)).first()
+            return session.scalars(select(RunRow).where(run_table.c.number == number)).first()
 
     def by_id(self, run_id: str) -> RunRecord | None:
         with self._session() as session:
-            return session.get(RunRecord, run_id)
+            return session.get(RunRow, run_id)
 
     def by_ids(self, run_ids: Iterable[str]) -> list[RunRecord]:
         """The runs of these ids (those that exist), in a few queries."""
         found: list[RunRecord] = []
         with self._session() as session:
             for batch in batches(run_ids):
-                found += session.scalars(select(RunRecord).where(run_table.c.id.in_(batch)))
+                found += session.scalars(select(RunRow).where(run_table.c.id.in_(batch)))
         return found
 
     def by_numbers(self, numbers: Iterable[int]) -> list[RunRecord]:
@@ -177,19 +184,19 @@ class Catalog:
         found: list[RunRecord] = []
         with self._session() as session:
             for batch in batches(numbers):
-                found += session.scalars(select(RunRecord).where(run_table.c.number.in_(batch)))
+                found += session.scalars(select(RunRow).where(run_table.c.number.in_(batch)))
         return sorted(found, key=lambda r: r.number)
 
     def last(self, n: int, projects: Collection[str] | None = None) -> list[RunRecord]:
         """The closed runs with the ``n`` highest numbers, by number (not withdrawn)."""
-        query = _listed(select(RunRecord).where(run_table.c.state == CLOSED), projects)
+        query = _listed(select(RunRow).where(run_table.c.state == CLOSED), projects)
         query = query.order_by(run_table.c.number.desc()).limit(n)
         with self._session() as session:
             return list(reversed(list(session.scalars(query))))
 
     def count(self, state: str | None = CLOSED, projects: Collection[str] | None = None) -> int:
         """How many runs (of ``state``, of ``projects``) there are, withdrawn ones left out."""
-        query = _listed(select(func.count()).select_from(RunRecord), projects)
+        query = _listed(select(func.count()).select_from(RunRow), projects)
         if state is not None:
             query = query.where(run_table.c.state == state)
         with self._session() as session:
@@ -202,7 +209,7 @@ class Catalog:
         withdrawn ones too only with ``withdrawn=True``."""
         after: int | None = None
         while True:
-            query = select(RunRecord).order_by(run_table.c.number).limit(batch)
+            query = select(RunRow).order_by(run_table.c.number).limit(batch)
             if not withdrawn:
                 query = query.where(~withdrawn_run())
             if state is not None:
@@ -221,7 +228,7 @@ class Catalog:
     ) -> list[RunRecord]:
         """Up to ``limit`` closed runs numbered above ``after``, by number: a page of a
         listing that stays right while runs are added."""
-        query = _listed(select(RunRecord).where(run_table.c.state == CLOSED), projects)
+        query = _listed(select(RunRow).where(run_table.c.state == CLOSED), projects)
         if after is not None:
             query = query.where(run_table.c.number > after)
         with self._session() as session:
@@ -230,7 +237,7 @@ class Catalog:
     def run_at(self, store_prefix: str) -> RunRecord | None:
         """The run whose objects are below ``store_prefix``, if one is recorded."""
         with self._session() as session:
-            query = select(RunRecord).where(run_table.c.store_prefix == store_prefix)
+            query = select(RunRow).where(run_table.c.store_prefix == store_prefix)
             return session.scalars(query).first()
 
     def raw_bytes(self) -> int:
@@ -277,7 +284,7 @@ class Catalog:
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit={limit}: must not be negative")
         runs, sources = run_table.c, source_table.c
-        query = _of(select(RunRecord), projects)
+        query = _of(select(RunRow), projects)
         if state is not None:
             query = query.where(runs.state == state)
         if since is not None:
@@ -368,7 +375,7 @@ class Catalog:
     def sources(self, run_id: str) -> list[SourceRecord]:
         with self._session() as session:
             query = (
-                select(SourceRecord)
+                select(SourceRow)
                 .where(source_table.c.run_id == run_id)
                 .order_by(source_table.c.position)
             )
@@ -377,7 +384,7 @@ class Catalog:
     def channels(self, run_id: str) -> list[ChannelRecord]:
         with self._session() as session:
             query = (
-                select(ChannelRecord)
+                select(ChannelRow)
                 .where(channel_table.c.run_id == run_id)
                 .order_by(channel_table.c.id)
             )
@@ -388,7 +395,7 @@ class Catalog:
         found: dict[str, list[ChannelRecord]] = {run_id: [] for run_id in run_ids}
         with self._session() as session:
             query = (
-                select(ChannelRecord)
+                select(ChannelRow)
                 .where(channel_table.c.run_id.in_(list(found)))
                 .order_by(channel_table.c.id)
             )
@@ -398,15 +405,16 @@ class Catalog:
 
     def sources_from(self, paths: Iterable[str]) -> list[tuple[str, int, datetime]]:
         """(original path, size, modified) of the raw files kept from ``paths`` (as ingest
-        recorded them): what a drop folder has ingested already."""
+        recorded them): what a drop folder has ingested already. Asked by file name, which
+        is indexed, and kept if the whole path is one of ``paths``."""
+        wanted = set(paths)
+        names = {PurePath(p).name for p in wanted}
         s = source_table.c
         found: list[tuple[str, int, datetime]] = []
         with self._session() as session:
-            for batch in batches(paths):
-                query = select(s.original_path, s.size, s.modified).where(
-                    s.original_path.in_(batch)
-                )
-                found += [(p, n, m) for p, n, m in session.execute(query)]
+            for batch in batches(names):
+                query = select(s.original_path, s.size, s.modified).where(s.name.in_(batch))
+                found += [(p, n, m) for p, n, m in session.execute(query) if p in wanted]
         return found
 
     def sources_of(self, run_ids: Iterable[str]) -> list[SourceRecord]:
@@ -414,9 +422,7 @@ class Catalog:
         found: list[SourceRecord] = []
         with self._session() as session:
             for batch in batches(run_ids):
-                found += session.scalars(
-                    select(SourceRecord).where(source_table.c.run_id.in_(batch))
-                )
+                found += session.scalars(select(SourceRow).where(source_table.c.run_id.in_(batch)))
         return found
 
     def source_hashes(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
@@ -443,8 +449,8 @@ class Catalog:
     def source_by_sha256(self, sha256: str) -> tuple[SourceRecord, RunRecord] | None:
         with self._session() as session:
             query = (
-                select(SourceRecord, RunRecord)
-                .join(RunRecord, run_table.c.id == source_table.c.run_id)
+                select(SourceRow, RunRow)
+                .join(RunRow, run_table.c.id == source_table.c.run_id)
                 .where(source_table.c.sha256 == sha256)
             )
             found = session.execute(query).first()
@@ -464,24 +470,26 @@ class Catalog:
         Raises :class:`RunConflict` if, meanwhile, another ingest took the run number or kept
         the same bytes.
         """
-        # fresh records each try: the database numbers sources and channels, and a try rolled
-        # back leaves the numbers it was given on the records it flushed (on SQLite another
-        # writer may take them meanwhile); `replace` copies all but those (init=False) fields
-        sources = [(replace(s), [replace(c) for c in channels]) for s, channels in new.sources]
+        # fresh rows each try: the database numbers sources and channels, and a try rolled
+        # back leaves the numbers it was given on the rows it flushed (on SQLite another writer
+        # may take them meanwhile); as_row copies a record's fields but those (init=False) ones
+        sources = [(as_row(s), [as_row(c) for c in channels]) for s, channels in new.sources]
+        run = as_row(new.run)
         try:
             with self._write.begin() as session:
                 # the configuration in force is whatever the log holds as the run becomes visible
-                new.run.config_version = session.scalar(select(func.max(config_change_table.c.id)))
-                session.add(new.run)
+                run.config_version = session.scalar(select(func.max(config_change_table.c.id)))
+                session.add(run)
                 session.flush()
                 for source, channels in sources:
-                    source.run_id = new.run.id
+                    source.run_id = run.id
                     session.add(source)
                     session.flush()
                     for channel in channels:
-                        channel.run_id, channel.source_id = new.run.id, source.id
+                        channel.run_id, channel.source_id = run.id, source.id
                     session.add_all(channels)
-                session.add_all(metadata_rows(new.run))
+                session.add_all(metadata_rows(run))
+            new.run.config_version = run.config_version
         except OperationalError as exc:
             raise CatalogUnavailable(
                 f"catalog {self.display_url} failed while recording run {new.run.number} "
@@ -523,13 +531,11 @@ class Catalog:
 
     def config_changes(self) -> list[ConfigChangeRecord]:
         with self._session() as session:
-            return list(
-                session.scalars(select(ConfigChangeRecord).order_by(config_change_table.c.id))
-            )
+            return list(session.scalars(select(ConfigChangeRow).order_by(config_change_table.c.id)))
 
     def calibrations(self) -> list[CalibrationRecord]:
         with self._session() as session:
-            query = select(CalibrationRecord).order_by(
+            query = select(CalibrationRow).order_by(
                 calibration_table.c.name, calibration_table.c.version
             )
             return list(session.scalars(query))
@@ -538,6 +544,7 @@ class Catalog:
         """Append ``row`` to the configuration log if its newest entry is still ``expected``
         (the version the change was checked against); else refuse, so that a change checked
         against an old history is never recorded."""
+        row = as_row(row)
         row.after = expected
         try:
             with self._writing("recording a configuration change"), self._write.begin() as session:
@@ -553,6 +560,7 @@ class Catalog:
 
     def append_calibration(self, row: CalibrationRecord) -> CalibrationRecord:
         """Append a calibration as the next version of its name."""
+        row = as_row(row)
         with self._writing(f"recording calibration {row.name}"), self._write.begin() as session:
             newest = session.scalar(
                 select(func.max(calibration_table.c.version)).where(

@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from labledger.catalog.catalog import Catalog
 from labledger.catalog.schema import (
+    FlagRow,
+    WithdrawalRow,
     flag_period_table,
     flag_table,
     product_input_table,
@@ -19,8 +21,6 @@ from labledger.catalog.schema import (
 )
 from labledger.records import (
     CLOSED,
-    FlagRecord,
-    WithdrawalRecord,
 )
 
 
@@ -35,8 +35,8 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
         .where(r.created >= since, r.state == CLOSED)
         .order_by(r.created)
     )
-    flags = select(FlagRecord).where(f.created >= since).order_by(f.id)
-    withdrawals = select(WithdrawalRecord).where(withdrawal_table.c.created >= since)
+    flags = select(FlagRow).where(f.created >= since).order_by(f.id)
+    withdrawals = select(WithdrawalRow).where(withdrawal_table.c.created >= since)
     products = (
         select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level, p.created)
         .where(p.created >= since)

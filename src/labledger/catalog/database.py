@@ -184,7 +184,3 @@ def check_schema(engine: Engine, url: str) -> None:
             f"catalog {display_url(url)} is at schema version {current}, this labledger "
             f"expects {head}; run `labledger migrate` (back it up first)"
         )
-
-
-# SQLite refuses statements with more than 32,766 parameters, and long IN lists plan badly on
-# both databases: long lists of ids or numbers are asked this many at a time

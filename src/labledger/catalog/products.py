@@ -8,12 +8,19 @@ overwrites, so the old product stays readable and its lineage intact.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, insert, inspect, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, func, insert, literal, or_, select
 
 from labledger.catalog.catalog import Catalog
-from labledger.catalog.schema import product_input_table, product_table, run_table
+from labledger.catalog.schema import (
+    ProductInputRow,
+    ProductRow,
+    product_input_table,
+    product_table,
+    run_table,
+)
 from labledger.errors import Conflict
 from labledger.ids import batches
 from labledger.records import COMPLETE, ProductInputRecord, ProductRecord
@@ -38,10 +45,10 @@ def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[Produc
         with catalog.transaction(f"recording product {products[0][0].id}") as session:
             # bulk inserts, the products before the inputs that refer to them: the unit of work
             # would cost more than the commit
-            session.execute(insert(ProductRecord), [_values(row) for row, _ in products])
+            session.execute(insert(product_table), [_values(row) for row, _ in products])
             inputs = [_values(i) for _, rows in products for i in rows]
             if inputs:
-                session.execute(insert(ProductInputRecord), inputs)
+                session.execute(insert(product_input_table), inputs)
     except Conflict:
         if len(products) > 1:  # find which, one at a time
             return [publish(catalog, row, inputs) for row, inputs in products]
@@ -53,12 +60,12 @@ def publish_many(catalog: Catalog, products: Sequence[Published]) -> list[Produc
 
 
 def _values(row: Any) -> dict[str, Any]:
-    return {a.key: getattr(row, a.key) for a in inspect(type(row)).column_attrs}
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
 def by_id(catalog: Catalog, product_id: str) -> ProductRecord | None:
     with catalog.reading() as session:
-        return session.get(ProductRecord, product_id)
+        return session.get(ProductRow, product_id)
 
 
 def by_prefix(
@@ -67,7 +74,7 @@ def by_prefix(
     """Products whose id starts with ``prefix`` (people type the first 8 characters); with
     ``projects``, only those over runs of those projects (see :func:`of_projects`), so that
     another project's products neither answer nor make a prefix ambiguous."""
-    query = select(ProductRecord).where(product_table.c.id.startswith(prefix, autoescape=True))
+    query = select(ProductRow).where(product_table.c.id.startswith(prefix, autoescape=True))
     if projects is not None:
         query = query.where(of_projects(projects))
     with catalog.reading() as session:
@@ -91,17 +98,17 @@ def of_projects(projects: Collection[str]) -> Any:
 
 
 def by_ids(catalog: Catalog, ids: Iterable[str]) -> dict[str, ProductRecord]:
-    found = {}
+    found: dict[str, ProductRecord] = {}
     with catalog.reading() as session:
         for batch in batches(ids):
-            query = select(ProductRecord).where(product_table.c.id.in_(batch))
+            query = select(ProductRow).where(product_table.c.id.in_(batch))
             found.update({r.id: r for r in session.scalars(query)})
     return found
 
 
 def by_key(catalog: Catalog, key: str) -> ProductRecord | None:
     with catalog.reading() as session:
-        query = select(ProductRecord).where(
+        query = select(ProductRow).where(
             product_table.c.key == key, product_table.c.status == COMPLETE
         )
         return session.scalars(query).first()
@@ -113,7 +120,7 @@ def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[Produ
     with catalog.reading() as session:
         for batch in batches(found):
             query = (
-                select(ProductRecord)
+                select(ProductRow)
                 .where(product_table.c.prekey.in_(batch), product_table.c.status == COMPLETE)
                 .order_by(product_table.c.created.desc(), product_table.c.id.desc())
             )
@@ -124,11 +131,11 @@ def by_prekeys(catalog: Catalog, prekeys: Iterable[str]) -> dict[str, list[Produ
 
 def newest_in_slots(catalog: Catalog, slots: Iterable[str]) -> dict[str, ProductRecord]:
     """The newest complete product of each slot."""
-    found = {}
+    found: dict[str, ProductRecord] = {}
     with catalog.reading() as session:
         for batch in batches(slots):
             query = (
-                select(ProductRecord)
+                select(ProductRow)
                 .where(product_table.c.slot.in_(batch), product_table.c.status == COMPLETE)
                 .order_by(product_table.c.created, product_table.c.id)
             )
@@ -145,7 +152,7 @@ def current(
     runs: Sequence[int] | None = None,
 ) -> list[ProductRecord]:
     """Complete products that no newer product of their slot supersedes, oldest first."""
-    query = select(ProductRecord).where(is_current())
+    query = select(ProductRow).where(is_current())
     if step is not None:
         query = query.where(product_table.c.step == step)
     if kind is not None:
@@ -180,7 +187,7 @@ def is_current() -> Any:
 def count_current(catalog: Catalog, projects: Collection[str] | None = None) -> int:
     """How many products are current; over runs of ``projects`` only, if given
     (:func:`of_projects`)."""
-    query = select(func.count()).select_from(ProductRecord).where(is_current())
+    query = select(func.count()).select_from(ProductRow).where(is_current())
     if projects is not None:
         query = query.where(of_projects(projects))
     with catalog.reading() as session:
@@ -200,9 +207,7 @@ def listing(
     """Products newest first, of a step, of a run, of a status (None: any), in a slot, over
     runs of ``projects`` only if given (:func:`of_projects`)."""
     query = (
-        select(ProductRecord)
-        if projects is None
-        else select(ProductRecord).where(of_projects(projects))
+        select(ProductRow) if projects is None else select(ProductRow).where(of_projects(projects))
     )
     if step is not None:
         query = query.where(product_table.c.step == step)
@@ -222,7 +227,7 @@ def inputs_of(catalog: Catalog, ids: Iterable[str]) -> dict[str, list[ProductInp
     with catalog.reading() as session:
         for batch in batches(found):
             query = (
-                select(ProductInputRecord)
+                select(ProductInputRow)
                 .where(product_input_table.c.product_id.in_(batch))
                 .order_by(product_input_table.c.product_id, product_input_table.c.position)
             )

@@ -27,7 +27,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from labledger.catalog.database import Sessions
-from labledger.catalog.schema import flag_period_table, flag_table, good_run_list_table, run_table
+from labledger.catalog.schema import (
+    FlagPeriodRow,
+    FlagRow,
+    GoodRunListRow,
+    as_row,
+    flag_period_table,
+    flag_table,
+    good_run_list_table,
+    run_table,
+)
 from labledger.errors import Conflict, NotFound
 from labledger.ids import batches
 from labledger.records import (
@@ -47,6 +56,7 @@ def append_flag(
 ) -> FlagEntry:
     """Record a flag and its periods in one transaction. If ``row.target`` is set, the new flag
     supersedes that one, which must be active; else :class:`Conflict`."""
+    row, periods = as_row(row), [as_row(p) for p in periods]
     with catalog.transaction(f"recording a {row.subsystem} flag") as session:
         if row.target is not None:
             _check_replaceable(session, row.target, "supersede")
@@ -61,6 +71,7 @@ def append_flag(
 def append_withdrawal(catalog: Sessions, row: FlagRecord) -> FlagRecord:
     """Record the withdrawal ``row`` of the active flag ``row.target``; :class:`NotFound` if
     there is no such flag, :class:`Conflict` if it is superseded or withdrawn already."""
+    row = as_row(row)
     assert row.action == WITHDRAW and row.target is not None
     with catalog.transaction(f"withdrawing flag {row.target}") as session:
         _check_replaceable(session, row.target, "withdraw")
@@ -70,12 +81,12 @@ def append_withdrawal(catalog: Sessions, row: FlagRecord) -> FlagRecord:
 
 
 def _check_replaceable(session: Session, flag_id: int, verb: str) -> None:
-    target = session.get(FlagRecord, flag_id)
+    target = session.get(FlagRow, flag_id)
     if target is None or target.action != FLAG:
         raise NotFound(
             f"there is no flag {flag_id} to {verb} (list them with `labledger flag list --all`)"
         )
-    replaced = session.scalars(select(FlagRecord).where(flag_table.c.target == flag_id)).first()
+    replaced = session.scalars(select(FlagRow).where(flag_table.c.target == flag_id)).first()
     if replaced is not None:
         raise Conflict(_replaced_message(flag_id, replaced, verb))
 
@@ -124,12 +135,12 @@ def flags(
 
     One query (one per 10,000 run numbers when more are given)."""
     replacing = flag_table.alias("replacement")
-    replacement = aliased(FlagRecord, replacing)
+    replacement = aliased(FlagRow, replacing)
     period = flag_period_table.c
     query = (
-        select(FlagRecord, replacement, FlagPeriodRecord)
+        select(FlagRow, replacement, FlagPeriodRow)
         .outerjoin(replacement, replacing.c.target == flag_table.c.id)
-        .join(FlagPeriodRecord, period.flag_id == flag_table.c.id)
+        .join(FlagPeriodRow, period.flag_id == flag_table.c.id)
         .where(flag_table.c.action == FLAG)
         .order_by(flag_table.c.id, period.id)
     )
@@ -167,7 +178,7 @@ def flags(
 def flag_row(catalog: Sessions, flag_id: int) -> FlagRecord | None:
     """Any row of the flags log (a flag or a withdrawal) by id."""
     with catalog.reading() as session:
-        return session.get(FlagRecord, flag_id)
+        return session.get(FlagRow, flag_id)
 
 
 def flags_seen(catalog: Sessions, projects: Collection[str] | None = None) -> int:
@@ -176,7 +187,7 @@ def flags_seen(catalog: Sessions, projects: Collection[str] | None = None) -> in
     not the newest id: PostgreSQL hands ids out at insert, and commits may land out of order.)
     With ``projects``, only the rows about runs of those projects (a withdrawal is about its
     flag's runs): a reader's count moves with what the reader can see, nothing else."""
-    query = select(func.count()).select_from(FlagRecord)
+    query = select(func.count()).select_from(FlagRow)
     if projects is not None:
         about = case((flag_table.c.action == WITHDRAW, flag_table.c.target), else_=flag_table.c.id)
         query = query.where(_of_projects(about, projects))
@@ -249,6 +260,7 @@ def append_good_run_list(
     content hash: then that one is returned and nothing is written. The second value says
     whether a version was recorded. Two writers at once: the unique (name, version) lets one
     through and gives the other a :class:`Conflict`."""
+    row = as_row(row)
     with catalog.transaction(f"recording good-run list {row.name!r}") as session:
         newest = _newest(session, row.name)
         if newest is not None and newest.hash == row.hash:
@@ -265,7 +277,7 @@ def good_run_list(
     with catalog.reading() as session:
         if version is None:
             return _newest(session, name)
-        query = select(GoodRunListRecord).where(
+        query = select(GoodRunListRow).where(
             good_run_list_table.c.name == name, good_run_list_table.c.version == version
         )
         return session.scalars(query).first()
@@ -285,7 +297,7 @@ def good_run_list_versions(catalog: Sessions) -> dict[str, list[int]]:
 
 def good_run_lists(catalog: Sessions, name: str | None = None) -> list[GoodRunListRecord]:
     """Every version of every good-run list (or of ``name``), by name and version."""
-    query = select(GoodRunListRecord).order_by(
+    query = select(GoodRunListRow).order_by(
         good_run_list_table.c.name, good_run_list_table.c.version
     )
     if name is not None:
@@ -296,7 +308,7 @@ def good_run_lists(catalog: Sessions, name: str | None = None) -> list[GoodRunLi
 
 def _newest(session: Session, name: str) -> GoodRunListRecord | None:
     query = (
-        select(GoodRunListRecord)
+        select(GoodRunListRow)
         .where(good_run_list_table.c.name == name)
         .order_by(good_run_list_table.c.version.desc())
         .limit(1)

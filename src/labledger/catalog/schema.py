@@ -23,8 +23,9 @@ write made through it. A run belongs to one project (``runs.project``).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -58,6 +59,9 @@ from labledger.records import (
     SourceRecord,
     WithdrawalRecord,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -95,6 +99,12 @@ class SettingRow(Base):
 
 metadata = Base.metadata
 mapper = Base.registry
+R = TypeVar("R", bound="DataclassInstance")
+
+# The records of labledger.records stay plain: each is mapped through a subclass, its row, so a
+# record made where no catalog is (a client reading a server) stays a plain dataclass when the
+# catalog is imported later in the same process. A query gives rows, which are records; a record
+# is written as its row (as_row).
 
 
 def _time(name: str, **kwargs: Any) -> Column[datetime]:
@@ -102,7 +112,8 @@ def _time(name: str, **kwargs: Any) -> Column[datetime]:
 
 
 run_table = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", String(36), primary_key=True),  # UUIDv7
     Column("number", BigInteger, unique=True, nullable=False),
     Column("state", String(16), nullable=False),
@@ -118,11 +129,18 @@ run_table = Table(
     Index("ix_runs_newest", "state", "started", "number"),
     # a reader's newest run, whatever the planner knows of the projects' sizes
     Index("ix_runs_project_newest", "project", "state", "started", "number"),
-)  # fmt: skip
-mapper.map_imperatively(RunRecord, run_table, properties={"meta": run_table.c.metadata})
+)
+
+
+class RunRow(RunRecord):
+    """A RunRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(RunRow, run_table, properties={"meta": run_table.c.metadata})
 
 source_table = Table(
-    "sources", metadata,
+    "sources",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", ForeignKey("runs.id"), index=True, nullable=False),
     Column("position", Integer, nullable=False),
@@ -137,11 +155,18 @@ source_table = Table(
     Column("ingested_by", Text, nullable=False),
     Column("tree", JSON, nullable=False),
     Column("problems", JSON, nullable=False),
-)  # fmt: skip
-mapper.map_imperatively(SourceRecord, source_table)
+)
+
+
+class SourceRow(SourceRecord):
+    """A SourceRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(SourceRow, source_table)
 
 channel_table = Table(
-    "channels", metadata,
+    "channels",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", ForeignKey("runs.id"), index=True, nullable=False),
     Column("source_id", ForeignKey("sources.id"), nullable=False),
@@ -152,8 +177,14 @@ channel_table = Table(
     Column("attrs", JSON, nullable=False),
     Column("axes", JSON, nullable=False),
     UniqueConstraint("run_id", "key", name="uq_channels_run_key"),
-)  # fmt: skip
-mapper.map_imperatively(ChannelRecord, channel_table)
+)
+
+
+class ChannelRow(ChannelRecord):
+    """A ChannelRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(ChannelRow, channel_table)
 
 
 class MetadataRow(Base):
@@ -176,7 +207,8 @@ class MetadataRow(Base):
 
 
 config_change_table = Table(
-    "config_changes", metadata,
+    "config_changes",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),
     # the version it was checked against: unique, so of two changes checked against the same
@@ -188,11 +220,18 @@ config_change_table = Table(
     Column("author", Text, nullable=False),
     Column("reason", Text, nullable=False),
     _time("created", nullable=False),
-)  # fmt: skip
-mapper.map_imperatively(ConfigChangeRecord, config_change_table)
+)
+
+
+class ConfigChangeRow(ConfigChangeRecord):
+    """A ConfigChangeRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(ConfigChangeRow, config_change_table)
 
 calibration_table = Table(
-    "calibrations", metadata,
+    "calibrations",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False),
     Column("version", Integer, nullable=False),
@@ -205,11 +244,18 @@ calibration_table = Table(
     Column("reason", Text, nullable=False),
     _time("created", nullable=False),
     UniqueConstraint("name", "version", name="uq_calibrations_name_version"),
-)  # fmt: skip
-mapper.map_imperatively(CalibrationRecord, calibration_table)
+)
+
+
+class CalibrationRow(CalibrationRecord):
+    """A CalibrationRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(CalibrationRow, calibration_table)
 
 product_table = Table(
-    "products", metadata,
+    "products",
+    metadata,
     Column("id", String(36), primary_key=True),  # UUIDv7
     Column("key", String(64), nullable=False),
     Column("prekey", String(64), index=True, nullable=False),
@@ -230,23 +276,42 @@ product_table = Table(
     Index("ix_products_slot", "slot", "created"),
     Index("ix_products_level", "level", "run_number"),
     # one product per key: of two writers computing the same thing, the second adopts the first
-    Index("uq_products_key", "key", unique=True, sqlite_where=text("status = 'complete'"),
-          postgresql_where=text("status = 'complete'")),
-)  # fmt: skip
-mapper.map_imperatively(ProductRecord, product_table)
+    Index(
+        "uq_products_key",
+        "key",
+        unique=True,
+        sqlite_where=text("status = 'complete'"),
+        postgresql_where=text("status = 'complete'"),
+    ),
+)
+
+
+class ProductRow(ProductRecord):
+    """A ProductRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(ProductRow, product_table)
 
 product_input_table = Table(
-    "product_inputs", metadata,
+    "product_inputs",
+    metadata,
     Column("product_id", ForeignKey("products.id"), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("ref", String(36), index=True, nullable=False),  # a run id or a product id
     Column("run_number", BigInteger),
-)  # fmt: skip
-mapper.map_imperatively(ProductInputRecord, product_input_table)
+)
+
+
+class ProductInputRow(ProductInputRecord):
+    """A ProductInputRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(ProductInputRow, product_input_table)
 
 flag_table = Table(
-    "flags", metadata,
+    "flags",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("action", String(16), nullable=False),
     Column("target", ForeignKey("flags.id"), unique=True),
@@ -255,22 +320,36 @@ flag_table = Table(
     Column("reason", Text, nullable=False),
     Column("author", Text, nullable=False),
     _time("created", nullable=False),
-)  # fmt: skip
-mapper.map_imperatively(FlagRecord, flag_table)
+)
+
+
+class FlagRow(FlagRecord):
+    """A FlagRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(FlagRow, flag_table)
 
 flag_period_table = Table(
-    "flag_periods", metadata,
+    "flag_periods",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("flag_id", ForeignKey("flags.id"), index=True, nullable=False),
     Column("run_id", ForeignKey("runs.id"), nullable=False),
     Column("run_number", BigInteger, index=True, nullable=False),
     Column("start", Float),
     Column("stop", Float),
-)  # fmt: skip
-mapper.map_imperatively(FlagPeriodRecord, flag_period_table)
+)
+
+
+class FlagPeriodRow(FlagPeriodRecord):
+    """A FlagPeriodRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(FlagPeriodRow, flag_period_table)
 
 good_run_list_table = Table(
-    "good_run_lists", metadata,
+    "good_run_lists",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False),
     Column("version", Integer, nullable=False),
@@ -284,11 +363,18 @@ good_run_list_table = Table(
     Column("reason", Text, nullable=False),
     _time("created", nullable=False),
     UniqueConstraint("name", "version", name="uq_good_run_lists_name_version"),
-)  # fmt: skip
-mapper.map_imperatively(GoodRunListRecord, good_run_list_table)
+)
+
+
+class GoodRunListRow(GoodRunListRecord):
+    """A GoodRunListRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(GoodRunListRow, good_run_list_table)
 
 withdrawal_table = Table(
-    "withdrawals", metadata,
+    "withdrawals",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("action", String(16), nullable=False),
     Column("run_id", ForeignKey("runs.id"), nullable=False),
@@ -299,8 +385,14 @@ withdrawal_table = Table(
     Column("author", Text, nullable=False),
     _time("created", nullable=False),
     UniqueConstraint("run_id", "seq", name="uq_withdrawals_run_seq"),
-)  # fmt: skip
-mapper.map_imperatively(WithdrawalRecord, withdrawal_table)
+)
+
+
+class WithdrawalRow(WithdrawalRecord):
+    """A WithdrawalRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(WithdrawalRow, withdrawal_table)
 
 
 class UserRow(Base):
@@ -331,10 +423,39 @@ class ApiKeyRow(Base):
 
 class AuditRow(Base):
     __tablename__ = "audit"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)  # fmt: skip
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     at: Mapped[datetime] = mapped_column(index=True)
     who: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     target: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+ROWS: dict[type, type] = {
+    RunRecord: RunRow,
+    SourceRecord: SourceRow,
+    ChannelRecord: ChannelRow,
+    ConfigChangeRecord: ConfigChangeRow,
+    CalibrationRecord: CalibrationRow,
+    ProductRecord: ProductRow,
+    ProductInputRecord: ProductInputRow,
+    FlagRecord: FlagRow,
+    FlagPeriodRecord: FlagPeriodRow,
+    GoodRunListRecord: GoodRunListRow,
+    WithdrawalRecord: WithdrawalRow,
+}
+
+
+def as_row(record: R) -> R:
+    """``record`` as the catalog's row: itself if it is one, else a new row with its fields
+    (those the database numbers only if the record holds them already)."""
+    row_class = ROWS.get(type(record))
+    if row_class is None:
+        return record
+    row = row_class(**{f.name: getattr(record, f.name) for f in fields(record) if f.init})
+    for f in fields(record):
+        if not f.init and f.name in vars(record):
+            setattr(row, f.name, getattr(record, f.name))
+    return row

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 import labledger.catalog.products as products
 import labledger.catalog.quality as quality
 from labledger.catalog.catalog import Catalog
-from labledger.catalog.schema import run_table, source_table
+from labledger.catalog.schema import RunRow, run_table, source_table
 from labledger.catalog.withdrawals import withdrawn_run
-from labledger.records import CLOSED, RunRecord
+from labledger.records import CLOSED
 from labledger.summary import Summary
 
 
@@ -31,7 +31,7 @@ def summarize(catalog: Catalog, projects: Collection[str] | None = None) -> Summ
     ).where(closed)
     files = (
         select(source_table.c.format, func.count(), func.sum(source_table.c.size))
-        .join(RunRecord, run_table.c.id == source_table.c.run_id)
+        .join(RunRow, run_table.c.id == source_table.c.run_id)
         .where(closed)
         .group_by(source_table.c.format)
     )

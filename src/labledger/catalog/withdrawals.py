@@ -27,12 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from labledger.catalog.database import Sessions
-from labledger.catalog.schema import run_table, withdrawal_table
+from labledger.catalog.schema import WithdrawalRow, as_row, run_table, withdrawal_table
 from labledger.errors import Conflict
 from labledger.ids import batches
 from labledger.records import RESTORE, WITHDRAW, WithdrawalEntry, WithdrawalRecord
-
-# a withdrawal and the restoration that undid it (None: the run is still withdrawn)
 
 
 def withdrawn_run(runs: Any = None) -> Any:
@@ -56,6 +54,7 @@ def append(catalog: Sessions, row: WithdrawalRecord, *, number: int) -> Withdraw
     run's history inside the transaction: a run is withdrawn only if it is not withdrawn, and
     restored only if it is (``row.target`` is then set to the withdrawal it undoes). Else, or
     if another writer recorded a row for the run meanwhile, :class:`Conflict`."""
+    row = as_row(row)
     verb = "withdrawing" if row.action == WITHDRAW else "restoring"
     with catalog.transaction(f"{verb} run {number}") as session:
         newest = _newest(session, row.run_id)
@@ -95,9 +94,9 @@ def history(
 
     One query (one per 5,000 run ids when more are given)."""
     restoring = withdrawal_table.alias("restore")
-    restore = aliased(WithdrawalRecord, restoring)
+    restore = aliased(WithdrawalRow, restoring)
     query = (
-        select(WithdrawalRecord, restore)
+        select(WithdrawalRow, restore)
         .outerjoin(restore, restoring.c.target == withdrawal_table.c.id)
         .where(withdrawal_table.c.action == WITHDRAW)
         .order_by(withdrawal_table.c.id)
@@ -119,7 +118,7 @@ def history(
 
 def _newest(session: Session, run_id: str) -> WithdrawalRecord | None:
     query = (
-        select(WithdrawalRecord)
+        select(WithdrawalRow)
         .where(withdrawal_table.c.run_id == run_id)
         .order_by(withdrawal_table.c.seq.desc())
         .limit(1)

@@ -14,6 +14,7 @@ import typer
 
 from labledger.cli.app import ArchiveOption, JsonOption, app, err, opened, out, pairs
 from labledger.dropfolder import GIVE_UP, INTERVAL, SETTLE, DropFolder, Outcome
+from labledger.ids import DEFAULT_PROJECT
 
 _TO_STDERR = ("failed", "gone", "unreadable", "waiting", "archive")
 
@@ -47,7 +48,7 @@ def watch(
     retry: Annotated[
         bool, typer.Option("--retry", help="Try again the files reported as failed before.")
     ] = False,
-    project: Annotated[str, typer.Option(help="The project the runs belong to.")] = "default",
+    project: Annotated[str, typer.Option(help="The project the runs belong to.")] = DEFAULT_PROJECT,
     format: Annotated[
         str | None, typer.Option("--format", help="Skip format detection: tdms, hdf5, csv.")
     ] = None,
@@ -72,19 +73,30 @@ def watch(
             (err if outcome.kind in _TO_STDERR else out).print(outcome.message)
 
     with opened(archive) as la:
-        drop = DropFolder(la, folder, settle=settle, give_up=max(give_up, settle),
-                          project=project, format=format, limits=limits)  # fmt: skip
+        drop = DropFolder(
+            la,
+            folder,
+            settle=settle,
+            give_up=max(give_up, settle),
+            project=project,
+            format=format,
+            limits=limits,
+        )
         if retry:
             drop.forget_failures()
         elif drop.failed:
-            err.print(f"{len(drop.failed)} files of {folder} were reported as not ingestible "
-                      f"before ({drop.state}); --retry tries them again")  # fmt: skip
+            err.print(
+                f"{len(drop.failed)} files of {folder} were reported as not ingestible "
+                f"before ({drop.state}); --retry tries them again"
+            )
         if once:
             for outcome in drop.once():
                 say(outcome)
             raise typer.Exit(1 if failed else 0)
-        err.print(f"watching {folder} for {la}: files unchanged for {settle:g} s that no "
-                  "process here writes to are ingested; Ctrl-C stops")  # fmt: skip
+        err.print(
+            f"watching {folder} for {la}: files unchanged for {settle:g} s that no "
+            "process here writes to are ingested; Ctrl-C stops"
+        )
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():  # a service stops: SIGTERM
             signal.signal(signal.SIGTERM, lambda number, frame: stop.set())

@@ -82,8 +82,9 @@ class _Http:
     def __init__(self, url: str, api_key: str | None, transport: httpx.BaseTransport | None):
         self.url = url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=self.url, headers=self.headers, timeout=_TIMEOUT,
-                                   transport=transport)  # fmt: skip
+        self.client = httpx.Client(
+            base_url=self.url, headers=self.headers, timeout=_TIMEOUT, transport=transport
+        )
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         query = {k: v for k, v in params.items() if v is not None}
@@ -192,11 +193,16 @@ class RemoteCatalog:
         withdrawn: bool | None = False,
     ) -> list[RunRecord]:
         found = self._http.json(
-            "/runs/search", since=since.isoformat() if since else None,
-            until=until.isoformat() if until else None, source=source, state=state or "",
-            where=json.dumps(where) if where else None, limit=limit, quality=quality,
+            "/runs/search",
+            since=since.isoformat() if since else None,
+            until=until.isoformat() if until else None,
+            source=source,
+            state=state or "",
+            where=json.dumps(where) if where else None,
+            limit=limit,
+            quality=quality,
             withdrawn={False: "false", True: "true", None: "any"}[withdrawn],
-        )  # fmt: skip
+        )
         return self._runs(found)
 
     # -- withdrawn runs ------------------------------------------------------------------------
@@ -208,8 +214,7 @@ class RemoteCatalog:
         found: list[tuple[WithdrawalRecord, WithdrawalRecord | None]] = []
         for batch in batched:
             text = None if batch is None else ",".join(batch)
-            for entry in self._http.json("/runs/withdrawals", runs=text,
-                                         active_only=active_only):  # fmt: skip
+            for entry in self._http.json("/runs/withdrawals", runs=text, active_only=active_only):
                 withdrawal = record_from_json(WithdrawalRecord, entry["withdrawal"])
                 undone = entry["restored"]
                 found.append(
@@ -221,9 +226,10 @@ class RemoteCatalog:
         """The server records it (a writer of the run's project), as its caller."""
         verb = "withdraw" if row.action == "withdraw" else "restore"
         done = self._http.post(f"/runs/{int(number)}/{verb}", json={"reason": row.reason}).json()
-        made = {"withdraw": (done["id"], None, done["author"], done["created"]),
-                "restore": (done["restored_by"], done["id"], done["restore_author"],
-                            done["restored"])}[verb]  # fmt: skip
+        made = {
+            "withdraw": (done["id"], None, done["author"], done["created"]),
+            "restore": (done["restored_by"], done["id"], done["restore_author"], done["restored"]),
+        }[verb]
         row.id, row.target, row.author = made[0], made[1], made[2]
         row.created = datetime.fromisoformat(made[3])
         return row
@@ -388,8 +394,16 @@ class RemoteArchive:
         supersedes: int | None = None,
     ) -> Flag:
         """Flag runs or intervals of runs on the server (see :meth:`Archive.flag`)."""
-        return self.flags.add(runs=runs, run=run, start=start, stop=stop, subsystem=subsystem,
-                              severity=severity, reason=reason, supersedes=supersedes)  # fmt: skip
+        return self.flags.add(
+            runs=runs,
+            run=run,
+            start=start,
+            stop=stop,
+            subsystem=subsystem,
+            severity=severity,
+            reason=reason,
+            supersedes=supersedes,
+        )
 
     # -- what only the server can do here yet --------------------------------------------------
 
@@ -435,16 +449,27 @@ class RemoteArchive:
         for path in files:
             if not path.is_file():
                 raise BadInput(f"{path}: not a readable file")
-        form = {"project": project, **({"run": str(run)} if run is not None else {}),
-                **({"format": format} if format else {})}  # fmt: skip
+        form = {
+            "project": project,
+            **({"run": str(run)} if run is not None else {}),
+            **({"format": format} if format else {}),
+        }
         with ExitStack() as stack:
             parts = [("files", (p.name, stack.enter_context(p.open("rb")))) for p in files]
             answer = self._http.post("/ingest", data=form, files=parts)
-        results = [IngestResult(number=r["run"], files=r["files"],
-                                already=r["status"] == "already ingested", run_id=r["id"],
-                                channels=r["channels"], data_bytes=r["data_bytes"],
-                                problems=r["problems"], numbered=r.get("numbered", ""))
-                   for r in answer.json()]  # fmt: skip
+        results = [
+            IngestResult(
+                number=r["run"],
+                files=r["files"],
+                already=r["status"] == "already ingested",
+                run_id=r["id"],
+                channels=r["channels"],
+                data_bytes=r["data_bytes"],
+                problems=r["problems"],
+                numbered=r.get("numbered", ""),
+            )
+            for r in answer.json()
+        ]
         if progress is not None:
             total = sum(p.stat().st_size for p in files)
             progress(total, total)
@@ -478,8 +503,9 @@ class RemoteArchive:
         if inputs is not None:
             body["inputs"] = inputs.id if isinstance(inputs, Product) else str(inputs)
         answer = self._http.post("/compute", json=body).json()
-        return Product(self, record_from_json(ProductRecord, answer["product"]),
-                             reused=answer["reused"])  # fmt: skip
+        return Product(
+            self, record_from_json(ProductRecord, answer["product"]), reused=answer["reused"]
+        )
 
     def events(
         self, level: int, *, runs: Sequence[int] | None = None, stream: str | None = None
@@ -527,9 +553,10 @@ class RemoteArchive:
     def stale(self) -> list[Any]:
         """The server's stale products (of runs you may read), with the reasons."""
         found = self._http.json("/stale")
-        return [Stale(Product(self, record_from_json(ProductRecord, s["product"])),
-                      s["reasons"])
-                for s in found]  # fmt: skip
+        return [
+            Stale(Product(self, record_from_json(ProductRecord, s["product"])), s["reasons"])
+            for s in found
+        ]
 
     @functools.cached_property
     def products(self) -> RemoteProducts:
@@ -547,8 +574,9 @@ class RemoteArchive:
             params["timeout"] = timeout
         forever = httpx.Timeout(None, connect=5.0)
         client = self._http.client
-        request = client.build_request("GET", f"{API}/notifications", params=params,
-                                       timeout=forever)  # fmt: skip
+        request = client.build_request(
+            "GET", f"{API}/notifications", params=params, timeout=forever
+        )
         response = client.send(request, stream=True)
         try:
             if response.status_code >= 400:
@@ -575,8 +603,13 @@ class RemoteArchive:
         if points is None:  # read here from the stored chunks, as a local archive does
             return read_here(self, run, name, calibration=calibration, time=time)
         start, stop = time if time is not None else (None, None)
-        response = self._http.get(f"/runs/{run.number}/signals/{name}", points=points,
-                                  start=start, stop=stop, calibration=calibration)  # fmt: skip
+        response = self._http.get(
+            f"/runs/{run.number}/signals/{name}",
+            points=points,
+            start=start,
+            stop=stop,
+            calibration=calibration,
+        )
         headers = response.headers
         first, second = (int(n) for n in headers["X-Lengths"].split(","))
         body = response.content
@@ -606,8 +639,9 @@ class RemoteFlags:
         self, *, run: Any = None, subsystem: str | None = None, include_inactive: bool = False
     ) -> list[Flag]:
         number = run.number if isinstance(run, Run) else run
-        found = self._http.json("/flags", run=number, subsystem=subsystem,
-                                include_inactive=include_inactive)  # fmt: skip
+        found = self._http.json(
+            "/flags", run=number, subsystem=subsystem, include_inactive=include_inactive
+        )
         return [Flag.from_dict(f) for f in found]
 
     def active(self, run_numbers: Any) -> dict[int, builtins.list[Flag]]:
@@ -634,8 +668,14 @@ class RemoteFlags:
         reason: str | None = None,
         supersedes: int | None = None,
     ) -> Flag:
-        given = {"start": start, "stop": stop, "subsystem": subsystem, "severity": severity,
-                 "reason": reason, "supersedes": supersedes}  # fmt: skip
+        given = {
+            "start": start,
+            "stop": stop,
+            "subsystem": subsystem,
+            "severity": severity,
+            "reason": reason,
+            "supersedes": supersedes,
+        }
         body: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if runs is not None:
             body["runs"] = builtins.list(run_refs(runs, "runs"))
@@ -652,8 +692,14 @@ class RemoteEventQuery:
     :class:`labledger.events.EventQuery` (``with_parent``, ``to_arrow``, ``to_pandas``,
     ``count``); the query runs on the server, and only its rows travel (Arrow IPC)."""
 
-    def __init__(self, http: _Http, level: int, runs: Sequence[int] | None, stream: str | None,
-                 ancestors: tuple[int, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        http: _Http,
+        level: int,
+        runs: Sequence[int] | None,
+        stream: str | None,
+        ancestors: tuple[int, ...] = (),
+    ) -> None:
         self._http, self.level, self.stream, self.ancestors = http, level, stream, ancestors
         self.runs = None if runs is None else [int(n) for n in runs]
 
@@ -667,9 +713,13 @@ class RemoteEventQuery:
         return query
 
     def _params(self, **extra: Any) -> dict[str, Any]:
-        return {"level": self.level, "stream": self.stream,
-                "runs": None if self.runs is None else ",".join(map(str, self.runs)),
-                "with_parent": ",".join(map(str, self.ancestors)) or None, **extra}  # fmt: skip
+        return {
+            "level": self.level,
+            "stream": self.stream,
+            "runs": None if self.runs is None else ",".join(map(str, self.runs)),
+            "with_parent": ",".join(map(str, self.ancestors)) or None,
+            **extra,
+        }
 
     def to_arrow(self) -> Any:
         import pyarrow as pa
@@ -731,9 +781,12 @@ class RemoteProducts:
     ) -> list[Product]:
         """Products newest first: of a step, of a run, of a status (None: any)."""
         found = self._archive._http.json(
-            "/products", step=getattr(step, "name", step), run=run, status=status or "any",
+            "/products",
+            step=getattr(step, "name", step),
+            run=run,
+            status=status or "any",
             limit=limit or 1000,
-        )  # fmt: skip
+        )
         return [Product(self._archive, record_from_json(ProductRecord, d)) for d in found]
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger.catalog.schema import product_table
+from labledger.catalog.schema import ProductRow, product_table
 from labledger.records import ProductRecord
 from labledger.version import __version__
 
@@ -43,7 +43,7 @@ def events(archive: Home, since: datetime | None = None) -> Iterator[dict[str, A
 
     producer = PRODUCER.format(version=__version__)
     namespace = _namespace(archive)
-    query = select(ProductRecord).order_by(product_table.c.created, product_table.c.id)
+    query = select(ProductRow).order_by(product_table.c.created, product_table.c.id)
     if since is not None:
         query = query.where(product_table.c.created >= since)
     with archive.catalog.reading() as session:

@@ -51,9 +51,17 @@ def lineage(archive: Home, ref: str | int, direction: str, depth: int | None) ->
     if direction == "up" and depth is None:  # the raw files below the runs
         for source in catalog.sources_of(list(runs)):
             file_id = f"sha256:{source.sha256}"
-            nodes[file_id] = Node(file_id, "file", f"{source.name}  sha256:{source.sha256[:16]}…",
-                                  {"name": source.name, "sha256": source.sha256,
-                                   "size": source.size, "key": source.store_key})  # fmt: skip
+            nodes[file_id] = Node(
+                file_id,
+                "file",
+                f"{source.name}  sha256:{source.sha256[:16]}…",
+                {
+                    "name": source.name,
+                    "sha256": source.sha256,
+                    "size": source.size,
+                    "key": source.store_key,
+                },
+            )
             edges.append((file_id, source.run_id))
     missing = ids - set(nodes)
     for i in missing:  # an input whose record is gone: shown, not hidden

@@ -93,17 +93,26 @@ class ChannelSpec:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"name": self.name, "index": self.index, "dtype": self.dtype.str,
-             "rate": self.rate, "shape": list(self.shape)}, sort_keys=True,
-        )  # fmt: skip
+            {
+                "name": self.name,
+                "index": self.index,
+                "dtype": self.dtype.str,
+                "rate": self.rate,
+                "shape": list(self.shape),
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ChannelSpec:
         found = json.loads(text)
         return cls(
-            found["name"], index=found["index"], dtype=found["dtype"], rate=found["rate"],
+            found["name"],
+            index=found["index"],
+            dtype=found["dtype"],
+            rate=found["rate"],
             shape=tuple(found["shape"]),
-        )  # fmt: skip
+        )
 
     def encode(self, block: object) -> bytes:
         """The bytes of a block after checking it is of this channel's dtype and shape."""

@@ -274,15 +274,19 @@ class Follower:
                 f"{which} were saved and trimmed from Redis at {where(self.client)}: read them "
                 "from the archive (give the follower saved=...), or resume after them with "
                 f"cursor.at({channel!r}, {stop})",
-                channel=channel, start=start, stop=stop,
-            )  # fmt: skip
+                channel=channel,
+                start=start,
+                stop=stop,
+            )
         found = list(self.saved.blocks(self.run, channel, start, stop))
         if [b.seq for b in found] != list(range(start, stop)):
             raise Trimmed(
                 f"{which} were trimmed from Redis and the store gave blocks "
                 f"{[b.seq for b in found][:5]}...: check what the saver wrote",
-                channel=channel, start=start, stop=stop,
-            )  # fmt: skip
+                channel=channel,
+                start=start,
+                stop=stop,
+            )
         return found
 
     def _after_trim(self) -> list[Block]:

@@ -90,9 +90,13 @@ def create_app(
 
     database.limit_statements(archive.catalog.engine, limits.statement_timeout_s)
     ctx = Context(archive, access, limits)
-    streams = Streams(archive.catalog, authenticate, total=limits.max_streams,
-                      per_key=limits.max_streams_per_key,
-                      recheck_s=limits.stream_recheck_s)  # fmt: skip
+    streams = Streams(
+        archive.catalog,
+        authenticate,
+        total=limits.max_streams,
+        per_key=limits.max_streams_per_key,
+        recheck_s=limits.stream_recheck_s,
+    )
 
     @app.get(f"{API}/health", tags=["service"])
     def health() -> dict[str, str]:
@@ -103,9 +107,13 @@ def create_app(
     def info(who: Who) -> dict[str, Any]:
         """Who you are here, and what you may read."""
         projects = who.projects("read")
-        return {"user": who.user, "scopes": sorted(who.scopes), "public": public,
-                "projects": None if projects is None else sorted(projects),
-                "limits": limits.__dict__}  # fmt: skip
+        return {
+            "user": who.user,
+            "scopes": sorted(who.scopes),
+            "public": public,
+            "projects": None if projects is None else sorted(projects),
+            "limits": limits.__dict__,
+        }
 
     @app.get(f"{API}/notifications", tags=["service"], response_class=StreamingResponse)
     async def notifications(
@@ -162,8 +170,9 @@ class _Gate:
             length = headers.get("content-length", "")
             if not length.isdigit() or int(length) > most:
                 what = "an upload" if upload else "a request body"
-                return await _refuse(send, TooLarge(
-                    f"{what} needs a Content-Length of at most {most} bytes"))  # fmt: skip
+                return await _refuse(
+                    send, TooLarge(f"{what} needs a Content-Length of at most {most} bytes")
+                )
         return await self.app(scope, receive, send)
 
 
