@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -441,3 +442,21 @@ def test_the_archive_or_a_folder_inside_it_is_refused_as_a_drop_folder(
     for folder in (sqlite_archive.path, inside):
         with pytest.raises(InvalidArgument, match="is inside the archive .*a folder of their own"):
             DropFolder(sqlite_archive, folder)
+
+
+def test_a_file_swapped_for_a_link_after_the_look_is_not_ingested(
+    sqlite_archive: ll.Archive, outbox: Path, shots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the look that found a settled file and its ingest, the file is replaced by a
+    link to a file outside the folder: the watcher looks again instead of reading it."""
+    ingests = Ingests(sqlite_archive, monkeypatch)
+    drop = DropFolder(sqlite_archive, outbox, settle=0)
+    target = outbox / "01271_Data.tdms"
+    shutil.copyfile(shots / "01271_Data.tdms", target)
+    st = target.stat()
+    looked = (st.st_size, st.st_mtime_ns, st.st_ino)
+    target.unlink()
+    target.symlink_to(shots / "01271_Data.tdms")  # same bytes, outside the folder
+    drop._seen[target] = dropfolder._Seen(looked, 0.0)
+    assert drop._take(target, looked, 0.0) == []
+    assert ingests.paths == [] and len(sqlite_archive.runs) == 0

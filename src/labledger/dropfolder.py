@@ -278,6 +278,9 @@ class DropFolder:
 
     def _take(self, path: Path, signature: tuple[int, int, int], now: float) -> list[Outcome]:
         seen = self._seen[path]
+        if not self._same_file(path, signature):  # swapped since the look: look again
+            self._seen.pop(path, None)
+            return []
         try:
             [result] = self.archive.ingest([path], **self._ingest)
         except (CatalogUnavailable, StoreUnavailable) as exc:  # the archive's trouble
@@ -380,6 +383,18 @@ class DropFolder:
             if st.st_size == size and abs(when.timestamp() - st.st_mtime) < 2e-6:
                 found.add(path)
         return found
+
+    def _same_file(self, path: Path, signature: tuple[int, int, int]) -> bool:
+        """Whether ``path`` is still the regular file the look found, inside the folder, with
+        no link on the way: a file swapped for a link to elsewhere is never ingested (ingest
+        opens the path moments later; what happens in between is documented)."""
+        try:
+            st = os.lstat(path)
+            inside = path.resolve(strict=True).is_relative_to(self.folder.resolve())
+        except OSError:
+            return False
+        same = (st.st_size, st.st_mtime_ns, st.st_ino) == signature
+        return stat.S_ISREG(st.st_mode) and same and inside
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.folder).as_posix()
