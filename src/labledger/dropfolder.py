@@ -278,8 +278,8 @@ class DropFolder:
 
     def _take(self, path: Path, signature: tuple[int, int, int], now: float) -> list[Outcome]:
         seen = self._seen[path]
-        if not self._same_file(path, signature):  # swapped since the look: look again
-            self._seen.pop(path, None)
+        if os.path.lexists(path) and not self._same_file(path, signature):
+            self._seen.pop(path, None)  # swapped since the look: look again
             return []
         try:
             [result] = self.archive.ingest([path], **self._ingest)
