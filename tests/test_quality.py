@@ -19,9 +19,9 @@ from sqlalchemy import event, func, select
 
 import labledger as ll
 from labledger.catalog import quality as records
+from labledger.catalog.schema import flag_table, good_run_list_table
 from labledger.errors import Conflict, DataWarning, InvalidArgument, LabledgerError, NotFound
 from labledger.quality import Flag, GoodRunList, Period
-from labledger.records import FlagRecord, GoodRunListRecord
 from labledger.sim import write_shot
 from tests.conftest import cli, snapshot
 
@@ -155,7 +155,7 @@ def test_a_withdrawal_ends_a_flag_and_keeps_it(shots: ll.Archive) -> None:
     assert shots.flags.list() == []
     kept = shots.flags.list(include_inactive=True)
     assert [(f.id, f.status, f.reason) for f in kept] == [(flag.id, "withdrawn", "outage")]
-    assert shots.flags.version == 2 and rows(shots, FlagRecord) == 2
+    assert shots.flags.version == 2 and rows(shots, flag_table) == 2
 
     refused(shots, Conflict, rf"cannot withdraw flag {flag.id}: it is withdrawn",
             lambda: shots.flags.withdraw(flag.id, reason="again"))  # fmt: skip
@@ -226,7 +226,7 @@ def test_a_bad_flag_is_refused_and_nothing_changes(
     shots.flag(run=1260, subsystem="power", severity="bad", reason="there is one already")
     given = {"subsystem": "power", "severity": "bad", "reason": "outage", **kwargs}
     refused(shots, error, message, lambda: shots.flag(**given))
-    assert shots.flags.version == 1 and rows(shots, FlagRecord) == 1
+    assert shots.flags.version == 1 and rows(shots, flag_table) == 1
 
 
 def test_asking_about_runs_and_quality_that_do_not_exist(shots: ll.Archive) -> None:
@@ -282,7 +282,7 @@ def test_good_run_lists_are_versioned_snapshots(shots: ll.Archive) -> None:
 
     # the same content: the same version, nothing recorded; however the query is spelled
     same = shots.good_runs("standard", query={"where": {"gas": ["Ar"]}}, require=["probe", "power"])
-    assert same == grl and same.version == 1 and rows(shots, GoodRunListRecord) == 1
+    assert same == grl and same.version == 1 and rows(shots, good_run_list_table) == 1
     # a flag the list does not care about (not required, or not bad) changes nothing either
     shots.flag(run=1257, subsystem="vacuum", severity="bad", reason="leak")
     shots.flag(run=1258, subsystem="power", severity="warning", reason="sag")
@@ -357,7 +357,7 @@ def test_an_empty_good_run_list_is_recorded_with_a_warning(shots: ll.Archive) ->
     shots.flag(runs=ARGON, subsystem="power", severity="bad", reason="outage")
     with pytest.warns(DataWarning, match="all 4 runs the query matched have an active bad flag"):
         flagged = shots.good_runs("argon", query={"gas": "Ar"}, require=["power"])
-    assert len(flagged) == 0 and rows(shots, GoodRunListRecord) == 2
+    assert len(flagged) == 0 and rows(shots, good_run_list_table) == 2
     with pytest.warns(DataWarning, match="unchanged, argon@1"):
         shots.good_runs("argon", query={"gas": "Ar"}, require=["power"])
     with warnings.catch_warnings():
@@ -394,7 +394,7 @@ def test_a_bad_good_run_list_request_is_refused_and_nothing_changes(
 ) -> None:
     shots.good_runs("standard", query={"gas": "Ar"})
     refused(shots, error, message, lambda: call(shots))
-    assert rows(shots, GoodRunListRecord) == 1
+    assert rows(shots, good_run_list_table) == 1
 
 
 def test_no_good_run_list_yet_says_how_to_make_one(sqlite_archive: ll.Archive) -> None:
