@@ -80,9 +80,9 @@ def signal_array(
     are kept, counted in ``attrs["nonfinite"]`` (as counted where they were read, if there)
     and warned of.
 
-    >>> signal_array(np.array([1.0, np.inf]), np.array([0.0, 0.5]), "I",
-    ...              {"units": "A", "run": 7, "calibration": "i@1"}).attrs["nonfinite"]
-    1
+    >>> i = signal_array(np.array([1.0, 2.0]), np.array([0.0, 0.5]), "I", {"units": "A"})
+    >>> i.attrs, i.time.attrs, i.sel(time=0.5).item()
+    ({'units': 'A'}, {'units': 's', 'long_name': 'time'}, 2.0)
     """
     import pandas as pd
     import xarray
