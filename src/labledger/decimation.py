@@ -22,8 +22,7 @@ def minmax(values: np.ndarray, points: int) -> np.ndarray:
     [0, 1, 4, 5]
     """
     n = len(values)
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 2:
-        raise InvalidArgument(f"points={points}: at least 2 (a minimum and a maximum)")
+    checked_points(points)
     if n <= points:
         return np.arange(n)
     buckets = points // 2
@@ -43,3 +42,16 @@ def minmax(values: np.ndarray, points: int) -> np.ndarray:
         lows = np.array([a + low[a:b].argmin() for a, b in spans])
         highs = np.array([a + high[a:b].argmax() for a, b in spans])
     return np.sort(np.stack([lows, highs], axis=1), axis=1).ravel()
+
+
+def checked_points(points: int) -> int:
+    """``points`` if a min/max decimation can keep that many samples; else a one-line refusal.
+
+    >>> checked_points(1)
+    Traceback (most recent call last):
+    ...
+    labledger.errors.InvalidArgument: points=1: at least 2 (a minimum and a maximum)
+    """
+    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 2:
+        raise InvalidArgument(f"points={points}: at least 2 (a minimum and a maximum)")
+    return int(points)

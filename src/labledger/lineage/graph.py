@@ -30,7 +30,22 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from labledger.errors import InvalidArgument
+
 DIRECTIONS = ("up", "down")
+
+
+def checked_direction(direction: str) -> str:
+    """``direction`` if it is one of :data:`DIRECTIONS`; else a one-line refusal.
+
+    >>> checked_direction("sideways")
+    Traceback (most recent call last):
+    ...
+    labledger.errors.InvalidArgument: direction='sideways': 'up' (its inputs) or 'down' (its uses)
+    """
+    if direction not in DIRECTIONS:
+        raise InvalidArgument(f"direction={direction!r}: 'up' (its inputs) or 'down' (its uses)")
+    return direction
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from labledger.catalog import products as queries
 from labledger.errors import InvalidArgument, NotFound
 from labledger.ids import short
-from labledger.lineage.graph import DIRECTIONS, Lineage, Node
+from labledger.lineage.graph import Lineage, Node, checked_direction
 from labledger.lineage.products import row_of
 from labledger.records import COMPLETE
 
@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 def lineage(archive: Home, ref: str | int, direction: str, depth: int | None) -> Lineage:
     """The lineage of product ``ref`` (or, downwards, of a run number or id)."""
-    if direction not in DIRECTIONS:
-        raise InvalidArgument(f"direction={direction!r}: 'up' (its inputs) or 'down' (its uses)")
+    checked_direction(direction)
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
         raise InvalidArgument(f"depth={depth!r}: a whole number of steps, at least 1")
     catalog = archive.catalog

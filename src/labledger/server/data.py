@@ -9,6 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
+from labledger.decimation import checked_points
 from labledger.errors import Forbidden, NotFound, TooLarge
 from labledger.records import MAX_RUN_NUMBER
 from labledger.server.context import Context, Who
@@ -103,7 +104,7 @@ def router(ctx: Context) -> APIRouter:
         request: Request,
         number: Number,
         name: str,
-        points: Annotated[int | None, Query(ge=2)] = None,
+        points: int | None = None,  # checked below: the archive's own refusal travels
         start: float | None = None,
         stop: float | None = None,
         calibration: str | None = None,
@@ -111,7 +112,7 @@ def router(ctx: Context) -> APIRouter:
         """A signal by name, calibrated, as two arrays (time, then values) in one body: the
         ``X-Lengths`` header says where the first ends; its attributes are JSON in
         ``X-Attrs``. With ``points``, a min/max decimation to at most that many samples."""
-        if points is not None and points > ctx.limits.max_points:
+        if points is not None and checked_points(points) > ctx.limits.max_points:
             raise TooLarge(f"points={points}: at most {ctx.limits.max_points}")
         run = ctx.run_of(who, number)
         window = None if start is None and stop is None else (start, stop)

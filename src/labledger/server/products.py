@@ -14,6 +14,7 @@ from labledger.catalog import products as product_queries
 from labledger.catalog import quality as quality_records
 from labledger.errors import Forbidden, InvalidArgument, LabledgerError, NotFound, TooLarge
 from labledger.lineage.canonical import decode
+from labledger.lineage.graph import checked_direction
 from labledger.lineage.step import known_step
 from labledger.records import MAX_RUN_NUMBER
 from labledger.server.context import Context, Who
@@ -123,10 +124,11 @@ def router(ctx: Context) -> APIRouter:
     def lineage(
         who: Who,
         ref: str,
-        direction: Annotated[str, Query(pattern="^(up|down)$")] = "up",
+        direction: Annotated[str, Query(max_length=16)] = "up",
         depth: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     ) -> dict[str, Any]:
         """What a product came from (up), or what a product or run fed (down)."""
+        checked_direction(direction)  # the archive's own refusal, before any lookup
         allowed = ctx.readable(who)
         run = ctx.archive.catalog.by_id(ref) if direction == "down" else None
         if direction == "down" and _DIGITS.fullmatch(ref):
