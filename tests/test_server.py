@@ -268,7 +268,7 @@ def test_too_large_is_413_with_what_to_do(served: Served) -> None:
         (f"/runs/1233/channels/{CHANNEL}", {"slice": "1:2:3:4"}, {}, 400, "start:stop"),
         ("/runs/1233/channels/no/such", {}, {}, 404, "no/such"),
         ("/runs/1233/signals/Langmuir_X", {}, {}, 404, "Langmuir_I"),
-        ("/runs/1233/signals/Langmuir_I", {"points": 1}, {}, 422, "points=1: at least 2"),
+        ("/runs/1233/signals/Langmuir_I", {"points": 1}, {}, 400, "points=1: at least 2"),
         ("/runs/1233/signals/Langmuir_I", {"start": "x"}, {}, 422, "number"),
         ("/runs/1233/signals/Langmuir_I", {"calibration": "nope@9"}, {}, 404, "nope"),
         ("/runs/99999999999999999999", {}, {}, 404, "Not Found"),
