@@ -356,7 +356,7 @@ class DropFolder:
                     if own is None or path.resolve() != own:
                         stack.append(path)
                 elif stat.S_ISREG(st.st_mode):
-                    yield path, (st.st_size, st.st_mtime_ns, st.st_ino)
+                    yield path, _signature(st)
                 elif stat.S_ISLNK(st.st_mode):
                     signature = (0, st.st_mtime_ns, st.st_ino)
                     if not self._failed_as(path, signature):
@@ -393,7 +393,7 @@ class DropFolder:
             inside = path.resolve(strict=True).is_relative_to(self.folder.resolve())
         except OSError:
             return False
-        same = (st.st_size, st.st_mtime_ns, st.st_ino) == signature
+        same = _signature(st) == signature
         return stat.S_ISREG(st.st_mode) and same and inside
 
     def _rel(self, path: Path) -> str:
@@ -462,6 +462,11 @@ def open_for_writing(paths: Collection[Path]) -> set[Path]:
             if flags & _O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
                 held.add(wanted[target])
     return held
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    """What says a file changed: its size, mtime in ns and inode."""
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _check_folder(folder: Path) -> None:

@@ -246,12 +246,6 @@ class RemoteCatalog:
             found += [record_from_json(SourceRecord, d) for d in data]
         return found
 
-    def source_hashes(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
-        found: dict[str, list[dict[str, str]]] = {run_id: [] for run_id in run_ids}
-        for s in sorted(self.sources_of(list(found)), key=lambda s: s.position):
-            found[s.run_id].append({"name": s.name, "sha256": s.sha256, "key": s.store_key})
-        return found
-
     def channels(self, run_id: str) -> list[ChannelRecord]:
         return self.channels_of([run_id])[run_id]
 
