@@ -29,6 +29,7 @@ __all__ = [
     "ACTIVE",
     "CLOSED",
     "COMPLETE",
+    "ENDED",
     "FAILED",
     "FLAG",
     "MAX_RUN_NUMBER",
@@ -50,13 +51,17 @@ __all__ = [
     "ProductRecord",
     "RunCatalog",
     "RunRecord",
+    "RunStateRecord",
     "SourceRecord",
     "WithdrawalEntry",
     "WithdrawalRecord",
 ]
 
 CLOSED = "closed"
-RUN_STATES = ("created", "started", "stopped", "closed", "aborted")
+# a live run moves forward through the first five (docs/live.md), or ends aborted or failed; an
+# ingested run is closed from the start. The catalog says closed once the data are stored.
+RUN_STATES = ("created", "prepared", "started", "stopped", "closed", "aborted", "failed")
+ENDED = ("closed", "aborted", "failed")
 MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 WITHDRAW, RESTORE = "withdraw", "restore"  # the actions of the withdrawal log
 COMPLETE, FAILED = "complete", "failed"  # a product's status
@@ -70,7 +75,11 @@ NUMBER_KEY = "labledger:number"  # the run metadata saying where the run's numbe
 @dataclass(eq=False, kw_only=True)
 class RunRecord:
     """A run: ``id`` a UUIDv7, ``meta`` its searchable metadata, stamped with the
-    configuration version it was ingested under."""
+    configuration version it was ingested under (a live run: prepared under).
+
+    ``complete``: every stream sealed and durably stored, and every channel its structure
+    says is always saved there (or waived); ``reason`` says why not, or why a live run was
+    aborted or failed. ``structure``: the kind of run it was checked against, if any."""
 
     id: str
     number: int
@@ -84,6 +93,19 @@ class RunRecord:
     data_bytes: int
     config_version: int | None = None  # None: no configuration yet
     project: str = DEFAULT_PROJECT
+    complete: bool = True
+    reason: str | None = None
+    structure: str | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class RunStateRecord:
+    """A live run's state reached ``at``, with the reason given (aborted, failed, incomplete)."""
+
+    run_id: str
+    state: str
+    at: datetime
+    reason: str | None = None
 
 
 @dataclass(eq=False, kw_only=True)

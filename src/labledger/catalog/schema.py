@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -56,6 +57,7 @@ from labledger.records import (
     ProductInputRecord,
     ProductRecord,
     RunRecord,
+    RunStateRecord,
     SourceRecord,
     WithdrawalRecord,
 )
@@ -126,6 +128,9 @@ run_table = Table(
     Column("data_bytes", BigInteger, nullable=False),
     Column("config_version", Integer),  # None: no configuration yet
     Column("project", String(64), nullable=False, default=DEFAULT_PROJECT),
+    Column("complete", Boolean, nullable=False, default=True),
+    Column("reason", Text),
+    Column("structure", String(64)),
     Index("ix_runs_newest", "state", "started", "number"),
     # a reader's newest run, whatever the planner knows of the projects' sizes
     Index("ix_runs_project_newest", "project", "state", "started", "number"),
@@ -137,6 +142,23 @@ class RunRow(RunRecord):
 
 
 mapper.map_imperatively(RunRow, run_table, properties={"meta": run_table.c.metadata})
+
+# a live run's states in the order reached: one row a state, forward only (docs/live.md)
+run_state_table = Table(
+    "run_states",
+    metadata,
+    Column("run_id", ForeignKey("runs.id"), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    _time("at", nullable=False),
+    Column("reason", Text),
+)
+
+
+class RunStateRow(RunStateRecord):
+    """A RunStateRecord as the catalog holds it (mapped onto its table)."""
+
+
+mapper.map_imperatively(RunStateRow, run_state_table)
 
 source_table = Table(
     "sources",
@@ -435,6 +457,7 @@ class AuditRow(Base):
 
 ROWS: dict[type, type] = {
     RunRecord: RunRow,
+    RunStateRecord: RunStateRow,
     SourceRecord: SourceRow,
     ChannelRecord: ChannelRow,
     ConfigChangeRecord: ConfigChangeRow,
