@@ -46,6 +46,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ingest", ("ingest", "integrity")),
     ("runs", ("runs", "reads", "withdrawals")),
     ("machine", ("machine", "diagnostics")),
+    # acquire: live runs in the archive (saver, acquisition, following a signal live)
+    ("acquire", ("acquire",)),
     ("quality", ("quality",)),
     ("events", ("events",)),  # below lineage: lineage writes and reads event tables
     ("lineage", ("lineage",)),

@@ -32,6 +32,7 @@ __all__ = [
     "ENDED",
     "FAILED",
     "FLAG",
+    "LIVE",
     "MAX_RUN_NUMBER",
     "NUMBER_KEY",
     "OLDER_THAN_MINUTES",
@@ -62,6 +63,7 @@ CLOSED = "closed"
 # ingested run is closed from the start. The catalog says closed once the data are stored.
 RUN_STATES = ("created", "prepared", "started", "stopped", "closed", "aborted", "failed")
 ENDED = ("closed", "aborted", "failed")
+LIVE = "live"  # the format of a live run's one source: the saver's manifest of its segments
 MAX_RUN_NUMBER = 2**63 - 1  # runs.number is a BIGINT
 WITHDRAW, RESTORE = "withdraw", "restore"  # the actions of the withdrawal log
 COMPLETE, FAILED = "complete", "failed"  # a product's status

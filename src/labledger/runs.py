@@ -29,6 +29,7 @@ from labledger.formats.base import OwnScaling, walk_tree
 from labledger.formats.registry import own_scaling
 from labledger.formats.values import single, without_nul
 from labledger.records import (
+    LIVE,
     MAX_RUN_NUMBER,
     NUMBER_KEY,
     ChannelRecord,
@@ -523,6 +524,8 @@ class Channel:
     def own_scaling(self) -> OwnScaling | None:
         """The scaling its raw format gives it (``(slope, intercept)`` or a callable), None
         if the format stores physical values (see :meth:`scaled`)."""
+        if self.format == LIVE:  # a live stream's values are as its DAQ declared them
+            return None
         return own_scaling(self.format, self.attrs)
 
     def __repr__(self) -> str:

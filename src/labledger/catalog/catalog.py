@@ -26,6 +26,7 @@ import labledger.catalog.database as database
 import labledger.catalog.withdrawals as withdrawals
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
+    MAX_KEY,
     CalibrationRow,
     ChannelRow,
     ConfigChangeRow,
@@ -37,6 +38,7 @@ from labledger.catalog.schema import (
     calibration_table,
     channel_table,
     config_change_table,
+    metadata_rows,
     run_table,
     source_table,
 )
@@ -63,7 +65,6 @@ from labledger.records import (
 )
 
 QUALITIES = ("good", "bad")
-_MAX_KEY = 255
 # what one search may ask: each key is a join, each value a comparison (SQLite refuses an
 # expression tree deeper than 1000; PostgreSQL plans hundreds of joins for minutes)
 MAX_WHERE_KEYS = 16
@@ -148,6 +149,19 @@ class Catalog:
     def settings(self) -> dict[str, Any]:
         with self._session() as session:
             return {row.key: row.value for row in session.scalars(select(SettingRow))}
+
+    def setting_once(self, key: str, value: Any) -> Any:
+        """The archive's setting ``key``, recorded as ``value`` if it has none yet (two
+        processes doing so at once agree on the first)."""
+        try:
+            with self._write.begin() as session:
+                held = session.get(SettingRow, key)
+                if held is not None:
+                    return held.value
+                session.add(SettingRow(key=key, value=value))
+            return value
+        except IntegrityError:
+            return self.settings()[key]
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -357,7 +371,7 @@ class Catalog:
         """Those of ``keys`` that some run has as a searchable metadata key (one index lookup
         each): a search on any other key finds nothing whatever its value."""
         meta = MetadataRow.__table__.c
-        asked = [k for k in keys if isinstance(k, str) and 0 < len(k) <= _MAX_KEY]
+        asked = [k for k in keys if isinstance(k, str) and 0 < len(k) <= MAX_KEY]
         if not asked:
             return set()
         with self._session() as session:
@@ -610,23 +624,6 @@ def _listed(query: Any, projects: Collection[str] | None) -> Any:
     return _of(query, projects).where(~withdrawn_run())
 
 
-def metadata_rows(run: RunRecord) -> list[MetadataRow]:
-    """The search index of a run's metadata: one row per key, text or number."""
-    rows = []
-    for key, value in run.meta.items():
-        if len(key) > _MAX_KEY:
-            continue  # kept in the run's metadata document, not indexed for search
-        entry = MetadataRow(run_id=run.id, key=key, started=run.started)
-        if isinstance(value, str):
-            entry.text = value
-        elif isinstance(value, (bool, int, float)):
-            entry.number = float(value)
-        else:
-            continue
-        rows.append(entry)
-    return rows
-
-
 @functools.cache
 def _alias(i: int) -> Any:
     """The i-th alias of the metadata table in a search (made once: aliasing is not free)."""
@@ -645,9 +642,9 @@ def _conditions(where: dict[str, Any]) -> list[tuple[str, list[Any]]]:
         )
     conditions = []
     for key, wanted in where.items():
-        if not isinstance(key, str) or not key or len(key) > _MAX_KEY or "\x00" in key:
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY or "\x00" in key:
             raise InvalidArgument(
-                f"where: key {str(key)[:40]!r}: 1 to {_MAX_KEY} characters without NUL "
+                f"where: key {str(key)[:40]!r}: 1 to {MAX_KEY} characters without NUL "
                 "(longer keys are kept in a run's metadata, not indexed for search)"
             )
         conditions.append((key, _values(key, wanted)))

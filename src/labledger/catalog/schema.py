@@ -113,6 +113,8 @@ def _time(name: str, **kwargs: Any) -> Column[datetime]:
     return Column(name, UTCDateTime(), **kwargs)
 
 
+MAX_KEY = 255  # characters of a metadata key that is indexed for search
+
 run_table = Table(
     "runs",
     metadata,
@@ -453,6 +455,23 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(Text)
     target: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def metadata_rows(run: RunRecord) -> list[MetadataRow]:
+    """The search index of a run's metadata: one row per key, text or number."""
+    rows = []
+    for key, value in run.meta.items():
+        if len(key) > MAX_KEY:
+            continue  # kept in the run's metadata document, not indexed for search
+        entry = MetadataRow(run_id=run.id, key=key, started=run.started)
+        if isinstance(value, str):
+            entry.text = value
+        elif isinstance(value, (bool, int, float)):
+            entry.number = float(value)
+        else:
+            continue
+        rows.append(entry)
+    return rows
 
 
 ROWS: dict[type, type] = {
