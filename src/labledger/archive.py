@@ -38,12 +38,16 @@ from labledger.withdrawals import Withdrawal, Withdrawals
 if TYPE_CHECKING:
     import xarray
 
+    from labledger.acquire import LiveSite
+    from labledger.acquire.following import Piece
+    from labledger.acquire.saver import Saver
     from labledger.events import EventQuery
     from labledger.lineage.compute import Reproduction
     from labledger.lineage.graph import Lineage
     from labledger.lineage.product import Product, Stale
     from labledger.lineage.products import Products
     from labledger.lineage.step import Step
+    from labledger.live import Acquisition, Cursor
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
     from labledger.machine.logs import Logs
@@ -70,11 +74,18 @@ class Archive:
     store: Store
     runs: Runs
 
-    def __init__(self, catalog: Catalog, store: Store, path: Path | None = None):
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: Store,
+        path: Path | None = None,
+        live: dict[str, Any] | None = None,
+    ):
         self.catalog = catalog
         self.store = store
         self.path = path
         self.runs = Runs(ArchiveHome(self))
+        self._live_config = live or {}
 
     # the machine is imported when first used: a listing of runs need not load pint or pydantic
 
@@ -98,6 +109,63 @@ class Archive:
         from labledger.machine.calibration import Calibrations
 
         return Calibrations(self.logs, self.catalog)
+
+    # -- live runs: Redis is asked only when they are ---------------------------------------------
+
+    @functools.cached_property
+    def live(self) -> LiveSite:
+        """Where the archive's live runs are: the Redis and the key prefix (``[live] redis``
+        in labledger.toml, else ``$LABLEDGER_REDIS``, else Redis on this machine)."""
+        from labledger.acquire import LiveSite
+
+        return LiveSite.of(self.catalog, self._live_config)
+
+    def acquisition(
+        self,
+        *,
+        run: int,
+        structure: str,
+        metadata: Mapping[str, Any] | None = None,
+        lease: float = 30.0,
+    ) -> Acquisition:
+        """A run written live (docs/live.md): declare its streams, ``start()``, write blocks;
+        leaving the ``with`` block closes it, an exception aborts it. It is recorded in the
+        catalog when prepared; ``labledger saver`` keeps its data.
+
+        >>> with la.acquisition(run=1271, structure="helicon-shot") as acq:  # doctest: +SKIP
+        ...     ai3 = acq.stream("PXI M6251/ai3", dtype="int16", rate=1e6)
+        ...     acq.start()
+        ...     ai3.write(block)
+        """
+        from labledger.acquire.acquisition import ArchivedAcquisition
+
+        return ArchivedAcquisition(
+            self.catalog, self.live, run=run, structure=structure, metadata=metadata, lease=lease
+        )
+
+    def saver(self, **options: Any) -> Saver:
+        """The saver of the archive's live runs (``saver.serve(stop)`` until ``stop`` is set;
+        ``labledger saver`` runs one)."""
+        from labledger.acquire.saver import Saver
+
+        return Saver(self.catalog, self.store, self.live, **options)
+
+    def _follow(
+        self, run: Run, name: str, *, cursor: Cursor | None, calibration: str | None
+    ) -> Iterator[Piece]:
+        """:meth:`Run.follow`, here where Redis and the store are."""
+        from labledger.acquire.following import follow
+
+        snapshot = self.logs.current()
+        return follow(
+            self.live,
+            self.store,
+            run,
+            name,
+            snapshot=snapshot,
+            cursor=cursor,
+            calibration=calibration,
+        )
 
     @property
     def _where(self) -> str:
@@ -507,7 +575,9 @@ def open(
         options = (
             storage_options if storage_options is not None else config.get("store_options", {})
         )
-        return Archive(catalog, open_store(store_url, options), folder.resolve())
+        return Archive(
+            catalog, open_store(store_url, options), folder.resolve(), config.get("live")
+        )
     except BaseException:
         catalog.close()
         raise

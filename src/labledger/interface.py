@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     import pyarrow
     import xarray
 
+    from labledger.acquire.following import Piece
     from labledger.export import Exported
     from labledger.lineage.compute import Reproduction
     from labledger.lineage.graph import Lineage
     from labledger.lineage.product import Product, Stale
+    from labledger.live import Acquisition, Cursor
     from labledger.machine import Machine
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
@@ -221,6 +223,15 @@ class ArchiveAPI(Protocol):
 
     def close(self) -> None: ...
 
+    def acquisition(
+        self,
+        *,
+        run: int,
+        structure: str,
+        metadata: Mapping[str, Any] | None = None,
+        lease: float = 30.0,
+    ) -> Acquisition: ...
+
     # what a run asks through its home (ArchiveHome)
     def _signal(
         self,
@@ -231,6 +242,10 @@ class ArchiveAPI(Protocol):
         time: TimeWindow | None,
         points: int | None,
     ) -> xarray.DataArray: ...
+
+    def _follow(
+        self, run: Run, name: str, *, cursor: Cursor | None, calibration: str | None
+    ) -> Iterator[Piece]: ...
 
 
 class ArchiveHome:
@@ -262,6 +277,11 @@ class ArchiveHome:
         points: int | None,
     ) -> xarray.DataArray:
         return self._archive._signal(run, name, calibration=calibration, time=time, points=points)
+
+    def follow(
+        self, run: Run, name: str, *, cursor: Cursor | None, calibration: str | None
+    ) -> Iterator[Piece]:
+        return self._archive._follow(run, name, cursor=cursor, calibration=calibration)
 
     # the machine and export load pint, pydantic and h5py: when first asked, not at import
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import time as clock
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,18 +24,22 @@ import numpy as np
 
 import labledger.reads as reads
 from labledger.display import HTML_ROWS, html_table, human_size
-from labledger.errors import DataWarning, NotFound
+from labledger.errors import Conflict, DataWarning, InvalidArgument, NotFound
 from labledger.formats import Axis
 from labledger.formats.base import OwnScaling, walk_tree
 from labledger.formats.registry import own_scaling
 from labledger.formats.values import single, without_nul
 from labledger.records import (
+    CLOSED,
+    ENDED,
     LIVE,
     MAX_RUN_NUMBER,
     NUMBER_KEY,
+    RUN_STATES,
     ChannelRecord,
     RunCatalog,
     RunRecord,
+    RunStateRecord,
     SourceRecord,
 )
 from labledger.store import AnyArray, Store, open_array
@@ -45,14 +50,18 @@ from labledger.withdrawals import Withdrawal, Withdrawals
 if TYPE_CHECKING:
     import xarray
 
+    from labledger.acquire.following import Piece
+
     # what the layers above make of a run, named for the types of RunHome (nothing runs)
     from labledger.export import Exported
+    from labledger.live import Cursor
     from labledger.machine import Machine
     from labledger.quality import Flag
 
 
 # seconds on a run's time axis, from and to (None: its start, its end)
 TimeWindow = tuple[float | None, float | None]
+_WAIT = 0.05  # s between looks at a live run's state
 _COPY_FREE = 1 << 20  # from this many samples, a time index costs more to copy than to assign
 
 
@@ -134,6 +143,10 @@ class RunHome(Protocol):
         points: int | None,
     ) -> xarray.DataArray: ...
 
+    def follow(
+        self, run: Run, name: str, *, cursor: Cursor | None, calibration: str | None
+    ) -> Iterator[Piece]: ...
+
     def machine(self, run: Run) -> Machine: ...
 
     def flags(self, run: Run) -> list[Flag]: ...
@@ -195,7 +208,6 @@ class Run:
         self._withdrawal: Withdrawal | Literal[False] | None = None if listed else False
         self.number: int = row.number
         self.id: str = row.id
-        self.state: str = row.state
         self.started: datetime = row.started
         self.ended: datetime | None = row.ended
         self.created: datetime = row.created
@@ -206,6 +218,71 @@ class Run:
         withdrawn = f" WITHDRAWN ({w.reason})" if w else ""
         when = f"{self.started:%Y-%m-%d %H:%M:%S}"
         return f"<Run {self.number} {self.state} {when} {self.id}{withdrawn}>"
+
+    # -- a live run: its state as it moves, asked of the catalog until it has ended ----------
+
+    @property
+    def state(self) -> str:
+        """``closed`` for a run from files; a live run's state now: ``created``, ``prepared``,
+        ``started``, ``stopped``, then ``closed`` once saved whole, or ``aborted``/``failed``."""
+        return self._fresh().state
+
+    @property
+    def complete(self) -> bool:
+        """Whether every stream was sealed and durably saved, and every channel its structure
+        always saves is there (or waived); :attr:`reason` says why not."""
+        return self._fresh().complete
+
+    @property
+    def reason(self) -> str | None:
+        """Why the run is not complete, or why it was aborted or failed."""
+        return self._fresh().reason
+
+    def states(self) -> list[RunStateRecord]:
+        """The states a live run reached, with when and why (none for a run from files)."""
+        return self._home.catalog.states(self.id)
+
+    def wait(self, state: str = CLOSED, *, timeout: float = 30.0) -> Run:
+        """Wait until the run has reached ``state`` (``closed``: saved whole); the run.
+        :class:`~labledger.errors.Conflict` if it ended otherwise, ``TimeoutError`` after
+        ``timeout`` s."""
+        if state not in RUN_STATES:
+            raise InvalidArgument(f"state={state!r}: a run is one of {', '.join(RUN_STATES)}")
+        deadline = clock.monotonic() + timeout
+        while True:
+            now = self._fresh().state
+            if now == state or state in {s.state for s in self.states()}:
+                return self
+            if now in ENDED:
+                raise Conflict(f"run {self.number} ended {now} ({self.reason}), not {state}")
+            if clock.monotonic() >= deadline:
+                raise TimeoutError(f"run {self.number} is still {now} after {timeout:g} s")
+            clock.sleep(_WAIT)
+
+    def follow(
+        self, name: str, *, cursor: Cursor | None = None, calibration: str | None = None
+    ) -> Iterator[Piece]:
+        """The signal (or stream) ``name`` of a live run as it arrives, block by block,
+        calibrated as :meth:`signal` would; from ``cursor`` (a piece's) to resume. A saved run
+        is followed from the store, the same blocks in the same order.
+
+        >>> for piece in la.runs.live().follow("Langmuir_I"):          # doctest: +SKIP
+        ...     print(piece.time[0], piece.values.max(), piece.unit)
+        """
+        return self._home.follow(self, name, cursor=cursor, calibration=calibration)
+
+    def _fresh(self) -> RunRecord:
+        """The run's record, read again while it may change (a live run not yet ended)."""
+        if self._row.state not in ENDED:
+            row = self._home.catalog.by_id(self.id)
+            if row is not None and (row.state, row.complete) != (
+                self._row.state,
+                self._row.complete,
+            ):
+                self._row, self.started, self.ended = row, row.started, row.ended
+                for cached in ("_sources", "sources", "channels"):  # saved now
+                    self.__dict__.pop(cached, None)
+        return self._row
 
     @property
     def withdrawn(self) -> Withdrawal | None:
@@ -814,6 +891,27 @@ class Runs:
 
     def __len__(self) -> int:
         return self._catalog.count()
+
+    def live(self, *, timeout: float | None = None) -> Run:
+        """The live run (the newest not yet saved whole), or the next one to be prepared,
+        waited for up to ``timeout`` s (None: for ever); ``runs[-1]`` stays the newest closed.
+
+        >>> la.runs.live(timeout=0)
+        Traceback (most recent call last):
+        ...
+        labledger.errors.NotFound: no run is live: ...
+        """
+        deadline = None if timeout is None else clock.monotonic() + timeout
+        while True:
+            found = self._catalog.open_runs()
+            if found:
+                return Run(self.home, found[0])
+            if deadline is not None and clock.monotonic() >= deadline:
+                raise NotFound(
+                    "no run is live: a DAQ starts one with la.acquisition(...) (or "
+                    "`labledger demo --live`), and `labledger saver` keeps it"
+                )
+            clock.sleep(_WAIT)
 
     def last(self, n: int) -> list[Run]:
         """The ``n`` runs with the highest numbers, in order."""

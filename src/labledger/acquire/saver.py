@@ -31,11 +31,12 @@ from typing import Any, cast
 import numpy as np
 import redis
 
-from labledger.acquire import mirror, segments
+import labledger.acquire.mirror as mirror
+import labledger.acquire.segments as segments
 from labledger.acquire.site import LiveSite
 from labledger.catalog import Catalog
 from labledger.catalog import live as catalog_live
-from labledger.errors import Conflict, first_line
+from labledger.errors import Conflict, RunConflict, first_line
 from labledger.formats.base import tree_node
 from labledger.ids import author
 from labledger.live import (
@@ -368,7 +369,7 @@ class Saver:
                 if found is not None:
                     self.saved.append(found)
                     self.failures.pop(run, None)
-            except Conflict as exc:  # its number is another run's: trying again cannot help
+            except RunConflict as exc:  # its number is another run's: trying again cannot help
                 self.failures[run] = first_line(exc)
                 self._refused.add(run)
                 log.error("run %s is not saved: %s", run, first_line(exc))

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import labledger.catalog.database as database
+import labledger.catalog.live as live
 import labledger.catalog.withdrawals as withdrawals
 from labledger.catalog.quality import bad_whole_run
 from labledger.catalog.schema import (
@@ -59,6 +60,7 @@ from labledger.records import (
     ChannelRecord,
     ConfigChangeRecord,
     RunRecord,
+    RunStateRecord,
     SourceRecord,
     WithdrawalEntry,
     WithdrawalRecord,
@@ -149,6 +151,14 @@ class Catalog:
     def settings(self) -> dict[str, Any]:
         with self._session() as session:
             return {row.key: row.value for row in session.scalars(select(SettingRow))}
+
+    def states(self, run_id: str) -> list[RunStateRecord]:
+        """The states live run ``run_id`` reached, in order (none for a run from files)."""
+        return live.states(self, run_id)
+
+    def open_runs(self, projects: Collection[str] | None = None) -> list[RunRecord]:
+        """The live runs not yet saved whole, newest first."""
+        return live.open_runs(self, projects)
 
     def setting_once(self, key: str, value: Any) -> Any:
         """The archive's setting ``key``, recorded as ``value`` if it has none yet (two

@@ -31,7 +31,7 @@ from labledger.catalog.schema import (
     run_state_table,
     run_table,
 )
-from labledger.errors import Conflict, NotFound
+from labledger.errors import Conflict, NotFound, RunConflict
 from labledger.records import (
     ENDED,
     RUN_STATES,
@@ -42,6 +42,7 @@ from labledger.records import (
 )
 
 PREPARED = RUN_STATES[1]
+_TRIES = 3  # a run recorded by two writers at once: the second finds the first's row
 OPEN = RUN_STATES[:4]  # created, prepared, started, stopped: a live run not yet saved whole
 
 
@@ -49,23 +50,33 @@ def record(catalog: Sessions, run: RunRecord, reached: Sequence[RunStateRecord])
     """The catalog's row of live run ``run``: added (stamped with the configuration version in
     force) if the catalog has no run of its number, else the one it has, brought forward to the
     states ``reached`` (those it lacks are added; none of ``ENDED``: :func:`finish` records
-    those with the data). :class:`Conflict` if the number belongs to another run."""
+    those with the data). :class:`RunConflict` if the number belongs to another run."""
     created = next((s.at for s in reached if s.state == RUN_STATES[0]), run.created)
-    with catalog.transaction(f"recording live run {run.number}") as session:
-        row = session.scalars(select(RunRow).where(run_table.c.number == run.number)).first()
-        if row is None:
-            row = cast(RunRow, as_row(run))
-            row.config_version = _in_force(session)
-            session.add(row)
-            session.flush()
-            session.add_all(metadata_rows(row))
-        elif _created(session, row.id) != created:
-            raise Conflict(
-                f"run {run.number} is already in the archive (another run of that number): "
-                "acquire under another run number"
-            )
-        _advance(session, row, [s for s in reached if s.state not in ENDED])
-    return row
+    for attempt in range(_TRIES):
+        try:
+            with catalog.transaction(f"recording live run {run.number}") as session:
+                row = session.scalars(
+                    select(RunRow).where(run_table.c.number == run.number)
+                ).first()
+                if row is None:
+                    row = cast(RunRow, as_row(run))
+                    row.config_version = _in_force(session)
+                    session.add(row)
+                    session.flush()
+                    session.add_all(metadata_rows(row))
+                elif _created(session, row.id) != created:
+                    raise RunConflict(
+                        f"run {run.number} is already in the archive (another run of that "
+                        "number): acquire under another run number"
+                    )
+                _advance(session, row, [s for s in reached if s.state not in ENDED])
+            return row
+        except RunConflict:
+            raise
+        except Conflict:  # the saver and the acquisition recorded it at the same moment
+            if attempt == _TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def finish(

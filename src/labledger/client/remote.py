@@ -54,6 +54,7 @@ from labledger.records import (
     ProductRecord,
     RunCatalog,
     RunRecord,
+    RunStateRecord,
     SourceRecord,
     WithdrawalRecord,
 )
@@ -67,7 +68,9 @@ from labledger.withdrawals import Withdrawal, Withdrawals
 if TYPE_CHECKING:
     import xarray
 
+    from labledger.acquire.following import Piece
     from labledger.lineage.compute import Reproduction
+    from labledger.live import Acquisition, Cursor
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
     from labledger.machine.logs import Logs
@@ -235,6 +238,14 @@ class RemoteCatalog:
         return row
 
     # -- what a run holds ----------------------------------------------------------------------
+
+    # -- live runs -----------------------------------------------------------------------------
+
+    def states(self, run_id: str) -> list[RunStateRecord]:
+        raise _not_yet("the states of a live run")
+
+    def open_runs(self, projects: Collection[str] | None = None) -> list[RunRecord]:
+        raise _not_yet("live runs")
 
     def sources(self, run_id: str) -> list[SourceRecord]:
         return sorted(self.sources_of([run_id]), key=lambda s: s.position)
@@ -584,6 +595,21 @@ class RemoteArchive:
         except BaseException:
             response.close()
             raise
+
+    def acquisition(
+        self,
+        *,
+        run: int,
+        structure: str,
+        metadata: Mapping[str, Any] | None = None,
+        lease: float = 30.0,
+    ) -> Acquisition:
+        raise _not_yet("writing a live run")
+
+    def _follow(
+        self, run: Run, name: str, *, cursor: Cursor | None, calibration: str | None
+    ) -> Iterator[Piece]:
+        raise _not_yet("following a live run")
 
     def _signal(
         self,
