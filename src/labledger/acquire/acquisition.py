@@ -10,19 +10,23 @@ stamped then), so that ``la.runs.live()`` and searches see it with its state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import labledger.acquire.mirror as mirror
 from labledger.acquire.site import LiveSite
 from labledger.catalog import Catalog
-from labledger.errors import Conflict
+from labledger.errors import CatalogUnavailable, Conflict, first_line
 from labledger.live import Acquisition
+
+log = logging.getLogger(__name__)
 
 
 class ArchivedAcquisition(Acquisition):
     """An :class:`~labledger.live.Acquisition` whose run is the archive's: refused if the
-    archive has a run of that number already, recorded in its catalog once prepared."""
+    archive has a run of that number already, recorded in its catalog once prepared, and each
+    state it moves to as it does (the saver records how it ended, with its data)."""
 
     def __init__(
         self,
@@ -55,3 +59,19 @@ class ArchivedAcquisition(Acquisition):
         configuration in force."""
         super().prepare()
         mirror.record(self.catalog, self.client, self.keys)
+
+    def start(self) -> None:
+        super().start()
+        self._record()
+
+    def stop(self) -> None:
+        super().stop()
+        self._record()
+
+    def _record(self) -> None:
+        """The state reached, in the catalog now; if the catalog cannot be reached, the saver
+        records it when it can (the run goes on: its data are in Redis)."""
+        try:
+            mirror.record(self.catalog, self.client, self.keys)
+        except CatalogUnavailable as exc:
+            log.warning("run %s: %s; the saver will record it", self.run, first_line(exc))

@@ -69,6 +69,7 @@ FLUSH_SECONDS = 0.5  # ...or this long after the first block not yet kept
 READ_TIMEOUT = 0.1  # a read's wait: how soon a seal is seen
 KEPT_IN_REDIS = 600  # seconds a saved run's (trimmed) keys stay in Redis for late followers
 MANIFEST = "live.json"
+_CLOSING = 0.01  # s between looks at a run whose streams are sealed and that is not closed yet
 
 # what the saver makes of a run's channels and metadata: the tree its structure says (the
 # archive gives one when the run's structure is known), else channels side by side
@@ -187,11 +188,7 @@ class RunSaver:
         self, row: RunRecord, follower: Follower, writers: Mapping[str, ArrayWriter]
     ) -> Saved:
         """The arrays closed, the manifest written, and one commit that says the run ended."""
-        if any(s.end == "abandoned" for s in follower.seals.values()):
-            with contextlib.suppress(Conflict):  # it ended meanwhile
-                # its writer is gone: the run is failed, in Redis first
-                abandon(self.client, self.keys, "its writer stopped renewing its lease")
-        info = run_info(self.client, self.keys)
+        info = self._ended()
         for writer in writers.values():
             writer.close()
         shapes = {n: [w.rows, *w.row_shape] for n, w in writers.items()}
@@ -256,6 +253,19 @@ class RunSaver:
         catalog_live.finish(self.catalog, run, reached, [(source, channels)])
         self._release(info)
         return Saved(self.run, final.value, self.blocks, self.segments, run.complete)
+
+    def _ended(self) -> RunInfo:
+        """The run once it has ended: its streams are sealed before it is closed, so wait for
+        the writer's last step; a run whose writer is gone is marked failed, in Redis first."""
+        info = run_info(self.client, self.keys)
+        while not info.state.final:
+            if not info.writer:
+                with contextlib.suppress(Conflict):  # it ended meanwhile
+                    abandon(self.client, self.keys, "its writer stopped renewing its lease")
+            else:
+                time.sleep(_CLOSING)
+            info = run_info(self.client, self.keys)
+        return info
 
     def _manifest(self, prefix: str, info: RunInfo, follower: Follower) -> bytes:
         """The run's one raw "file": its declaration, how each stream ended, and every segment
