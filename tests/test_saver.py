@@ -380,3 +380,18 @@ def test_follow_tells_not_yet_from_ended(la: ll.Archive) -> None:
         ai3.write(ramp(0, 10, "float32"))
     assert [b.seq for b in follower.read()] == [0]
     assert follower.read() == [] and follower.status is Status.ENDED
+
+
+def test_check_finds_a_damaged_segment_of_a_live_run(la: ll.Archive, saver: Any) -> None:
+    write_shot(la, 116, blocks=3)
+    run = la.runs[116].wait("closed", timeout=30)
+    assert la.check().ok
+    key = segments.keys(la.store, run._row.store_prefix)[0]
+    path = la.store.local_path(key)
+    assert path is not None
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one bit of a raw block flipped on disk
+    path.write_bytes(bytes(data))
+    report = la.check()
+    assert [(p.run, p.what, p.file) for p in report.problems] == [(116, "raw file", "live.json")]
+    assert "segment" in report.problems[0].message() and "changed" in report.problems[0].message()

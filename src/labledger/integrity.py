@@ -26,7 +26,7 @@ from labledger.catalog import Catalog
 from labledger.errors import InvalidArgument, first_line
 from labledger.ids import made_at
 from labledger.ingest import sha256_file
-from labledger.records import CLOSED, OLDER_THAN_MINUTES, ChannelRecord, SourceRecord
+from labledger.records import CLOSED, LIVE, OLDER_THAN_MINUTES, ChannelRecord, SourceRecord
 from labledger.reports import CheckReport, Orphan, Problem
 from labledger.store import Store, StoredArray
 from labledger.store.arrays import array_of
@@ -70,6 +70,8 @@ def check(
         for source in catalog.sources(run.id):
             report.files += 1
             reason = _raw_problem(store, source, advance)
+            if reason is None and source.format == LIVE:
+                reason = _segments_problem(store, source, advance)
             if reason:
                 report.problems.append(Problem(run.number, source.name, "raw file", reason))
         for channel in catalog.channels(run.id):
@@ -116,6 +118,23 @@ def _raw_problem(store: Store, source: SourceRecord, advance: Advance) -> str | 
             f"{source.sha256[:16]}…; restore it from a backup or the original "
             f"({source.original_path})"
         )
+    return None
+
+
+def _segments_problem(store: Store, source: SourceRecord, advance: Advance) -> str | None:
+    """A live run's raw blocks: each segment its manifest names, against its sha256."""
+    for segment in json.loads(store.read(source.store_key))["segments"]:
+        key, name = segment["key"], segment["key"].rsplit("/", 1)[-1]
+        try:
+            digest = _sha256(store, key, advance)
+        except FileNotFoundError:
+            return f"segment {name[:8]} of its raw blocks is missing from the store ({key})"
+        if digest != segment["sha256"]:
+            return (
+                f"segment {name[:8]} of its raw blocks changed: its sha256 is now "
+                f"{digest[:16]}…, the manifest recorded {segment['sha256'][:16]}…; restore it "
+                "from a backup"
+            )
     return None
 
 
