@@ -311,8 +311,10 @@ def test_a_second_writer_of_a_live_run_is_refused(la: ll.Archive) -> None:
     with la.acquisition(run=111, structure="s") as acq:
         acq.stream("a", dtype="float32", rate=1.0)
         with pytest.raises(WriterConflict, match="a run has one writer"):
-            la.acquisition(run=111, structure="s")
+            la.acquisition(run=111, structure="s")  # in Redis only, so far
         acq.start()
+        with pytest.raises(WriterConflict, match="run 111 is live .started.: a run has one"):
+            la.acquisition(run=111, structure="s")  # in the catalog too
     assert la.runs[111].state == "stopped"  # no saver: how it ended is recorded with its data
 
 

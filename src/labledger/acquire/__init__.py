@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from labledger.acquire.saver import RunSaver, Saved
+from labledger.acquire.saver import RunSaver, SavedRun, Saver
 from labledger.acquire.site import LiveSite
 
-__all__ = ["LiveSite", "RunSaver", "Saved"]
+__all__ = ["LiveSite", "RunSaver", "SavedRun", "Saver"]

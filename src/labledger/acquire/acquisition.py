@@ -18,7 +18,8 @@ import labledger.acquire.mirror as mirror
 from labledger.acquire.site import LiveSite
 from labledger.catalog import Catalog
 from labledger.errors import CatalogUnavailable, Conflict, first_line
-from labledger.live import Acquisition
+from labledger.live import Acquisition, WriterConflict
+from labledger.records import ENDED
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class ArchivedAcquisition(Acquisition):
         lease: float = 30.0,
     ) -> None:
         held = catalog.by_number(run) if isinstance(run, int) and run >= 0 else None
+        if held is not None and held.state not in ENDED:
+            raise WriterConflict(
+                f"run {run} is live ({held.state}): a run has one writer; acquire under another "
+                "run number"
+            )
         if held is not None:
             raise Conflict(
                 f"run {run} is already in the archive ({held.state}, created "

@@ -79,7 +79,7 @@ Missing = Callable[[RunInfo, RunRecord], list[str]]
 
 
 @dataclass
-class Saved:
+class SavedRun:
     """What one run's save did: its number, final state, blocks kept, segments written."""
 
     run: int
@@ -113,12 +113,12 @@ class RunSaver:
         self.blocks = 0
         self.segments = 0
 
-    def save(self, stop: threading.Event | None = None) -> Saved | None:
+    def save(self, stop: threading.Event | None = None) -> SavedRun | None:
         """Save the run until it has ended and is recorded (None: ``stop`` was set first)."""
         row, info = mirror.record(self.catalog, self.client, self.keys)
         if row.state in ENDED:  # saved before: what is left is Redis's copy
             self._release(info)
-            return Saved(self.run, row.state, 0, 0, row.complete)
+            return SavedRun(self.run, row.state, 0, 0, row.complete)
         prefix = row.store_prefix
         newest = segments.newest(self.store, prefix)
         self.segments = 0 if newest is None else newest.number + 1
@@ -186,7 +186,7 @@ class RunSaver:
 
     def _finish(
         self, row: RunRecord, follower: Follower, writers: Mapping[str, ArrayWriter]
-    ) -> Saved:
+    ) -> SavedRun:
         """The arrays closed, the manifest written, and one commit that says the run ended."""
         info = self._ended()
         for writer in writers.values():
@@ -252,7 +252,7 @@ class RunSaver:
                 state.reason = run.reason
         catalog_live.finish(self.catalog, run, reached, [(source, channels)])
         self._release(info)
-        return Saved(self.run, final.value, self.blocks, self.segments, run.complete)
+        return SavedRun(self.run, final.value, self.blocks, self.segments, run.complete)
 
     def _ended(self) -> RunInfo:
         """The run once it has ended: its streams are sealed before it is closed, so wait for
@@ -328,7 +328,7 @@ class Saver:
 
     def __init__(self, catalog: Catalog, store: Store, site: LiveSite, **options: Any) -> None:
         self.catalog, self.store, self.site, self.options = catalog, store, site, options
-        self.saved: list[Saved] = []
+        self.saved: list[SavedRun] = []
         self.failures: dict[int, str] = {}  # run -> why its save stopped
         self._busy: dict[int, threading.Thread] = {}
         self._refused: set[int] = set()
