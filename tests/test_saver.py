@@ -397,3 +397,17 @@ def test_check_finds_a_damaged_segment_of_a_live_run(la: ll.Archive, saver: Any)
     report = la.check()
     assert [(p.run, p.what, p.file) for p in report.problems] == [(116, "raw file", "live.json")]
     assert "segment" in report.problems[0].message() and "changed" in report.problems[0].message()
+
+
+def test_a_live_runs_arrays_are_read_once_it_has_ended(la: ll.Archive, saver: Any) -> None:
+    with la.acquisition(run=117, structure="s") as acq:
+        ai3 = acq.stream("PXI M6251/ai3", dtype="float32", rate=1e4)
+        acq.start()
+        ai3.write(ramp(0, 100, "float32"))
+        live = la.runs.live(timeout=10)
+        with pytest.raises(NotFound, match=r"run 117 is started: its arrays are stored once"):
+            live.channels["PXI M6251/ai3"]
+        assert live.machine.langmuir_probe is not None  # the testbed as prepared
+    live.wait("closed", timeout=30)
+    assert np.array_equal(live.channels["PXI M6251/ai3"][:], ramp(0, 100, "float32"))
+    assert np.allclose(live.signal("Langmuir_I").values, ramp(0, 100, "float32") * GAIN)

@@ -561,6 +561,12 @@ class Channels(Mapping[str, "Channel"]):
 
     def _missing(self, key: str) -> str:
         run = self._run.number
+        state = self._run.state
+        if state not in ENDED:  # live: its arrays are stored when it ends
+            return (
+                f"run {run} is {state}: its arrays are stored once it ends; follow {key!r} "
+                f"as it comes with run.follow({key!r}), or wait with run.wait('closed')"
+            )
         link = self._links.get(key)
         if link is not None and link.get("link") == "external":
             return (
