@@ -473,6 +473,9 @@ class Run:
             "sources": [s.name for s in self._sources],
             "config_version": self.config_version,
             "numbered": self.numbered,
+            "complete": self.complete,
+            "reason": self.reason,
+            "structure": self._row.structure,
         }
         w = self._known_withdrawal()
         data["withdrawn"] = w.to_dict() if w else None
