@@ -18,7 +18,7 @@ import labledger.acquire.segments as segments
 from labledger.acquire import RunSaver
 from labledger.acquire.following import _specs_of
 from labledger.acquire.site import LiveSite
-from labledger.errors import Conflict, InvalidArgument, NotFound
+from labledger.errors import Busy, Conflict, InvalidArgument, NotFound
 from labledger.live import (
     Acquisition,
     Cursor,
@@ -411,3 +411,26 @@ def test_a_live_runs_arrays_are_read_once_it_has_ended(la: ll.Archive, saver: An
     live.wait("closed", timeout=30)
     assert np.array_equal(live.channels["PXI M6251/ai3"][:], ramp(0, 100, "float32"))
     assert np.allclose(live.signal("Langmuir_I").values, ramp(0, 100, "float32") * GAIN)
+
+
+def test_one_saver_a_run(la: ll.Archive) -> None:
+    """A second saver of a run being saved (two `labledger saver` by mistake) leaves it alone:
+    both would write segments of the same numbers."""
+    acq = la.acquisition(run=118, structure="s")
+    ai3 = acq.stream("PXI M6251/ai3", dtype="float32", rate=1e4)
+    acq.start()
+    ai3.write(ramp(0, 100, "float32"))
+    first = RunSaver(la.catalog, la.store, la.live, 118)
+    stop = threading.Event()
+    saving = threading.Thread(target=first.save, args=(stop,))
+    saving.start()
+    keys = la.live.keys(118)
+    while int(la.live.client.hget(keys.meta(0), "trimmed") or -1) < 0:
+        stop.wait(0.01)  # the first saver holds the run: it has saved a block
+    with pytest.raises(Busy, match="run 118 is being saved by another saver"):
+        RunSaver(la.catalog, la.store, la.live, 118).save()
+    stop.set()
+    saving.join()
+    acq.close()
+    saved = RunSaver(la.catalog, la.store, la.live, 118).save()  # the hold was given back
+    assert saved is not None and saved.complete

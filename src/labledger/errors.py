@@ -101,7 +101,8 @@ class TooLarge(LabledgerError):
 
 
 class Busy(LabledgerError):
-    """A server at one of its limits of concurrent work (open notification streams, say)."""
+    """Work refused because it is being done already or a limit of concurrent work is reached
+    (open notification streams on a server, a run another saver is saving)."""
 
     status = 429
 

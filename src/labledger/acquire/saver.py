@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ import labledger.acquire.segments as segments
 from labledger.acquire.site import LiveSite
 from labledger.catalog import Catalog
 from labledger.catalog import live as catalog_live
-from labledger.errors import Conflict, RunConflict, first_line
+from labledger.errors import Busy, Conflict, RunConflict, first_line
 from labledger.formats.base import tree_node
 from labledger.ids import author
 from labledger.live import (
@@ -70,6 +71,21 @@ READ_TIMEOUT = 0.1  # a read's wait: how soon a seal is seen
 KEPT_IN_REDIS = 600  # seconds a saved run's (trimmed) keys stay in Redis for late followers
 MANIFEST = "live.json"
 _CLOSING = 0.01  # s between looks at a run whose streams are sealed and that is not closed yet
+HOLD_SECONDS = 3.0  # a saver's hold on a run: renewed at each read, lost 3 s after a kill
+
+# One saver a run: two would write segments of the same numbers. KEYS: hold; ARGV: token, ms
+_HOLD = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+_LET_GO = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 # what the saver makes of a run's channels and metadata: the tree its structure says (the
 # archive gives one when the run's structure is known), else channels side by side
@@ -112,9 +128,27 @@ class RunSaver:
         self.flush_bytes, self.flush_seconds = flush_bytes, flush_seconds
         self.blocks = 0
         self.segments = 0
+        self._token = uuid.uuid4().hex
+        self._hold_key = f"{self.keys.info}:saver"
+        self._hold_script = self.client.register_script(_HOLD)
+
+    def _hold(self) -> None:
+        """Take or keep this saver's hold on the run; :class:`Busy` if another saver has it."""
+        args: list[str | int] = [self._token, int(HOLD_SECONDS * 1000)]
+        if not self._hold_script(keys=[self._hold_key], args=args):
+            raise Busy(f"run {self.run} is being saved by another saver; it is left to that one")
 
     def save(self, stop: threading.Event | None = None) -> SavedRun | None:
-        """Save the run until it has ended and is recorded (None: ``stop`` was set first)."""
+        """Save the run until it has ended and is recorded (None: ``stop`` was set first).
+        :class:`Busy` if another saver is saving it."""
+        self._hold()
+        try:
+            return self._save(stop)
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.client.register_script(_LET_GO)(keys=[self._hold_key], args=[self._token])
+
+    def _save(self, stop: threading.Event | None) -> SavedRun | None:
         row, info = mirror.record(self.catalog, self.client, self.keys)
         if row.state in ENDED:  # saved before: what is left is Redis's copy
             self._release(info)
@@ -129,6 +163,7 @@ class RunSaver:
         size, since, state = 0, 0.0, follower.state
         try:
             while stop is None or not stop.is_set():
+                self._hold()
                 found = follower.read(timeout=READ_TIMEOUT)
                 if not writers and follower.specs:
                     writers = self._rebuild(prefix, follower.specs)
@@ -379,6 +414,8 @@ class Saver:
                 if found is not None:
                     self.saved.append(found)
                     self.failures.pop(run, None)
+            except Busy:  # another saver (another process) is saving it
+                pass
             except RunConflict as exc:  # its number is another run's: trying again cannot help
                 self.failures[run] = first_line(exc)
                 self._refused.add(run)
