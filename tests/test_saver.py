@@ -427,8 +427,23 @@ def test_one_saver_a_run(la: ll.Archive) -> None:
     keys = la.live.keys(118)
     while int(la.live.client.hget(keys.meta(0), "trimmed") or -1) < 0:
         stop.wait(0.01)  # the first saver holds the run: it has saved a block
-    with pytest.raises(Busy, match="run 118 is being saved by another saver"):
-        RunSaver(la.catalog, la.store, la.live, 118).save()
+    refused: list[Exception] = []
+    second_stop = threading.Event()
+
+    def second() -> None:
+        try:
+            RunSaver(la.catalog, la.store, la.live, 118).save(second_stop)
+        except Busy as exc:
+            refused.append(exc)
+
+    trying = threading.Thread(target=second)
+    trying.start()
+    trying.join(timeout=20)  # refused at once; were it not, it would save until stopped
+    second_stop.set()
+    trying.join()
+    assert [str(e) for e in refused] == [
+        "run 118 is being saved by another saver; it is left to that one"
+    ]
     stop.set()
     saving.join()
     acq.close()
