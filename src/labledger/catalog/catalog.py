@@ -149,6 +149,15 @@ class Catalog:
         with self._session() as session:
             return {row.key: row.value for row in session.scalars(select(SettingRow))}
 
+    def add_setting(self, key: str, value: Any) -> None:
+        """Record a new setting; never overwrites one (a key already there, or taken by
+        another writer meanwhile, is a :class:`Conflict`): settings written this way are
+        append-only, a new version taking a new key."""
+        if not isinstance(key, str) or not 0 < len(key) <= 64:
+            raise InvalidArgument(f"setting {str(key)[:80]!r}: a key of 1 to 64 characters")
+        with self._writing(f"recording setting {key}"), self._write.begin() as session:
+            session.add(SettingRow(key=key, value=value))
+
     # -- runs ----------------------------------------------------------------------------------
 
     def newest(self, offset: int = 0, projects: Collection[str] | None = None) -> RunRecord | None:
