@@ -184,7 +184,8 @@ class Archive:
             against = Against(kind, kind.check_waivers(waive), self._resolver)
         elif waive:
             raise InvalidArgument(
-                "waive= waives what a structure says is always saved: give structure= too"
+                "waivers waive what a structure says is always saved: name the structure too "
+                "(structure=, or --structure)"
             )
         checked = plan(
             self.catalog,
