@@ -13,7 +13,7 @@ import pytest
 from nptdms import ChannelObject, GroupObject, RootObject, TdmsFile, TdmsWriter
 
 import labledger as ll
-from labledger.errors import BadInput, InvalidArgument, NotFound
+from labledger.errors import BadInput, Conflict, InvalidArgument, NotFound
 from labledger.records import ChannelRecord
 from labledger.sim import STRUCTURE, record_history, write_shot
 from labledger.structures import WAIVED_KEY, Structure, StructureError, incomplete, parse
@@ -371,7 +371,8 @@ def test_structures_are_versioned_and_old_versions_stay_readable(
     assert [s.label for s in archive.structures.list("scan-kind")] == ["scan-kind@1", "scan-kind@2"]
     assert "scan-kind" in archive.structures and "nope" not in archive.structures
     # another process sees them: they are in the catalog
-    with ll.open(archive.path) if archive.path else archive as other:
+    assert archive.path is not None
+    with ll.open(archive.path) as other:
         assert other.structures["scan-kind"].version == 2
 
 
@@ -396,6 +397,19 @@ def test_the_registry_refuses_clearly_and_writes_nothing(
     with pytest.raises(StructureError, match="not valid YAML"):
         la.structures.add("name: [\n", reason="r")
     assert snapshot(la) == before
+
+
+def test_a_recorded_version_is_never_overwritten(sqlite_archive: ll.Archive) -> None:
+    """Two writers adding the same version at once: the second insert of the key is refused,
+    and the first version stays as it was."""
+    la = sqlite_archive
+    la.structures.add(KIND, reason="first")
+    value = dict(la.catalog.settings()["structure:scan-kind@1"], text="name: other\n")
+    with pytest.raises(Conflict, match="try again"):
+        la.catalog.add_setting("structure:scan-kind@1", value)
+    assert la.structures["scan-kind@1"].text == KIND
+    with pytest.raises(InvalidArgument, match="a key of 1 to 64 characters"):
+        la.catalog.add_setting("x" * 65, 1)
 
 
 # -- ingest against a structure -----------------------------------------------------------------
