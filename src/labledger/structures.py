@@ -125,7 +125,12 @@ class Parameter:
         return words
 
     def accepts(self, value: Any) -> bool:
-        """Whether ``value`` is of the parameter's type and among what it allows."""
+        """Whether ``value`` is of the parameter's type and among what it allows.
+
+        >>> shot = Parameter("shot", "scan", "integer", min=0)
+        >>> shot.accepts(1234.0), shot.accepts(12.5), shot.accepts(True), shot.accepts(-1)
+        (True, False, False, False)
+        """
         if not _of_type(value, self.type):
             return False
         if self.allowed is not None:
@@ -222,7 +227,12 @@ class Structure:
 
     def check_waivers(self, waivers: Mapping[str, str] | None) -> dict[str, str]:
         """``waivers`` ({name: reason}) checked: each names something always saved and says
-        why it may be missing; the reasons stripped."""
+        why it may be missing; the reasons stripped.
+
+        >>> kind = parse("name: k\nlevels: [{name: shot}]\nalways_saved: [Pressure]")
+        >>> kind.check_waivers({"Pressure": " gauge out "})
+        {'Pressure': 'gauge out'}
+        """
         if waivers is None:
             return {}
         if not isinstance(waivers, Mapping):
