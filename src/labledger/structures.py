@@ -229,7 +229,7 @@ class Structure:
         """``waivers`` ({name: reason}) checked: each names something always saved and says
         why it may be missing; the reasons stripped.
 
-        >>> kind = parse("name: k\nlevels: [{name: shot}]\nalways_saved: [Pressure]")
+        >>> kind = parse("name: k\\nlevels: [{name: shot}]\\nalways_saved: [Pressure]")
         >>> kind.check_waivers({"Pressure": " gauge out "})
         {'Pressure': 'gauge out'}
         """
