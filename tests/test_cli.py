@@ -106,6 +106,7 @@ def test_ingest_json_and_a_multi_file_run(tmp_path: Path) -> None:
             "data_bytes": result[0]["data_bytes"],
             "problems": [],
             "numbered": "from --run",
+            "incomplete": None,  # no structure asked: nothing judged missing
         }
     ]
 

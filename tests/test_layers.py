@@ -37,13 +37,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "reports",
             "summary",
             "wire",
+            "yamltext",
         ),
     ),
     # live: runs and streams on Redis; it needs only core, and the store will read from it
     ("store", ("store", "live")),
     ("formats", ("formats",)),
     ("catalog", ("catalog", "access", "notifications")),
-    ("ingest", ("ingest", "integrity")),
+    ("ingest", ("ingest", "integrity", "structures")),
     ("runs", ("runs", "reads", "withdrawals")),
     ("machine", ("machine", "diagnostics")),
     # acquire: live runs in the archive (saver, acquisition, following a signal live)

@@ -22,7 +22,7 @@ from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
 from labledger.catalog.summary import summarize
 from labledger.display import html_table
-from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
+from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive, NotFound
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import plan
 from labledger.integrity import check
@@ -31,6 +31,7 @@ from labledger.records import OLDER_THAN_MINUTES
 from labledger.reports import CheckReport, IngestResult
 from labledger.runs import Run, Runs, TimeWindow
 from labledger.store import Store, open_store
+from labledger.structures import Against, Resolve, Structures
 from labledger.summary import Summary
 from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
@@ -167,6 +168,24 @@ class Archive:
             calibration=calibration,
         )
 
+    @functools.cached_property
+    def structures(self) -> Structures:
+        """The structure descriptions, versioned: ``add(file, reason=...)``, ``["name"]``,
+        ``["name@N"]``, ``list()`` (docs/structures.md)."""
+        return Structures(self.catalog)
+
+    def _resolver(self, number: int, started: datetime) -> Resolve:
+        """Signal names to channel keys for run ``number`` as the configuration in force
+        will have it once the run is recorded (the whole log: a run is stamped with its newest
+        version); without a testbed description, no signal is wired."""
+        from labledger.machine.configuration import resolve
+
+        try:
+            config = resolve(self.logs.current(), number, started, None)
+        except NotFound:
+            return lambda name: None
+        return config.channel
+
     @property
     def _where(self) -> str:
         return str(self.path) if self.path else self.catalog.display_url
@@ -208,6 +227,8 @@ class Archive:
         project: str = DEFAULT_PROJECT,
         limits: Mapping[str, int | str] | None = None,
         origin: str | None = None,
+        structure: str | None = None,
+        waive: Mapping[str, str] | None = None,
     ) -> list[IngestResult]:
         """Ingest raw files: each becomes a run (numbered from ``run``, else from the digits in
         its name, else the next free number), or all of them one run when ``run`` is given.
@@ -218,7 +239,22 @@ class Archive:
         declare is bounded (docs/ingest.md, "Limits"); ``limits`` raises some, by name
         (``{"columns": 50_000, "file_bytes": "64T"}``). ``origin`` is recorded as where the
         files came from instead of their folder here (the server records ``upload:<user>``).
+
+        ``structure`` names a structure description (:attr:`structures`): each run's metadata
+        is checked against it before anything is written, and a run lacking a channel it says
+        is always saved is recorded incomplete ("incomplete: missing Pressure"), unless
+        ``waive`` ({name: reason}) waives it; the waivers are kept in the run's metadata under
+        ``labledger:waived`` (docs/structures.md).
         """
+        against = None
+        if structure is not None:
+            kind = self.structures[structure]
+            against = Against(kind, kind.check_waivers(waive), self._resolver)
+        elif waive:
+            raise InvalidArgument(
+                "waivers waive what a structure says is always saved: name the structure too "
+                "(structure=, or --structure)"
+            )
         checked = plan(
             self.catalog,
             paths,
@@ -228,6 +264,7 @@ class Archive:
             limits=limits,
             own=self._own_files(),
             origin=origin,
+            against=against,
         )
         total, done = checked.total_bytes, 0
 

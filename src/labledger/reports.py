@@ -27,6 +27,7 @@ class IngestResult:
     numbered: str = (
         ""  # where the number came from, in words (see :func:`labledger.ingest.ingest.number_of`)
     )
+    incomplete: str | None = None  # why the run lacks what its structure says is always saved
 
     def message(self) -> str:
         names = ", ".join(self.files)
@@ -36,6 +37,8 @@ class IngestResult:
         text = f"{names}: ingested as run {self.number} ({self.channels} channels{numbered})"
         if self.problems:
             text += f"; not ingested, kept in the raw file only: {'; '.join(self.problems)}"
+        if self.incomplete:
+            text += f"; {self.incomplete}"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -48,6 +51,7 @@ class IngestResult:
             "data_bytes": self.data_bytes,
             "problems": self.problems,
             "numbered": self.numbered,
+            "incomplete": self.incomplete,
         }
 
 

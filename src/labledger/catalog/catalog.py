@@ -160,18 +160,26 @@ class Catalog:
         """The live runs not yet saved whole, newest first."""
         return live.open_runs(self, projects)
 
+    def add_setting(self, key: str, value: Any) -> None:
+        """Record a new setting; never overwrites one (a key already there, or taken by
+        another writer meanwhile, is a :class:`Conflict`): settings written this way are
+        append-only, a new version taking a new key."""
+        if not isinstance(key, str) or not 0 < len(key) <= 64:
+            raise InvalidArgument(f"setting {str(key)[:80]!r}: a key of 1 to 64 characters")
+        with self._writing(f"recording setting {key}"), self._write.begin() as session:
+            session.add(SettingRow(key=key, value=value))
+
     def setting_once(self, key: str, value: Any) -> Any:
         """The archive's setting ``key``, recorded as ``value`` if it has none yet (two
         processes doing so at once agree on the first)."""
+        held = self.settings()
+        if key in held:
+            return held[key]
         try:
-            with self._write.begin() as session:
-                held = session.get(SettingRow, key)
-                if held is not None:
-                    return held.value
-                session.add(SettingRow(key=key, value=value))
-            return value
-        except IntegrityError:
+            self.add_setting(key, value)
+        except Conflict:
             return self.settings()[key]
+        return value
 
     # -- runs ----------------------------------------------------------------------------------
 

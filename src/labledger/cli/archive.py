@@ -73,13 +73,29 @@ def ingest(
         list[str] | None,
         typer.Option(help="NAME=N: raise a limit on what a file may declare, e.g. columns=50000."),
     ] = None,
+    structure: Annotated[
+        str | None,
+        typer.Option(help="Check each run against this structure (labledger structure list)."),
+    ] = None,
+    waive: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=REASON: an always-saved channel the runs may lack, and why."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest raw files: each becomes a run, kept byte for byte and catalogued."""
     limits = pairs(limit or [], "--limit")
+    waivers = pairs(waive or [], "--waive")
     with opened(archive) as la, progress_bar() as progress:
         results = la.ingest(
-            files, run=run, format=format, progress=progress, project=project, limits=limits
+            files,
+            run=run,
+            format=format,
+            progress=progress,
+            project=project,
+            limits=limits,
+            structure=structure,
+            waive=waivers,
         )
     if as_json:
         print_json([r.to_json() for r in results])

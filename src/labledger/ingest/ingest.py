@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from labledger.catalog import Catalog, NewRun
-from labledger.errors import BadInput, LabledgerError, RunConflict
+from labledger.errors import BadInput, InvalidArgument, LabledgerError, RunConflict
 from labledger.faults import stop_point
 from labledger.formats import ChannelInfo, Fill, Format, Source, Unreadable, detect, get
 from labledger.formats.base import StatedNumber, open_source, walk_tree
@@ -49,6 +49,7 @@ from labledger.reports import IngestResult
 from labledger.store import ArrayWriter, Store, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
 from labledger.store.layout import data_path, node_name, run_prefix, source_key
+from labledger.structures import Against
 
 Advance = Callable[[int], None]
 HASH_WINDOW = 64 << 20
@@ -74,6 +75,7 @@ class PlannedFile:
     together: frozenset[Path] = frozenset()  # the files of the ingest, the only ones it may read
     origin: str | None = None  # where it came from, recorded instead of its path here
     numbers: list[StatedNumber] = field(default_factory=list)  # what the file states, unchecked
+    metadata: dict[str, Any] = field(default_factory=dict)  # what the file says of its run
 
 
 @dataclass
@@ -96,13 +98,16 @@ def plan(
     limits: Mapping[str, Any] | None = None,
     own: Sequence[Path] = (),
     origin: str | None = None,
+    against: Against | None = None,
 ) -> IngestPlan:
     """Check the files and decide their runs (in ``project``), writing nothing; raise
     :class:`BadInput` or :class:`RunConflict` with the first problem found. What a file may
     declare is bounded by the archive's limits, raised by ``limits`` (:class:`Limits` names).
     ``own`` are the archive's own files and folders (catalog, store): a file among them is
     refused unread. ``origin`` is recorded as where the files came from, in place of the
-    folder they are read from (an upload's is the server's temporary folder)."""
+    folder they are read from (an upload's is the server's temporary folder). ``against``:
+    the structure each run's metadata must fit (checked here), and how to judge whether a
+    run holds what the structure says is always saved (judged as it is recorded)."""
     if not paths:
         raise BadInput("no files to ingest")
     check_name(project, "project")
@@ -146,7 +151,22 @@ def plan(
         planned.project = project
         _same_bytes_twice(planned)
         _check_run(catalog, planned)
-    return IngestPlan(catalog, runs, bounds)
+        if against is not None and planned.already is None:
+            _check_metadata(planned, against)
+    return IngestPlan(catalog, runs, bounds, against)
+
+
+def _check_metadata(planned: PlannedRun, against: Against) -> None:
+    """Refuse a run whose files' metadata, merged as the run will have it, do not fit the
+    structure it is ingested against."""
+    metadata: dict[str, Any] = {}
+    for f in planned.files:
+        _merge(metadata, f.metadata, path_text(f.path.name))
+    try:
+        against.structure.check_metadata(metadata)
+    except InvalidArgument as exc:
+        names = ", ".join(str(f.path) for f in planned.files)
+        raise BadInput(f"{names}: {exc}; nothing was ingested") from None
 
 
 def _without_tdms_indexes(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -175,10 +195,17 @@ def _same_bytes_twice(planned: PlannedRun) -> None:
 class IngestPlan:
     """Runs checked and numbered, ready to be written."""
 
-    def __init__(self, catalog: Catalog, runs: list[PlannedRun], limits: Limits):
+    def __init__(
+        self,
+        catalog: Catalog,
+        runs: list[PlannedRun],
+        limits: Limits,
+        against: Against | None = None,
+    ):
         self.catalog = catalog
         self.runs = runs
         self.limits = limits
+        self.against = against
 
     @property
     def total_bytes(self) -> int:
@@ -196,7 +223,9 @@ class IngestPlan:
                 results.append(IngestResult(planned.already, _names(planned), already=True))
                 continue
             try:
-                results.append(_write_run(self.catalog, store, planned, self.limits, advance))
+                results.append(
+                    _write_run(self.catalog, store, planned, self.limits, advance, self.against)
+                )
             except LabledgerError as exc:
                 made = [r.message() for r in results if not r.already]
                 if made:
@@ -234,9 +263,18 @@ def _check_file(
         check(source, limits)
         data_bytes = source.data_bytes
         numbers = list(source.numbers)
+        metadata = dict(source.metadata)
     identity = (st.st_dev, st.st_ino)
     return PlannedFile(
-        path, st.st_size, st.st_mtime, identity, fmt, data_bytes, together=together, numbers=numbers
+        path,
+        st.st_size,
+        st.st_mtime,
+        identity,
+        fmt,
+        data_bytes,
+        together=together,
+        numbers=numbers,
+        metadata=metadata,
     )
 
 
@@ -399,7 +437,12 @@ def sha256_file(path: Path, advance: Advance | None = None) -> str:
 
 
 def _write_run(
-    catalog: Catalog, store: Store, planned: PlannedRun, limits: Limits, advance: Advance
+    catalog: Catalog,
+    store: Store,
+    planned: PlannedRun,
+    limits: Limits,
+    advance: Advance,
+    against: Against | None = None,
 ) -> IngestResult:
     run_id = uuid7()
     prefix = run_prefix(run_id)
@@ -411,9 +454,12 @@ def _write_run(
     except BaseException as exc:
         _remove(store, prefix, exc)
         raise
+    keys = [c.key for _, channels in new.sources for c in channels]
     tries = 0
     while True:
         try:
+            if against is not None:  # judged again if renumbered: the wiring may differ
+                result.incomplete = against.judge(new.run, keys)
             catalog.add_run(new)
             stop_point("ingest.committed")
             return result

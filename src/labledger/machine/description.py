@@ -45,6 +45,7 @@ from pydantic import (
 from labledger.errors import BadInput, NotFound
 from labledger.machine.units import check_unit, quantity
 from labledger.machine.validity import Point, overlaps, parse_point
+from labledger.yamltext import line_of, read
 
 if TYPE_CHECKING:
     from labledger.machine.logs import Snapshot
@@ -199,16 +200,7 @@ def load(path: str | Path) -> tuple[Description, str]:
 
 def parse(text: str, name: str = "<description>") -> Description:
     """Validate a description given as YAML text; ``name`` is the file to name in errors."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        _no_duplicate_keys(root, name)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark else name
-        raise DescriptionError(
-            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
+    root, data = read(text, name, DescriptionError)
     if not isinstance(data, dict):
         raise DescriptionError(f"{name}:1: a description is a mapping with name, devices, ...")
     try:
@@ -305,41 +297,4 @@ def _error(
 ) -> DescriptionError:
     field = ".".join(str(p) for p in loc) or "(top)"
     reason = reason.removeprefix("Value error, ")
-    return DescriptionError(f"{name}:{_line(root, loc)}: {field}: {reason}")
-
-
-def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """The line of the deepest node of ``loc`` found in the composed YAML."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = [(k, v) for k, v in node.value if k.value == str(part)]
-            if not found:
-                break
-            node = found[0][1]
-            line = found[0][0].start_mark.line + 1
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _no_duplicate_keys(node: yaml.Node | None, name: str) -> None:
-    """YAML keeps the last of two equal keys without a word; a description must not."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if key.value in seen:
-                raise DescriptionError(
-                    f"{name}:{key.start_mark.line + 1}: {key.value}: given twice (also on line "
-                    f"{seen[key.value]})"
-                )
-            seen[key.value] = key.start_mark.line + 1
-            _no_duplicate_keys(value, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _no_duplicate_keys(item, name)
+    return DescriptionError(f"{name}:{line_of(root, loc)}: {field}: {reason}")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = Path(__file__).with_name("ishtar.yaml")
 DESCRIPTION_1260 = Path(__file__).with_name("ishtar-1260.yaml")
+STRUCTURE = Path(__file__).with_name("helicon-shot.yaml")  # what a shot is: la.structures.add
 SHOTS = range(1221, 1271)
 
 # the calibrations of the sensors, from volts at the port to physical units
