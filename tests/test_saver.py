@@ -28,7 +28,7 @@ from labledger.live import (
     WriterConflict,
 )
 from labledger.live.trimming import discard
-from labledger.sim.campaign import DESCRIPTION
+from labledger.sim.campaign import DESCRIPTION, STRUCTURE
 from tests.conftest import free_port
 from tests.test_live import client, ramp  # noqa: F401 - the Redis fixture, the samples' formula
 
@@ -449,3 +449,66 @@ def test_one_saver_a_run(la: ll.Archive) -> None:
     acq.close()
     saved = RunSaver(la.catalog, la.store, la.live, 118).save()  # the hold was given back
     assert saved is not None and saved.complete
+
+
+# -- a structure the archive has -------------------------------------------------------------
+
+
+def test_a_structure_checks_the_metadata_before_anything_is_written(
+    la: ll.Archive,
+    client: redis.Redis,  # noqa: F811
+) -> None:
+    la.structures.add(STRUCTURE, reason="the shots of ISHTAR")
+    with pytest.raises(InvalidArgument, match="gas") as caught:
+        la.acquisition(run=120, structure="helicon-shot", metadata={"gas": "Xe"})
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InvalidArgument, match="does not say it is always saved"):
+        la.acquisition(run=120, structure="helicon-shot", metadata={"gas": "Ar"}, waive={"X": "y"})
+    with pytest.raises(InvalidArgument, match="waiver of Pressure"):
+        la.acquisition(
+            run=120, structure="helicon-shot", metadata={"gas": "Ar"}, waive={"Pressure": " "}
+        )
+    with pytest.raises(InvalidArgument, match="no structure 'other'"):
+        la.acquisition(run=120, structure="other", waive={"Pressure": "gauge out"})
+    assert list(client.scan_iter(match=f"{la.live.prefix}:*")) == []
+    assert la.catalog.by_number(120) is None
+
+
+def shot_with(la: ll.Archive, run: int, ports: list[str], **options: Any) -> None:
+    with la.acquisition(
+        run=run, structure="helicon-shot", metadata={"gas": "Ar"}, **options
+    ) as acq:
+        streams = [acq.stream(p, dtype="float32", rate=1e3) for p in ports]
+        acq.start()
+        acq.write({s: ramp(0, 10, "float32") for s in streams})
+
+
+COIL_I, PRESSURE, GAS_FLOW = "PXI M6251/ai2", "PXI M6251/ai6", "PXI 6133/ai6"  # ishtar.yaml
+
+
+def test_a_run_lacking_an_always_saved_channel_closes_incomplete(
+    la: ll.Archive, saver: Any
+) -> None:
+    la.structures.add(STRUCTURE, reason="the shots of ISHTAR")
+    with pytest.warns(ll.errors.DataWarning, match="incomplete: missing Pressure, Gas_flow"):
+        shot_with(la, 121, [COIL_I, "PXI M6251/ai3"])
+    run = la.runs[121].wait("closed", timeout=30)
+    assert (run.complete, run.reason) == (False, "incomplete: missing Pressure, Gas_flow")
+    assert [s.reason for s in run.states()][-1] == "incomplete: missing Pressure, Gas_flow"
+    shot_with(la, 122, [COIL_I, PRESSURE, GAS_FLOW])
+    whole = la.runs[122].wait("closed", timeout=30)
+    assert (whole.complete, whole.reason, whole._row.structure) == (True, None, "helicon-shot")
+    # the run's tree follows the structure: campaign > shot > acquisition > the DAQ's cards
+    tree = whole.tree().to_dict()
+    shot = tree["children"][0]["children"][0]
+    assert (shot["name"], shot["attrs"]) == ("shot", {"gas": "Ar"})
+    cards = [c["name"] for c in shot["children"][0]["children"]]
+    assert cards == ["PXI M6251", "PXI 6133"]
+
+
+def test_a_waived_channel_is_recorded_and_the_run_is_complete(la: ll.Archive, saver: Any) -> None:
+    la.structures.add(STRUCTURE, reason="the shots of ISHTAR")
+    shot_with(la, 123, [COIL_I, GAS_FLOW], waive={"Pressure": "gauge sent for repair"})
+    run = la.runs[123].wait("closed", timeout=30)
+    assert (run.complete, run.reason) == (True, None)
+    assert run.metadata["labledger:waived"] == {"Pressure": "gauge sent for repair"}

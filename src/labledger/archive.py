@@ -22,7 +22,7 @@ from labledger.catalog import Catalog
 from labledger.catalog.database import display_url
 from labledger.catalog.summary import summarize
 from labledger.display import html_table
-from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive, NotFound
+from labledger.errors import ArchiveExists, InvalidArgument, NotAnArchive
 from labledger.ids import DEFAULT_PROJECT
 from labledger.ingest import plan
 from labledger.integrity import check
@@ -127,11 +127,14 @@ class Archive:
         run: int,
         structure: str,
         metadata: Mapping[str, Any] | None = None,
+        waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
     ) -> Acquisition:
         """A run written live (docs/live.md): declare its streams, ``start()``, write blocks;
         leaving the ``with`` block closes it, an exception aborts it. It is recorded in the
-        catalog when prepared; ``labledger saver`` keeps its data.
+        catalog when prepared; ``labledger saver`` keeps its data. A ``structure`` the archive
+        has (:attr:`structures`) checks the metadata now, and the run closes incomplete if a
+        channel it always saves is missing, unless ``waive`` ({name: reason}) waives it.
 
         >>> with la.acquisition(run=1271, structure="helicon-shot") as acq:  # doctest: +SKIP
         ...     ai3 = acq.stream("PXI M6251/ai3", dtype="int16", rate=1e6)
@@ -141,7 +144,13 @@ class Archive:
         from labledger.acquire.acquisition import ArchivedAcquisition
 
         return ArchivedAcquisition(
-            self.catalog, self.live, run=run, structure=structure, metadata=metadata, lease=lease
+            self.catalog,
+            self.live,
+            run=run,
+            structure=structure,
+            metadata=metadata,
+            waive=waive,
+            lease=lease,
         )
 
     def saver(self, **options: Any) -> Saver:
@@ -175,16 +184,10 @@ class Archive:
         return Structures(self.catalog)
 
     def _resolver(self, number: int, started: datetime) -> Resolve:
-        """Signal names to channel keys for run ``number`` as the configuration in force
-        will have it once the run is recorded (the whole log: a run is stamped with its newest
-        version); without a testbed description, no signal is wired."""
-        from labledger.machine.configuration import resolve
+        """Signal names to channel keys for run ``number`` as it will be recorded."""
+        from labledger.machine.configuration import wiring_resolver
 
-        try:
-            config = resolve(self.logs.current(), number, started, None)
-        except NotFound:
-            return lambda name: None
-        return config.channel
+        return wiring_resolver(self.logs)(number, started)
 
     @property
     def _where(self) -> str:

@@ -229,6 +229,7 @@ class ArchiveAPI(Protocol):
         run: int,
         structure: str,
         metadata: Mapping[str, Any] | None = None,
+        waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
     ) -> Acquisition: ...
 

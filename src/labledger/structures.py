@@ -613,6 +613,12 @@ class Structures:
     def __contains__(self, name: object) -> bool:
         return any(v["name"] == name for v in self._recorded())
 
+    def get(self, name: str) -> Structure | None:
+        """The newest version of structure ``name``; None if the archive has none of it."""
+        if name not in self:
+            return None
+        return self[name]
+
     def list(self, name: str | None = None) -> list[Structure]:
         """The newest version of each structure, by name; with ``name``, its every version."""
         found = [_from_setting(v) for v in self._recorded() if name is None or v["name"] == name]

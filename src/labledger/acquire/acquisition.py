@@ -11,15 +11,19 @@ stamped then), so that ``la.runs.live()`` and searches see it with its state.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import labledger.acquire.mirror as mirror
 from labledger.acquire.site import LiveSite
 from labledger.catalog import Catalog
-from labledger.errors import CatalogUnavailable, Conflict, first_line
+from labledger.errors import CatalogUnavailable, Conflict, DataWarning, InvalidArgument, first_line
 from labledger.live import Acquisition, WriterConflict
+from labledger.machine.configuration import wiring_resolver
+from labledger.machine.logs import Logs
 from labledger.records import ENDED
+from labledger.structures import WAIVED_KEY, Structures, incomplete
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,23 @@ class ArchivedAcquisition(Acquisition):
         run: int,
         structure: str,
         metadata: Mapping[str, Any] | None = None,
+        waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
     ) -> None:
+        metadata = dict(metadata or {})
+        # a structure the archive has: the metadata checked, and the waivers, before anything
+        # is written (one the archive does not have is recorded by name, unchecked)
+        self.kind = Structures(catalog).get(structure) if isinstance(structure, str) else None
+        if self.kind is not None:
+            self.kind.check_metadata(metadata)
+            waivers = self.kind.check_waivers(waive)
+            if waivers:
+                metadata[WAIVED_KEY] = waivers
+        elif waive:
+            raise InvalidArgument(
+                f"waivers waive what a structure says is always saved, and the archive has no "
+                f"structure {structure!r}: add it with `labledger structure add FILE`"
+            )
         held = catalog.by_number(run) if isinstance(run, int) and run >= 0 else None
         if held is not None and held.state not in ENDED:
             raise WriterConflict(
@@ -51,6 +70,7 @@ class ArchivedAcquisition(Acquisition):
                 f"{held.created:%Y-%m-%d %H:%M}): acquire under another run number"
             )
         self.catalog, self.site = catalog, site
+        self.missing: list[str] = []  # always-saved names not declared, once prepared
         super().__init__(
             site.client,
             run=run,
@@ -62,9 +82,21 @@ class ArchivedAcquisition(Acquisition):
 
     def prepare(self) -> None:
         """Fix the run's channels and record the run in the catalog, stamped with the
-        configuration in force."""
+        configuration in force. A channel the structure always saves that is not declared
+        (nor waived) is warned of: the run will close incomplete."""
         super().prepare()
-        mirror.record(self.catalog, self.client, self.keys)
+        row, _ = mirror.record(self.catalog, self.client, self.keys)
+        if self.kind is not None:
+            resolve = wiring_resolver(Logs(self.catalog))(row.number, row.started)
+            waived = self.metadata.get(WAIVED_KEY)
+            self.missing = self.kind.missing(self.streams, resolve, waived)
+            if self.missing:
+                warnings.warn(
+                    f"run {self.run}: {incomplete(self.missing)} (structure {self.kind.label}): "
+                    "it will close incomplete unless waived (la.acquisition(..., waive=...))",
+                    DataWarning,
+                    stacklevel=2,
+                )
 
     def start(self) -> None:
         super().start()

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -51,6 +51,8 @@ from labledger.live import (
     run_info,
     trim,
 )
+from labledger.machine.configuration import wiring_resolver
+from labledger.machine.logs import Logs
 from labledger.records import (
     ENDED,
     LIVE,
@@ -62,6 +64,7 @@ from labledger.records import (
 from labledger.store import ArrayWriter, Store, write_group
 from labledger.store.dtypes import to_text
 from labledger.store.layout import data_path, source_key
+from labledger.structures import WAIVED_KEY, Against, Structures
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +90,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# what the saver makes of a run's channels and metadata: the tree its structure says (the
-# archive gives one when the run's structure is known), else channels side by side
-TreeMaker = Callable[[RunInfo, Mapping[str, list[int]]], dict[str, Any]]
-# the always-saved names a run lacks (not waived): the archive asks the run's structure
-Missing = Callable[[RunInfo, RunRecord], list[str]]
-
 
 @dataclass
 class SavedRun:
@@ -115,16 +112,14 @@ class RunSaver:
         site: LiveSite,
         run: int,
         *,
-        tree: TreeMaker | None = None,
-        missing: Missing | None = None,
         flush_bytes: int = FLUSH_BYTES,
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.catalog, self.store, self.site, self.run = catalog, store, site, run
         self.client: redis.Redis = site.client
         self.keys = site.keys(run)
-        self.tree = tree or plain_tree
-        self.missing = missing
+        self.structures = Structures(catalog)  # a run's tree and always-saved channels
+        self.resolver = wiring_resolver(Logs(catalog))
         self.flush_bytes, self.flush_seconds = flush_bytes, flush_seconds
         self.blocks = 0
         self.segments = 0
@@ -226,27 +221,27 @@ class RunSaver:
         info = self._ended()
         for writer in writers.values():
             writer.close()
-        shapes = {n: [w.rows, *w.row_shape] for n, w in writers.items()}
         prefix = row.store_prefix
-        tree = self.tree(info, shapes)
-        write_group(self.store, data_path(prefix), {"run": self.run, "id": row.id})
-        write_group(self.store, data_path(prefix, 0), tree.get("attrs"))
         channels = [
             ChannelRecord(
                 key=name,
                 store_path=_array_path(prefix, name),
-                shape=shapes[name],
+                shape=[writers[name].rows, *spec.shape] if name in writers else [0, *spec.shape],
                 dtype=to_text(np.dtype(spec.dtype)),
                 attrs={"rate": spec.rate},
                 axes=[{"name": "time", "unit": "s", "start": 0.0, "step": 1.0 / spec.rate}],
             )
             for name, spec in info.channels.items()
         ]
+        kind = self.structures.get(info.structure)
+        tree = kind.tree(info.metadata, channels) if kind else plain_tree(info, channels)
+        write_group(self.store, data_path(prefix), {"run": self.run, "id": row.id})
+        write_group(self.store, data_path(prefix, 0), tree.get("attrs"))
         manifest = self._manifest(prefix, info, follower)
         key = source_key(prefix, 0, MANIFEST)
         self.store.write(key, manifest)
         self.store.persist(prefix)
-        final = info.state if info.state.final else State.FAILED
+        final = info.state
         reached = mirror.reached(self.client, self.keys)
         at = next((s.at for s in reached if s.state == final.value), datetime.now(UTC))
         unsealed = sorted(n for n, s in follower.seals.items() if s.end != "sealed")
@@ -256,13 +251,13 @@ class RunSaver:
         run.data_bytes = sum(int(np.prod(c.shape)) * np.dtype(c.dtype).itemsize for c in channels)
         run.started = next((s.at for s in reached if s.state == "started"), row.created)
         run.ended = at
-        lacking = self.missing(info, run) if self.missing else []
         if final is not State.CLOSED:
-            run.complete, run.reason = False, info.reason or f"{final.value}"
+            run.complete, run.reason = False, info.reason or final.value
         elif unsealed:
             run.complete, run.reason = False, f"incomplete: {', '.join(unsealed)} not sealed"
-        elif lacking:
-            run.complete, run.reason = False, f"incomplete: missing {', '.join(lacking)}"
+        elif kind is not None:  # complete unless an always-saved channel is missing
+            waivers = kind.check_waivers(info.metadata.get(WAIVED_KEY))
+            Against(kind, waivers, self.resolver).judge(run, [c.key for c in channels])
         else:
             run.complete, run.reason = True, None
         source = SourceRecord(
@@ -336,18 +331,19 @@ class RunSaver:
             log.warning("run %s: its keys stay in Redis (%s)", self.run, first_line(exc))
 
 
-def plain_tree(info: RunInfo, shapes: Mapping[str, list[int]]) -> dict[str, Any]:
-    """A live run's tree without a structure: its channels side by side."""
+def plain_tree(info: RunInfo, channels: list[ChannelRecord]) -> dict[str, Any]:
+    """A live run's tree when its structure is not one the archive has: its channels side by
+    side."""
     root = tree_node(f"run {info.run}", "file", {"structure": info.structure, **info.metadata})
-    for name, spec in info.channels.items():
+    for channel in channels:
         root["children"].append(
             tree_node(
-                name,
+                channel.key,
                 "channel",
-                {"rate": spec.rate},
-                key=name,
-                shape=shapes[name],
-                dtype=spec.dtype.name,
+                channel.attrs,
+                key=channel.key,
+                shape=channel.shape,
+                dtype=channel.dtype,
             )
         )
     return root

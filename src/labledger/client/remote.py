@@ -602,6 +602,7 @@ class RemoteArchive:
         run: int,
         structure: str,
         metadata: Mapping[str, Any] | None = None,
+        waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
     ) -> Acquisition:
         raise _not_yet("writing a live run")

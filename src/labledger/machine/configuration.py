@@ -19,7 +19,7 @@ run 1234 (version 1) -> run 1245 (version 2)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from labledger.machine.logs import Logs, Snapshot
 from labledger.machine.validity import after, covers, since, start_of, validity
 from labledger.records import MAX_RUN_NUMBER, ConfigChangeRecord
 from labledger.runs import Run, Runs
+from labledger.structures import Resolve
 
 
 @dataclass(frozen=True)
@@ -543,3 +544,19 @@ def _dump(value: Any) -> Any:
 
 def _show(value: Any) -> str:
     return "(none)" if value is None else str(value)
+
+
+def wiring_resolver(logs: Logs) -> Callable[[int, datetime], Resolve]:
+    """Signal names to channel keys for a run (number, start) as the configuration in force
+    will have it once the run is recorded (the whole log: a run is stamped with its newest
+    version); without a testbed description, no signal is wired. What a structure's
+    always-saved names are checked with, at ingest and when a live run is saved."""
+
+    def resolver(number: int, started: datetime) -> Resolve:
+        try:
+            config = resolve(logs.current(), number, started, None)
+        except NotFound:
+            return lambda name: None
+        return config.channel
+
+    return resolver
