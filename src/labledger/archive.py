@@ -29,7 +29,7 @@ from labledger.integrity import check
 from labledger.interface import ArchiveAPI, ArchiveHome, read_here, signals_of
 from labledger.records import OLDER_THAN_MINUTES
 from labledger.reports import CheckReport, IngestResult
-from labledger.runs import Run, Runs, TimeWindow
+from labledger.runs import Piece, Run, Runs, TimeWindow
 from labledger.store import Store, open_store
 from labledger.summary import Summary
 from labledger.times import parse_when
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.acquire import LiveSite
-    from labledger.acquire.following import Piece
     from labledger.acquire.saver import Saver
     from labledger.events import EventQuery
     from labledger.lineage.compute import Reproduction

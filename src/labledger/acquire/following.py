@@ -17,7 +17,6 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,34 +29,10 @@ from labledger.machine.configuration import resolve
 from labledger.machine.logs import Snapshot
 from labledger.machine.units import factor
 from labledger.records import ENDED
-from labledger.runs import Run, signal_array
+from labledger.runs import Piece, Run
 from labledger.store import Store
 
-if TYPE_CHECKING:
-    import xarray
-
 _WAIT = 0.05  # s between looks at a run still being created
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A block of a signal as it came: ``values`` (calibrated) at ``time`` (s from the run's
-    start), in ``unit``; ``cursor`` resumes after it (``run.follow(name, cursor=...)``)."""
-
-    signal: str
-    channel: str
-    seq: int
-    values: np.ndarray
-    time: np.ndarray
-    unit: str
-    calibration: str | None
-    cursor: Cursor
-
-    def to_xarray(self) -> xarray.DataArray:
-        attrs = {"units": self.unit, "channel": self.channel, "block": self.seq}
-        if self.calibration:
-            attrs["calibration"] = self.calibration
-        return signal_array(self.values, self.time, self.signal, attrs)
 
 
 @dataclass(frozen=True)
@@ -252,7 +227,16 @@ def _piece(made: LiveSignal, spec: ChannelSpec, block: Block, cursor: Cursor) ->
     at = np.arange(block.first, block.first + block.samples, dtype=np.float64) / spec.rate
     values = made.apply(block.data)
     return Piece(
-        made.name, made.channel, block.seq, values, at, made.unit, made.calibration, cursor
+        made.name,
+        made.channel,
+        block.seq,
+        values,
+        at,
+        made.unit,
+        made.calibration,
+        cursor,
+        block.first,
+        spec.rate,
     )
 
 

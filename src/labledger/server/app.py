@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 import labledger.server.admin as admin
 import labledger.server.data as data
+import labledger.server.live as live
 import labledger.server.products as products
 import labledger.server.quality as quality
 import labledger.server.runs as runs
@@ -136,7 +137,7 @@ def create_app(
         subscriber = streams.open(who, request.headers, kinds, address)
         return streams.response(subscriber, time.monotonic() + (timeout or _STREAM_MOST_S))
 
-    for part in (runs, data, products, quality):
+    for part in (runs, data, products, quality, live):
         app.include_router(part.router(ctx))
     app.include_router(admin.router(ctx))
     app.add_middleware(_Gate, authenticate=authenticate, limits=limits)
@@ -147,8 +148,9 @@ def create_app(
 
 class _Gate:
     """What is refused before a request's body is read: a write without valid credentials, a
-    body without a Content-Length or over the limit (uploads: ``max_upload_bytes``; JSON:
-    ``max_json_bytes``), a NUL anywhere in the path or query (PostgreSQL cannot hold one)."""
+    body without a Content-Length or over the limit (uploads: ``max_upload_bytes``; a live
+    run's blocks: ``max_block_bytes``; JSON: ``max_json_bytes``), a NUL anywhere in the path
+    or query (PostgreSQL cannot hold one)."""
 
     def __init__(self, app: Any, *, authenticate: Callable[..., Principal], limits: Limits):
         self.app, self.authenticate, self.limits = app, authenticate, limits
@@ -166,10 +168,12 @@ class _Gate:
             except LabledgerError as exc:
                 return await _refuse(send, exc)
             upload = scope["path"].endswith("/ingest")
+            blocks = scope["path"].endswith("/blocks")  # a live run's blocks
             most = self.limits.max_upload_bytes if upload else self.limits.max_json_bytes
+            most = self.limits.max_block_bytes if blocks else most
             length = headers.get("content-length", "")
             if not length.isdigit() or int(length) > most:
-                what = "an upload" if upload else "a request body"
+                what = "an upload" if upload else "blocks" if blocks else "a request body"
                 return await _refuse(
                     send, TooLarge(f"{what} needs a Content-Length of at most {most} bytes")
                 )
