@@ -274,9 +274,10 @@ class Archive:
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
         """Events from now on, as they are recorded by any process: a run closed, a flag
-        added or withdrawn, a product made, and (``kinds`` naming "withdrawal") a run withdrawn
-        or restored (dicts with ``kind``); for ``timeout`` s, or for ever. It returns once
-        subscribed: whatever is recorded after it returns is heard.
+        added or withdrawn, a product made, and (``kinds`` naming them) a run withdrawn or
+        restored ("withdrawal"), a live run reaching a state ("state") (dicts with ``kind``);
+        for ``timeout`` s, or for ever. It returns once subscribed: whatever is recorded after
+        it returns is heard.
 
         >>> for event in la.subscribe(["run"]):                        # doctest: +SKIP
         ...     print("new run", event["number"])

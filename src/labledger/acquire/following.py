@@ -186,8 +186,8 @@ def follow(
     )
     spec = info.channels[made.channel]
     while follower.status is not Status.ENDED:
-        for block in follower.read(timeout=timeout):
-            yield _piece(made, spec, block, follower.cursor)
+        for block in follower.read(timeout=timeout):  # each piece's cursor resumes after it
+            yield _piece(made, spec, block, follower.cursor.at(made.channel, block.seq + 1))
 
 
 def _from_store(

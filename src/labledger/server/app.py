@@ -121,17 +121,17 @@ def create_app(
         who: Who,
         request: Request,
         kinds: Annotated[
-            str, Query(description="Comma-separated: run, flag, product, withdrawal.")
+            str, Query(description="Comma-separated: run, flag, product, withdrawal, state.")
         ] = "run,flag,product",
         timeout: Annotated[float | None, Query(gt=0, le=_STREAM_MOST_S)] = None,
     ) -> StreamingResponse:
         """Server-sent events from now on: a run closed, a flag added or withdrawn, a product
-        made, a run withdrawn or restored (``withdrawal``, asked for by name) (each a JSON
-        ``data:`` line), about the runs you may read; a comment line every
-        15 s keeps proxies from closing it. It ends after ``timeout`` s (at most a day), when
-        the client goes, or when its key stops being valid. At most ``max_streams`` are open
-        on the server and ``max_streams_per_key`` with one key (without a key, from one
-        address): beyond, 429."""
+        made, a run withdrawn or restored (``withdrawal``), a live run reaching a state
+        (``state``) (the last two asked for by name) (each a JSON ``data:`` line), about the
+        runs you may read; a comment line every 15 s keeps proxies from closing it. It ends
+        after ``timeout`` s (at most a day), when the client goes, or when its key stops being
+        valid. At most ``max_streams`` are open on the server and ``max_streams_per_key`` with
+        one key (without a key, from one address): beyond, 429."""
         ctx.readable(who)
         address = request.client.host if request.client else ""
         subscriber = streams.open(who, request.headers, kinds, address)

@@ -97,13 +97,18 @@ class Writers:
             raise InvalidArgument(
                 f"acquisition: unknown field {unknown[0]!r}; give {', '.join(_CREATE_FIELDS)}"
             )
+        metadata = body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidArgument(
+                f"metadata={str(metadata)[:80]!r}: a JSON object of key -> value, or none"
+            )
         lease = body.get("lease", 30.0)
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not 1 <= lease <= 600:
             raise InvalidArgument(f"lease={lease!r}: seconds, from 1 to 600")
         acquisition = self.archive.acquisition(
             run=body.get("run"),  # type: ignore[arg-type]  # checked by the acquisition
             structure=body.get("structure"),  # type: ignore[arg-type]
-            metadata=body.get("metadata"),
+            metadata=metadata,
             lease=float(lease),
         )
         held = Held(acquisition, secrets.token_urlsafe(32), who.name)
