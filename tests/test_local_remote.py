@@ -1152,3 +1152,12 @@ def test_subscribers_hear_the_same_live_states(writable: Pair) -> None:
     assert [(e["kind"], e["number"], e["state"]) for e in heard[0]] == [
         ("state", 1273, state) for state in LIVE_STATES
     ]
+
+
+@pytest.mark.usefixtures("redis_up")
+def test_following_a_run_from_files_is_refused_on_both(writable: Pair) -> None:
+    for la in (writable.local, writable.remote):
+        with pytest.raises(NotFound) as caught:
+            next(iter(la.runs[1234].follow("Langmuir_I")))
+        assert "run 1234 was not written live" in str(caught.value)
+        assert "\n" not in str(caught.value)

@@ -28,7 +28,7 @@ from labledger.machine.calibration import Calibration, by_label, in_force
 from labledger.machine.configuration import resolve
 from labledger.machine.logs import Snapshot
 from labledger.machine.units import factor
-from labledger.records import ENDED
+from labledger.records import ENDED, LIVE
 from labledger.runs import Piece, Run
 from labledger.store import Store
 
@@ -203,6 +203,11 @@ def _from_store(
         raise NotFound(
             f"run {run.number} is {run._row.state} but not live in Redis: its writer has not "
             "created it there yet, or the saver has not seen it; try again"
+        )
+    if not run.sources or run.sources[0].format != LIVE:
+        raise NotFound(
+            f"run {run.number} was not written live (it was ingested from files): read its "
+            "signals with run.signal(name)"
         )
     specs = _specs_of(run)
     made = live_signal(snapshot, run, name, specs, calibration)
