@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import math
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -34,7 +35,8 @@ from labledger.access import Access
 from labledger.errors import Conflict, InvalidArgument, NotFound, NotRemote
 from labledger.sim import build, write_shot
 from labledger.sim.analysis import bright_windows, density, windows
-from tests.conftest import snapshot
+from tests.conftest import snapshot, unavailable
+from tests.test_live import _redis_answers
 
 SHOTS = [1234, 1235, 1245, 1255, 1265]
 ARGON = [1234, 1235, 1245, 1255]  # the gas the simulated campaign ran before 1260
@@ -1000,19 +1002,13 @@ def volts(i: int) -> np.ndarray:
 
 @pytest.fixture
 def redis_up() -> None:
-    from tests.test_live import _redis_answers
-
     if not _redis_answers():
-        from tests.conftest import unavailable
-
         unavailable("Redis is not answering on 127.0.0.1:6379")
 
 
 @contextmanager
 def saving(la: ll.Archive) -> Iterator[None]:
     """The archive's saver at work, in a thread, while the block runs."""
-    import threading
-
     stop = threading.Event()
     saver = la.saver(flush_seconds=0.05)
     thread = threading.Thread(target=saver.serve, args=(stop,), kwargs={"poll": 0.05})
@@ -1026,7 +1022,6 @@ def saving(la: ll.Archive) -> Iterator[None]:
 
 def followed(la: ll.Archive, run: int, name: str, into: dict[str, Any], key: str) -> Any:
     """A thread that follows ``name`` of ``run`` on ``la`` to its seal, into ``into[key]``."""
-    import threading
 
     def follow() -> None:
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,9 @@ import labledger as ll
 from labledger.access import Access
 from labledger.acquire import LiveSite
 from labledger.errors import Conflict, InvalidArgument, NotFound
-from labledger.live import Sealed, StateConflict
-from labledger.server import create_app, serving
-from tests.conftest import free_port, snapshot
+from labledger.live import Sealed, State, StateConflict, run_info
+from labledger.server import Limits, create_app, serving
+from tests.conftest import free_port, snapshot, unavailable
 from tests.test_live import REDIS, Proxy, _redis_answers
 from tests.test_live import snapshot as redis_snapshot
 
@@ -46,8 +47,6 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     if not _redis_answers():
-        from tests.conftest import unavailable
-
         unavailable("Redis is not answering on 127.0.0.1:6379")
     with ll.init(tmp_path / "archive") as la:
         access = Access(la.catalog)
@@ -503,3 +502,32 @@ def test_the_python_client_raises_the_same_errors(served: Served, tmp_path: Path
         assert acq.state == "closed" and ai3.sealed and ai3.blocks == 1
     finally:
         remote.close()
+
+
+def test_a_daq_gone_silent_has_its_run_ended_failed(served: Served) -> None:
+    """Any call counts as the DAQ heard from; after ``live_idle_s`` of silence the server
+    ends the run failed, saying why, and forgets it (its token writes nothing more)."""
+    with serving(create_app(served.la, limits=Limits(live_idle_s=0.3))) as url:
+        writer = httpx.Client(base_url=url, headers=dict(served.writer.headers), timeout=30)
+        try:
+            answer = writer.post(f"{API}/acquisitions", json={"run": 1274, "structure": "shot"})
+            token = answer.json()["token"]
+            keys = served.la.live.keys(1274)
+            deadline = time.monotonic() + 30
+            while run_info(served.redis, keys).state is not State.FAILED:
+                assert time.monotonic() < deadline, "the silent DAQ's run was not ended"
+                time.sleep(0.05)
+            assert "posted nothing to the server for 0.3 s" in (
+                run_info(served.redis, keys).reason or ""
+            )
+            while True:  # forgotten once ended
+                gone = writer.post(
+                    f"{API}/acquisitions/1274/start", headers={"X-Writer-Token": token}
+                )
+                if gone.status_code == 404:
+                    break
+                assert time.monotonic() < deadline, gone.text
+                time.sleep(0.05)
+            assert "no acquisition of run 1274" in gone.json()["detail"]
+        finally:
+            writer.close()
