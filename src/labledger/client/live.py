@@ -3,10 +3,24 @@ calls of :class:`labledger.live.Acquisition`), and following a live signal (:fun
 the server's events made :class:`~labledger.runs.Piece` s again). Loaded when first used: it
 needs the live layer's words (states, cursors, the checks of a block), which load redis-py.
 
->>> with remote.acquisition(run=1271, structure="helicon-shot") as acq:   # doctest: +SKIP
-...     ai3 = acq.stream("PXI M6251/ai3", dtype="int16", rate=1e6)
-...     acq.start()
-...     ai3.write(block)
+>>> from labledger.access import Access
+>>> from labledger.server import create_app, serving
+>>> access = Access(la.catalog)
+>>> access.add_user("daq", project="default", role="writer", by="admin")
+>>> key = access.create_key("daq", scopes=["read", "write"])
+>>> with serving(create_app(la)) as url:
+...     remote = ll.connect(url, api_key=key)
+...     with remote.acquisition(run=1271, structure="helicon-shot") as acq:
+...         ai11 = acq.stream("PXI M6251/ai11", dtype="float32", rate=1e4)
+...         acq.start()
+...         ai11.write(np.array([1.0, 2.0], dtype="float32"))
+...     pieces = list(remote.runs[1271].follow("Langmuir_I"))  # ai11 is Langmuir_I from 1240
+...     remote.close()
+0
+>>> [(p.seq, p.values.tolist(), p.time.tolist(), p.unit, p.calibration) for p in pieces]
+[(0, [-0.01, -0.02], [0.0, 0.0001], 'A', 'langmuir_i@2')]
+>>> from labledger.live import discard
+>>> _ = discard(la.live.client, la.live.keys(1271))  # no saver here: Redis forgets it
 """
 
 from __future__ import annotations
