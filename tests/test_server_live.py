@@ -357,6 +357,9 @@ def test_a_reader_may_not_write_a_live_run(served: Served) -> None:
         ({"run": 1271, "structure": "s", "metadata": [1, 2]}, ["metadata=", "JSON object"]),
         ({"run": 1271, "structure": "s", "lease": 0}, ["lease=0"]),
         ({"run": 1271, "structure": "s", "colour": "red"}, ["unknown field 'colour'"]),
+        ({"run": 10**30, "structure": "s"}, ["run numbers go up to"]),
+        ({"run": 1271, "structure": "s\x00"}, ["a NUL character"]),
+        ({"run": 1271, "structure": "s", "metadata": {"gas": "A\x00r"}}, ["a NUL character"]),
     ],
 )
 def test_a_bad_acquisition_is_refused(
@@ -380,6 +383,9 @@ def test_a_bad_acquisition_is_refused(
         ({"name": "ai3", "dtype": "int16", "rate": -1}, ["rate=-1"]),
         ({"name": "ai3", "dtype": "int16", "rate": 10, "shape": [0]}, ["shape=(0,)"]),
         ({"name": "ai3", "dtype": "int16", "rate": 10, "shape": 3}, ["shape=3"]),
+        ({"name": "ai\x003", "dtype": "int16", "rate": 10}, ["a NUL character"]),
+        ({"name": "", "dtype": "int16", "rate": 10}, ["a stream needs a name"]),
+        ({"name": "ai3", "dtype": "int16", "rate": 10, "unit": "V"}, ["unknown field 'unit'"]),
     ],
 )
 def test_a_bad_stream_is_refused(

@@ -115,15 +115,17 @@ class RemoteAcquisition:
     def __repr__(self) -> str:
         return f"<RemoteAcquisition of run {self.run}: {self.state}, {len(self.streams)} streams>"
 
-    def _post(self, action: str, **kwargs: Any) -> dict[str, Any]:
+    def _post(self, action: str, *, again: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """The server's answer to ``action``; sent ``again`` when no answer came (blocks and
+        close, which the server knows when it sees them twice)."""
         headers = {TOKEN_HEADER: self._token, **kwargs.pop("headers", {})}
         path = f"/acquisitions/{self.run}{action}"
-        for attempt in range(_TRIES):
+        for attempt in range(_TRIES if again else 1):
             try:
                 found: dict[str, Any] = self._http.post(path, headers=headers, **kwargs).json()
                 return found
             except Unreachable:  # no answer: the same request again is recognised
-                if attempt == _TRIES - 1:
+                if not again or attempt == _TRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -175,6 +177,7 @@ class RemoteAcquisition:
             params["length"] = [len(data) for _, data in planned]
         said = self._post(
             "/blocks",
+            again=True,
             params=params,
             content=b"".join(data for _, data in planned),
             headers={"Content-Type": "application/octet-stream"},
@@ -192,7 +195,7 @@ class RemoteAcquisition:
     def close(self) -> None:
         """Stop (if started) and ``closed``; a run never started is aborted instead."""
         if not self.state.final:
-            self._update(self._post("/close"))
+            self._update(self._post("/close", again=True))
 
     def abort(self, reason: str, *, state: State = State.ABORTED) -> None:
         """End the run ``aborted`` (or ``failed``) with a reason."""

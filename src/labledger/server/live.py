@@ -50,6 +50,7 @@ from labledger.errors import (
 )
 from labledger.ids import DEFAULT_PROJECT
 from labledger.live import Acquisition, Cursor, Stream
+from labledger.records import MAX_RUN_NUMBER
 from labledger.runs import Piece, Run
 from labledger.server.context import Context, Who
 from labledger.server.params import Number
@@ -97,6 +98,10 @@ class Writers:
             raise InvalidArgument(
                 f"acquisition: unknown field {unknown[0]!r}; give {', '.join(_CREATE_FIELDS)}"
             )
+        _no_nul(body)
+        run = body.get("run")
+        if isinstance(run, int) and run > MAX_RUN_NUMBER:
+            raise InvalidArgument(f"run={run}: run numbers go up to {MAX_RUN_NUMBER}")
         metadata = body.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidArgument(
@@ -106,7 +111,7 @@ class Writers:
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not 1 <= lease <= 600:
             raise InvalidArgument(f"lease={lease!r}: seconds, from 1 to 600")
         acquisition = self.archive.acquisition(
-            run=body.get("run"),  # type: ignore[arg-type]  # checked by the acquisition
+            run=run,  # type: ignore[arg-type]  # checked by the acquisition
             structure=body.get("structure"),  # type: ignore[arg-type]
             metadata=metadata,
             lease=float(lease),
@@ -382,6 +387,21 @@ def _cursor(text: str | None, number: int) -> Cursor | None:
     return cursor
 
 
+def _no_nul(body: dict[str, Any]) -> None:
+    """Refuse a NUL anywhere in a JSON body (a name, a structure, metadata): the catalog's
+    PostgreSQL cannot hold one, and the run is recorded there when prepared."""
+
+    def nul(value: Any) -> bool:
+        if isinstance(value, str):
+            return "\x00" in value
+        if isinstance(value, dict):
+            return any(nul(k) or nul(v) for k, v in value.items())
+        return isinstance(value, list) and any(nul(v) for v in value)
+
+    if nul(body):
+        raise InvalidArgument("a NUL character in the request")
+
+
 def _reason(body: dict[str, Any]) -> str:
     reason = body.get("reason")
     if set(body) - {"reason"} or not isinstance(reason, str) or not reason.strip():
@@ -449,6 +469,7 @@ def router(ctx: Context) -> APIRouter:
         """Declare a stream before start: ``name``, ``dtype`` (numpy's name: ``int16``,
         ``float32``...), ``rate`` (Hz), ``shape`` of one sample (``[]``: one number)."""
         held = held_for(who, number, token)
+        _no_nul(body)
         unknown = sorted(set(body) - set(_STREAM_FIELDS))
         if unknown:
             raise InvalidArgument(
