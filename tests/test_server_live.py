@@ -523,9 +523,7 @@ def test_a_daq_gone_silent_has_its_run_ended_failed(served: Served) -> None:
             while run_info(served.redis, keys).state is not State.FAILED:
                 assert time.monotonic() < deadline, "the silent DAQ's run was not ended"
                 time.sleep(0.05)
-            assert "posted nothing to the server for 0.3 s" in (
-                run_info(served.redis, keys).reason or ""
-            )
+            assert "its DAQ posted nothing for 0.3 s" in (run_info(served.redis, keys).reason or "")
             while True:  # forgotten once ended
                 gone = writer.post(
                     f"{API}/acquisitions/1274/start", headers={"X-Writer-Token": token}
@@ -537,3 +535,75 @@ def test_a_daq_gone_silent_has_its_run_ended_failed(served: Served) -> None:
             assert "no acquisition of run 1274" in gone.json()["detail"]
         finally:
             writer.close()
+
+
+def test_blocks_over_the_limit_are_refused_before_they_are_read(served: Served) -> None:
+    with serving(create_app(served.la, limits=Limits(max_block_bytes=1000))) as url:
+        writer = httpx.Client(base_url=url, headers=dict(served.writer.headers), timeout=30)
+        try:
+            token = writer.post(
+                f"{API}/acquisitions", json={"run": 1275, "structure": "shot"}
+            ).json()["token"]
+            headers = {"X-Writer-Token": token}
+            declared = {"name": "ai3", "dtype": "int16", "rate": 1e4}
+            writer.post(f"{API}/acquisitions/1275/streams", json=declared, headers=headers)
+            writer.post(f"{API}/acquisitions/1275/start", headers=headers)
+            refused(
+                served,
+                lambda: writer.post(
+                    f"{API}/acquisitions/1275/blocks",
+                    params={"stream": "ai3", "seq": 0},
+                    content=ramp(0, 501),
+                    headers=headers,
+                ),
+                413,
+                "TooLarge",
+                "blocks",
+                "at most 1000 bytes",
+            )
+            ok = writer.post(
+                f"{API}/acquisitions/1275/blocks",
+                params={"stream": "ai3", "seq": 0},
+                content=ramp(0, 500),
+                headers=headers,
+            )
+            assert ok.status_code == 200, ok.text
+            writer.post(f"{API}/acquisitions/1275/close", headers=headers)
+        finally:
+            writer.close()
+
+
+def test_a_server_that_stops_ends_the_runs_it_writes(served: Served) -> None:
+    with serving(create_app(served.la)) as url:
+        writer = httpx.Client(base_url=url, headers=dict(served.writer.headers), timeout=30)
+        try:
+            writer.post(f"{API}/acquisitions", json={"run": 1276, "structure": "shot"})
+        finally:
+            writer.close()
+    info = run_info(served.redis, served.la.live.keys(1276))
+    assert (info.state, info.reason) == (State.FAILED, "the server writing it for its DAQ stopped")
+
+
+def test_live_runs_are_seen_by_the_readers_of_their_project_only(served: Served) -> None:
+    access = Access(served.la.catalog)
+    access.add_user("bob", project="other", role="reader", by="tests")
+    bob = httpx.Client(
+        base_url=served.url,
+        headers={"Authorization": f"Bearer {access.create_key('bob', scopes=['read'])}"},
+        timeout=30,
+    )
+    try:
+        token = started(served)
+        assert block(served, 1271, token, "ai3", 0, ramp(0, 5)).status_code == 200
+        run_id = served.la.runs[1271].id
+        opened = served.reader.get(f"{API}/runs/open").json()
+        assert [r["number"] for r in opened] == [1271]
+        states = served.reader.get(f"{API}/runs/states", params={"runs": run_id}).json()
+        assert [s["state"] for s in states[run_id]] == ["created", "prepared"]
+        assert bob.get(f"{API}/runs/open").json() == []
+        assert bob.get(f"{API}/runs/states", params={"runs": run_id}).json() == {}
+        follow = bob.get(f"{API}/runs/1271/follow/ai3")
+        assert follow.status_code == 404 and "run 1271" in follow.json()["detail"]
+        post(served, 1271, token, "/close")
+    finally:
+        bob.close()

@@ -91,6 +91,7 @@ class Writers:
         self._held: dict[int, Held] = {}
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def create(self, who: Principal, body: dict[str, Any]) -> Held:
         unknown = sorted(set(body) - set(_CREATE_FIELDS))
@@ -144,9 +145,25 @@ class Writers:
         found.seen = time.monotonic()
         return found
 
+    def close(self) -> None:
+        """The server stops: each run it still writes is ended failed, saying so."""
+        self._stopping.set()
+        with self._lock:
+            held = list(self._held.items())
+        for number, one in held:
+            self._end(number, one, "the server writing it for its DAQ stopped")
+
+    def _end(self, number: int, held: Held, why: str) -> None:
+        with held.lock:
+            if not held.acquisition.state.final:
+                with contextlib.suppress(LabledgerError):  # Redis gone: the lease expires
+                    held.acquisition.fail(why)
+        with self._lock:
+            if self._held.get(number) is held:
+                del self._held[number]
+
     def _sweep(self) -> None:
-        while True:
-            time.sleep(_SWEEP_S)
+        while not self._stopping.wait(_SWEEP_S):
             now = time.monotonic()
             with self._lock:
                 if not self._held:
@@ -154,17 +171,8 @@ class Writers:
                     return
                 idle = [(n, h) for n, h in self._held.items() if now - h.seen > self.idle_s]
             for number, held in idle:
-                with held.lock:
-                    if time.monotonic() - held.seen <= self.idle_s:
-                        continue  # heard from meanwhile
-                    if not held.acquisition.state.final:
-                        with contextlib.suppress(LabledgerError):  # Redis gone: the lease expires
-                            held.acquisition.fail(
-                                f"its DAQ posted nothing to the server for {self.idle_s:g} s"
-                            )
-                with self._lock:
-                    if self._held.get(number) is held:
-                        del self._held[number]
+                if time.monotonic() - held.seen > self.idle_s:  # not heard from meanwhile
+                    self._end(number, held, f"its DAQ posted nothing for {self.idle_s:g} s")
 
 
 def described(held: Held) -> dict[str, Any]:
@@ -410,8 +418,8 @@ def _reason(body: dict[str, Any]) -> str:
 
 
 def router(ctx: Context) -> APIRouter:
-    router = APIRouter(prefix=API)
     writers = Writers(ctx.archive, ctx.limits.live_idle_s)
+    router = APIRouter(prefix=API, on_shutdown=[writers.close])
     followers = Followers(ctx.limits.max_followers)
 
     def writer(who: Principal) -> None:
