@@ -63,14 +63,8 @@ TYPES_ONLY: dict[tuple[str, str], str] = {
     (
         "labledger.runs",
         module,
-    ): "RunHome names what the archive answers for a run (run.machine, run.flags, run.export, "
-    "run.follow)"
-    for module in (
-        "labledger.machine",
-        "labledger.quality",
-        "labledger.export",
-        "labledger.acquire.following",
-    )
+    ): "RunHome names what the archive answers for a run (run.machine, run.flags, run.export)"
+    for module in ("labledger.machine", "labledger.quality", "labledger.export")
 }
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import math
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -31,10 +32,11 @@ import pytest
 
 import labledger as ll
 from labledger.access import Access
-from labledger.errors import InvalidArgument, NotFound, NotRemote
+from labledger.errors import Conflict, InvalidArgument, NotFound, NotRemote
 from labledger.sim import build, write_shot
 from labledger.sim.analysis import bright_windows, density, windows
-from tests.conftest import snapshot
+from tests.conftest import snapshot, unavailable
+from tests.test_live import _redis_answers
 
 SHOTS = [1234, 1235, 1245, 1255, 1265]
 ARGON = [1234, 1235, 1245, 1255]  # the gas the simulated campaign ran before 1260
@@ -448,6 +450,12 @@ READS: dict[str, Call] = {
     "la.summary()": lambda la, k: la.summary(),
     "str(la.summary())": lambda la, k: str(la.summary()),
     "la.check()": lambda la, k: la.check(),
+    # what a run from files says of the live calls: closed, complete, no states
+    "run.state, complete, reason": lambda la, k: [
+        (r.state, r.complete, r.reason) for r in (la.runs[1234], la.runs[1265])
+    ],
+    "run.states()": lambda la, k: la.runs[1234].states(),
+    "run.wait(closed)": lambda la, k: la.runs[1245].wait("closed", timeout=0),
 }
 
 # reads that differ today: each a parity gap for the remote archive's author to close
@@ -661,6 +669,17 @@ REFUSALS: dict[str, Refusal] = {
         lambda la, k: la.runs[1265].product(density),
         NotFound,
         ("run 1265", "density"),
+    ),
+    "runs.live(none)": (lambda la, k: la.runs.live(timeout=0), NotFound, ("no run is live",)),
+    "run.wait(unknown state)": (
+        lambda la, k: la.runs[1234].wait("done", timeout=0),
+        InvalidArgument,
+        ("state='done'",),
+    ),
+    "run.wait(not reached)": (
+        lambda la, k: la.runs[1234].wait("started", timeout=0),
+        Conflict,
+        ("run 1234 ended closed", "not started"),
     ),
     "subscribe(unknown kind)": (
         lambda la, k: next(iter(la.subscribe(["runs"]))),
@@ -967,3 +986,173 @@ def test_what_a_server_cannot_do_raises_not_remote(
     message = str(caught.value)
     assert "\n" not in message and "server" in message and "locally" in message, message
     assert snapshot(writable.local) == before
+
+
+# -- live runs: written through the server, followed and saved, the same on both ----------------
+
+LIVE_BLOCKS = 12  # of 250 samples at 10 kHz, on the probe current's port and the bias's
+PROBE, BIAS = "PXI M6251/ai11", "PXI M6251/ai4"  # where Langmuir_I and _V are wired from 1240
+LIVE_STATES = ["created", "prepared", "started", "stopped", "closed"]
+
+
+def volts(i: int) -> np.ndarray:
+    """Block ``i`` of a port, in volts (float32), as a DAQ reads it."""
+    return (np.sin(np.arange(250 * i, 250 * (i + 1)) / 40.0) * 3).astype("float32")
+
+
+@pytest.fixture
+def redis_up() -> None:
+    if not _redis_answers():
+        unavailable("Redis is not answering on 127.0.0.1:6379")
+
+
+@contextmanager
+def saving(la: ll.Archive) -> Iterator[None]:
+    """The archive's saver at work, in a thread, while the block runs."""
+    stop = threading.Event()
+    saver = la.saver(flush_seconds=0.05)
+    thread = threading.Thread(target=saver.serve, args=(stop,), kwargs={"poll": 0.05})
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def followed(la: ll.Archive, run: int, name: str, into: dict[str, Any], key: str) -> Any:
+    """A thread that follows ``name`` of ``run`` on ``la`` to its seal, into ``into[key]``."""
+
+    def follow() -> None:
+        try:
+            into[key] = list(la.runs[run].follow(name))
+        except Exception as exc:  # told to the test, which joins it
+            into[key] = exc
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.usefixtures("redis_up")
+def test_a_live_run_written_through_a_server_is_the_same_run_on_both(writable: Pair) -> None:
+    """A Python DAQ writes run 1271 through the server; while it is prepared, la.runs.live(),
+    its state and states are the same on both; a follower here and one through the server
+    get the same calibrated pieces as it is written (Langmuir_I: -0.01 A/V, langmuir_i@2,
+    recorded at 1250); once the saver has kept it, it is closed and complete on both, and
+    followed again from what was saved, the same pieces."""
+    local, remote = writable.local, writable.remote
+    acq = remote.acquisition(run=1271, structure="helicon-shot", metadata={"gas": "He"})
+    probe = acq.stream(PROBE, dtype="float32", rate=1e4)
+    bias = acq.stream(BIAS, dtype="float32", rate=1e4)
+    acq.prepare()
+    assert same(writable, lambda la: la.runs.live(timeout=0).number) == 1271
+    same(writable, lambda la: la.runs.live(timeout=0))
+    prepared = same(
+        writable,
+        lambda la: [la.runs[1271].state, la.runs[1271].complete, la.runs[1271].states()],
+    )
+    assert prepared[0] == "prepared" and prepared[1] is False
+    assert [s["state"] for s in prepared[2]] == LIVE_STATES[:2]
+    assert same(writable, lambda la: la.runs[-1].number) == 1265  # the newest closed
+
+    pieces: dict[str, Any] = {}
+    threads = [
+        followed(la, 1271, "Langmuir_I", pieces, key)
+        for la, key in ((local, "local"), (remote, "remote"))
+    ]
+    acq.start()
+    for i in range(LIVE_BLOCKS):
+        if i % 2:
+            assert probe.write(volts(i)) == i and bias.write(volts(i)) == i
+        else:
+            assert acq.write({probe: volts(i), BIAS: volts(i)}) == {PROBE: i, BIAS: i}
+    acq.close()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert not isinstance(pieces["remote"], Exception), pieces["remote"]
+    assert plain(pieces["remote"]) == plain(pieces["local"])
+    got = pieces["remote"]
+    assert [p.seq for p in got] == list(range(LIVE_BLOCKS))
+    assert {(p.unit, p.calibration, p.channel) for p in got} == {("A", "langmuir_i@2", PROBE)}
+    raw = np.concatenate([volts(i) for i in range(LIVE_BLOCKS)]).astype(np.float64)
+    np.testing.assert_allclose(np.concatenate([p.values for p in got]), -0.01 * raw, rtol=1e-12)
+    assert np.concatenate([p.time for p in got]).tolist() == [
+        n / 1e4 for n in range(250 * LIVE_BLOCKS)
+    ]
+    assert [p.cursor.positions for p in got] == [{PROBE: i + 1} for i in range(LIVE_BLOCKS)]
+    # resumed from a piece's cursor: the pieces after it
+    resumed = list(remote.runs[1271].follow("Langmuir_I", cursor=got[4].cursor))
+    assert plain(resumed) == plain(got[5:])
+
+    with saving(local):
+        remote.runs[1271].wait("closed", timeout=60)
+    ended = same(
+        writable,
+        lambda la: [la.runs[1271].state, la.runs[1271].complete, la.runs[1271].reason],
+    )
+    assert ended == ["closed", True, None]
+    assert [s["state"] for s in same(writable, lambda la: la.runs[1271].states())] == LIVE_STATES
+    same(writable, lambda la: la.runs[1271])
+    assert same(writable, lambda la: la.runs[-1].number) == 1271
+    again = same(writable, lambda la: list(la.runs[1271].follow("Langmuir_I")))
+    assert again == plain(got)
+    with pytest.raises(NotFound, match="no run is live"):
+        remote.runs.live(timeout=0)
+
+
+@pytest.mark.usefixtures("redis_up")
+def test_a_live_run_aborted_through_a_server_ends_aborted_on_both(writable: Pair) -> None:
+    """An exception leaving the DAQ's ``with`` block aborts the run, its reason the error."""
+    local, remote = writable.local, writable.remote
+    with (
+        pytest.raises(RuntimeError, match="HV trip"),
+        remote.acquisition(run=1272, structure="helicon-shot") as acq,
+    ):
+        probe = acq.stream(PROBE, dtype="float32", rate=1e4)
+        acq.start()
+        probe.write(volts(0))
+        raise RuntimeError("HV trip")
+    assert acq.state == "aborted" and probe.sealed
+    with saving(local):
+        remote.runs[1272].wait("aborted", timeout=60)
+    ended = same(
+        writable,
+        lambda la: [la.runs[1272].state, la.runs[1272].complete, la.runs[1272].reason],
+    )
+    assert ended == ["aborted", False, "RuntimeError: HV trip"]
+    with pytest.raises(Conflict, match="ended aborted"):
+        remote.runs[1272].wait("closed", timeout=0)
+
+
+@pytest.mark.usefixtures("redis_up")
+def test_subscribers_hear_the_same_live_states(writable: Pair) -> None:
+    local, remote = writable.local, writable.remote
+    here = local.subscribe(["state"], timeout=600)
+    there = remote.subscribe(["state"], timeout=600)
+    try:
+        with saving(local):
+            with remote.acquisition(run=1273, structure="helicon-shot") as acq:
+                probe = acq.stream(PROBE, dtype="float32", rate=1e4)
+                acq.start()
+                probe.write(volts(0))
+            heard = [[next(iter(stream)) for _ in LIVE_STATES] for stream in (here, there)]
+    finally:
+        for stream in (here, there):
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+    assert plain(heard[1]) == plain(heard[0])
+    assert [(e["kind"], e["number"], e["state"]) for e in heard[0]] == [
+        ("state", 1273, state) for state in LIVE_STATES
+    ]
+
+
+@pytest.mark.usefixtures("redis_up")
+def test_following_a_run_from_files_is_refused_on_both(writable: Pair) -> None:
+    for la in (writable.local, writable.remote):
+        with pytest.raises(NotFound) as caught:
+            next(iter(la.runs[1234].follow("Langmuir_I")))
+        assert "run 1234 was not written live" in str(caught.value)
+        assert "\n" not in str(caught.value)

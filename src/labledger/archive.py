@@ -29,7 +29,7 @@ from labledger.integrity import check
 from labledger.interface import ArchiveAPI, ArchiveHome, read_here, signals_of
 from labledger.records import OLDER_THAN_MINUTES
 from labledger.reports import CheckReport, IngestResult
-from labledger.runs import Run, Runs, TimeWindow
+from labledger.runs import Piece, Run, Runs, TimeWindow
 from labledger.store import Store, open_store
 from labledger.structures import Against, Resolve, Structures
 from labledger.summary import Summary
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import xarray
 
     from labledger.acquire import LiveSite
-    from labledger.acquire.following import Piece
     from labledger.acquire.saver import Saver
     from labledger.events import EventQuery
     from labledger.lineage.compute import Reproduction
@@ -315,9 +314,10 @@ class Archive:
         self, kinds: Sequence[str] = ("run", "flag", "product"), *, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
         """Events from now on, as they are recorded by any process: a run closed, a flag
-        added or withdrawn, a product made, and (``kinds`` naming "withdrawal") a run withdrawn
-        or restored (dicts with ``kind``); for ``timeout`` s, or for ever. It returns once
-        subscribed: whatever is recorded after it returns is heard.
+        added or withdrawn, a product made, and (``kinds`` naming them) a run withdrawn or
+        restored ("withdrawal"), a live run reaching a state ("state") (dicts with ``kind``);
+        for ``timeout`` s, or for ever. It returns once subscribed: whatever is recorded after
+        it returns is heard.
 
         >>> for event in la.subscribe(["run"]):                        # doctest: +SKIP
         ...     print("new run", event["number"])

@@ -11,6 +11,7 @@ remote client reads back (:func:`for_status`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 
@@ -131,6 +132,33 @@ _BY_STATUS = [
     NotRemote,
     CatalogUnavailable,
 ]
+
+
+def named(name: object, status: int) -> type[LabledgerError]:
+    """The error kind a server's answer names (``"error"``: the class's name, as the server
+    answers every labledger error), else the one its ``status`` stands for.
+
+    >>> named("BadInput", 400).status, named("nonsense", 404).__name__
+    (422, 'NotFound')
+    """
+    if str(name) not in _NAMED:  # kinds defined since (the live layer's, once loaded)
+        _NAMED.update({k.__name__: k for k in _kinds(LabledgerError) if _plain(k)})
+    found = _NAMED.get(str(name))
+    return found if found is not None else for_status(status)
+
+
+_NAMED: dict[str, type[LabledgerError]] = {}
+
+
+def _kinds(base: type[LabledgerError]) -> Iterator[type[LabledgerError]]:
+    for kind in base.__subclasses__():
+        yield kind
+        yield from _kinds(kind)
+
+
+def _plain(kind: type[LabledgerError]) -> bool:
+    """Whether ``kind(message)`` makes one (no kind of its own constructor)."""
+    return all("__init__" not in vars(c) for c in kind.__mro__ if issubclass(c, LabledgerError))
 
 
 def for_status(status: int) -> type[LabledgerError]:

@@ -16,6 +16,7 @@ import builtins
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labledger.ids import DEFAULT_PROJECT
@@ -24,16 +25,16 @@ from labledger.records import OLDER_THAN_MINUTES
 from labledger.runs import Run
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas
     import pyarrow
     import xarray
 
-    from labledger.acquire.following import Piece
     from labledger.export import Exported
     from labledger.lineage.compute import Reproduction
     from labledger.lineage.graph import Lineage
     from labledger.lineage.product import Product, Stale
-    from labledger.live import Acquisition, Cursor
+    from labledger.live import Cursor, State
     from labledger.machine import Machine
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from labledger.quality import Flag, GoodRunList
     from labledger.records import RunCatalog
     from labledger.reports import CheckReport, IngestResult
-    from labledger.runs import Runs, TimeWindow
+    from labledger.runs import Piece, Runs, TimeWindow
     from labledger.store import Store
     from labledger.summary import Summary
     from labledger.withdrawals import Withdrawal, Withdrawals
@@ -103,6 +104,55 @@ class EventsAPI(Protocol):
     def to_pandas(self) -> pandas.DataFrame: ...
 
     def count(self) -> int: ...
+
+
+class LiveStream(Protocol):
+    """A stream of a live run a DAQ writes (:class:`labledger.live.Stream`, or the remote one
+    posting to a server): its blocks, numbered from 0, then its seal."""
+
+    blocks: int  # written and acknowledged: the next block's number
+    samples: int
+    sealed: bool
+
+    @property
+    def name(self) -> str: ...
+
+    def write(self, block: np.ndarray[Any, Any]) -> int: ...
+
+
+class LiveWriter(Protocol):
+    """What ``la.acquisition(...)`` gives, here (:class:`labledger.live.Acquisition`) or
+    through a server: declare streams, start, write, then close (a ``with`` block does; an
+    exception leaving it aborts the run)."""
+
+    run: int
+
+    @property
+    def state(self) -> State: ...
+
+    def stream(
+        self, name: str, *, dtype: object, rate: float, shape: tuple[int, ...] = ()
+    ) -> LiveStream: ...
+
+    def prepare(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def write(self, blocks: Mapping[Any, np.ndarray[Any, Any]]) -> dict[str, int]: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self, reason: str) -> None: ...
+
+    def fail(self, reason: str) -> None: ...
+
+    def __enter__(self) -> LiveWriter: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
 class ArchiveAPI(Protocol):
@@ -231,7 +281,7 @@ class ArchiveAPI(Protocol):
         metadata: Mapping[str, Any] | None = None,
         waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
-    ) -> Acquisition: ...
+    ) -> LiveWriter: ...
 
     # what a run asks through its home (ArchiveHome)
     def _signal(

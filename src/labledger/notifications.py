@@ -1,5 +1,7 @@
 """What happens in an archive, as it happens: a run closed, a flag added or withdrawn, a product
-made, a run withdrawn or restored (kind "withdrawal", asked for by name). A :class:`Watcher`
+made, a run withdrawn or restored (kind "withdrawal"), a live run reaching a state (kind
+"state": created, prepared, started, stopped, closed, aborted or failed, with its reason) (the
+last two asked for by name). A :class:`Watcher`
 polls the catalog, so it sees what any process records (an ingest from the command line, a
 computation in a notebook), not only what passes through one server.
 
@@ -18,7 +20,7 @@ from labledger.catalog import Catalog
 from labledger.catalog.changes import recent
 from labledger.errors import InvalidArgument
 
-KINDS = ("run", "flag", "product", "withdrawal")
+KINDS = ("run", "flag", "product", "withdrawal", "state")
 # a row is dated when it is made, and visible when committed: a slow ingest commits long after;
 # rows are asked for over this window and told once each
 _WINDOW = timedelta(hours=1)
@@ -113,6 +115,19 @@ class Watcher:
                 "author": w.author,
                 "_runs": [w.run_number],
                 "_at": w.created,
+            }
+        for s in found["state"]:
+            yield {
+                "key": f"state:{s.run_id}:{s.state}",
+                "kind": "state",
+                "number": s.number,
+                "id": s.run_id,
+                "project": s.project,
+                "state": s.state,
+                "at": s.at.isoformat(),
+                "reason": s.reason,
+                "_runs": [s.number],
+                "_at": s.at,
             }
         for p, runs in found["product"]:
             yield {

@@ -50,8 +50,6 @@ from labledger.withdrawals import Withdrawal, Withdrawals
 if TYPE_CHECKING:
     import xarray
 
-    from labledger.acquire.following import Piece
-
     # what the layers above make of a run, named for the types of RunHome (nothing runs)
     from labledger.export import Exported
     from labledger.live import Cursor
@@ -759,6 +757,38 @@ class Channel:
             "attrs": self.attrs,
             "axes": [a.to_dict() for a in self.axes],
         }
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A block of a live signal as it came (:meth:`Run.follow`): ``values`` (calibrated) at
+    ``time`` (s from the run's start: samples ``first``, ``first + 1``... over ``rate``), in
+    ``unit``; ``cursor`` resumes after it (``run.follow(name, cursor=piece.cursor)``). The
+    same from a local archive and through a server.
+
+    >>> from labledger.live import Cursor
+    >>> at = np.array([0.0, 0.5])
+    >>> p = Piece("I", "ai3", 0, np.ones(2), at, "A", None, Cursor(7, {"ai3": 1}), 0, 2.0)
+    >>> p.to_xarray().attrs
+    {'units': 'A', 'channel': 'ai3', 'block': 0}
+    """
+
+    signal: str
+    channel: str
+    seq: int
+    values: np.ndarray
+    time: np.ndarray
+    unit: str
+    calibration: str | None
+    cursor: Cursor
+    first: int  # the index of its first sample from the run's start
+    rate: float  # samples a second
+
+    def to_xarray(self) -> xarray.DataArray:
+        attrs: dict[str, Any] = {"units": self.unit, "channel": self.channel, "block": self.seq}
+        if self.calibration:
+            attrs["calibration"] = self.calibration
+        return signal_array(self.values, self.time, self.signal, attrs)
 
 
 def _scaler_of(key: str) -> tuple[str, int] | None:

@@ -17,7 +17,6 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,35 +28,11 @@ from labledger.machine.calibration import Calibration, by_label, in_force
 from labledger.machine.configuration import resolve
 from labledger.machine.logs import Snapshot
 from labledger.machine.units import factor
-from labledger.records import ENDED
-from labledger.runs import Run, signal_array
+from labledger.records import ENDED, LIVE
+from labledger.runs import Piece, Run
 from labledger.store import Store
 
-if TYPE_CHECKING:
-    import xarray
-
 _WAIT = 0.05  # s between looks at a run still being created
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A block of a signal as it came: ``values`` (calibrated) at ``time`` (s from the run's
-    start), in ``unit``; ``cursor`` resumes after it (``run.follow(name, cursor=...)``)."""
-
-    signal: str
-    channel: str
-    seq: int
-    values: np.ndarray
-    time: np.ndarray
-    unit: str
-    calibration: str | None
-    cursor: Cursor
-
-    def to_xarray(self) -> xarray.DataArray:
-        attrs = {"units": self.unit, "channel": self.channel, "block": self.seq}
-        if self.calibration:
-            attrs["calibration"] = self.calibration
-        return signal_array(self.values, self.time, self.signal, attrs)
 
 
 @dataclass(frozen=True)
@@ -211,8 +186,8 @@ def follow(
     )
     spec = info.channels[made.channel]
     while follower.status is not Status.ENDED:
-        for block in follower.read(timeout=timeout):
-            yield _piece(made, spec, block, follower.cursor)
+        for block in follower.read(timeout=timeout):  # each piece's cursor resumes after it
+            yield _piece(made, spec, block, follower.cursor.at(made.channel, block.seq + 1))
 
 
 def _from_store(
@@ -228,6 +203,11 @@ def _from_store(
         raise NotFound(
             f"run {run.number} is {run._row.state} but not live in Redis: its writer has not "
             "created it there yet, or the saver has not seen it; try again"
+        )
+    if not run.sources or run.sources[0].format != LIVE:
+        raise NotFound(
+            f"run {run.number} was not written live (it was ingested from files): read its "
+            "signals with run.signal(name)"
         )
     specs = _specs_of(run)
     made = live_signal(snapshot, run, name, specs, calibration)
@@ -252,7 +232,16 @@ def _piece(made: LiveSignal, spec: ChannelSpec, block: Block, cursor: Cursor) ->
     at = np.arange(block.first, block.first + block.samples, dtype=np.float64) / spec.rate
     values = made.apply(block.data)
     return Piece(
-        made.name, made.channel, block.seq, values, at, made.unit, made.calibration, cursor
+        made.name,
+        made.channel,
+        block.seq,
+        values,
+        at,
+        made.unit,
+        made.calibration,
+        cursor,
+        block.first,
+        spec.rate,
     )
 
 

@@ -1,5 +1,5 @@
 """What was recorded lately: runs, flags, products and withdrawals of runs created since a time,
-in light columns, for notifications."""
+and the states live runs reached since then, in light columns, for notifications."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from labledger.catalog.schema import (
     flag_table,
     product_input_table,
     product_table,
+    run_state_table,
     run_table,
     withdrawal_table,
 )
@@ -26,7 +27,8 @@ from labledger.records import (
 
 def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
     """The closed runs, the flag log's rows, the products and the withdrawal log's rows created
-    at or after ``since``, oldest first; a flag with the numbers of the runs it covers (a
+    at or after ``since``, and the states live runs reached then (with each run's number and
+    project), oldest first; a flag with the numbers of the runs it covers (a
     withdrawal: those of the flag it withdraws), a product with those it was computed over (a
     set: its parts')."""
     r, f, p = run_table.c, flag_table.c, product_table.c
@@ -41,6 +43,13 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
         select(p.id, p.step, p.step_version, p.kind, p.status, p.run_number, p.level, p.created)
         .where(p.created >= since)
         .order_by(p.created)
+    )
+    s = run_state_table.c
+    states = (
+        select(s.run_id, r.number, r.project, s.state, s.at, s.reason)
+        .join(run_table, run_table.c.id == s.run_id)
+        .where(s.at >= since)
+        .order_by(s.at)
     )
     with catalog.reading() as session:
         found_flags = list(session.scalars(flags))
@@ -76,4 +85,5 @@ def recent(catalog: Catalog, since: datetime) -> dict[str, list[Any]]:
                 (p, sorted(parts.get(p.id, {p.run_number} - {None}))) for p in found_products
             ],
             "withdrawal": list(session.scalars(withdrawals.order_by(withdrawal_table.c.id))),
+            "state": list(session.execute(states)),
         }

@@ -59,7 +59,7 @@ from labledger.records import (
     WithdrawalRecord,
 )
 from labledger.reports import CheckReport, IngestResult
-from labledger.runs import Run, Runs, TimeWindow, signal_array
+from labledger.runs import Piece, Run, Runs, TimeWindow, signal_array
 from labledger.store import FsspecStore
 from labledger.summary import Summary
 from labledger.wire import API, SUBSCRIBED, decode_array, record_from_json
@@ -68,9 +68,9 @@ from labledger.withdrawals import Withdrawal, Withdrawals
 if TYPE_CHECKING:
     import xarray
 
-    from labledger.acquire.following import Piece
+    from labledger.client.live import RemoteAcquisition
     from labledger.lineage.compute import Reproduction
-    from labledger.live import Acquisition, Cursor
+    from labledger.live import Cursor
     from labledger.machine.calibration import Calibrations
     from labledger.machine.configuration import ConfigHistory
     from labledger.machine.logs import Logs
@@ -115,9 +115,7 @@ class _Http:
             detail = body.get("detail")
             if not isinstance(detail, str):  # FastAPI's validation errors: a list
                 detail = json.dumps(detail)[:300]
-            named = getattr(errors, str(body.get("error")), None)
-            kind = named if isinstance(named, type) and issubclass(named, LabledgerError) else None
-            kind = kind or for_status(response.status_code)
+            kind = errors.named(body.get("error"), response.status_code)
             raise kind(f"{detail} (server {self.url}, HTTP {response.status_code})")
 
     def json(self, path: str, **params: Any) -> Any:
@@ -242,10 +240,11 @@ class RemoteCatalog:
     # -- live runs -----------------------------------------------------------------------------
 
     def states(self, run_id: str) -> list[RunStateRecord]:
-        raise _not_yet("the states of a live run")
+        found = self._http.json("/runs/states", runs=run_id).get(run_id, [])
+        return [record_from_json(RunStateRecord, d) for d in found]
 
     def open_runs(self, projects: Collection[str] | None = None) -> list[RunRecord]:
-        raise _not_yet("live runs")
+        return self._runs(self._http.json("/runs/open"))
 
     def sources(self, run_id: str) -> list[SourceRecord]:
         return sorted(self.sources_of([run_id]), key=lambda s: s.position)
@@ -604,13 +603,21 @@ class RemoteArchive:
         metadata: Mapping[str, Any] | None = None,
         waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
-    ) -> Acquisition:
-        raise _not_yet("writing a live run")
+    ) -> RemoteAcquisition:
+        """A run written live through the server (see :meth:`Archive.acquisition`): each call
+        a request; the key must be a writer's."""
+        from labledger.client.live import RemoteAcquisition  # loads the live layer (redis)
+
+        return RemoteAcquisition(
+            self._http, run=run, structure=structure, metadata=metadata, lease=lease
+        )
 
     def _follow(
         self, run: Run, name: str, *, cursor: Cursor | None, calibration: str | None
     ) -> Iterator[Piece]:
-        raise _not_yet("following a live run")
+        from labledger.client.live import follow  # loads the live layer (redis)
+
+        return follow(self._http, run, name, cursor=cursor, calibration=calibration)
 
     def _signal(
         self,

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 import labledger.server.admin as admin
 import labledger.server.data as data
+import labledger.server.live as live
 import labledger.server.products as products
 import labledger.server.quality as quality
 import labledger.server.runs as runs
@@ -120,23 +121,23 @@ def create_app(
         who: Who,
         request: Request,
         kinds: Annotated[
-            str, Query(description="Comma-separated: run, flag, product, withdrawal.")
+            str, Query(description="Comma-separated: run, flag, product, withdrawal, state.")
         ] = "run,flag,product",
         timeout: Annotated[float | None, Query(gt=0, le=_STREAM_MOST_S)] = None,
     ) -> StreamingResponse:
         """Server-sent events from now on: a run closed, a flag added or withdrawn, a product
-        made, a run withdrawn or restored (``withdrawal``, asked for by name) (each a JSON
-        ``data:`` line), about the runs you may read; a comment line every
-        15 s keeps proxies from closing it. It ends after ``timeout`` s (at most a day), when
-        the client goes, or when its key stops being valid. At most ``max_streams`` are open
-        on the server and ``max_streams_per_key`` with one key (without a key, from one
-        address): beyond, 429."""
+        made, a run withdrawn or restored (``withdrawal``), a live run reaching a state
+        (``state``) (the last two asked for by name) (each a JSON ``data:`` line), about the
+        runs you may read; a comment line every 15 s keeps proxies from closing it. It ends
+        after ``timeout`` s (at most a day), when the client goes, or when its key stops being
+        valid. At most ``max_streams`` are open on the server and ``max_streams_per_key`` with
+        one key (without a key, from one address): beyond, 429."""
         ctx.readable(who)
         address = request.client.host if request.client else ""
         subscriber = streams.open(who, request.headers, kinds, address)
         return streams.response(subscriber, time.monotonic() + (timeout or _STREAM_MOST_S))
 
-    for part in (runs, data, products, quality):
+    for part in (runs, data, products, quality, live):
         app.include_router(part.router(ctx))
     app.include_router(admin.router(ctx))
     app.add_middleware(_Gate, authenticate=authenticate, limits=limits)
@@ -147,8 +148,9 @@ def create_app(
 
 class _Gate:
     """What is refused before a request's body is read: a write without valid credentials, a
-    body without a Content-Length or over the limit (uploads: ``max_upload_bytes``; JSON:
-    ``max_json_bytes``), a NUL anywhere in the path or query (PostgreSQL cannot hold one)."""
+    body without a Content-Length or over the limit (uploads: ``max_upload_bytes``; a live
+    run's blocks: ``max_block_bytes``; JSON: ``max_json_bytes``), a NUL anywhere in the path
+    or query (PostgreSQL cannot hold one)."""
 
     def __init__(self, app: Any, *, authenticate: Callable[..., Principal], limits: Limits):
         self.app, self.authenticate, self.limits = app, authenticate, limits
@@ -166,10 +168,12 @@ class _Gate:
             except LabledgerError as exc:
                 return await _refuse(send, exc)
             upload = scope["path"].endswith("/ingest")
+            blocks = scope["path"].endswith("/blocks")  # a live run's blocks
             most = self.limits.max_upload_bytes if upload else self.limits.max_json_bytes
+            most = self.limits.max_block_bytes if blocks else most
             length = headers.get("content-length", "")
             if not length.isdigit() or int(length) > most:
-                what = "an upload" if upload else "a request body"
+                what = "an upload" if upload else "blocks" if blocks else "a request body"
                 return await _refuse(
                     send, TooLarge(f"{what} needs a Content-Length of at most {most} bytes")
                 )

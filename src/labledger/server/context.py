@@ -37,6 +37,9 @@ class Limits:
     max_streams_per_key: int = 100  # ... and with one key (without a key: one address)
     stream_recheck_s: float = 5.0  # a stream's key is checked again this often
     statement_timeout_s: float = 30.0  # a catalog query on PostgreSQL, then it is cancelled
+    max_block_bytes: int = 64 << 20  # a live run's blocks posted in one request
+    live_idle_s: float = 60.0  # a DAQ silent this long is gone: its run is ended failed
+    max_followers: int = 200  # live signals followed through the server at once
 
 
 def principal(request: Request) -> Principal:
