@@ -21,9 +21,10 @@ import redis
 import labledger as ll
 from labledger.access import Access
 from labledger.acquire import LiveSite
-from labledger.errors import Conflict, InvalidArgument, NotFound
+from labledger.errors import Conflict, DataWarning, InvalidArgument, NotFound
 from labledger.live import Sealed, State, StateConflict, run_info
 from labledger.server import Limits, create_app, serving
+from labledger.sim import STRUCTURE
 from tests.conftest import free_port, snapshot, unavailable
 from tests.test_live import REDIS, Proxy, _redis_answers
 from tests.test_live import snapshot as redis_snapshot
@@ -607,3 +608,52 @@ def test_live_runs_are_seen_by_the_readers_of_their_project_only(served: Served)
         post(served, 1271, token, "/close")
     finally:
         bob.close()
+
+
+def test_a_structure_and_its_waivers_through_a_server(served: Served) -> None:
+    """The archive's structure checks a remote DAQ's metadata and waivers as a local one's,
+    and the waiver is kept with the run."""
+    served.la.structures.add(STRUCTURE, reason="the shots of ISHTAR")
+    refused(
+        served,
+        lambda: served.writer.post(
+            f"{API}/acquisitions",
+            json={"run": 7, "structure": "helicon-shot", "metadata": {"gas": "Xe"}},
+        ),
+        400,
+        "InvalidArgument",
+        "gas",
+    )
+    refused(
+        served,
+        lambda: served.writer.post(
+            f"{API}/acquisitions",
+            json={"run": 7, "structure": "helicon-shot", "metadata": {"gas": "Ar"}, "waive": 3},
+        ),
+        400,
+        "InvalidArgument",
+        "a JSON object of always-saved name -> reason",
+    )
+    key = served.writer.headers["Authorization"].removeprefix("Bearer ")
+    remote = ll.connect(served.url, api_key=key)
+    try:
+        # no testbed description here: Coil_I cannot be resolved to a channel, so it is missing
+        with (
+            pytest.warns(DataWarning, match="missing Coil_I"),
+            remote.acquisition(
+                run=8,
+                structure="helicon-shot",
+                metadata={"gas": "Ar"},
+                waive={"Pressure": "gauge out", "Gas_flow": "flow meter out"},
+            ) as acq,
+        ):
+            coil = acq.stream("PXI M6251/ai2", dtype="float32", rate=1e3)
+            acq.start()
+            coil.write(np.ones(10, dtype="float32"))
+    finally:
+        remote.close()
+    found = served.la.runs[8]
+    assert found.metadata["labledger:waived"] == {
+        "Pressure": "gauge out",
+        "Gas_flow": "flow meter out",
+    }

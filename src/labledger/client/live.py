@@ -91,10 +91,17 @@ class RemoteAcquisition:
         run: int,
         structure: str,
         metadata: Mapping[str, Any] | None = None,
+        waive: Mapping[str, str] | None = None,
         lease: float = 30.0,
     ) -> None:
         self._http = http
-        body = {"run": run, "structure": structure, "metadata": dict(metadata or {})}
+        body: dict[str, Any] = {
+            "run": run,
+            "structure": structure,
+            "metadata": dict(metadata or {}),
+        }
+        if waive is not None:
+            body["waive"] = dict(waive)
         try:
             json.dumps(body, allow_nan=False)
         except (TypeError, ValueError) as exc:

@@ -609,7 +609,7 @@ class RemoteArchive:
         from labledger.client.live import RemoteAcquisition  # loads the live layer (redis)
 
         return RemoteAcquisition(
-            self._http, run=run, structure=structure, metadata=metadata, lease=lease
+            self._http, run=run, structure=structure, metadata=metadata, waive=waive, lease=lease
         )
 
     def _follow(

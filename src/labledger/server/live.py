@@ -62,7 +62,7 @@ _SWEEP_S = 1.0
 _FOLLOW_MOST_S = 86_400.0
 _HEARTBEAT_S = 15.0
 _AHEAD = 256  # pieces a follower's thread may read ahead of what its client has taken
-_CREATE_FIELDS = ("run", "structure", "metadata", "lease")
+_CREATE_FIELDS = ("run", "structure", "metadata", "waive", "lease")
 _STREAM_FIELDS = ("name", "dtype", "rate", "shape")
 
 # a route's parameter of this type is the writer token a request carries
@@ -108,6 +108,11 @@ class Writers:
             raise InvalidArgument(
                 f"metadata={str(metadata)[:80]!r}: a JSON object of key -> value, or none"
             )
+        waive = body.get("waive")
+        if waive is not None and not isinstance(waive, dict):
+            raise InvalidArgument(
+                f"waive={str(waive)[:80]!r}: a JSON object of always-saved name -> reason, or none"
+            )
         lease = body.get("lease", 30.0)
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not 1 <= lease <= 600:
             raise InvalidArgument(f"lease={lease!r}: seconds, from 1 to 600")
@@ -115,6 +120,7 @@ class Writers:
             run=run,  # type: ignore[arg-type]  # checked by the acquisition
             structure=body.get("structure"),  # type: ignore[arg-type]
             metadata=metadata,
+            waive=waive,
             lease=float(lease),
         )
         held = Held(acquisition, secrets.token_urlsafe(32), who.name)
@@ -450,7 +456,7 @@ def router(ctx: Context) -> APIRouter:
 
     @router.post("/acquisitions", tags=["live"])
     def create(who: Who, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-        """Make a live run (``run``, ``structure``, ``metadata``, ``lease``; a writer of
+        """Make a live run (``run``, ``structure``, ``metadata``, ``waive``, ``lease``; a writer of
         project ``default``): the answer holds the writer token every later call on the run
         carries as ``X-Writer-Token``."""
         writer(who)
