@@ -1,7 +1,16 @@
 """The ``labledger`` command: one module per part of the product, all on one Typer app."""
 
 # each module registers its commands on the app
-from labledger.cli import archive, integrity, lineage, machine, quality, service, watch  # noqa: F401
+from labledger.cli import (  # noqa: F401
+    archive,
+    integrity,
+    lineage,
+    live,
+    machine,
+    quality,
+    service,
+    watch,
+)
 from labledger.cli.app import app, main
 
 __all__ = ["app", "main"]
