@@ -211,8 +211,9 @@ def follow(
     )
     spec = info.channels[made.channel]
     while follower.status is not Status.ENDED:
-        for block in follower.read(timeout=timeout):
-            yield _piece(made, spec, block, follower.cursor)
+        for block in follower.read(timeout=timeout):  # a read returns several blocks: each
+            # piece's cursor is the one right after it, not after the read
+            yield _piece(made, spec, block, follower.cursor.at(made.channel, block.seq + 1))
 
 
 def _from_store(

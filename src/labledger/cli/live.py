@@ -191,8 +191,7 @@ def follow(
             if last is not None:
                 err.print(f"stopped; resume with --cursor '{last.cursor.to_text()}'")
             raise typer.Exit(130) from None
-        state = found.state
-        err.print(f"{name} of run {found.number}: sealed after {pieces} pieces; the run is {state}")
+        err.print(f"{name} of run {found.number}: its stream is sealed, {pieces} pieces")
 
 
 def _piece_json(piece: Piece) -> dict[str, Any]:
