@@ -15,11 +15,12 @@ Redis memory bounded: saved blocks are trimmed.
     same samples as a TDMS file (float32, one segment a second) ingested with `la.ingest` into
     a new archive, the time a finished file takes to become a run.
 (b) kill -9. One live run written in real time; a supervisor starts `labledger saver`, kills it
-    (SIGKILL) at a random moment 0 to 2.5 s after it says it is saving, starts it again, --kills
-    times, then lets one run. Once the run is closed: every sample of every saved array checked
-    against the formula that made it (sample i of channel c is i + c, exact in float32): gaps,
-    duplicates, samples out of order or wrong; and the time from the last seal to complete
-    (the last saver rebuilt the arrays from the segments first).
+    (SIGKILL) at a random moment 0 to 1 s after it has kept its first new segment (it has
+    resumed: rebuilt the arrays from the segments, read on from Redis), starts it again,
+    --kills times, then lets one run. Once the run is closed: every sample of every saved
+    array checked against the formula that made it (sample i of channel c is i + c, exact in
+    float32): gaps, duplicates, samples out of order or wrong; and the time from the last seal
+    to complete.
 (c) Memory. A --memory-seconds run in real time with the saver running: `MEMORY USAGE` of the
     run's keys every second, beside the bytes written (what Redis would hold without trimming).
 """
@@ -44,6 +45,7 @@ import numpy as np
 from nptdms import ChannelObject, GroupObject, RootObject, TdmsWriter
 
 import labledger
+import labledger.acquire.segments as segments
 
 RUN = 7
 
@@ -191,10 +193,17 @@ def kills(work: Path, channels: int, rate: float, block: int, count: int) -> Non
     done = threading.Event()
     final: list[subprocess.Popen[str]] = []
 
+    def kept() -> int:  # the run's segments in the store
+        row = la.catalog.by_number(RUN)
+        return 0 if row is None else len(list(segments.keys(la.store, row.store_prefix)))
+
     def supervise() -> None:
         while len(killed) < count:
+            before = kept()
             proc, ready = saver(la.path)
-            time.sleep(rng.uniform(0.0, 2.5))
+            while kept() <= before:  # it has resumed and keeps segments again
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 1.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             killed.append(time.monotonic() - ready)
@@ -228,9 +237,10 @@ def kills(work: Path, channels: int, rate: float, block: int, count: int) -> Non
         duplicates += int(fine.sum()) - len(unique)
         disorder += int((np.diff(index) != 1).sum())
     print(
-        f"(b) kill -9: {len(killed)} kills (0 to 2.5 s after the saver said it was saving, "
-        f"median {statistics.median(killed):.2f} s), {len(killed) + 1} savers, "
-        f"{time.monotonic() - began:.0f} s of run, {written:,} blocks a channel"
+        f"(b) kill -9: {len(killed)} kills (each 0 to 1 s after the saver kept its first new "
+        f"segment; {statistics.median(killed):.2f} s after it started, median), "
+        f"{len(killed) + 1} savers; the writer wrote {written * block / rate:.0f} s of data in "
+        f"{sealed - began:.0f} s"
     )
     print(
         f"    {channels} channels x {n:,} samples checked: gaps {gaps}, duplicates {duplicates}, "
