@@ -20,7 +20,7 @@ import labledger as ll
 import labledger.acquire.segments as segments
 from labledger.sim import record_history
 from labledger.sim.testbed import PRE_TRIGGER, SAMPLE_RATE, Shot, physical_signals, wiring
-from tests.conftest import cli, unavailable
+from tests.conftest import cli, free_port, unavailable
 from tests.test_live import _redis_answers
 
 LANGMUIR_GAIN = -0.01  # A per V: langmuir_i@2, the campaign's calibration from shot 1250
@@ -259,3 +259,12 @@ def test_each_piece_carries_the_cursor_right_after_it(tmp_path: Path) -> None:
     assert [p.cursor.positions["PXI M6251/ai11"] for p in pieces] == list(range(1, 9))
     rest = list(la.runs[1271].follow("Langmuir_I", cursor=pieces[2].cursor))
     assert [p.seq for p in rest] == [3, 4, 5, 6, 7]
+
+
+def test_a_saver_whose_redis_does_not_answer_says_so_in_one_line(tmp_path: Path) -> None:
+    la = ll.init(tmp_path / "a")
+    nowhere = {"LABLEDGER_REDIS": f"redis://127.0.0.1:{free_port()}/0"}
+    refused = cli("saver", str(la.path), env=nowhere)
+    assert refused.returncode == 1 and refused.stdout == ""
+    (line,) = refused.stderr.splitlines()
+    assert "is not answering" in line and "LABLEDGER_REDIS" in line
