@@ -194,7 +194,7 @@ def test_follow_and_saver_refuse_bad_input_in_one_line(
 
 def test_demo_live_refuses_zero_shots(tmp_path: Path) -> None:
     refused = cli("demo", str(tmp_path), "--live", "--shots", "0")
-    assert refused.returncode == 2 and "--shots" in refused.stderr
+    assert refused.returncode == 1 and refused.stderr == "error: --shots must be 1 or more, got 0\n"
     assert not (tmp_path / "archive").exists()
 
 

@@ -321,7 +321,7 @@ def demo(
     ] = Path("labledger-demo"),
     shots: Annotated[
         int | None,
-        typer.Option(help="How many shots to run (50; with --live: until Ctrl-C).", min=1),
+        typer.Option(help="How many shots to run (50; with --live: until Ctrl-C)."),
     ] = None,
     live: Annotated[
         bool,
@@ -342,6 +342,8 @@ def demo(
     from labledger.sim.analysis import analyse
 
     if live:
+        if shots is not None and shots < 1:
+            raise InvalidArgument(f"--shots must be 1 or more, got {shots}")
         live_demo(folder / "archive", shots, every)
         return
     shots = 50 if shots is None else shots
