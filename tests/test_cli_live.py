@@ -229,7 +229,7 @@ def test_a_saver_killed_mid_run_and_restarted_saves_every_sample_once(
             saver.send_signal(signal.SIGKILL)
             saver.communicate()
             assert saver.returncode == -signal.SIGKILL
-            saver = start("saver", "--archive", str(la.path))
+            saver = start("saver", "--archive", str(la.path), "--json")
             processes.append(saver)
         for _ in range(7):
             acq.write({s: value(c, written) for c, s in enumerate(streams)})
@@ -242,7 +242,19 @@ def test_a_saver_killed_mid_run_and_restarted_saves_every_sample_once(
     saver.send_signal(signal.SIGTERM)
     out, errors = saver.communicate(timeout=30)
     assert saver.returncode == 0, errors
-    assert "run 7: closed, complete" in out
+    told = [json.loads(line) for line in out.splitlines()]
+    assert told == [
+        {
+            "kind": "saved",
+            "run": 7,
+            "state": "closed",
+            "complete": True,
+            "reason": None,
+            "blocks": told[0]["blocks"],  # those this saver kept: after its restart
+            "segments": told[0]["segments"],
+        }
+    ]
+    assert 0 < told[0]["blocks"] < written * len(names)
     assert errors.splitlines()[-1].startswith("saver stopped")
 
 
