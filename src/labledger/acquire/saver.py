@@ -11,8 +11,12 @@ Killed at any moment (``kill -9``) and started again, a saver resumes each run f
 whole segment: the arrays are made again from the segments, the rest is read from Redis, where
 nothing unsaved was trimmed. No block is lost or kept twice.
 
->>> saver = Saver(la.catalog, la.store, la.live)                      # doctest: +SKIP
->>> saver.serve()                           # until stopped; `labledger saver` does this
+>>> import threading
+>>> saver, stop = Saver(la.catalog, la.store, la.live), threading.Event()
+>>> stop.set()                              # `labledger saver` sets it on Ctrl-C or SIGTERM
+>>> saver.serve(stop)                       # saves until stop is set: here, returns at once
+>>> saver.saved
+[]
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from labledger.cli import (  # noqa: F401
     archive,
     integrity,
     lineage,
+    live,
     machine,
     quality,
     service,

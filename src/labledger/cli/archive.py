@@ -26,6 +26,7 @@ from labledger.cli.app import (
     run_ref,
     unknown_keys,
 )
+from labledger.cli.live import live_demo
 from labledger.display import human_size
 from labledger.errors import InvalidArgument
 from labledger.ids import short
@@ -334,13 +335,34 @@ def demo(
     folder: Annotated[
         Path, typer.Argument(help="Where to put the simulated DAQ files and the archive.")
     ] = Path("labledger-demo"),
-    shots: Annotated[int, typer.Option(help="How many shots of the campaign to run.")] = 50,
+    shots: Annotated[
+        int | None,
+        typer.Option(help="How many shots to run (50; with --live: until Ctrl-C)."),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Fire live shots into the archive (made if needed), saved as they are written, "
+            "for `labledger follow`.",
+        ),
+    ] = False,
+    every: Annotated[
+        float, typer.Option(help="With --live: seconds from one shot to the next.", min=0)
+    ] = 5.0,
 ) -> None:
     """Simulate the ISHTAR helicon testbed's campaign: its configuration history and
-    calibrations, raw LabVIEW shots written and ingested one by one; then show what to try."""
+    calibrations, raw LabVIEW shots written and ingested one by one; then show what to try.
+    With --live, its shots are acquired live instead (docs/live.md)."""
     from labledger.sim import SHOTS, build
     from labledger.sim.analysis import analyse
 
+    if live:
+        if shots is not None and shots < 1:
+            raise InvalidArgument(f"--shots must be 1 or more, got {shots}")
+        live_demo(folder / "archive", shots, every)
+        return
+    shots = 50 if shots is None else shots
     if not 1 <= shots <= len(SHOTS):
         raise InvalidArgument(f"--shots must be 1 to {len(SHOTS)}, got {shots}")
     daq, archive = folder / "daq", folder / "archive"

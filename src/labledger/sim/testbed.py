@@ -144,6 +144,16 @@ class Shot:
         """Line-integrated density along the interferometer chord, in m^-2."""
         return self.density * self.path_length
 
+    def settings(self) -> dict[str, float | str]:
+        """What the shot was set to, as the DAQ records it with the shot."""
+        return {
+            "shot": self.number,
+            "gas": self.gas,
+            "rf_power_setpoint": self.rf_power,
+            "coil_current_setpoint": self.coil_current,
+            "pressure_setpoint": self.pressure,
+        }
+
     def truth(self) -> dict[str, float | str]:
         return {
             "truth.n_e": self.density,
@@ -197,20 +207,12 @@ def write_shot(folder: str | Path, number: int, *, segments: int = 10) -> Path:
     '01234_Data.tdms'
     """
     shot = Shot.simulate(number)
-    rng = np.random.default_rng(10_000 + number)
-    n = round((PRE_TRIGGER + shot.duration + 0.1) * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE - PRE_TRIGGER
-    physics = physical_signals(shot, t)
     start = np.datetime64(shot.started.replace(tzinfo=None), "us")
     root = RootObject(
         {
             "name": f"ISHTAR shot {number}",
             "Author": "labledger.sim",
-            "shot": number,
-            "gas": shot.gas,
-            "rf_power_setpoint": shot.rf_power,
-            "coil_current_setpoint": shot.coil_current,
-            "pressure_setpoint": shot.pressure,
+            **shot.settings(),
             "DateTime": start,
             **shot.truth(),
         }
@@ -219,12 +221,8 @@ def write_shot(folder: str | Path, number: int, *, segments: int = 10) -> Path:
         DAQ: GroupObject(DAQ, {"model": "NI PXI-6251", "sample_rate": SAMPLE_RATE}),
         DAQ2: GroupObject(DAQ2, {"model": "NI PXI-6133", "sample_rate": SAMPLE_RATE}),
     }
-    ports: dict[tuple[str, str], np.ndarray] = {}
-    for w in wiring(number):
-        volts = physics[w.signal] * w.volts_per_unit + w.offset_volts
-        ports[w.device, w.port] = _digitise(volts + rng.normal(0.0, 0.002, n))
-    if number >= REWIRED_AT:  # the old probe port stays in the DAQ task, now unconnected
-        ports[DAQ, "ai3"] = _digitise(rng.normal(0.0, 0.002, n))
+    ports = {port: _digitise(volts) for port, volts in port_volts(number).items()}
+    n = len(next(iter(ports.values())))
     path = Path(folder) / f"{number:05d}_Data.tdms"
     per_segment = math.ceil(n / segments)
     order = sorted(ports, key=lambda dp: (dp[0] != DAQ, int(dp[1][2:])))
@@ -236,6 +234,29 @@ def write_shot(folder: str | Path, number: int, *, segments: int = 10) -> Path:
             ]
             writer.write_segment([root, *groups.values(), *channels] if i == 0 else channels)
     return path
+
+
+def port_volts(number: int) -> dict[tuple[str, str], np.ndarray]:
+    """The volts at each (device, port) of shot ``number`` with the sensors' noise, sampled
+    at :data:`SAMPLE_RATE` from :data:`PRE_TRIGGER` s before RF on: what the DAQ digitises.
+
+    >>> volts = port_volts(1234)
+    >>> pressure = volts[DAQ, "ai6"]                  # the gauge: 1 V per Pa, 2 mV of noise
+    >>> pressure.shape, bool(abs(pressure.mean() - Shot.simulate(1234).pressure) < 1e-3)
+    ((35000,), True)
+    """
+    shot = Shot.simulate(number)
+    rng = np.random.default_rng(10_000 + number)
+    n = round((PRE_TRIGGER + shot.duration + 0.1) * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE - PRE_TRIGGER
+    physics = physical_signals(shot, t)
+    ports: dict[tuple[str, str], np.ndarray] = {}
+    for w in wiring(number):
+        volts = physics[w.signal] * w.volts_per_unit + w.offset_volts
+        ports[w.device, w.port] = volts + rng.normal(0.0, 0.002, n)
+    if number >= REWIRED_AT:  # the old probe port stays in the DAQ task, now unconnected
+        ports[DAQ, "ai3"] = rng.normal(0.0, 0.002, n)
+    return ports
 
 
 def _digitise(volts: np.ndarray) -> np.ndarray:
