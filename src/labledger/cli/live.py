@@ -17,7 +17,7 @@ import typer
 
 import labledger
 from labledger.acquire.following import Piece
-from labledger.acquire.saver import Saved, Saver
+from labledger.acquire.saver import SavedRun, Saver
 from labledger.cli.app import JsonOption, app, err, opened, out
 from labledger.errors import InvalidArgument
 from labledger.live import Cursor
@@ -49,7 +49,7 @@ class Told:
         self.said = 0
         self.failures: dict[int, str] = {}
 
-    def say(self) -> list[Saved]:
+    def say(self) -> list[SavedRun]:
         """Tell what is new; the runs saved since the last call."""
         new = self.saver.saved[self.said :]
         self.said += len(new)
