@@ -600,7 +600,7 @@ def test_live_runs_are_seen_by_the_readers_of_their_project_only(served: Served)
         opened = served.reader.get(f"{API}/runs/open").json()
         assert [r["number"] for r in opened] == [1271]
         states = served.reader.get(f"{API}/runs/states", params={"runs": run_id}).json()
-        assert [s["state"] for s in states[run_id]] == ["created", "prepared"]
+        assert [s["state"] for s in states[run_id]] == ["created", "prepared", "started"]
         assert bob.get(f"{API}/runs/open").json() == []
         assert bob.get(f"{API}/runs/states", params={"runs": run_id}).json() == {}
         follow = bob.get(f"{API}/runs/1271/follow/ai3")
