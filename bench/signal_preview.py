@@ -94,23 +94,11 @@ def main() -> None:
             daq.mkdir()
             shot = daq / "01300_Long.tdms"
             write_shot(shot, samples)
-            with_p = archive(work / "with", daq)
-            without = archive(work / "without", daq)
-            with_p.ingest([shot])
-            without_pyramids(lambda la=without: la.ingest([shot]))
-            runs = with_p.runs[1300], without.runs[1300]
-            a, b = (r.signal(SIGNAL, points=2000) for r in runs)
-            assert a.attrs["decimated_from"] == b.attrs["decimated_from"] == samples
-            fast, slow = [], []
-            for i in range(args.repeat):  # alternated: the machine's noise falls on both
-                fast.append(timed(lambda: runs[0].signal(SIGNAL, points=2000)))
-                if i < max(3, args.repeat // 3):  # the whole read is slow: fewer of them
-                    slow.append(timed(lambda: runs[1].signal(SIGNAL, points=2000)))
-            read = pyramid_bytes(with_p)
-            f, s = statistics.median(fast), statistics.median(slow)
-            print(f"{samples:>12,}{f * 1e3:>9.2f}ms{s * 1e3:>11.1f}ms{s / f:>9.0f}x{read / 1e3:>9.1f}")
-            with_p.close()
-            without.close()
+            fast, slow, read = previews(work, daq, shot, samples, args.repeat)
+            print(
+                f"{samples:>12,}{fast * 1e3:>9.2f}ms{slow * 1e3:>11.1f}ms{slow / fast:>9.0f}x"
+                f"{read / 1e3:>9.1f}"
+            )
             ingest_rows.append((samples, ingest_times(work, daq, shot, args.ingests)))
             shutil.rmtree(daq)
         print("target: pyramid under 20 ms median, whatever the length\n")
@@ -119,6 +107,29 @@ def main() -> None:
             print(f"{samples:>12,}{w:>13.2f}s{wo:>9.2f}s{w / wo:>8.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def previews(
+    work: Path, daq: Path, shot: Path, samples: int, repeat: int
+) -> tuple[float, float, int]:
+    """The median preview time with pyramids and without (alternated), and the bytes a preview
+    from the pyramid reads."""
+    with_p = archive(work / "with", daq)
+    without = archive(work / "without", daq)
+    with_p.ingest([shot])
+    without_pyramids(lambda: without.ingest([shot]))
+    fast_run, slow_run = with_p.runs[1300], without.runs[1300]
+    a, b = (r.signal(SIGNAL, points=2000) for r in (fast_run, slow_run))
+    assert a.attrs["decimated_from"] == b.attrs["decimated_from"] == samples
+    fast, slow = [], []
+    for i in range(repeat):  # alternated: the machine's noise falls on both
+        fast.append(timed(lambda: fast_run.signal(SIGNAL, points=2000)))
+        if i < max(3, repeat // 3):  # the whole read is slow: fewer of them
+            slow.append(timed(lambda: slow_run.signal(SIGNAL, points=2000)))
+    read = pyramid_bytes(with_p)
+    with_p.close()
+    without.close()
+    return statistics.median(fast), statistics.median(slow), read
 
 
 def pyramid_bytes(la: ll.Archive) -> int:
