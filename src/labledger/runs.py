@@ -680,8 +680,10 @@ class Channel:
         >>> channel.preview(slice(None), 2000) is None   # 35,000 samples: read them
         True
         """
+        if self.ndim != 1:
+            return None
         start, stop, _ = rows.indices(self.shape[0])
-        if self.ndim != 1 or stop - start <= points:
+        if stop - start <= points:
             return None
         log = reads.current()
         if log is not None:  # a step is reading this channel: its provenance says so
