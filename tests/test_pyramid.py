@@ -174,6 +174,12 @@ def test_a_short_array_has_no_pyramid(store: Any) -> None:
     assert preview(store, PATH, 0, len(x), 2000) is None  # read it: minmax
 
 
+def test_an_array_never_written_has_no_pyramid(store: Any) -> None:
+    with PyramidWriter(store, PATH, (), "f8", fill=np.nan) as w:
+        w.skip(10**12)  # what a file declares and never writes costs nothing, nor here
+    assert levels(store, PATH) is None and store.list("runs/r/pyramids") == []
+
+
 def test_blocks_of_any_size_give_the_same_pyramid(tmp_path: Path) -> None:
     x = signal_like(600_000, "int16")
     one, many = open_store(str(tmp_path / "one")), open_store(str(tmp_path / "many"))

@@ -119,6 +119,7 @@ class ArrayWriter:
         self._shard_offset = 0
         self._pending: deque[tuple[Future[bytes], tuple[int, ...]]] = deque()
         self._blosc = _blosc(_BLOSC, self.dtype.itemsize)
+        self.shards_written = 0  # none: the array holds only its fill value, stored as nothing
         self.closed = False
 
     def __enter__(self) -> ArrayWriter:
@@ -273,6 +274,7 @@ class ArrayWriter:
 
     def _open_shard(self) -> None:
         shard_no = self._slabs // self.slabs_per_shard
+        self.shards_written += 1
         key = _chunk_key(self.path, (shard_no,) + (0,) * len(self.row_shape))
         self._shard = ExitStack()
         self._shard_file = self._shard.enter_context(self.store.open_write(key))

@@ -5,7 +5,8 @@ A level cuts the array into cells of ``FIRST * FACTOR**k`` samples (512, 4096, 3
 keeps, for each cell, its smallest and its largest sample and where each is (the first
 occurrence; NaN is a gap, never an extreme: as :func:`labledger.decimation.minmax`). A level is
 stored only if it has at least ``MIN_CELLS`` cells, so an array shorter than
-``FIRST * MIN_CELLS`` samples has no pyramid (reading it is as cheap as reading a pyramid).
+``FIRST * MIN_CELLS`` samples has no pyramid (reading it is as cheap as reading a pyramid), nor
+has one that holds only its fill value (stored as nothing, it costs nothing).
 
 Layout (docs/storage-format.md): beside the array ``runs/<id>/data/<n>/<path>``, the group
 ``runs/<id>/pyramids/<n>/<path>`` (its attributes say which array, its length and the cell sizes)
@@ -131,6 +132,11 @@ class PyramidWriter(ArrayWriter):
                 self._levels[k + 1].add(*level.last_cell())
             k += 1
         stored = [level for level in self._levels if level.cells >= MIN_CELLS]
+        if not self.shards_written:  # only the fill value, stored as nothing: so is its pyramid
+            for level in self._levels:
+                level.abort()
+            self.store.delete(self.pyramid)
+            return
         for level in self._levels:
             level.close()
         if not stored:
