@@ -336,12 +336,15 @@ def test_a_channel_in_its_own_scaling_previews_from_its_pyramid(
 ) -> None:
     counts = long_template[1]
     run = long_archive.runs[1300]
+    full = run.signal("PXI M6251/ai0")
     counted = read_bytes(long_archive, monkeypatch)
     shown = run.signal("PXI M6251/ai0", points=2000)
     assert sum(counted) < 64_000
     kept = minmax_numpy(counts, 2000)
-    np.testing.assert_allclose(shown.values, counts[kept] * VOLTS, rtol=1e-12)
-    assert shown.attrs["units"] == "V" and shown.attrs["decimated_from"] == LONG
+    np.testing.assert_allclose(full.values[kept], counts[kept] * VOLTS, rtol=1e-12)
+    np.testing.assert_array_equal(shown.values, full.values[kept])
+    np.testing.assert_array_equal(shown["time"].values, full["time"].values[kept])
+    assert shown.attrs == {**full.attrs, "decimated_from": LONG, "points": 2000}
 
 
 def test_a_negative_gain_keeps_the_same_samples(long_archive: ll.Archive) -> None:

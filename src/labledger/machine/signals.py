@@ -541,8 +541,8 @@ def _own_scaling(
     previewed = _previewed(channel, rows, points) if isinstance(scaling, tuple) else None
     if previewed is not None and isinstance(scaling, tuple):
         kept, raw, decimated = previewed
-        values = np.multiply(raw, scaling[0], dtype=np.float64)
-        values += scaling[1]
+        slope, intercept = scaling  # as Channel.scaled computes it, on the kept samples only
+        values = np.asarray(raw * slope + intercept, dtype=np.float64)
         attrs.update(decimated)
     else:
         kept, values = None, np.asarray(channel.scaled(rows), dtype=np.float64)
