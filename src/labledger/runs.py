@@ -44,6 +44,7 @@ from labledger.records import (
 )
 from labledger.store import AnyArray, Store, open_array
 from labledger.store.dtypes import from_text
+from labledger.store.pyramid import preview
 from labledger.times import parse_when
 from labledger.withdrawals import Withdrawal, Withdrawals
 
@@ -665,6 +666,27 @@ class Channel:
     def read(self) -> Any:
         """All of it."""
         return self.array[...]
+
+    def preview(self, rows: slice, points: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A min/max decimation of ``rows`` (a slice of a 1-D channel) to at most ``points``
+        samples, read from the channel's min/max pyramid: the indices kept and their raw values
+        (as :func:`labledger.decimation.minmax` would keep them; the buckets' edges on the
+        pyramid's cells, see :func:`labledger.store.pyramid.preview`). None when a plain read
+        serves as well: a short window, or a channel with no pyramid (ingested before them).
+
+        >>> channel = la.runs[1234].channels["PXI M6251/ai3"]
+        >>> channel.preview(slice(None), 2000) is None   # 35,000 samples: read them
+        True
+        """
+        if self.ndim != 1:
+            return None
+        start, stop, _ = rows.indices(self.shape[0])
+        if stop - start <= points:
+            return None
+        log = reads.current()
+        if log is not None:  # a step is reading this channel: its provenance says so
+            log.channel(self.run, self.key)
+        return preview(self.run._home.store, self._row.store_path, start, stop, points)
 
     def scaled(self, selection: Any = slice(None)) -> np.ndarray:
         """The channel's values (or ``selection`` of them, reading only those chunks) in the

@@ -48,7 +48,8 @@ from labledger.records import (
 from labledger.reports import IngestResult
 from labledger.store import ArrayWriter, Store, write_array, write_group
 from labledger.store.dtypes import from_text, is_streamed, to_text
-from labledger.store.layout import data_path, node_name, run_prefix, source_key
+from labledger.store.layout import data_path, node_name, pyramid_path, run_prefix, source_key
+from labledger.store.pyramid import PyramidWriter, summarised
 from labledger.structures import Against
 
 Advance = Callable[[int], None]
@@ -632,7 +633,9 @@ def _write_channels(
         if is_streamed(info.dtype) and info.shape:
             row_shape = tuple(int(n) for n in info.shape[1:])  # type: ignore[arg-type]
             path = paths[info.key]
-            streamed[info.key] = ArrayWriter(
+            # a long 1-D signal also gets its min/max pyramid, for previews (store/pyramid.py)
+            kind = PyramidWriter if summarised(np.dtype(info.dtype), row_shape) else ArrayWriter
+            streamed[info.key] = kind(
                 store, path, row_shape, info.dtype, info.attrs, fill=info.fill
             )
         else:
@@ -648,6 +651,7 @@ def _write_channels(
                 dropped[key] = block.reason
                 if key in streamed:
                     streamed.pop(key).abort()
+                    store.delete(pyramid_path(paths[key]))  # what its pyramid wrote, if any
                 whole.pop(key, None)
                 store.delete(paths[key])
                 continue

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import labledger.reads as reads
-from labledger.decimation import minmax
+from labledger.decimation import checked_points, minmax
 from labledger.errors import DataWarning, InvalidArgument, NotFound
 from labledger.machine.calibration import (
     Calibration,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from labledger.store import Store
 
 _REMOTE_WORKERS = 16
+_DECIMATED = "decimated_from"  # the attribute of a decimated signal: the samples it stands for
 
 
 @dataclass
@@ -96,19 +97,24 @@ def read(
     points: int | None = None,
 ) -> xarray.DataArray:
     """The signal ``name`` of ``run`` as an ``xarray.DataArray`` over time (s); with
-    ``points``, its min/max decimation (the times of the kept samples only are computed)."""
+    ``points``, its min/max decimation (the times of the kept samples only are computed),
+    read from the channel's min/max pyramid where the signal is its channel under a monotonic
+    scaling and calibration (linear: a negative gain swaps what is the minimum, not which
+    samples are kept), else from the whole window."""
+    if points is not None:
+        checked_points(points)
     config = _configuration(snapshot, run, [name])
     log = reads.current()
     if config is None or _is_channel(config, run, name):
-        found = _own_scaling(run, name, calibration, _window(time))
+        found = _own_scaling(run, name, calibration, _window(time), points)
         if log is not None:  # the channel itself is noted as it is read
             log.signals(run, [name], {})
     else:
         resolver = _Resolver(run, snapshot, config, time, log)
-        found = resolver.value(name, calibration, ())
+        found = resolver.value(name, calibration, (), points)
         if log is not None:
             log.signals(run, [name], resolver.used, resolver.channels)
-    if points is not None:
+    if points is not None and _DECIMATED not in found.attrs:  # not from a pyramid: by hand
         found = _decimated(found, points)
     return _to_xarray(run, name, config, found)
 
@@ -121,8 +127,33 @@ def _decimated(found: Values, points: int) -> Values:
         axis = start + (first + kept) * step
     elif axis is not None:
         axis = axis[kept]
-    attrs = {**found.attrs, "decimated_from": int(found.values.size), "points": points}
+    attrs = {**found.attrs, _DECIMATED: int(found.values.size), "points": points}
     return Values(found.values[kept], axis, found.unit, attrs)
+
+
+def _previewed(
+    channel: Channel, rows: slice, points: int | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]] | None:
+    """The samples a ``points`` preview of ``rows`` of ``channel`` keeps, from its pyramid:
+    their indices, raw values, and the attributes that say so; None to read ``rows`` whole."""
+    if points is None:
+        return None
+    kept = channel.preview(rows, points)
+    if kept is None:
+        return None
+    first, stop, _ = rows.indices(channel.shape[0])
+    return kept[0], kept[1], {_DECIMATED: stop - first, "points": points}
+
+
+def _times(axis: Any, rows: slice, length: int, kept: np.ndarray | None) -> Any:
+    """A regular time axis of ``rows``: ``(start, step, first, stop)``, or the times of the
+    ``kept`` samples only; None without one."""
+    if axis is None or not axis.step:
+        return None
+    if kept is not None:
+        return (axis.start or 0.0) + kept * axis.step
+    first, stop, _ = rows.indices(length)
+    return (axis.start or 0.0, axis.step, first, stop)
 
 
 def read_many(
@@ -168,7 +199,7 @@ def read_many(
         own = []  # the channels read in their own scaling
         for name in names:
             if config is None or _is_channel(config, run, name):
-                found = _own_scaling(run, name, chosen.get(name), _window(time))
+                found = _own_scaling(run, name, chosen.get(name), _window(time), None)
                 own.append(found.attrs["channel"])  # this thread's reads are not noted
             else:
                 resolver = resolver or _Resolver(run, snapshot, config, time, log)
@@ -294,7 +325,12 @@ class _Resolver:
         self.channels: set[str] = set()
         self._pinned = log.pinned.get(run.id, {}) if log is not None else {}
 
-    def value(self, name: str, label: str | None, stack: tuple[str, ...]) -> Values:
+    def value(
+        self, name: str, label: str | None, stack: tuple[str, ...], points: int | None = None
+    ) -> Values:
+        """Signal ``name`` under calibration ``label`` (None: the one in force); with
+        ``points``, decimated from its channel's pyramid if it is a wired channel under a
+        monotonic calibration (else whole: the caller decimates)."""
         spec = self.config.description.signals.get(name)
         if spec is None:
             raise NotFound(self._unknown(name))
@@ -315,13 +351,13 @@ class _Resolver:
                 cal.apply(source.values), source.axis, cal.unit, {"input": cal.params["input"]}
             )
         else:
-            found = self._wired(name, cal)
+            found = self._wired(name, cal, points)
         if spec.unit and found.unit != spec.unit:
             found = self._convert(found, spec.unit, name)
         found.attrs.setdefault("calibration", cal.label if cal else "none")
         if cal is not None:
             found.attrs.setdefault("calibration_kind", cal.kind)
-        if label is None:
+        if label is None and _DECIMATED not in found.attrs:
             self._done[name] = found
         return found
 
@@ -355,7 +391,7 @@ class _Resolver:
         self.used[current.name] = (current.label, False)
         return current
 
-    def _wired(self, name: str, cal: Calibration | None) -> Values:
+    def _wired(self, name: str, cal: Calibration | None, points: int | None = None) -> Values:
         run, config = self.run, self.config
         port = config.wiring.get(name)
         if port is None:
@@ -375,9 +411,19 @@ class _Resolver:
             raise NotFound(f"run {run.number}: channel {key} of {name} is not a 1-D numeric array")
         axis = channel.axes[0] if channel.axes else None
         rows = _selected(channel, name, self.time)
-        raw = channel[rows]
         scaling = channel.own_scaling()
         affine = cal.affine() if cal is not None and not cal.params.get("input") else None
+        # a preview from the pyramid keeps the extremes of the raw values: the same samples
+        # as the calibrated ones' only through a monotonic scaling and calibration (a table
+        # or a polynomial may fold a peak into a dip: those are read whole)
+        monotonic = not callable(scaling) and (cal is None or affine is not None)
+        previewed = _previewed(channel, rows, points) if monotonic else None
+        attrs: dict[str, Any] = {"channel": key, "port": port}
+        if previewed is not None:
+            kept, raw, decimated = previewed
+            attrs.update(decimated)
+        else:
+            kept, raw = None, channel[rows]
         if isinstance(scaling, tuple) and affine is not None:
             # one pass over the data: (raw * slope + intercept) * gain + offset, folded
             slope, intercept = scaling
@@ -394,11 +440,7 @@ class _Resolver:
                 volts = scaling(raw)
             values = cal.apply(volts) if cal is not None else np.asarray(volts, dtype=np.float64)
         unit = cal.unit if cal is not None else str(channel.attrs.get("unit_string") or "V")
-        regular = None
-        if axis is not None and axis.step:
-            first, stop, _ = rows.indices(channel.shape[0])
-            regular = (axis.start or 0.0, axis.step, first, stop)
-        return Values(values, regular, unit, {"channel": key, "port": port})
+        return Values(values, _times(axis, rows, channel.shape[0], kept), unit, attrs)
 
     def _expression(self, cal: Calibration, stack: tuple[str, ...]) -> Values:
         inputs = {n: self.value(n, None, stack) for n in cal.inputs}
@@ -478,9 +520,12 @@ def _is_channel(config: Configuration, run: Run, name: str) -> bool:
     return name not in config.description.signals and name in run.channels
 
 
-def _own_scaling(run: Run, key: str, calibration: str | None, time: TimeWindow | None) -> Values:
+def _own_scaling(
+    run: Run, key: str, calibration: str | None, time: TimeWindow | None, points: int | None
+) -> Values:
     """Channel ``key`` of ``run`` as a signal in its own scaling (the DAQ's NI/DAQmx scales,
-    applied by npTDMS): what a signal is on an archive without a testbed description."""
+    applied by npTDMS): what a signal is on an archive without a testbed description. With
+    ``points``, decimated from the channel's pyramid under a linear scaling (else whole)."""
     if calibration is not None:
         raise InvalidArgument(
             f"run {run.number}: {key} is a channel, read in its own scaling; a calibration "
@@ -490,14 +535,21 @@ def _own_scaling(run: Run, key: str, calibration: str | None, time: TimeWindow |
     if channel.ndim != 1 or not np.issubdtype(channel.dtype, np.number):
         raise NotFound(f"run {run.number}: channel {key} is not a 1-D numeric array")
     rows = _selected(channel, key, time)
-    values = np.asarray(channel.scaled(rows), dtype=np.float64)
+    scaling = channel.own_scaling()
+    attrs: dict[str, Any] = {"channel": channel.key, "calibration": "none"}
+    attrs["scaling"] = "own (npTDMS)"
+    previewed = _previewed(channel, rows, points) if isinstance(scaling, tuple) else None
+    if previewed is not None and isinstance(scaling, tuple):
+        kept, raw, decimated = previewed
+        slope, intercept = scaling  # as Channel.scaled computes it, on the kept samples only
+        values = np.asarray(raw * slope + intercept, dtype=np.float64)
+        attrs.update(decimated)
+    else:
+        kept, values = None, np.asarray(channel.scaled(rows), dtype=np.float64)
     axis = channel.axes[0] if channel.axes else None
-    regular = None
-    if axis is not None and axis.step:
-        first, stop, _ = rows.indices(channel.shape[0])
-        regular = (axis.start or 0.0, axis.step, first, stop)
-    attrs = {"channel": channel.key, "calibration": "none", "scaling": "own (npTDMS)"}
-    return Values(values, regular, channel.scaled_unit or "", attrs)
+    return Values(
+        values, _times(axis, rows, channel.shape[0], kept), channel.scaled_unit or "", attrs
+    )
 
 
 def _selected(channel: Channel, name: str, time: TimeWindow | None) -> slice:

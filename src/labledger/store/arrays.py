@@ -119,6 +119,7 @@ class ArrayWriter:
         self._shard_offset = 0
         self._pending: deque[tuple[Future[bytes], tuple[int, ...]]] = deque()
         self._blosc = _blosc(_BLOSC, self.dtype.itemsize)
+        self.shards_written = 0  # none: the array holds only its fill value, stored as nothing
         self.closed = False
 
     def __enter__(self) -> ArrayWriter:
@@ -273,6 +274,7 @@ class ArrayWriter:
 
     def _open_shard(self) -> None:
         shard_no = self._slabs // self.slabs_per_shard
+        self.shards_written += 1
         key = _chunk_key(self.path, (shard_no,) + (0,) * len(self.row_shape))
         self._shard = ExitStack()
         self._shard_file = self._shard.enter_context(self.store.open_write(key))
@@ -730,7 +732,7 @@ AnyArray = StoredArray | TextArray | ZarrArray
 
 def open_array(store: Store, path: str) -> AnyArray:
     """The array stored at ``path``, by the fastest reader that understands its layout."""
-    return array_of(store, path, _stored_metadata(store, path))
+    return array_of(store, path, stored_metadata(store, path))
 
 
 def array_of(store: Store, path: str, meta: dict[str, Any]) -> AnyArray:
@@ -748,9 +750,10 @@ def array_of(store: Store, path: str, meta: dict[str, Any]) -> AnyArray:
         return ZarrArray(path, zarr.open_array(store.zarr_store(), path=path, mode="r"))
 
 
-def _stored_metadata(store: Store, path: str) -> dict[str, Any]:
-    """An array's ``zarr.json``, remembered: a run's arrays never change once written, and
-    their paths hold the run's unique id, so a path read once is known for good."""
+def stored_metadata(store: Store, path: str) -> dict[str, Any]:
+    """A node's ``zarr.json`` (an array's or a group's), remembered: a run's arrays never
+    change once written, and their paths hold the run's unique id, so a path read once is known
+    for good. A node that is not there raises ``FileNotFoundError`` (and is not remembered)."""
     key = (store.url, path)
     meta = _METADATA.get(key)
     if meta is None:

@@ -63,3 +63,18 @@ def node_name(segment: str) -> str:
 def _byte(char: str) -> int:
     """The byte a NUL or a surrogate escape (an undecodable byte of a file name) stands for."""
     return ord(char) - 0xDC00 if char != "\0" else 0
+
+
+def pyramid_path(store_path: str) -> str:
+    """Where the min/max pyramid of the array at ``store_path`` (a run's ``data/...``) is kept:
+    the same path below the run's ``pyramids/`` instead of its ``data/``, a Zarr hierarchy of
+    its own (a Zarr v3 array has no children, and a node beside the array would show among the
+    file's own nodes to anyone browsing ``data/``).
+
+    >>> pyramid_path("runs/0193/data/0/PXI M6251/ai3")
+    'runs/0193/pyramids/0/PXI M6251/ai3'
+    """
+    head, found, rest = store_path.partition("/data/")
+    if not found or not head.startswith(f"{RUNS}/") or "/" in head[len(RUNS) + 1 :]:
+        raise ValueError(f"{store_path}: not the path of a run's array (runs/<id>/data/...)")
+    return f"{head}/pyramids/{rest}"
