@@ -21,6 +21,8 @@ from labledger.acquire.site import LiveSite
 from labledger.errors import Busy, Conflict, InvalidArgument, NotFound
 from labledger.live import (
     Acquisition,
+    Block,
+    ChannelSpec,
     Cursor,
     Follower,
     LiveUnavailable,
@@ -512,3 +514,44 @@ def test_a_waived_channel_is_recorded_and_the_run_is_complete(la: ll.Archive, sa
     run = la.runs[123].wait("closed", timeout=30)
     assert (run.complete, run.reason) == (True, None)
     assert run.metadata["labledger:waived"] == {"Pressure": "gauge sent for repair"}
+
+
+def test_a_segment_number_is_written_once(la: ll.Archive) -> None:
+    """A saver that lost its run to another (its hold lapsed) cannot write a segment the other
+    wrote: the blocks would be kept twice."""
+    spec = ChannelSpec("ai3", index=0, dtype="float32", rate=1e3)
+    first = Block("ai3", 0, 0, ramp(0, 10, "float32"), 0.0)
+    segments.write(la.store, "runs/x", 0, [first], {"ai3": 1})
+    again = Block("ai3", 0, 0, ramp(0, 10, "float32"), 1.0)  # other bytes: another name
+    with pytest.raises(Conflict, match="segment 0 is written already"):
+        segments.write(la.store, "runs/x", 0, [again], {"ai3": 1})
+    assert [
+        s.blocks[0].written
+        for s in [
+            segments.read(la.store, k, {"ai3": spec}) for k in segments.keys(la.store, "runs/x")
+        ]
+    ] == [0.0]
+
+
+def test_a_stopped_saver_does_not_wait_for_a_run_to_close(la: ll.Archive) -> None:
+    """Streams sealed, the writer not yet closing: stopping the saver returns at once."""
+    acq = la.acquisition(run=119, structure="s")
+    ai3 = acq.stream("PXI M6251/ai3", dtype="float32", rate=1e4)
+    acq.start()
+    ai3.write(ramp(0, 10, "float32"))
+    acq.stop()  # sealed; closed later
+    stop = threading.Event()
+    result: list[Any] = []
+    saving = threading.Thread(
+        target=lambda: result.append(RunSaver(la.catalog, la.store, la.live, 119).save(stop))
+    )
+    saving.start()
+    while not segments.keys(la.store, la.runs[119]._row.store_prefix):
+        stop.wait(0.01)  # it has kept the blocks and waits for the run's last step
+    stop.set()
+    saving.join(timeout=20)
+    assert not saving.is_alive() and result == [None]
+    acq.close()
+    saved = RunSaver(la.catalog, la.store, la.live, 119).save()
+    assert saved is not None and saved.complete
+    assert np.array_equal(la.runs[119].channels["PXI M6251/ai3"][:], ramp(0, 10, "float32"))

@@ -65,7 +65,7 @@ def check(
             progress(min(report.bytes_read, total), total)
 
     # read again, a batch at a time: not all held at once
-    for run in catalog.iter_runs(withdrawn=True):
+    for run in catalog.iter_runs(state=None, withdrawn=True):  # a live run aborted is kept too
         report.runs += 1
         for source in catalog.sources(run.id):
             report.files += 1

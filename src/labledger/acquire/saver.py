@@ -139,11 +139,26 @@ class RunSaver:
 
     def save(self, stop: threading.Event | None = None) -> SavedRun | None:
         """Save the run until it has ended and is recorded (None: ``stop`` was set first).
-        :class:`Busy` if another saver is saving it."""
+        :class:`Busy` if another saver is saving it. The hold is renewed by a thread for as
+        long as this runs (a rebuild or a close may take longer than the hold), and checked
+        again before each segment and before the run's end is recorded."""
         self._hold()
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(HOLD_SECONDS / 3):
+                try:
+                    self._hold()
+                except (Busy, redis.RedisError):
+                    return  # lost: the next check in the saving thread says so
+
+        keeper = threading.Thread(target=renew, name=f"labledger-hold-{self.run}", daemon=True)
+        keeper.start()
         try:
             return self._save(stop)
         finally:
+            done.set()
+            keeper.join()
             with contextlib.suppress(redis.RedisError):
                 self.client.register_script(_LET_GO)(keys=[self._hold_key], args=[self._token])
 
@@ -178,7 +193,11 @@ class RunSaver:
                     self._keep(prefix, pending, follower.positions, writers)
                     pending, size = [], 0
                 if follower.sealed:
-                    return self._finish(row, follower, writers)
+                    saved = self._finish(row, follower, writers, stop)
+                    if saved is None:  # stopped before the run's last step
+                        for writer in writers.values():
+                            writer.abort()
+                    return saved
             for writer in writers.values():
                 writer.abort()
             return None
@@ -207,6 +226,7 @@ class RunSaver:
         writers: Mapping[str, ArrayWriter],
     ) -> None:
         """Blocks read: a durable segment first, then trimmed from Redis, then into arrays."""
+        self._hold()
         segments.write(self.store, prefix, self.segments, blocks, after)
         self.segments += 1
         self.blocks += len(blocks)
@@ -219,10 +239,17 @@ class RunSaver:
             writers[block.channel].write(block.data)
 
     def _finish(
-        self, row: RunRecord, follower: Follower, writers: Mapping[str, ArrayWriter]
-    ) -> SavedRun:
-        """The arrays closed, the manifest written, and one commit that says the run ended."""
-        info = self._ended()
+        self,
+        row: RunRecord,
+        follower: Follower,
+        writers: Mapping[str, ArrayWriter],
+        stop: threading.Event | None,
+    ) -> SavedRun | None:
+        """The arrays closed, the manifest written, and one commit that says the run ended
+        (None: ``stop`` was set while the run had not ended)."""
+        info = self._ended(stop)
+        if info is None:
+            return None
         for writer in writers.values():
             writer.close()
         prefix = row.store_prefix
@@ -284,15 +311,19 @@ class RunSaver:
         for state in reached:
             if state.state == final.value:
                 state.reason = run.reason
+        self._hold()  # still this saver's run: no other took it over meanwhile
         catalog_live.finish(self.catalog, run, reached, [(source, channels)])
         self._release(info)
         return SavedRun(self.run, final.value, self.blocks, self.segments, run.complete)
 
-    def _ended(self) -> RunInfo:
+    def _ended(self, stop: threading.Event | None) -> RunInfo | None:
         """The run once it has ended: its streams are sealed before it is closed, so wait for
-        the writer's last step; a run whose writer is gone is marked failed, in Redis first."""
+        the writer's last step; a run whose writer is gone is marked failed, in Redis first.
+        None if ``stop`` is set meanwhile."""
         info = run_info(self.client, self.keys)
         while not info.state.final:
+            if stop is not None and stop.is_set():
+                return None
             if not info.writer:
                 with contextlib.suppress(Conflict):  # it ended meanwhile
                     abandon(self.client, self.keys, "its writer stopped renewing its lease")

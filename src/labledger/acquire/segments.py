@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labledger.errors import Damaged
+from labledger.errors import Conflict, Damaged
 from labledger.live import Block, ChannelSpec
 from labledger.store import Store
 
@@ -68,6 +68,9 @@ def write(
     body = b"".join([_LENGTH.pack(len(header)), header, *(b.data.tobytes() for b in blocks)])
     digest = hashlib.sha256(body).hexdigest()
     key = f"{folder(prefix)}/{number:08d}-{digest}"
+    taken = [k for k in keys(store, prefix) if k.rsplit("/", 1)[-1].startswith(f"{number:08d}-")]
+    if taken:  # another saver took the run over: two segments of one number would repeat blocks
+        raise Conflict(f"{store.path(taken[0])}: segment {number} is written already")
     store.write(key, body)
     store.persist(key)
     return key
