@@ -37,6 +37,7 @@ import numpy as np
 
 from labledger.errors import InvalidArgument, NotFound, Unreachable, named
 from labledger.live import ChannelSpec, Cursor, State
+from labledger.live.writer import early_end
 from labledger.runs import Piece, Run
 from labledger.wire import API
 
@@ -206,13 +207,10 @@ class RemoteAcquisition:
 
     def abort(self, reason: str, *, state: State = State.ABORTED) -> None:
         """End the run ``aborted`` (or ``failed``) with a reason."""
-        if state not in (State.ABORTED, State.FAILED):
-            raise InvalidArgument(f"state={state!r}: a run ends early as aborted or failed")
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidArgument(f"run {self.run}: say why it is {state} (reason='...')")
+        reason = early_end(self.run, state, reason)
         if not self.state.final:
             action = "/abort" if state is State.ABORTED else "/fail"
-            self._update(self._post(action, json={"reason": reason.strip()}))
+            self._update(self._post(action, json={"reason": reason}))
 
     def fail(self, reason: str) -> None:
         """End the run ``failed`` (the DAQ or its hardware failed)."""

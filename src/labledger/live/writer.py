@@ -105,6 +105,16 @@ return {'ok'}
 """
 
 
+def early_end(run: int, state: State, reason: object) -> str:
+    """The reason a run ends early (``aborted`` or ``failed``), checked and stripped: the one
+    rule of an acquisition written here and of one written through a server."""
+    if state not in (State.ABORTED, State.FAILED):
+        raise InvalidArgument(f"state={state!r}: a run ends early as aborted or failed")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidArgument(f"run {run}: say why it is {state} (reason='...')")
+    return reason.strip()
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -324,16 +334,13 @@ class Acquisition:
     def abort(self, reason: str, *, state: State = State.ABORTED) -> None:
         """End the run as ``aborted`` (or ``failed``) with a reason: every stream is sealed
         saying so, and the lease given back."""
-        if state not in (State.ABORTED, State.FAILED):
-            raise InvalidArgument(f"state={state!r}: a run ends early as aborted or failed")
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidArgument(f"run {self.run}: say why it is {state} (reason='...')")
+        reason = early_end(self.run, state, reason)
         if self.state.final:
             return
         try:
             for stream in self.streams.values():
                 stream.seal(state.value)
-            self.state_.move(state, reason.strip())
+            self.state_.move(state, reason)
         finally:
             self._lease.stop()
 
